@@ -1,0 +1,38 @@
+# shrinkstudy: one command for the study, one for the tests.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+CORES  ?= all
+
+.PHONY: study test bench report quick clean-results venv
+
+$(BIN)/snakemake: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+venv: $(BIN)/snakemake
+
+## make study: the full default study (config/config.yaml) on all cores
+study: $(BIN)/snakemake
+	$(BIN)/snakemake --cores $(CORES)
+
+## make quick: the small study (config/quick.yaml), a minute
+quick: $(BIN)/snakemake
+	$(BIN)/snakemake --cores $(CORES) --configfile config/quick.yaml
+
+## make test: the test suite (R-based reference tests skip where Rscript is absent)
+test: $(BIN)/snakemake
+	$(BIN)/python -m pytest -n 2 -q
+
+## make bench: throughput of the engine against statsmodels MixedLM (and lme4 when R is present)
+bench: $(BIN)/snakemake
+	$(BIN)/python -m shrinkstudy.bench
+
+## make report: browsable HTML report of the default study
+report: study
+	$(BIN)/snakemake --cores $(CORES) --report results/report.html
+
+clean-results:
+	rm -rf results .snakemake/metadata

@@ -1,0 +1,183 @@
+"""Generate datasets of the one-way random-effects model and reduce them to sufficient statistics.
+
+Model (DESIGN section 1): ``y_ij = mu + theta_j + e_ij``, ``theta_j ~ N(0, tau^2)``,
+``e_ij ~ N(0, sigma^2)``. A dataset reduces to ``(n_j, ybar_j, SSW)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .design import Cell, rep_generator
+
+__all__ = ["SuffStats", "simulate_reps", "simulate_chunk", "suffstats_from_long"]
+
+
+@dataclass(frozen=True)
+class SuffStats:
+    """Sufficient statistics of R datasets with up to J groups each.
+
+    Attributes
+    ----------
+    n : (R, J) float array of group sizes; 0 marks a group a dataset does not have.
+    ybar : (R, J) float array of group means (0 where n == 0).
+    ssw : (R,) float array, within-group sum of squares ``sum_j sum_i (y_ij - ybar_j)^2``.
+    """
+
+    n: np.ndarray
+    ybar: np.ndarray
+    ssw: np.ndarray
+
+    def __post_init__(self):
+        n = np.atleast_2d(np.asarray(self.n, dtype=float))
+        ybar = np.atleast_2d(np.asarray(self.ybar, dtype=float))
+        n, ybar = np.broadcast_arrays(n, ybar)
+        ssw = np.asarray(self.ssw, dtype=float).reshape(-1)
+        if ssw.shape[0] == 1 and n.shape[0] > 1:
+            ssw = np.broadcast_to(ssw, (n.shape[0],))
+        if ssw.shape[0] != n.shape[0]:
+            raise ValueError(f"ssw has {ssw.shape[0]} datasets, ybar has {n.shape[0]}")
+        object.__setattr__(self, "n", np.ascontiguousarray(n))
+        object.__setattr__(self, "ybar", np.ascontiguousarray(np.where(n > 0, ybar, 0.0)))
+        object.__setattr__(self, "ssw", np.ascontiguousarray(ssw))
+
+    @property
+    def R(self) -> int:
+        return self.n.shape[0]
+
+    @property
+    def N(self) -> np.ndarray:
+        """Observations per dataset, shape (R,)."""
+        return self.n.sum(axis=1)
+
+    @property
+    def J(self) -> np.ndarray:
+        """Groups present per dataset, shape (R,)."""
+        return (self.n > 0).sum(axis=1)
+
+    @property
+    def present(self) -> np.ndarray:
+        return self.n > 0
+
+    def grand_mean(self) -> np.ndarray:
+        """Mean of all observations (complete pooling), shape (R,)."""
+        return (self.n * self.ybar).sum(axis=1) / self.N
+
+    def sst(self) -> np.ndarray:
+        """Total sum of squares about the grand mean, shape (R,)."""
+        d = self.ybar - self.grand_mean()[:, None]
+        return self.ssw + (self.n * d * d).sum(axis=1)
+
+
+def simulate_reps(cell: Cell, reps, base_seed: int):
+    """Simulate replications ``reps`` of ``cell``.
+
+    Returns
+    -------
+    y : (len(reps), N) observations, groups in order of ``cell.sizes``.
+    means : (len(reps), J) true group means ``mu + theta_j``.
+    """
+    reps = np.asarray(reps, dtype=np.int64)
+    sizes = np.asarray(cell.sizes)
+    group = np.repeat(np.arange(cell.J), sizes)
+    y = np.empty((len(reps), cell.N))
+    means = np.empty((len(reps), cell.J))
+    for i, rep in enumerate(reps):
+        rng = rep_generator(base_seed, cell, int(rep))
+        means[i] = cell.mu + rng.normal(0.0, cell.tau, cell.J) if cell.tau > 0 else cell.mu
+        y[i] = means[i, group] + rng.normal(0.0, cell.sigma, cell.N)
+    return y, means
+
+
+def simulate_chunk(cell: Cell, reps, base_seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Long-format datasets and truth for replications ``reps`` of ``cell``.
+
+    Returns
+    -------
+    data : DataFrame with columns rep (int64), group (int32), y (float64).
+    truth : DataFrame with columns rep, group, n (group size), mean (true group mean).
+    """
+    reps = np.asarray(reps, dtype=np.int64)
+    y, means = simulate_reps(cell, reps, base_seed)
+    group = np.repeat(np.arange(cell.J, dtype=np.int32), cell.sizes)
+    data = pd.DataFrame(
+        {
+            "rep": np.repeat(reps, cell.N),
+            "group": np.tile(group, len(reps)),
+            "y": y.reshape(-1),
+        }
+    )
+    truth = pd.DataFrame(
+        {
+            "rep": np.repeat(reps, cell.J),
+            "group": np.tile(np.arange(cell.J, dtype=np.int32), len(reps)),
+            "n": np.tile(np.asarray(cell.sizes, dtype=np.int64), len(reps)),
+            "mean": means.reshape(-1),
+        }
+    )
+    return data, truth
+
+
+def suffstats_from_long(dataset, group, y) -> tuple[SuffStats, np.ndarray, list]:
+    """Reduce long-format observations to sufficient statistics, vectorised over datasets.
+
+    Group means and SSW are computed in two passes about each group's own mean, so a common
+    offset (a mean of 1e8) costs no precision beyond what float64 data already lost.
+
+    Parameters
+    ----------
+    dataset, group : array-like labels (any hashable values); y : float array.
+
+    Returns
+    -------
+    stats : SuffStats with one row per dataset (in sorted label order), groups padded.
+    datasets : the dataset labels, one per row of ``stats``.
+    groups : list (per dataset) of the group labels in column order.
+    """
+    y = np.asarray(y, dtype=float)
+    d_codes, d_labels = pd.factorize(pd.Series(dataset), sort=True)
+    g_codes, g_labels = pd.factorize(pd.Series(group), sort=True)
+    pairs = pd.DataFrame({"d": d_codes, "g": g_codes})
+    uniq = pairs.drop_duplicates().sort_values(["d", "g"], kind="stable")
+    col = uniq.groupby("d", sort=False).cumcount().to_numpy()
+    J = int(col.max()) + 1 if len(col) else 0
+    lookup = pd.Series(col, index=pd.MultiIndex.from_frame(uniq))
+    g_codes_all = lookup.reindex(pd.MultiIndex.from_frame(pairs)).to_numpy()
+    ud, ug = uniq["d"].to_numpy(), uniq["g"].to_numpy()
+    groups_per_dataset = [list(g_labels[a]) for a in np.split(ug, np.flatnonzero(np.diff(ud)) + 1)]
+    R = len(d_labels)
+    flat = d_codes * J + g_codes_all
+    n = np.bincount(flat, minlength=R * J).astype(float)
+    # shift by the first observation of each dataset before summing (precision)
+    first = np.full(R, np.nan)
+    order = np.arange(len(y))[::-1]
+    first[d_codes[order]] = y[order]
+    ys = y - first[d_codes]
+    s = np.bincount(flat, weights=ys, minlength=R * J)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_s = np.where(n > 0, s / np.where(n > 0, n, 1), 0.0)
+    resid = ys - mean_s[flat]
+    # second pass: correct the mean by the mean residual, then SSW about the corrected mean
+    corr = np.bincount(flat, weights=resid, minlength=R * J)
+    mean_s = mean_s + np.where(n > 0, corr / np.where(n > 0, n, 1), 0.0)
+    resid = ys - mean_s[flat]
+    ssw = np.bincount(d_codes, weights=resid * resid, minlength=R)
+    ybar = (mean_s.reshape(R, J) + first[:, None]) * (n.reshape(R, J) > 0)
+    return SuffStats(n.reshape(R, J), ybar, ssw), np.asarray(d_labels), groups_per_dataset
+
+
+def suffstats_from_array(y: np.ndarray, sizes) -> SuffStats:
+    """Sufficient statistics of datasets that share one design: ``y`` is (R, N), groups in order."""
+    y = np.atleast_2d(np.asarray(y, dtype=float))
+    sizes = np.asarray(sizes, dtype=np.int64)
+    bounds = np.concatenate([[0], np.cumsum(sizes)])
+    ybar = np.add.reduceat(y, bounds[:-1], axis=1) / sizes
+    resid = y - np.repeat(ybar, sizes, axis=1)
+    ybar = ybar + np.add.reduceat(resid, bounds[:-1], axis=1) / sizes
+    resid = y - np.repeat(ybar, sizes, axis=1)
+    ssw = np.einsum("ij,ij->i", resid, resid)
+    n = np.broadcast_to(sizes.astype(float), ybar.shape)
+    return SuffStats(n, ybar, ssw)
