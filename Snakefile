@@ -1,0 +1,27 @@
+# shrinkstudy: simulation study of shrinkage estimators of group means.
+#
+#   simulate (cell x replication chunk) -> fit -> summarise (cell) -> aggregate -> figures
+#
+# The study is config/config.yaml (checked against workflow/schemas/config.schema.yaml
+# before any job runs). Run: snakemake --cores all   (or: make study)
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/simulate.smk"
+include: "workflow/rules/fit.smk"
+include: "workflow/rules/summarise.smk"
+include: "workflow/rules/aggregate.smk"
+include: "workflow/rules/figures.smk"
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True

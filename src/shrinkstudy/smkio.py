@@ -1,0 +1,43 @@
+"""Small helpers for the workflow's scripts: logging to the rule's log file, Parquet I/O."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+__all__ = ["logged", "write_parquet", "read_parquets"]
+
+
+@contextlib.contextmanager
+def logged(path):
+    """Send stdout, stderr and the ``logging`` records of a script to the rule's log file."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh, contextlib.redirect_stdout(fh), contextlib.redirect_stderr(fh):
+        logging.basicConfig(stream=fh, level=logging.INFO, format="%(levelname)s %(message)s", force=True)
+        try:
+            yield
+        except BaseException:
+            import traceback
+
+            traceback.print_exc(file=fh)
+            fh.flush()
+            sys.__stderr__.write(f"failed: see {path}\n")
+            raise
+
+
+def write_parquet(df: pd.DataFrame, path) -> None:
+    """Write a DataFrame to Parquet deterministically (no pandas index, zstd, no statistics time)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(str(path) + ".tmp")
+    df.to_parquet(tmp, index=False, compression="zstd", engine="pyarrow")
+    tmp.replace(path)  # atomic: an interrupted job leaves no half-written output
+
+
+def read_parquets(paths) -> pd.DataFrame:
+    """Concatenate Parquet files in the given order."""
+    frames = [pd.read_parquet(p) for p in paths]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

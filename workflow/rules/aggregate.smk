@@ -1,0 +1,19 @@
+rule aggregate:
+    input:
+        summaries=expand(rules.summarise.output.summary, cell=CELLS),
+        code=lib("tables", "provenance"),
+    output:
+        summary="results/tables/summary.csv",
+        markdown="results/tables/summary.md",
+        latex="results/tables/summary.tex",
+        headline="results/tables/headline.md",
+        replication="results/tables/replication.md",
+        provenance="results/tables/provenance.json",
+    params:
+        config=STUDY.config,
+    log:
+        "results/logs/aggregate.log",
+    benchmark:
+        "results/benchmarks/aggregate.tsv"
+    script:
+        "../scripts/aggregate.py"

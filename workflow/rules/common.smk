@@ -1,0 +1,77 @@
+# Helpers of the rules: the checked study, paths and parameters. No rules here.
+import os
+import sys
+from pathlib import Path
+
+SRC = Path(workflow.basedir) / "src"
+sys.path.insert(0, str(SRC))
+# scripts run in their own processes: let them import the library without installing it
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [str(SRC)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+)
+
+from shrinkstudy.config import load_study
+from shrinkstudy.design import ConfigError
+
+try:
+    STUDY = load_study(dict(config))
+except ConfigError as exc:
+    sys.stderr.write(f"config error: {exc}\n")
+    sys.exit(1)
+config.update(STUDY.config)
+
+CELLS = [cell.name for cell in STUDY.cells]
+CHUNKS = STUDY.chunks
+
+wildcard_constraints:
+    cell=r"J\d+_n[0-9x+]+_sigma[0-9.em]+_tau[0-9.em]+_mu[0-9.em]+",
+    start=r"\d+",
+    stop=r"\d+",
+
+
+def lib(*modules):
+    """Library modules a rule depends on (Snakemake does not watch imported code)."""
+    return [str(SRC / "shrinkstudy" / f"{m}.py") for m in modules]
+
+
+def cell_spec(wildcards):
+    """Plain-Python description of the cell (tracked as params: a change reruns its jobs)."""
+    cell = STUDY.cell(wildcards.cell)
+    return {
+        "sizes": list(cell.sizes),
+        "sigma": float(cell.sigma),
+        "tau": float(cell.tau),
+        "mu": float(cell.mu),
+    }
+
+
+def cell_block(wildcards):
+    return STUDY.cell(wildcards.cell).block
+
+
+def cell_chunks(path):
+    """The per-chunk files of one cell, for the cell's summary."""
+
+    def files(wildcards):
+        return [path.format(cell=wildcards.cell, start=a, stop=b) for a, b in CHUNKS]
+
+    return files
+
+
+def fit_settings():
+    c = STUDY.config
+    return {
+        "estimators": list(c["estimators"]),
+        "method": c["method"],
+        "engine": c["engine"],
+        "level": float(c["level"]),
+        "prior": {k: c["hier_bayes_prior"][k] for k in sorted(c["hier_bayes_prior"])},
+    }
+
+
+def maybe_temp(path):
+    return path if STUDY.config["keep_datasets"] else temp(path)
+
+
+def all_targets():
+    return [rules.aggregate.output.summary] + FIGURE_TARGETS

@@ -1,0 +1,2 @@
+# Figures: filled in with the figure scripts.
+FIGURE_TARGETS = []

@@ -1,0 +1,21 @@
+FIT_LOSSES = "results/fit/{cell}/reps{start}-{stop}.losses.parquet"
+FIT_VARCOMP = "results/fit/{cell}/reps{start}-{stop}.varcomp.parquet"
+
+
+rule fit:
+    input:
+        data=rules.simulate.output.data,
+        truth=rules.simulate.output.truth,
+        code=lib("simulate", "reml", "estimators", "hierbayes", "losses", "engines"),
+    output:
+        losses=FIT_LOSSES,
+        varcomp=FIT_VARCOMP,
+    params:
+        cell=cell_spec,
+        settings=fit_settings(),
+    log:
+        "results/logs/fit/{cell}/reps{start}-{stop}.log",
+    benchmark:
+        "results/benchmarks/fit/{cell}/reps{start}-{stop}.tsv"
+    script:
+        "../scripts/fit.py"

@@ -1,0 +1,19 @@
+SIM_DATA = "results/simulate/{cell}/reps{start}-{stop}.parquet"
+SIM_TRUTH = "results/simulate/{cell}/reps{start}-{stop}.truth.parquet"
+
+
+rule simulate:
+    input:
+        code=lib("design", "simulate"),
+    output:
+        data=maybe_temp(SIM_DATA),
+        truth=SIM_TRUTH,
+    params:
+        cell=cell_spec,
+        base_seed=config["base_seed"],
+    log:
+        "results/logs/simulate/{cell}/reps{start}-{stop}.log",
+    benchmark:
+        "results/benchmarks/simulate/{cell}/reps{start}-{stop}.tsv"
+    script:
+        "../scripts/simulate.py"

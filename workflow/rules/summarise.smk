@@ -1,0 +1,17 @@
+rule summarise:
+    input:
+        losses=cell_chunks(FIT_LOSSES),
+        varcomp=cell_chunks(FIT_VARCOMP),
+        code=lib("measures"),
+    output:
+        summary="results/summarise/{cell}.csv",
+    params:
+        cell=cell_spec,
+        block=cell_block,
+        level=float(config["level"]),
+    log:
+        "results/logs/summarise/{cell}.log",
+    benchmark:
+        "results/benchmarks/summarise/{cell}.tsv"
+    script:
+        "../scripts/summarise.py"
