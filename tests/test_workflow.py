@@ -1,0 +1,168 @@
+"""The workflow end to end on a small study: it runs, reruns only what changed, and its
+tables do not depend on the core count or on interruptions."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+
+SMALL = {
+    "base_seed": 5,
+    "replications": 40,
+    "chunk_size": 20,
+    "estimators": ["raw", "pooled", "blup", "varmatch", "bayesglm", "hier_bayes", "james_stein", "oracle"],
+    "grid": {
+        "balanced": {"J": [3, 5], "sizes": [2, 4], "sigma": [1, 3], "tau": [1]},
+        "seed": {"sizes": ["100x6+2x6"], "sigma": [5], "tau": [1]},
+    },
+}
+
+pytestmark = pytest.mark.slow
+
+
+def write_config(workdir: Path, config: dict) -> Path:
+    path = workdir / "config.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def snakemake(workdir: Path, *args, check=True, config=None):
+    cmd = [SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "-d", str(workdir)]
+    cmd += ["--configfile", str(config or workdir / "config.yaml"), *args]
+    env = dict(os.environ, MPLBACKEND="Agg")
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if check and res.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}")
+    return res
+
+
+def planned_jobs(workdir: Path, *args) -> dict:
+    """rule -> list of the wildcards of each job a dry run would execute."""
+    res = snakemake(workdir, "-n", *args)
+    jobs, current = {}, None
+    for line in res.stdout.splitlines():
+        line = line.strip()
+        for prefix in ("rule ", "localrule "):
+            if line.startswith(prefix) and line.endswith(":"):
+                current = line[len(prefix) : -1]
+                jobs.setdefault(current, [])
+        if line.startswith("wildcards:") and current:
+            jobs[current].append(line[len("wildcards:") :].strip())
+    return jobs
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    """The small study, run once on 2 cores."""
+    workdir = tmp_path_factory.mktemp("study")
+    write_config(workdir, SMALL)
+    snakemake(workdir, "--cores", "2")
+    return workdir
+
+
+def test_study_writes_tables_and_figures(study):
+    tables = study / "results" / "tables"
+    for name in ("summary.csv", "summary.md", "summary.tex", "headline.md", "replication.md", "provenance.json"):
+        assert (tables / name).stat().st_size > 0, name
+    import pandas as pd
+
+    summary = pd.read_csv(tables / "summary.csv")
+    assert summary["cell"].nunique() == 9
+    assert set(summary["estimator"]) >= {"raw", "blup", "hier_bayes", "oracle"}
+    assert (summary.loc[summary["estimator"] == "raw", "rel_mse"] == 1).all()
+    # every rule leaves a log and a benchmark
+    assert any((study / "results" / "benchmarks" / "fit").rglob("*.tsv"))
+    assert any((study / "results" / "logs" / "simulate").rglob("*.log"))
+    figures = list((study / "results" / "figures").glob("*.png"))
+    assert figures, "no figures"
+
+
+def test_nothing_to_do_after_a_run(study):
+    jobs = planned_jobs(study)
+    assert jobs == {}, jobs
+
+
+def test_one_grid_value_reruns_only_its_cells(study, tmp_path):
+    config = yaml.safe_load((study / "config.yaml").read_text())
+    config["grid"]["balanced"]["sigma"] = [1, 2]  # 3 -> 2: four new cells, four gone
+    cfg = write_config(tmp_path, config)
+    jobs = planned_jobs(study, "--configfile", str(cfg))
+    sim_cells = {w.split("cell=")[1].split(",")[0] for w in jobs.get("simulate", [])}
+    assert sim_cells == {f"J{J}_n{n}_sigma2_tau1_mu0" for J in (3, 5) for n in (2, 4)}
+    assert len(jobs["fit"]) == 8 and len(jobs["summarise"]) == 4
+    assert "aggregate" in jobs
+
+
+def test_more_replications_only_add_chunks(study, tmp_path):
+    config = yaml.safe_load((study / "config.yaml").read_text())
+    config["replications"] = 60
+    cfg = write_config(tmp_path, config)
+    jobs = planned_jobs(study, "--configfile", str(cfg))
+    assert all("start=40" in w for w in jobs["simulate"]) and len(jobs["simulate"]) == 9
+    assert all("start=40" in w for w in jobs["fit"]) and len(jobs["fit"]) == 9
+    assert len(jobs["summarise"]) == 9
+
+
+def test_library_change_reruns_fits_not_simulations(study):
+    module = ROOT / "src" / "shrinkstudy" / "estimators.py"
+    st = module.stat()
+    try:
+        future = time.time() + 5
+        os.utime(module, (future, future))
+        jobs = planned_jobs(study)
+    finally:
+        os.utime(module, (st.st_atime, st.st_mtime))
+    assert "simulate" not in jobs
+    assert len(jobs["fit"]) == 18 and len(jobs["summarise"]) == 9 and "aggregate" in jobs
+
+
+def test_bad_config_stops_before_any_job(tmp_path):
+    config = dict(SMALL, replications=0)
+    write_config(tmp_path, config)
+    res = snakemake(tmp_path, "--cores", "1", check=False)
+    assert res.returncode != 0
+    out = res.stdout + res.stderr
+    assert "config error: replications: 0 is not valid" in out
+    assert not (tmp_path / "results").exists()
+
+
+def test_same_tables_on_one_core_reordered_and_interrupted(study, tmp_path):
+    """--cores 1 with the grid's blocks and lists reordered, interrupted once, gives the same bytes."""
+    config = yaml.safe_load((study / "config.yaml").read_text())
+    config["grid"] = {
+        "seed": config["grid"]["seed"],
+        "balanced": {**config["grid"]["balanced"], "J": [5, 3], "sigma": [3, 1]},
+    }
+    write_config(tmp_path, config)
+    cmd = [SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "-d", str(tmp_path), "--configfile", str(tmp_path / "config.yaml")]
+    proc = subprocess.Popen([*cmd, "--cores", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    fit_dir = tmp_path / "results" / "fit"
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(fit_dir.rglob("*.losses.parquet"))) < 3:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=60)
+    done_before = {p: p.stat().st_mtime_ns for p in fit_dir.rglob("*.losses.parquet")}
+    assert done_before, "the run was interrupted before any fit finished"
+    res = snakemake(tmp_path, "--cores", "1", "--rerun-incomplete")
+    assert res.returncode == 0
+    for p, mtime in done_before.items():
+        assert p.stat().st_mtime_ns == mtime, f"{p} was recomputed"
+    for name in ("summary.csv", "summary.md", "summary.tex", "headline.md", "replication.md"):
+        a = (study / "results" / "tables" / name).read_bytes()
+        b = (tmp_path / "results" / "tables" / name).read_bytes()
+        assert a == b, name
+
+
+def test_lint_is_clean():
+    res = subprocess.run([SNAKEMAKE, "--lint", "-s", str(ROOT / "Snakefile"), "-d", str(ROOT)], capture_output=True, text=True)
+    assert "Congratulations" in res.stdout + res.stderr, res.stdout[-3000:] + res.stderr[-2000:]
