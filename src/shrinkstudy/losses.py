@@ -1,0 +1,197 @@
+"""Per-replication losses: the stored unit from which every performance measure is computed.
+
+A replication (one simulated dataset) is the unit of the study (DESIGN section 5). The estimand
+is the vector of J group means, so each replication is reduced, per estimator and per set of
+groups, to a handful of numbers (its losses) averaged over those groups. Performance measures
+and their Monte Carlo standard errors (``measures``) are means and standard deviations of these
+numbers across replications. Because every measure is a function of the per-replication rows
+only, chunks of replications stored separately merge exactly: concatenate the rows, sort by
+``rep``, summarise.
+
+Loss table (``replication_losses``), long format, one row per (rep, estimator, groups):
+
+======== ===================================================================================
+rep      replication index (int64)
+estimator estimator name (str)
+groups   ``"all"``, or a group-size class ``"n=2"``, ``"n=100"`` (unbalanced cells only)
+sq_err   mean over the class's groups of (estimate_j - m_j)^2
+err      mean over the class's groups of (estimate_j - m_j)
+spread   ``"all"`` rows only: sd_j(estimate_j) / sd_j(m_j), both with ddof = 1 (the seed's
+         "right variance" claim); NaN on class rows and where sd_j(m_j) = 0 (tau = 0)
+covered  fraction of the class's groups whose interval [lo_j, hi_j] contains m_j;
+         NaN for estimators without an interval or where an interval bound is not finite
+width    mean over the class's groups of hi_j - lo_j; NaN without an interval
+failed   bool, from ``Fit.failed``; a failed replication keeps its row, with NaN losses
+======== ===================================================================================
+
+An estimator that does not apply to a replication (``james_stein`` on an unbalanced dataset:
+all estimates NaN and not failed) has no row for it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .design import Cell
+from .estimators import ESTIMATORS, Fit
+
+__all__ = ["LOSS_COLUMNS", "VARCOMP_COLUMNS", "group_classes", "replication_losses", "varcomp_table"]
+
+#: Columns of the table written by ``replication_losses``, in order.
+LOSS_COLUMNS = ("rep", "estimator", "groups", "sq_err", "err", "spread", "covered", "width", "failed")
+#: Columns of the table written by ``varcomp_table``, in order.
+VARCOMP_COLUMNS = ("rep", "mu", "tau2", "sigma2", "gamma", "crit", "boundary", "status")
+
+
+def group_classes(cell: Cell) -> dict[str, np.ndarray]:
+    """The sets of groups losses are averaged over: ``{"all": all groups}``, plus one entry per
+    distinct group size (``"n=2"``, ``"n=100"``, in increasing n) when the cell is unbalanced."""
+    classes = {"all": np.arange(cell.J)}
+    if not cell.balanced:
+        classes.update(cell.size_classes())
+    return classes
+
+
+def _estimator_order(names) -> list[str]:
+    known = [e for e in ESTIMATORS if e in names]
+    return known + sorted(e for e in names if e not in ESTIMATORS)
+
+
+def _sd_rows(x: np.ndarray) -> np.ndarray:
+    """Row-wise sample SD (ddof = 1), computed about the row's first value so that a row of
+    identical values gives exactly 0 (complete pooling has spread 0, not 1e-17)."""
+    if x.shape[1] < 2:
+        return np.full(x.shape[0], np.nan)
+    return np.std(x - x[:, :1], axis=1, ddof=1)
+
+
+def replication_losses(fit: Fit, means, reps, cell: Cell) -> pd.DataFrame:
+    """Per-replication losses of every estimator in ``fit``, overall and per group-size class.
+
+    Parameters
+    ----------
+    fit : Fit
+        Output of ``fit_estimators`` on the R datasets of ``reps``.
+    means : (R, J) array
+        True group means m_j = mu + theta_j of each replication.
+    reps : (R,) array of int
+        Replication indices (row labels of ``means`` and ``fit``).
+    cell : Cell
+        The cell the replications belong to (its group sizes define the classes).
+
+    Returns
+    -------
+    DataFrame with columns ``LOSS_COLUMNS`` (see the module docstring), rows ordered by
+    estimator (in ``ESTIMATORS`` order), then groups (``"all"`` first), then replication.
+    Computation is row-wise, so a replication's losses do not depend on which other
+    replications are in the same call.
+    """
+    means = np.atleast_2d(np.asarray(means, dtype=float))
+    reps = np.asarray(reps, dtype=np.int64).reshape(-1)
+    R, J = means.shape
+    if reps.shape[0] != R:
+        raise ValueError(f"reps has {reps.shape[0]} entries, means has {R} rows")
+    if J != cell.J:
+        raise ValueError(f"means has {J} groups, cell {cell.name} has {cell.J}")
+    classes = group_classes(cell)
+
+    with np.errstate(invalid="ignore", divide="ignore"):
+        true_sd = _sd_rows(means)
+        true_sd = np.where(true_sd > 0, true_sd, np.nan)
+
+    parts = []
+    for name in _estimator_order(fit.estimates):
+        est = np.asarray(fit.estimates[name], dtype=float)
+        if est.shape != (R, J):
+            raise ValueError(f"estimates of {name} have shape {est.shape}, expected {(R, J)}")
+        failed = np.asarray(fit.failed.get(name, np.zeros(R, bool)), dtype=bool).reshape(R)
+        applies = failed | np.any(np.isfinite(est), axis=1)
+        if not applies.any():
+            continue
+        keep = np.flatnonzero(applies)
+        est_k, means_k, failed_k = est[keep], means[keep], failed[keep]
+        bad = failed_k[:, None]
+        d = np.where(bad, np.nan, est_k - means_k)
+        interval = fit.intervals.get(name)
+        if interval is not None:
+            lo, hi = (np.asarray(a, dtype=float)[keep] for a in interval)
+            with np.errstate(invalid="ignore"):
+                inside = ((lo <= means_k) & (means_k <= hi)).astype(float)
+            finite = np.isfinite(lo) & np.isfinite(hi)
+            inside = np.where(finite & ~bad, inside, np.nan)
+            w = np.where(bad, np.nan, hi - lo)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            est_sd = _sd_rows(np.where(bad, np.nan, est_k))
+            spread_all = est_sd / true_sd[keep]
+        nk = keep.size
+        for label, idx in classes.items():
+            dc = d[:, idx]
+            if interval is not None:
+                covered = inside[:, idx].mean(axis=1)
+                width = w[:, idx].mean(axis=1)
+            else:
+                covered = width = np.full(nk, np.nan)
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "rep": reps[keep],
+                        "estimator": np.full(nk, name, dtype=object),
+                        "groups": np.full(nk, label, dtype=object),
+                        "sq_err": (dc * dc).mean(axis=1),
+                        "err": dc.mean(axis=1),
+                        "spread": spread_all if label == "all" else np.full(nk, np.nan),
+                        "covered": covered,
+                        "width": width,
+                        "failed": failed_k,
+                    }
+                )
+            )
+    if not parts:
+        return _empty_losses()
+    out = pd.concat(parts, ignore_index=True)
+    return _loss_dtypes(out)
+
+
+def _loss_dtypes(df: pd.DataFrame) -> pd.DataFrame:
+    df = df.loc[:, list(LOSS_COLUMNS)]
+    return df.astype(
+        {
+            "rep": "int64",
+            "estimator": "str",
+            "groups": "str",
+            "sq_err": "float64",
+            "err": "float64",
+            "spread": "float64",
+            "covered": "float64",
+            "width": "float64",
+            "failed": "bool",
+        }
+    )
+
+
+def _empty_losses() -> pd.DataFrame:
+    return _loss_dtypes(pd.DataFrame({c: [] for c in LOSS_COLUMNS}))
+
+
+def varcomp_table(fit: Fit, reps) -> pd.DataFrame:
+    """The variance components of each replication, one row per rep.
+
+    Returns
+    -------
+    DataFrame with columns rep (int64), mu, tau2, sigma2, gamma, crit (float64),
+    boundary (bool: tau2 == 0) and status (int64: ``reml.OK``, ``ZERO_WITHIN``,
+    ``CONSTANT`` or ``NOT_IDENTIFIED``).
+    """
+    vc = fit.varcomp
+    reps = np.asarray(reps, dtype=np.int64).reshape(-1)
+    R = reps.shape[0]
+    cols = {"rep": reps}
+    for k in ("mu", "tau2", "sigma2", "gamma", "crit"):
+        v = np.asarray(getattr(vc, k), dtype=np.float64).reshape(-1)
+        if v.shape[0] != R:
+            raise ValueError(f"varcomp.{k} has {v.shape[0]} entries, reps has {R}")
+        cols[k] = v
+    cols["boundary"] = np.asarray(vc.boundary, dtype=bool).reshape(-1)
+    cols["status"] = np.asarray(vc.status).astype(np.int64).reshape(-1)
+    return pd.DataFrame(cols, columns=list(VARCOMP_COLUMNS))

@@ -1,0 +1,460 @@
+"""Performance measures of the estimators, each with its Monte Carlo standard error.
+
+Definitions follow Morris, White & Crowther (2019), "Using simulation studies to evaluate
+statistical methods", Statistics in Medicine 38:2074-2102, table 6 (the formulas of rsimsum),
+adapted to a vector-valued estimand (DESIGN section 5).
+
+Vector-valued estimands
+-----------------------
+Each replication i (one dataset) estimates J group means m_ij at once. The replication is the
+unit: its losses are first averaged over the groups of a class (all groups, or the groups of
+one size in an unbalanced cell; see ``losses``), giving one number per replication, and the
+measures are then means (and standard deviations) of these numbers across the R replications.
+The groups of one dataset share mu^ and tau^ and are correlated; averaging within the dataset
+first keeps the replications independent, so the MCSE formulas of table 6 apply unchanged.
+
+With e_ij = est_ij - m_ij, a class G of groups, ebar_i = mean_{j in G} e_ij and
+s_i = mean_{j in G} e_ij^2, over the R replications that did not fail:
+
+==================== ================================ =========================================
+measure              estimate                         Monte Carlo SE
+==================== ================================ =========================================
+mse                  mean_i s_i                       sqrt(sum_i (s_i - mse)^2 / (R (R - 1)))
+bias                 mean_i ebar_i                    sd_i(ebar_i) / sqrt(R)
+empse                sd_i(ebar_i)                     empse / sqrt(2 (R - 1))
+rel_mse              mean s_i(a) / mean s_i(raw)      delta method, paired replications
+spread               mean_i sd_j(est) / sd_j(m)       sd_i / sqrt(R)  ("all" rows only)
+coverage             mean_i c_i (c_i = fraction of    sd_i(c_i) / sqrt(R)
+                     G's intervals containing m_ij)
+width                mean_i (mean interval width)     sd_i / sqrt(R)
+boundary_share       share of fits with tau^2^ = 0    sqrt(p (1 - p) / R)
+==================== ================================ =========================================
+
+Because the true means are random, bias and empSE are those of the group-averaged error ebar_i:
+shrinkage is conditionally biased toward mu for each group, but that bias averages out over
+groups and datasets; per-group accuracy is what MSE measures. Coverage's MCSE uses the
+per-replication fractions c_i, not the binomial formula over all R x |G| intervals, because
+intervals of one dataset are correlated.
+
+Exact aggregation: every measure is computed from the per-replication rows sorted by ``rep``,
+so a study stored in several chunks gives bit-identical summaries to the same replications in
+one chunk.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from .design import Cell
+from .estimators import ESTIMATORS
+from .losses import LOSS_COLUMNS, group_classes
+from .reml import NOT_IDENTIFIED
+
+__all__ = [
+    "PARAM_COLUMNS",
+    "SUMMARY_COLUMNS",
+    "mcse_empse",
+    "mcse_mean",
+    "mcse_mse",
+    "mcse_proportion",
+    "mcse_ratio",
+    "p_boundary_balanced",
+    "summarise_cell",
+    "theory_risks",
+]
+
+#: The cell's descriptive columns (``Cell.params()``), first in every summary row.
+PARAM_COLUMNS = ("cell", "block", "J", "design", "balanced", "n", "N", "sigma", "tau", "mu")
+#: Every column of ``summarise_cell``'s output, in order.
+SUMMARY_COLUMNS = PARAM_COLUMNS + (
+    "estimator",
+    "groups",
+    "reps",
+    "failures",
+    "mse",
+    "mse_mcse",
+    "bias",
+    "bias_mcse",
+    "empse",
+    "empse_mcse",
+    "rel_mse",
+    "rel_mse_mcse",
+    "spread",
+    "spread_mcse",
+    "coverage",
+    "coverage_mcse",
+    "width",
+    "width_mcse",
+    "boundary_share",
+    "boundary_share_mcse",
+    "raw_risk",
+    "oracle_risk",
+    "p_boundary_theory",
+    "level",
+)
+
+
+# ----------------------------------------------------------------------------------------------
+# Monte Carlo standard errors (pure functions)
+
+
+def mcse_mean(x) -> float:
+    """Monte Carlo SE of the mean of per-replication values.
+
+    Parameters
+    ----------
+    x : (R,) array_like
+        One value per replication (a group-averaged error, a coverage fraction, a width ...).
+
+    Returns
+    -------
+    float
+        ``sd(x, ddof=1) / sqrt(R)``; NaN when R < 2.
+
+    Notes
+    -----
+    Morris, White & Crowther (2019), table 6, MCSE of bias:
+    ``sqrt(sum_i (x_i - xbar)^2 / (R (R - 1)))``. Used here for bias, spread, coverage (of
+    per-replication fractions) and interval width.
+    """
+    x = np.asarray(x, dtype=float)
+    R = x.size
+    if R < 2:
+        return math.nan
+    return float(np.std(x, ddof=1) / math.sqrt(R))
+
+
+def mcse_mse(sq_err) -> float:
+    """Monte Carlo SE of the mean squared error.
+
+    Parameters
+    ----------
+    sq_err : (R,) array_like
+        Per-replication squared errors (here: averaged over the groups of a class).
+
+    Returns
+    -------
+    float
+        ``sqrt(sum_i (s_i - MSE)^2 / (R (R - 1)))`` with ``MSE = mean(s_i)``; NaN when R < 2.
+
+    Notes
+    -----
+    Morris, White & Crowther (2019), table 6, MCSE of MSE.
+    """
+    s = np.asarray(sq_err, dtype=float)
+    R = s.size
+    if R < 2:
+        return math.nan
+    dev = s - s.mean()
+    return float(math.sqrt(np.dot(dev, dev) / (R * (R - 1.0))))
+
+
+def mcse_empse(empse: float, R: int) -> float:
+    """Monte Carlo SE of the empirical standard error.
+
+    Parameters
+    ----------
+    empse : float
+        ``sd(x_i, ddof=1)`` over R replications.
+    R : int
+        Number of replications.
+
+    Returns
+    -------
+    float
+        ``empse / sqrt(2 (R - 1))``; NaN when R < 2.
+
+    Notes
+    -----
+    Morris, White & Crowther (2019), table 6, MCSE of EmpSE (exact for normal x_i; heavier
+    tails make it optimistic).
+    """
+    if R < 2:
+        return math.nan
+    return float(empse / math.sqrt(2.0 * (R - 1.0)))
+
+
+def mcse_ratio(x, y) -> float:
+    """Monte Carlo SE of ``mean(x) / mean(y)`` for paired per-replication values (delta method).
+
+    Parameters
+    ----------
+    x, y : (R,) array_like
+        Paired per-replication losses on the same datasets (e.g. squared errors of an
+        estimator and of ``raw``).
+
+    Returns
+    -------
+    float
+        With ``r = xbar / ybar`` and ``z_i = (x_i - r y_i) / ybar``:
+        ``sqrt(sum_i (z_i - zbar)^2 / (R (R - 1)))``, i.e. the first-order (delta-method)
+        SE ``sqrt((var x - 2 r cov(x, y) + r^2 var y) / R) / ybar``. Exactly 0 when x is y.
+        NaN when R < 2 or ybar = 0.
+
+    Notes
+    -----
+    Morris, White & Crowther (2019), table 6, gives this delta-method form, with the
+    correlation between the paired quantities, for the relative precision of two methods
+    (a ratio of empSE^2); the same argument applied to the paired MSE losses gives the MCSE
+    of relative MSE. Pairing matters: the losses of two estimators on one dataset are highly
+    correlated and the ratio is far more precise than either MSE.
+    """
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    if x.shape != y.shape:
+        raise ValueError(f"x and y must be paired: shapes {x.shape} and {y.shape}")
+    R = x.size
+    if R < 2:
+        return math.nan
+    ybar = y.mean()
+    if ybar == 0 or not np.isfinite(ybar):
+        return math.nan
+    r = x.mean() / ybar
+    z = (x - r * y) / ybar
+    dev = z - z.mean()
+    return float(math.sqrt(np.dot(dev, dev) / (R * (R - 1.0))))
+
+
+def mcse_proportion(p: float, R: int) -> float:
+    """Monte Carlo SE of a proportion of independent 0/1 outcomes.
+
+    Parameters
+    ----------
+    p : float
+        Estimated proportion (coverage of one interval per replication, share of boundary fits).
+    R : int
+        Number of replications.
+
+    Returns
+    -------
+    float
+        ``sqrt(p (1 - p) / R)``; NaN when R < 1.
+
+    Notes
+    -----
+    Morris, White & Crowther (2019), table 6, MCSE of coverage. For a class of several groups
+    per replication the outcomes are not independent; ``summarise_cell`` then uses
+    ``mcse_mean`` of the per-replication coverage fractions.
+    """
+    if R < 1 or not np.isfinite(p):
+        return math.nan
+    return float(math.sqrt(p * (1.0 - p) / R))
+
+
+# ----------------------------------------------------------------------------------------------
+# Theory
+
+
+def theory_risks(cell: Cell, idx=None) -> tuple[float, float]:
+    """Raw and oracle (Bayes) risk, averaged over the groups ``idx`` (default: all).
+
+    raw risk = mean_j sigma^2 / n_j; oracle risk = mean_j B_j sigma^2 / n_j with
+    B_j = tau^2 / (tau^2 + sigma^2 / n_j) at the true tau and sigma (DESIGN section 2).
+    """
+    n = np.asarray(cell.sizes, dtype=float)
+    if idx is not None:
+        n = n[np.asarray(idx)]
+    s2, t2 = float(cell.sigma) ** 2, float(cell.tau) ** 2
+    v = s2 / n
+    B = t2 / (t2 + v)
+    return float(v.mean()), float((B * v).mean())
+
+
+def p_boundary_balanced(cell: Cell) -> float:
+    """P(tau^2^ = 0) of the REML fit in a balanced cell: P(F_{J-1, N-J} < 1 / (1 + n tau^2/sigma^2)).
+
+    In a balanced design the REML estimate is 0 exactly when MSB <= MSW, and
+    MSB / MSW ~ (1 + n tau^2 / sigma^2) F_{J-1, N-J}. NaN for unbalanced cells or N = J.
+    """
+    if not cell.balanced or cell.N <= cell.J:
+        return math.nan
+    ratio = 1.0 / (1.0 + cell.n * float(cell.tau) ** 2 / float(cell.sigma) ** 2)
+    return float(sps.f.cdf(ratio, cell.J - 1, cell.N - cell.J))
+
+
+# ----------------------------------------------------------------------------------------------
+# Summaries
+
+
+def _order(names, reference) -> list:
+    known = [e for e in reference if e in names]
+    return known + sorted(e for e in names if e not in reference)
+
+
+def _check_unique(reps: np.ndarray, what: str) -> None:
+    """``reps`` sorted; raise if a replication appears twice (overlapping chunks)."""
+    if reps.size > 1 and np.any(reps[1:] == reps[:-1]):
+        dup = np.unique(reps[1:][reps[1:] == reps[:-1]])[:5].tolist()
+        raise ValueError(f"{what}: replication(s) {dup} appear more than once (overlapping chunks?)")
+
+
+def _mean(x: np.ndarray) -> float:
+    return float(x.mean()) if x.size else math.nan
+
+
+def summarise_cell(losses: pd.DataFrame, varcomp: pd.DataFrame, cell: Cell, level: float = 0.95):
+    """Every performance measure, with its MCSE, per estimator and group class of one cell.
+
+    Parameters
+    ----------
+    losses : DataFrame
+        Per-replication losses (``losses.replication_losses``), possibly the concatenation of
+        several chunks in any order. A (rep, estimator, groups) row may appear once only.
+    varcomp : DataFrame
+        Per-replication variance components (``losses.varcomp_table``), for the boundary share;
+        one row per replication, the same replications as ``losses`` (else ValueError).
+    cell : Cell
+        The cell, for its descriptive columns and the theoretical references.
+    level : float
+        Nominal level of the intervals, recorded in the ``level`` column.
+
+    Returns
+    -------
+    DataFrame with columns ``SUMMARY_COLUMNS``, one row per (estimator, groups), estimators in
+    ``ESTIMATORS`` order and groups ``"all"`` first, then by group size:
+
+    * cell, block, J, design, balanced, n (nullable Int64: NA when unbalanced), N, sigma, tau, mu:
+      ``cell.params()``;
+    * reps: replications used (not failed); failures: failed replications;
+    * mse, bias, empse, spread, coverage, width and their ``*_mcse``: see the module docstring;
+      spread is NaN on class rows, coverage and width NaN without intervals;
+    * rel_mse: MSE / MSE of ``raw`` on the replications where neither failed, MCSE by
+      ``mcse_ratio``; exactly 1 with MCSE 0 for ``raw`` itself; NaN when raw is absent;
+    * boundary_share: share of identified variance-component fits with tau^2^ = 0, MCSE by
+      ``mcse_proportion`` (the same on every row of the cell);
+    * raw_risk, oracle_risk: ``theory_risks`` over the class's groups; p_boundary_theory:
+      ``p_boundary_balanced`` (NaN for unbalanced cells);
+    * level: the nominal interval level.
+    """
+    missing = [c for c in LOSS_COLUMNS if c not in losses.columns]
+    if missing:
+        raise ValueError(f"losses: missing column(s) {missing}")
+    classes = group_classes(cell)
+
+    # boundary share from the variance components (rows sorted by rep)
+    vc_rep = varcomp["rep"].to_numpy(dtype=np.int64)
+    vc_order = np.argsort(vc_rep, kind="stable")
+    _check_unique(vc_rep[vc_order], "varcomp")
+    ok = varcomp["status"].to_numpy()[vc_order] != NOT_IDENTIFIED
+    b = varcomp["boundary"].to_numpy(dtype=bool)[vc_order][ok]
+    share = _mean(b.astype(float))
+    share_mcse = mcse_proportion(share, int(b.size))
+    p_theory = p_boundary_balanced(cell)
+
+    # sort once by (estimator, groups, rep): each block's rows are then in replication order,
+    # whatever the order and chunking of the input
+    e_codes, e_names = pd.factorize(losses["estimator"].to_numpy(dtype=object), sort=True)
+    g_codes, g_names = pd.factorize(losses["groups"].to_numpy(dtype=object), sort=True)
+    unknown = [g for g in g_names if g not in classes]
+    if unknown:
+        raise ValueError(f"losses: unknown group class(es) {unknown} for cell {cell.name}")
+    rep_all = losses["rep"].to_numpy(dtype=np.int64)
+    if not np.array_equal(np.unique(rep_all), vc_rep[vc_order]):
+        raise ValueError(
+            f"{cell.name}: the losses and the variance components cover different replications "
+            "(a chunk missing from one of them?)"
+        )
+    order = np.lexsort((rep_all, g_codes, e_codes))
+    key = e_codes[order].astype(np.int64) * len(g_names) + g_codes[order]
+    cols = {
+        c: losses[c].to_numpy(dtype=float)[order] for c in ("sq_err", "err", "spread", "covered", "width")
+    }
+    cols["rep"] = rep_all[order]
+    cols["failed"] = losses["failed"].to_numpy(dtype=bool)[order]
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if key.size else np.array([], int)
+    stops = np.r_[starts[1:], key.size]
+    blocks = {}
+    for a, z in zip(starts, stops):
+        est, grp = e_names[e_codes[order[a]]], g_names[g_codes[order[a]]]
+        _check_unique(cols["rep"][a:z], f"losses of {est}/{grp}")
+        good = ~cols["failed"][a:z]
+        blocks[(est, grp)] = {
+            "failures": int((~good).sum()),
+            **{c: v[a:z][good] for c, v in cols.items() if c != "failed"},
+        }
+
+    params = cell.params()
+    rows = []
+    for est in _order({e for e, _ in blocks}, ESTIMATORS):
+        for grp, idx in classes.items():
+            blk = blocks.get((est, grp))
+            if blk is None:
+                continue
+            s, e, sp, cov, wid = (blk[c] for c in ("sq_err", "err", "spread", "covered", "width"))
+            R = int(s.size)
+            empse = float(np.std(e, ddof=1)) if R >= 2 else math.nan
+
+            rel, rel_mcse = math.nan, math.nan
+            raw_blk = blocks.get(("raw", grp))
+            if raw_blk is not None:
+                if est == "raw":
+                    x = y = s
+                else:
+                    _, ia, ib = np.intersect1d(
+                        blk["rep"], raw_blk["rep"], assume_unique=True, return_indices=True
+                    )
+                    x, y = s[ia], raw_blk["sq_err"][ib]
+                if x.size:
+                    ybar = y.mean()
+                    rel = float(x.mean() / ybar) if ybar != 0 else math.nan
+                    rel_mcse = mcse_ratio(x, y)
+
+            is_all = grp == "all"
+            has_interval = bool(np.isfinite(cov).any())
+            raw_risk, oracle_risk = theory_risks(cell, idx)
+            rows.append(
+                {
+                    **params,
+                    "estimator": est,
+                    "groups": grp,
+                    "reps": R,
+                    "failures": blk["failures"],
+                    "mse": _mean(s),
+                    "mse_mcse": mcse_mse(s),
+                    "bias": _mean(e),
+                    "bias_mcse": mcse_mean(e),
+                    "empse": empse,
+                    "empse_mcse": mcse_empse(empse, R),
+                    "rel_mse": rel,
+                    "rel_mse_mcse": rel_mcse,
+                    "spread": _mean(sp) if is_all else math.nan,
+                    "spread_mcse": mcse_mean(sp) if is_all else math.nan,
+                    "coverage": _mean(cov) if has_interval else math.nan,
+                    "coverage_mcse": mcse_mean(cov) if has_interval else math.nan,
+                    "width": _mean(wid) if has_interval else math.nan,
+                    "width_mcse": mcse_mean(wid) if has_interval else math.nan,
+                    "boundary_share": share,
+                    "boundary_share_mcse": share_mcse,
+                    "raw_risk": raw_risk,
+                    "oracle_risk": oracle_risk,
+                    "p_boundary_theory": p_theory,
+                    "level": float(level),
+                }
+            )
+    return _summary_frame(rows)
+
+
+_INT_COLUMNS = ("J", "N", "reps", "failures")
+_STR_COLUMNS = ("cell", "block", "design", "estimator", "groups")
+
+
+def _summary_frame(rows: list[dict]) -> pd.DataFrame:
+    """Rows to a DataFrame with fixed dtypes, so summaries concatenate and compare exactly."""
+    data = {}
+    for c in SUMMARY_COLUMNS:
+        values = [r[c] for r in rows]
+        if c in _STR_COLUMNS:
+            data[c] = pd.array(values, dtype="str")
+        elif c == "balanced":
+            data[c] = np.array(values, dtype=bool)
+        elif c == "n":
+            data[c] = pd.array(values, dtype="Int64")
+        elif c in _INT_COLUMNS:
+            data[c] = np.array(values, dtype=np.int64)
+        else:
+            data[c] = np.array(values, dtype=np.float64)
+    return pd.DataFrame(data)

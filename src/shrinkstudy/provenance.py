@@ -1,0 +1,139 @@
+"""Provenance of a study's results: config, its hash, package versions, commit, platform, seeding.
+
+``provenance(config)`` returns a JSON-ready dict that is written beside every table
+(``provenance.json``). It holds no timestamps: for a given config, code and environment it is
+the same on every run, and only what must change (the commit, whether the tree is dirty)
+changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import platform
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "PACKAGES",
+    "SEEDING",
+    "canonical_json",
+    "config_sha256",
+    "git_state",
+    "package_versions",
+    "provenance",
+]
+
+#: Distributions whose versions are recorded.
+PACKAGES = ("numpy", "scipy", "pandas", "pyarrow", "statsmodels", "matplotlib", "snakemake", "shrinkstudy")
+
+#: How the random streams are derived (``design.rep_seed_sequence``).
+SEEDING = (
+    "One numpy.random.SeedSequence per replication: "
+    "SeedSequence(base_seed, spawn_key=(cell_key, rep)), driving a PCG64 generator; "
+    "cell_key = the first 8 bytes (big-endian) of the SHA-256 of the cell name "
+    "(e.g. 'J12_n100x6+2x6_sigma5_tau1_mu0'), rep = the replication index within the cell. "
+    "Within a replication the true group effects theta_j ~ N(0, tau^2) are drawn first (when "
+    "tau > 0), then the N errors e_ij ~ N(0, sigma^2) in group order. No global seeding and no "
+    "order-dependent counter: adding, removing or reordering cells, changing the chunk size or "
+    "the number of cores changes no dataset."
+)
+
+
+def _plain(value):
+    """Convert numpy scalars/arrays, tuples and paths to plain JSON values."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [_plain(v) for v in value.tolist()]
+    if isinstance(value, np.generic):
+        return _plain(value.item())
+    if isinstance(value, Path):
+        return value.as_posix()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
+def canonical_json(obj) -> str:
+    """Canonical JSON text: sorted keys, no whitespace, ASCII, numpy values made plain."""
+    return json.dumps(_plain(obj), sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+
+
+def config_sha256(config: dict) -> str:
+    """SHA-256 (hex) of the config's canonical JSON."""
+    return hashlib.sha256(canonical_json(config).encode("ascii")).hexdigest()
+
+
+def package_versions() -> dict:
+    """Installed versions of ``PACKAGES`` (None where absent), plus ``python``."""
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    out["python"] = platform.python_version()
+    return out
+
+
+def _git(args, cwd) -> str | None:
+    try:
+        res = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=20, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return res.stdout.strip() if res.returncode == 0 else None
+
+
+def git_state(repo=None) -> dict:
+    """The commit checked out in ``repo`` (default: the current directory) and whether tracked
+    files differ from it. ``{"commit": None, "dirty": None}`` where git or the repository is
+    unavailable."""
+    cwd = Path(repo) if repo is not None else Path.cwd()
+    commit = _git(["rev-parse", "HEAD"], cwd)
+    if commit is None:
+        return {"commit": None, "dirty": None}
+    status = _git(["status", "--porcelain", "--untracked-files=no"], cwd)
+    return {"commit": commit, "dirty": None if status is None else bool(status)}
+
+
+def provenance(config: dict, repo=None) -> dict:
+    """Everything needed to say where a table came from.
+
+    Parameters
+    ----------
+    config : dict
+        The study config as used (after defaults are filled in).
+    repo : path, optional
+        Working tree whose commit is recorded (default: the current directory).
+
+    Returns
+    -------
+    dict with keys ``config`` (plain-JSON copy), ``config_sha256`` (SHA-256 of its canonical
+    JSON, see ``canonical_json``), ``packages`` (``package_versions()``), ``git``
+    (``git_state()``: commit and dirty, None without git), ``platform`` (system, release,
+    machine, python implementation, byte order) and ``seeding`` (the
+    text ``SEEDING``).
+    """
+    cfg = _plain(config)
+    return {
+        "config": cfg,
+        "config_sha256": config_sha256(cfg),
+        "packages": package_versions(),
+        "git": git_state(repo),
+        "platform": {
+            "system": platform.system(),
+            "release": platform.release(),
+            "machine": platform.machine(),
+            "python_implementation": platform.python_implementation(),
+            "byteorder": sys.byteorder,
+        },
+        "seeding": SEEDING,
+    }

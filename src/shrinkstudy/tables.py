@@ -1,0 +1,475 @@
+"""Result tables of the study, written from the stacked per-cell summaries.
+
+``write_tables(summary, outdir, provenance)`` writes, into ``outdir`` (the workflow uses
+``results/tables``):
+
+* ``summary.csv``: every row of every cell (``measures.SUMMARY_COLUMNS``), sorted by
+  ``sort_summary``, floats as ``%.10g``: identical inputs give identical bytes;
+* ``summary.md``, ``summary.tex``: the paper table, one row per cell, estimators side by side,
+  MSE over all groups with its Monte Carlo SE in parentheses;
+* ``headline.csv``, ``headline.md``: relative MSE (MSE / MSE of raw, paired) of each estimator,
+  (a) balanced cells with sigma = 5 by J and n (and tau, mu), (b) the seed's design
+  ``100x6+2x6`` (J = 12) at sigma = 5 by group-size class;
+* ``replication.csv``, ``replication.md``: per cell, the largest Monte Carlo SE relative to its
+  estimate among the MSE and relative-MSE rows, naming the measure, estimator and groups:
+  the number that justifies the replication count;
+* ``provenance.json``: the dict from ``provenance.provenance``.
+
+Nothing here reads a clock, so the files depend only on the inputs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .estimators import ESTIMATORS
+from .measures import SUMMARY_COLUMNS
+from .provenance import _plain
+
+__all__ = [
+    "FLOAT_FORMAT",
+    "HEADLINE_COLUMNS",
+    "HEADLINE_SIGMA",
+    "REPLICATION_COLUMNS",
+    "SEED_DESIGN",
+    "format_estimate",
+    "headline_table",
+    "normalise_summary",
+    "replication_table",
+    "sort_summary",
+    "write_tables",
+]
+
+#: printf format of every float in the CSV files.
+FLOAT_FORMAT = "%.10g"
+#: The seed's group-size design (DESIGN section 1) and the sigma of the headline table.
+SEED_DESIGN = "100x6+2x6"
+HEADLINE_SIGMA = 5.0
+#: Columns of headline.csv (tidy: one row per table section, cell, group class and estimator).
+HEADLINE_COLUMNS = (
+    "table",
+    "cell",
+    "J",
+    "design",
+    "n",
+    "sigma",
+    "tau",
+    "mu",
+    "groups",
+    "estimator",
+    "reps",
+    "rel_mse",
+    "rel_mse_mcse",
+    "mse",
+    "mse_mcse",
+)
+#: Columns of replication.csv (one row per cell).
+REPLICATION_COLUMNS = (
+    "cell",
+    "block",
+    "J",
+    "design",
+    "sigma",
+    "tau",
+    "mu",
+    "reps",
+    "measure",
+    "estimator",
+    "groups",
+    "estimate",
+    "mcse",
+    "rel_mcse",
+)
+
+
+# ----------------------------------------------------------------------------------------------
+# ordering and formatting
+
+
+def _estimator_rank(names: pd.Series) -> pd.Series:
+    known = {e: i for i, e in enumerate(ESTIMATORS)}
+    others = sorted(set(names) - set(known))
+    rank = {**known, **{e: len(known) + i for i, e in enumerate(others)}}
+    return names.map(rank).astype("int64")
+
+
+def _group_rank(groups: pd.Series) -> pd.Series:
+    def rank(g: str) -> int:
+        if g == "all":
+            return -1
+        try:
+            return int(str(g).split("=", 1)[1])
+        except (IndexError, ValueError):
+            return 1 << 40
+
+    return groups.map(rank).astype("int64")
+
+
+_TEXT_COLUMNS = ("cell", "block", "design", "estimator", "groups")
+_INT_COLUMNS = ("J", "N", "reps", "failures")
+
+
+def normalise_summary(summary: pd.DataFrame) -> pd.DataFrame:
+    """The summary with ``SUMMARY_COLUMNS`` in order and fixed dtypes, whether it comes from
+    ``summarise_cell`` or from per-cell CSV files (where ``design`` "5" reads back as an
+    integer, an empty ``block`` as NaN and ``n`` as float)."""
+    missing = [c for c in SUMMARY_COLUMNS if c not in summary.columns]
+    if missing:
+        raise ValueError(f"summary: missing column(s) {missing}")
+    df = summary.loc[:, list(SUMMARY_COLUMNS)].copy()
+    for c in _TEXT_COLUMNS:
+        df[c] = pd.array(["" if pd.isna(v) else str(v) for v in df[c]], dtype="str")
+    for c in _INT_COLUMNS:
+        df[c] = df[c].astype("int64")
+    df["n"] = pd.to_numeric(df["n"]).astype("Int64")
+    df["balanced"] = df["balanced"].map(lambda v: str(v).lower() in ("true", "1")).astype(bool)
+    rest = [c for c in SUMMARY_COLUMNS if c not in _TEXT_COLUMNS + _INT_COLUMNS + ("n", "balanced")]
+    return df.astype({c: "float64" for c in rest})
+
+
+def sort_summary(summary: pd.DataFrame) -> pd.DataFrame:
+    """Rows in a fixed order: block, J, balanced first, n, design, sigma, tau, mu, then
+    estimator (``ESTIMATORS`` order) and groups (``"all"`` first, then by group size)."""
+    df = summary.copy()
+    df["_bal"] = ~df["balanced"].astype(bool)
+    df["_n"] = df["n"].astype("Float64").fillna(np.inf).astype(float)
+    df["_e"] = _estimator_rank(df["estimator"])
+    df["_g"] = _group_rank(df["groups"])
+    keys = ["block", "J", "_bal", "_n", "design", "sigma", "tau", "mu", "_e", "_g"]
+    df = df.sort_values(keys, kind="stable").drop(columns=["_bal", "_n", "_e", "_g"])
+    return df.reset_index(drop=True)
+
+
+def format_estimate(value: float, se: float) -> str:
+    """``"0.823 (0.012)"``: the estimate and its MCSE, rounded to the MCSE's second significant
+    digit (at most 6 decimals); 3 decimals when the MCSE is 0 or missing; ``"n/a"`` when the
+    estimate is missing."""
+    if value is None or pd.isna(value):
+        return "n/a"
+    if se is None or pd.isna(se):
+        return f"{value:.3f}"
+    if se <= 0:
+        return f"{value:.3f} (0)"
+    d = int(min(6, max(0, 1 - math.floor(math.log10(se)))))
+    return f"{value:.{d}f} ({se:.{d}f})"
+
+
+def _num(x) -> str:
+    return f"{float(x):g}"
+
+
+def _md_table(header: list[str], rows: list[list[str]], align: list[str]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(a for a in align) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _tex_escape(text: str) -> str:
+    return (
+        str(text)
+        .replace("\\", r"\textbackslash{}")
+        .replace("_", r"\_")
+        .replace("%", r"\%")
+        .replace("&", r"\&")
+        .replace("#", r"\#")
+    )
+
+
+def _tex_design(design: str) -> str:
+    return str(design).replace("x", r"$\times$").replace("+", " + ")
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8", newline="\n") as fh:
+        fh.write(text)
+    return path
+
+
+def _csv(df: pd.DataFrame) -> str:
+    return df.to_csv(index=False, float_format=FLOAT_FORMAT, lineterminator="\n")
+
+
+def _estimators_in(df: pd.DataFrame) -> list[str]:
+    names = set(df["estimator"])
+    return [e for e in ESTIMATORS if e in names] + sorted(names - set(ESTIMATORS))
+
+
+# ----------------------------------------------------------------------------------------------
+# the paper table
+
+
+def _cell_rows(summary: pd.DataFrame) -> pd.DataFrame:
+    """One row per cell (its ``"all"`` rows), in ``sort_summary`` order."""
+    first = summary[summary["groups"] == "all"].drop_duplicates("cell")
+    return first.reset_index(drop=True)
+
+
+def _paper_table(summary: pd.DataFrame):
+    """Header, rows (as strings) and failure notes of the paper table."""
+    allrows = summary[summary["groups"] == "all"]
+    ests = _estimators_in(allrows)
+    show_mu = bool((allrows["mu"] != 0).any())
+    header = ["J", "sizes", "sigma", "tau"] + (["mu"] if show_mu else []) + ["R", "P(tau^=0)"] + ests
+    rows, notes = [], []
+    by_cell = {c: g.set_index("estimator") for c, g in allrows.groupby("cell", sort=False)}
+    for _, c in _cell_rows(summary).iterrows():
+        g = by_cell[c["cell"]]
+        R = int(g["reps"].max())
+        row = [str(c["J"]), str(c["design"]), _num(c["sigma"]), _num(c["tau"])]
+        row += [_num(c["mu"])] if show_mu else []
+        row += [str(R), format_estimate(c["boundary_share"], c["boundary_share_mcse"])]
+        for e in ests:
+            if e in g.index:
+                row.append(format_estimate(g.at[e, "mse"], g.at[e, "mse_mcse"]))
+                if g.at[e, "failures"] > 0:
+                    notes.append(f"{c['cell']}: {e} failed on {int(g.at[e, 'failures'])} replications")
+            else:
+                row.append("n/a")
+        rows.append(row)
+    return header, rows, notes, ests, show_mu
+
+
+def summary_markdown(summary: pd.DataFrame) -> str:
+    header, rows, notes, ests, show_mu = _paper_table(summary)
+    text = [
+        "# Mean squared error of the group-mean estimates",
+        "",
+        (
+            "MSE = mean over replications of the mean over groups of (estimate - true mean)^2; Monte "
+            "Carlo SE in parentheses (Morris, White & Crowther 2019). R = replications; "
+            "P(tau^=0) = share of REML fits on the boundary. n/a: the estimator does not apply "
+            "(James-Stein needs equal group sizes)."
+        ),
+        "",
+    ]
+    align = ["---:", ":---", "---:", "---:"] + (["---:"] if show_mu else []) + ["---:", "---:"]
+    align += ["---:"] * len(ests)
+    text.append(_md_table(header, rows, align))
+    text.append("Failed fits: " + ("; ".join(notes) + "." if notes else "none.") + "\n")
+    return "\n".join(text)
+
+
+def summary_latex(summary: pd.DataFrame) -> str:
+    _, rows, notes, ests, show_mu = _paper_table(summary)
+    k = 4 + (1 if show_mu else 0)
+    spec = "r l " + " ".join(["r"] * (k - 2)) + " r r " + " ".join(["r"] * len(ests))
+    tex_header = [r"$J$", r"$n_j$", r"$\sigma$", r"$\tau$"] + ([r"$\mu$"] if show_mu else [])
+    tex_header += [r"$R$", r"$P(\hat\tau^2 = 0)$"] + [r"\texttt{" + _tex_escape(e) + "}" for e in ests]
+    lines = [
+        "% MSE of the group-mean estimates (mean over groups of squared error), Monte Carlo SE in",
+        "% parentheses; written by shrinkstudy.tables from summary.csv. Needs \\usepackage{booktabs}.",
+        r"\begin{tabular}{" + spec + "}",
+        r"\toprule",
+        " & ".join(tex_header) + r" \\",
+        r"\midrule",
+    ]
+    for r in rows:
+        cells = list(r)
+        cells[1] = _tex_design(cells[1])
+        lines.append(" & ".join(_tex_escape(x) if i != 1 else x for i, x in enumerate(cells)) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    if notes:
+        lines.append("% failed fits: " + "; ".join(notes))
+    return "\n".join(lines) + "\n"
+
+
+# ----------------------------------------------------------------------------------------------
+# headline and replication tables
+
+
+def headline_table(summary: pd.DataFrame, sigma: float = HEADLINE_SIGMA, seed_design: str = SEED_DESIGN):
+    """Relative MSE of each estimator (raw, the reference, left out), tidy.
+
+    Section ``"balanced"``: balanced cells with the given sigma, ``"all"`` rows, by J, n, tau, mu.
+    Section ``"seed"``: cells of the seed's design at that sigma, every group class
+    (``"all"``, ``"n=2"``, ``"n=100"``). Columns ``HEADLINE_COLUMNS``.
+    """
+    s = sort_summary(normalise_summary(summary))
+    s = s[(s["sigma"] == sigma) & (s["estimator"] != "raw")]
+    bal = s[s["balanced"].astype(bool) & (s["groups"] == "all")].copy()
+    bal["table"] = "balanced"
+    bal = bal.sort_values(["J", "n", "tau", "mu"], kind="stable")
+    seed = s[s["design"] == seed_design].copy()
+    seed["table"] = "seed"
+    seed = seed.sort_values(["tau", "mu"], kind="stable")
+    out = pd.concat([bal, seed], ignore_index=True)
+    return out.loc[:, list(HEADLINE_COLUMNS)].reset_index(drop=True)
+
+
+def _headline_markdown(head: pd.DataFrame, sigma: float, seed_design: str) -> str:
+    text = [
+        "# Relative MSE against the raw group means",
+        "",
+        (
+            "Relative MSE = MSE of the estimator / MSE of the raw means on the same replications "
+            "(raw = 1 by definition; below 1 is better). Monte Carlo SE (delta method on the paired "
+            "per-replication losses) in parentheses."
+        ),
+        "",
+        f"## Balanced designs, sigma = {sigma:g}",
+        "",
+    ]
+    bal = head[head["table"] == "balanced"]
+    ests = _estimators_in(bal) if len(bal) else []
+    if len(bal):
+        show_mu = bool((bal["mu"] != 0).any())
+        header = ["J", "n", "tau"] + (["mu"] if show_mu else []) + ["R"] + ests
+        rows = []
+        for _, g in bal.groupby("cell", sort=False):
+            g = g.set_index("estimator")
+            c = g.iloc[0]
+            row = [str(c["J"]), _num(c["n"]), _num(c["tau"])] + ([_num(c["mu"])] if show_mu else [])
+            row.append(str(int(g["reps"].max())))
+            for e in ests:
+                row.append(
+                    format_estimate(g.at[e, "rel_mse"], g.at[e, "rel_mse_mcse"]) if e in g.index else "n/a"
+                )
+            rows.append(row)
+        align = ["---:"] * (len(header) - len(ests)) + ["---:"] * len(ests)
+        text.append(_md_table(header, rows, align))
+    else:
+        text.append(f"(no balanced cells with sigma = {sigma:g} in this study)\n")
+    text += [f"## The seed's design {seed_design} (J = 12), sigma = {sigma:g}, by group size", ""]
+    seed = head[head["table"] == "seed"]
+    if len(seed):
+        ests = _estimators_in(seed)
+        show_mu = bool((seed["mu"] != 0).any())
+        header = ["tau"] + (["mu"] if show_mu else []) + ["groups", "R"] + ests
+        rows = []
+        for _, g in seed.groupby(["cell", "groups"], sort=False):
+            g = g.set_index("estimator")
+            c = g.iloc[0]
+            row = [_num(c["tau"])] + ([_num(c["mu"])] if show_mu else []) + [str(c["groups"])]
+            row.append(str(int(g["reps"].max())))
+            for e in ests:
+                row.append(
+                    format_estimate(g.at[e, "rel_mse"], g.at[e, "rel_mse_mcse"]) if e in g.index else "n/a"
+                )
+            rows.append(row)
+        align = ["---:"] * (1 + show_mu) + [":---", "---:"] + ["---:"] * len(ests)
+        text.append(_md_table(header, rows, align))
+    else:
+        text.append(f"(the seed's design is not in this study at sigma = {sigma:g})\n")
+    return "\n".join(text)
+
+
+def replication_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """Per cell, the largest MCSE relative to its estimate among the ``mse`` and ``rel_mse``
+    rows (every estimator and group class; raw's rel_mse, identically 1, and estimates that
+    are 0 or missing are skipped). Columns ``REPLICATION_COLUMNS``; ``rel_mcse = mcse /
+    |estimate|``. Ties go to the first row in ``sort_summary`` order, mse before rel_mse."""
+    s = sort_summary(normalise_summary(summary))
+    parts = []
+    for measure in ("mse", "rel_mse"):
+        p = s.loc[
+            :, ["cell", "block", "J", "design", "sigma", "tau", "mu", "reps", "estimator", "groups"]
+        ].copy()
+        p["measure"] = measure
+        p["estimate"] = s[measure].to_numpy(dtype=float)
+        p["mcse"] = s[f"{measure}_mcse"].to_numpy(dtype=float)
+        if measure == "rel_mse":
+            p = p[p["estimator"] != "raw"]
+        parts.append(p)
+    long = pd.concat(parts, ignore_index=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        long["rel_mcse"] = long["mcse"] / long["estimate"].abs()
+    long = long[np.isfinite(long["rel_mcse"].to_numpy(dtype=float)) & (long["estimate"] != 0)]
+    cells = s.drop_duplicates("cell")["cell"].tolist()
+    rows = []
+    for cell in cells:
+        g = long[long["cell"] == cell]
+        if len(g):
+            rows.append(g.loc[g["rel_mcse"].idxmax()])
+        else:
+            r = s[s["cell"] == cell].iloc[0]
+            rows.append(
+                pd.Series({c: r[c] for c in ("cell", "block", "J", "design", "sigma", "tau", "mu", "reps")})
+            )
+    out = pd.DataFrame(rows).reindex(columns=list(REPLICATION_COLUMNS)).reset_index(drop=True)
+    return out.astype(
+        {"J": "int64", "reps": "int64", "estimate": "float64", "mcse": "float64", "rel_mcse": "float64"}
+    )
+
+
+def _replication_markdown(rep: pd.DataFrame) -> str:
+    text = [
+        "# Monte Carlo precision per cell",
+        "",
+        (
+            "For each cell: the largest Monte Carlo SE relative to its estimate, over the MSE and "
+            "relative-MSE of every estimator and group class."
+        ),
+        "",
+    ]
+    vals = rep["rel_mcse"].to_numpy(dtype=float)
+    if np.isfinite(vals).any():
+        i = int(np.nanargmax(vals))
+        w = rep.iloc[i]
+        text.append(
+            f"Largest over all {len(rep)} cells: {100 * vals[i]:.2f}% ({w['measure']} of "
+            f"{w['estimator']}, groups {w['groups']}, cell {w['cell']}, R = {int(w['reps'])}); "
+            f"median over cells: {100 * float(np.nanmedian(vals)):.2f}%."
+        )
+        text.append("")
+    header = ["cell", "R", "measure", "estimator", "groups", "estimate (MCSE)", "MCSE / estimate"]
+    rows = []
+    for _, r in rep.iterrows():
+        ok = pd.notna(r["rel_mcse"])
+        rows.append(
+            [
+                str(r["cell"]),
+                str(int(r["reps"])),
+                str(r["measure"]) if ok else "n/a",
+                str(r["estimator"]) if ok else "n/a",
+                str(r["groups"]) if ok else "n/a",
+                format_estimate(r["estimate"], r["mcse"]) if ok else "n/a",
+                f"{100 * r['rel_mcse']:.2f}%" if ok else "n/a",
+            ]
+        )
+    text.append(_md_table(header, rows, [":---", "---:", ":---", ":---", ":---", "---:", "---:"]))
+    return "\n".join(text)
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+def write_tables(summary: pd.DataFrame, outdir, provenance: dict) -> list[Path]:
+    """Write every table of the study into ``outdir`` (see the module docstring).
+
+    Parameters
+    ----------
+    summary : DataFrame
+        The per-cell summaries (``measures.summarise_cell``) of all cells, stacked.
+    outdir : path
+        Output directory (created if needed), e.g. ``results/tables``.
+    provenance : dict
+        From ``provenance.provenance(config)``; written as ``provenance.json``.
+
+    Returns
+    -------
+    list of Path: summary.csv, summary.md, summary.tex, headline.csv, headline.md,
+    replication.csv, replication.md, provenance.json.
+    """
+    outdir = Path(outdir)
+    s = sort_summary(normalise_summary(summary))
+    if s.duplicated(["cell", "estimator", "groups"]).any():
+        raise ValueError("summary: a (cell, estimator, groups) row appears more than once")
+    head = headline_table(s)
+    rep = replication_table(s)
+    paths = [
+        _write(outdir / "summary.csv", _csv(s)),
+        _write(outdir / "summary.md", summary_markdown(s)),
+        _write(outdir / "summary.tex", summary_latex(s)),
+        _write(outdir / "headline.csv", _csv(head)),
+        _write(outdir / "headline.md", _headline_markdown(head, HEADLINE_SIGMA, SEED_DESIGN)),
+        _write(outdir / "replication.csv", _csv(rep)),
+        _write(outdir / "replication.md", _replication_markdown(rep)),
+        _write(outdir / "provenance.json", json.dumps(_plain(provenance), indent=2, sort_keys=True) + "\n"),
+    ]
+    return paths

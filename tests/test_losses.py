@@ -1,0 +1,166 @@
+"""Per-replication losses: values against a slow reference, failures, chunk independence, speed."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from shrinkstudy.design import Cell
+from shrinkstudy.estimators import ESTIMATORS, Fit, Truth, fit_estimators
+from shrinkstudy.losses import LOSS_COLUMNS, VARCOMP_COLUMNS, replication_losses, varcomp_table
+from shrinkstudy.simulate import simulate_reps, suffstats_from_array
+
+FAST = ("raw", "pooled", "blup", "varmatch", "bayesglm", "james_stein", "oracle")
+SEED_CELL = Cell(sizes=(100,) * 6 + (2,) * 6, sigma=5.0, tau=1.0)
+BALANCED = Cell(sizes=(5,) * 5, sigma=1.0, tau=0.5)
+
+
+def run(cell, reps, estimators=FAST, base_seed=11):
+    reps = np.asarray(reps)
+    y, means = simulate_reps(cell, reps, base_seed)
+    stats = suffstats_from_array(y, cell.sizes)
+    fit = fit_estimators(stats, estimators, truth=Truth(cell.mu, cell.tau, cell.sigma))
+    return fit, means
+
+
+def reference_losses(fit, means, reps, cell):
+    """Slow, obvious loop: one replication, estimator and class at a time."""
+    sizes = np.asarray(cell.sizes)
+    classes = {"all": np.arange(cell.J)}
+    if not cell.balanced:
+        classes.update({f"n={v}": np.flatnonzero(sizes == v) for v in sorted(set(cell.sizes))})
+    rows = []
+    for name in [e for e in ESTIMATORS if e in fit.estimates]:
+        for label, idx in classes.items():
+            for i, rep in enumerate(reps):
+                est = fit.estimates[name][i]
+                failed = bool(fit.failed[name][i])
+                if not failed and not np.isfinite(est).any():
+                    continue
+                row = {"rep": rep, "estimator": name, "groups": label, "failed": failed}
+                if failed:
+                    row.update(sq_err=np.nan, err=np.nan, spread=np.nan, covered=np.nan, width=np.nan)
+                else:
+                    e = [est[j] - means[i, j] for j in idx]
+                    row["sq_err"] = sum(x * x for x in e) / len(e)
+                    row["err"] = sum(e) / len(e)
+                    row["spread"] = (
+                        np.std(est, ddof=1) / np.std(means[i], ddof=1) if label == "all" else np.nan
+                    )
+                    if name in fit.intervals:
+                        lo, hi = fit.intervals[name][0][i], fit.intervals[name][1][i]
+                        row["covered"] = np.mean([lo[j] <= means[i, j] <= hi[j] for j in idx])
+                        row["width"] = np.mean([hi[j] - lo[j] for j in idx])
+                    else:
+                        row["covered"] = row["width"] = np.nan
+                rows.append(row)
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("cell", [SEED_CELL, BALANCED], ids=["unbalanced", "balanced"])
+def test_losses_match_slow_reference(cell):
+    reps = np.arange(40, 70)
+    fit, means = run(cell, reps)
+    got = replication_losses(fit, means, reps, cell)
+    want = reference_losses(fit, means, reps, cell)
+    assert list(got.columns) == list(LOSS_COLUMNS)
+    assert got["rep"].dtype == np.int64 and got["failed"].dtype == bool
+    got = got.sort_values(["estimator", "groups", "rep"], ignore_index=True)
+    want = want.sort_values(["estimator", "groups", "rep"], ignore_index=True)
+    assert (
+        got[["rep", "estimator", "groups"]]
+        .astype(str)
+        .equals(want[["rep", "estimator", "groups"]].astype(str))
+    )
+    for c in ("sq_err", "err", "spread", "covered", "width"):
+        np.testing.assert_allclose(got[c], want[c], rtol=1e-12, atol=1e-12, err_msg=c)
+
+
+def test_classes_and_non_applicable_estimators():
+    reps = np.arange(10)
+    fit, means = run(SEED_CELL, reps)
+    L = replication_losses(fit, means, reps, SEED_CELL)
+    # James-Stein does not apply to unequal group sizes: left out, not counted as failed
+    assert "james_stein" not in set(L["estimator"])
+    assert set(L["groups"]) == {"all", "n=2", "n=100"}
+    assert len(L) == len(reps) * (len(FAST) - 1) * 3
+    assert L.loc[L["groups"] != "all", "spread"].isna().all()
+    assert L.loc[L["groups"] == "all", "spread"].notna().all()
+    no_interval = ~L["estimator"].isin(list(fit.intervals))
+    assert L.loc[no_interval, ["covered", "width"]].isna().all().all()
+    assert L.loc[~no_interval, ["covered", "width"]].notna().all().all()
+    # complete pooling has spread exactly 0
+    assert (L.loc[(L["estimator"] == "pooled") & (L["groups"] == "all"), "spread"] == 0).all()
+
+    fit_b, means_b = run(BALANCED, reps)
+    Lb = replication_losses(fit_b, means_b, reps, BALANCED)
+    assert set(Lb["groups"]) == {"all"}
+    assert "james_stein" in set(Lb["estimator"])
+
+
+def test_failed_replications_keep_a_row_with_nan_losses():
+    reps = np.arange(100, 120)
+    fit, means = run(BALANCED, reps)
+    bad = np.zeros(len(reps), bool)
+    bad[[3, 7]] = True
+    est = dict(fit.estimates)
+    est["blup"] = np.where(bad[:, None], np.nan, est["blup"])
+    failed = dict(fit.failed)
+    failed["blup"] = bad
+    fit2 = Fit(estimates=est, intervals=fit.intervals, failed=failed, varcomp=fit.varcomp)
+    L = replication_losses(fit2, means, reps, BALANCED)
+    b = L[L["estimator"] == "blup"].set_index("rep")
+    assert len(b) == len(reps)
+    assert b["failed"].sum() == 2
+    assert b.loc[reps[bad], ["sq_err", "err", "spread", "covered", "width"]].isna().all().all()
+    assert b.loc[reps[~bad], ["sq_err", "err", "spread", "covered", "width"]].notna().all().all()
+
+
+def test_rows_do_not_depend_on_the_other_replications_in_the_call():
+    reps = np.arange(60)
+    fit, means = run(SEED_CELL, reps)
+    full = replication_losses(fit, means, reps, SEED_CELL)
+    parts = []
+    for chunk in (np.arange(0, 25), np.arange(25, 60)):
+        f, m = run(SEED_CELL, chunk)
+        parts.append(replication_losses(f, m, chunk, SEED_CELL))
+    merged = pd.concat(parts, ignore_index=True)
+    key = ["estimator", "groups", "rep"]
+    a = full.sort_values(key, ignore_index=True)
+    b = merged.sort_values(key, ignore_index=True)
+    pd.testing.assert_frame_equal(a, b, check_exact=True)
+
+
+def test_varcomp_table():
+    reps = np.arange(5, 30)
+    fit, _ = run(BALANCED, reps)
+    V = varcomp_table(fit, reps)
+    assert list(V.columns) == list(VARCOMP_COLUMNS)
+    assert V["rep"].tolist() == reps.tolist()
+    assert V["boundary"].dtype == bool and V["status"].dtype == np.int64
+    np.testing.assert_array_equal(V["tau2"].to_numpy(), fit.varcomp.tau2)
+    assert (V["boundary"] == (V["tau2"] == 0)).all()
+
+
+def test_vectorised_and_fast():
+    """1,000 replications x 48 groups x 8 estimators well under a second."""
+    rng = np.random.default_rng(5)
+    cell = Cell(sizes=(10,) * 48, sigma=5.0, tau=1.0)
+    R, J = 1000, 48
+    means = rng.normal(size=(R, J))
+    est = {e: means + rng.normal(size=(R, J)) for e in ESTIMATORS}
+    ints = {e: (est[e] - 1.5, est[e] + 1.5) for e in ("raw", "blup", "hier_bayes", "oracle")}
+    failed = {e: np.zeros(R, bool) for e in ESTIMATORS}
+    fit = Fit(estimates=est, intervals=ints, failed=failed, varcomp=None)
+    reps = np.arange(R)
+    replication_losses(fit, means, reps, cell)  # warm-up
+    t0 = time.perf_counter()
+    L = replication_losses(fit, means, reps, cell)
+    elapsed = time.perf_counter() - t0
+    assert len(L) == R * len(ESTIMATORS)
+    assert elapsed < 0.5, f"replication_losses took {elapsed:.3f} s"
+    a = replication_losses(fit, means, reps, cell)
+    pd.testing.assert_frame_equal(L, a, check_exact=True)
