@@ -1,0 +1,413 @@
+"""Throughput of the engine against statsmodels MixedLM and lme4 on the seed's design.
+
+``python -m shrinkstudy.bench`` (``make bench``) simulates the seed's cell (J = 12: six groups
+of 100 and six of 2, tau = 1, sigma = 5, mu = 0) and times, on the same datasets:
+
+* generating them (``simulate_reps``);
+* the engine: sufficient statistics + exact REML (``fit_varcomp``) + BLUPs, and separately every
+  estimator with its intervals (``fit_estimators``, oracle included);
+* statsmodels MixedLM, one dataset at a time (``engines.fit_statsmodels``);
+* lme4 ``lmer`` when Rscript is present: one R process fits the datasets in a loop timed inside R
+  with ``system.time`` (R's start-up and the reading of the data are not counted).
+
+It prints datasets per second for each, the ratios, how far statsmodels' and lme4's BLUPs and
+tau^2 are from the engine's exact REML optimum (with the REML criterion at their tau^2/sigma^2
+against the engine's, so that a positive gap shows whose optimum is lower), and the machine; and
+writes the same to ``results/bench/bench.json`` (``--out``). The engine and the generation are
+timed as the best of ``--repeat`` runs; statsmodels and lme4 once over all their datasets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .design import Cell
+from .engines import fit_statsmodels
+from .estimators import ESTIMATORS, Truth, blup, fit_estimators
+from .reml import criterion, fit_varcomp
+from .simulate import SuffStats, simulate_reps, suffstats_from_array
+
+__all__ = ["seed_cell", "machine_info", "run", "main"]
+
+_BUDGET = 10.0  # seconds of repeated runs per timing
+TARGETS = {"engine_over_statsmodels": 1000.0, "engine_over_lme4": 300.0, "fit_over_generate": 1.0}
+
+_R_SCRIPT = r"""
+args <- commandArgs(trailingOnly = TRUE)
+suppressMessages(library(lme4))
+d <- read.csv(args[1])
+d$group <- factor(d$group)
+sets <- split(d[, c("group", "y")], d$rep)
+reps <- as.integer(names(sets))
+J <- nlevels(d$group)
+out <- matrix(NA_real_, length(sets), 6 + J)
+fit_one <- function(x) {
+  m <- lmer(y ~ 1 + (1 | group), data = x, REML = TRUE)
+  vc <- as.data.frame(VarCorr(m))
+  c(fixef(m)[[1]], vc$vcov[1], vc$vcov[2], REMLcrit(m), as.numeric(isSingular(m)),
+    length(m@optinfo$warnings) + length(m@optinfo$conv$lme4$messages), coef(m)$group[levels(x$group), 1])
+}
+tm <- system.time(for (i in seq_along(sets)) out[i, ] <- fit_one(sets[[i]]))
+colnames(out) <- c("mu", "tau2", "sigma2", "crit", "singular", "messages", paste0("blup", seq_len(J) - 1))
+write.csv(data.frame(rep = reps, out), args[2], row.names = FALSE)
+writeLines(c(format(tm[["elapsed"]], digits = 10), R.version.string,
+             as.character(packageVersion("lme4"))), args[3])
+"""
+
+
+def seed_cell() -> Cell:
+    """The seed's example: J = 12, six groups of 100 and six of 2, tau = 1, sigma = 5, mu = 0."""
+    return Cell(sizes=(100,) * 6 + (2,) * 6, sigma=5.0, tau=1.0, mu=0.0)
+
+
+def machine_info() -> dict:
+    """CPU model, cores, platform, numpy's BLAS and package versions."""
+    cpu = None
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for row in fh:
+                if row.lower().startswith("model name"):
+                    cpu = row.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        usable = os.cpu_count()
+    blas = None
+    try:
+        cfg = np.show_config(mode="dicts")
+        b = cfg["Build Dependencies"]["blas"]
+        blas = f"{b.get('name')} {b.get('version')}"
+    except Exception:  # the layout of numpy's build information is not a stable API
+        pass
+    import scipy
+    import statsmodels
+
+    return {
+        "cpu": cpu or platform.processor() or None,
+        "cores": os.cpu_count(),
+        "cores_usable": usable,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "numpy_blas": blas,
+        "scipy": scipy.__version__,
+        "pandas": pd.__version__,
+        "statsmodels": statsmodels.__version__,
+    }
+
+
+def _best_time(fn, repeat: int):
+    """Shortest of up to ``repeat`` runs of ``fn`` (stopping once they have taken ``_BUDGET`` s)."""
+    best, out, spent = math.inf, None, 0.0
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn()
+        t = time.perf_counter() - t0
+        best, spent = min(best, t), spent + t
+        if spent > _BUDGET:
+            break
+    return best, out
+
+
+def _long(y: np.ndarray, sizes, reps) -> pd.DataFrame:
+    group = np.repeat(np.arange(len(sizes)), sizes)
+    return pd.DataFrame(
+        {
+            "rep": np.repeat(np.asarray(reps), y.shape[1]),
+            "group": np.tile(group, y.shape[0]),
+            "y": y.reshape(-1),
+        }
+    )
+
+
+def _subset(stats: SuffStats, idx) -> SuffStats:
+    return SuffStats(stats.n[idx], stats.ybar[idx], stats.ssw[idx])
+
+
+def _compare(stats: SuffStats, vc, eng_blup, tau2, sigma2, other_blup, sigma: float) -> dict:
+    """Deviations of another fit from the engine's exact optimum on the first ``len(tau2)`` datasets."""
+    m = len(tau2)
+    ok = np.isfinite(tau2) & np.isfinite(sigma2) & np.all(np.isfinite(other_blup), axis=1)
+    out = {"datasets": int(m), "compared": int(ok.sum())}
+    if not ok.any():
+        return out
+    idx = np.flatnonzero(ok)
+    dev = np.abs(other_blup[idx] - eng_blup[idx]).max(axis=1)
+    gamma = np.maximum(tau2[idx], 0.0) / sigma2[idx]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        gap = criterion(_subset(stats, idx), gamma, "REML") - vc.crit[idx]
+    out.update(
+        {
+            "max_abs_blup_dev": float(dev.max()),
+            "max_abs_blup_dev_over_sigma": float(dev.max() / sigma),
+            "share_blup_dev_over_0.01_sigma": float(np.mean(dev > 0.01 * sigma)),
+            "max_abs_tau2_dev": float(np.abs(tau2[idx] - vc.tau2[idx]).max()),
+            "max_abs_sigma2_dev": float(np.abs(sigma2[idx] - vc.sigma2[idx]).max()),
+            "max_remlcrit_gap": float(np.max(gap)),
+            "min_remlcrit_gap": float(np.min(gap)),
+        }
+    )
+    return out
+
+
+def _run_lme4(y: np.ndarray, cell: Cell, reps, rscript: str):
+    """lmer over the datasets in one R process; returns (elapsed seconds in R, results, versions)."""
+    with tempfile.TemporaryDirectory(prefix="shrinkstudy-bench-") as tmp:
+        tmp = Path(tmp)
+        _long(y, cell.sizes, reps).to_csv(tmp / "data.csv", index=False)
+        (tmp / "fit.R").write_text(_R_SCRIPT)
+        proc = subprocess.run(
+            [
+                rscript,
+                "--vanilla",
+                str(tmp / "fit.R"),
+                str(tmp / "data.csv"),
+                str(tmp / "out.csv"),
+                str(tmp / "time.txt"),
+            ],
+            capture_output=True,
+            text=True,
+        )
+        if proc.returncode != 0:
+            tail = " ".join(proc.stderr.strip().splitlines()[-3:])
+            raise RuntimeError(f"Rscript failed (exit {proc.returncode}): {tail}")
+        elapsed, r_version, lme4_version = (tmp / "time.txt").read_text().splitlines()[:3]
+        res = pd.read_csv(tmp / "out.csv").sort_values("rep")
+    return float(elapsed), res, {"R": r_version, "lme4": lme4_version}
+
+
+def run(
+    reps: int = 10_000,
+    sm_reps: int = 50,
+    r_reps: int = 200,
+    seed: int = 20240522,
+    repeat: int = 3,
+    use_r: bool = True,
+    log=print,
+) -> dict:
+    """Run the benchmark and return its results as a dict (see the module docstring)."""
+    cell = seed_cell()
+    sizes = np.asarray(cell.sizes)
+    rep_ids = np.arange(reps)
+    truth = Truth(mu=cell.mu, tau=cell.tau, sigma=cell.sigma)
+    res: dict = {
+        "cell": cell.params(),
+        "seed": seed,
+        "reps": {"engine": reps, "statsmodels": sm_reps, "lme4": 0},
+        "timing": (
+            f"engine and generation: best of up to {repeat} runs (fewer when a run takes over "
+            f"{_BUDGET:g} s); statsmodels and lme4: one pass"
+        ),
+        "machine": machine_info(),
+    }
+
+    log(f"generating {reps} datasets of {cell.name} ...")
+    t_gen, (y, _) = _best_time(lambda: simulate_reps(cell, rep_ids, seed), repeat)
+
+    def engine_blup():
+        stats = suffstats_from_array(y, sizes)
+        vc = fit_varcomp(stats)
+        return stats, vc, blup(stats, vc)
+
+    log("engine: fit_varcomp + blup ...")
+    t_eng, (stats, vc, eng_blup) = _best_time(engine_blup, repeat)
+    t_stats, _ = _best_time(lambda: suffstats_from_array(y, sizes), repeat)
+    t_reml, _ = _best_time(lambda: fit_varcomp(stats), repeat)
+    t_blup, _ = _best_time(lambda: blup(stats, vc), repeat)
+
+    log("engine: every estimator with intervals ...")
+    t_all, _ = _best_time(
+        lambda: fit_estimators(suffstats_from_array(y, sizes), ESTIMATORS, truth=truth), repeat
+    )
+
+    rates = {
+        "generate": reps / t_gen,
+        "engine_varcomp_blup": reps / t_eng,
+        "engine_all_estimators": reps / t_all,
+    }
+    res["seconds"] = {
+        "generate": t_gen,
+        "engine_varcomp_blup": t_eng,
+        "engine_all_estimators": t_all,
+        "engine_breakdown": {"suffstats": t_stats, "fit_varcomp": t_reml, "blup": t_blup},
+    }
+    res["engine"] = {
+        "boundary_share": float(np.mean(vc.boundary)),
+        "status_counts": {
+            str(k): int(v) for k, v in zip(*np.unique(vc.status, return_counts=True), strict=True)
+        },
+    }
+
+    m = min(sm_reps, reps)
+    log(f"statsmodels MixedLM on {m} datasets ...")
+    data = _long(y[:m], cell.sizes, rep_ids[:m])
+    t0 = time.perf_counter()
+    sm, sm_blup = fit_statsmodels(data, reml=True)
+    t_sm = time.perf_counter() - t0
+    rates["statsmodels"] = m / t_sm
+    res["seconds"]["statsmodels"] = t_sm
+    res["statsmodels"] = {
+        "errors": int((sm["error"] != "").sum()),
+        "error_kinds": sorted(set(e.split(":")[0] for e in sm["error"] if e)),
+        "datasets_with_warnings": int((sm["warnings"] > 0).sum()),
+        "not_converged": int((~sm["converged"]).sum()),
+        "boundary_statsmodels": int(sm["boundary"].sum()),
+        "boundary_engine": int(vc.boundary[:m].sum()),
+        **_compare(stats, vc, eng_blup, sm["tau2"].to_numpy(), sm["sigma2"].to_numpy(), sm_blup, cell.sigma),
+    }
+
+    rscript = shutil.which("Rscript") if use_r else None
+    if rscript and r_reps > 0:
+        k = min(r_reps, reps)
+        log(f"lme4 lmer on {k} datasets (one Rscript call) ...")
+        try:
+            t_r, r_res, r_versions = _run_lme4(y[:k], cell, rep_ids[:k], rscript)
+        except (RuntimeError, OSError, ValueError) as exc:
+            res["lme4"] = {"skipped": str(exc)}
+        else:
+            res["reps"]["lme4"] = k
+            rates["lme4"] = k / t_r
+            res["seconds"]["lme4"] = t_r
+            r_blup = r_res[[f"blup{j}" for j in range(cell.J)]].to_numpy()
+            res["lme4"] = {
+                **r_versions,
+                "singular_lme4": int(r_res["singular"].sum()),
+                "boundary_engine": int(vc.boundary[:k].sum()),
+                "datasets_with_messages": int((r_res["messages"] > 0).sum()),
+                **_compare(
+                    stats,
+                    vc,
+                    eng_blup,
+                    r_res["tau2"].to_numpy(),
+                    r_res["sigma2"].to_numpy(),
+                    r_blup,
+                    cell.sigma,
+                ),
+                "max_abs_remlcrit_dev": float(np.abs(r_res["crit"].to_numpy() - vc.crit[:k]).max()),
+            }
+    else:
+        res["lme4"] = {"skipped": "Rscript not found" if use_r else "--no-r"}
+
+    res["datasets_per_second"] = rates
+    ratios = {
+        "engine_over_statsmodels": rates["engine_varcomp_blup"] / rates["statsmodels"],
+        "engine_all_over_statsmodels": rates["engine_all_estimators"] / rates["statsmodels"],
+        "fit_over_generate": rates["engine_varcomp_blup"] / rates["generate"],
+        "fit_all_over_generate": rates["engine_all_estimators"] / rates["generate"],
+    }
+    if "lme4" in rates:
+        ratios["engine_over_lme4"] = rates["engine_varcomp_blup"] / rates["lme4"]
+        ratios["engine_all_over_lme4"] = rates["engine_all_estimators"] / rates["lme4"]
+    res["ratios"] = ratios
+    res["targets"] = {
+        name: {
+            "target": goal,
+            "measured": ratios.get(name),
+            "met": (ratios[name] >= goal) if name in ratios else None,
+        }
+        for name, goal in TARGETS.items()
+    }
+    return res
+
+
+def report(res: dict) -> str:
+    """Human-readable summary of ``run``'s results."""
+    r = res["datasets_per_second"]
+    q = res["ratios"]
+    mach = res["machine"]
+    lines = [
+        f"cell {res['cell']['cell']}  (engine {res['reps']['engine']} datasets, statsmodels "
+        f"{res['reps']['statsmodels']}, lme4 {res['reps']['lme4']})",
+        f"machine: {mach['cpu']}, {mach['cores']} cores ({mach['cores_usable']} usable), "
+        f"numpy {mach['numpy']} with {mach['numpy_blas']}, Python {mach['python']}",
+        "",
+        "datasets per second",
+        f"  generate (simulate_reps)           {r['generate']:>14,.0f}",
+        f"  engine: fit_varcomp + blup         {r['engine_varcomp_blup']:>14,.0f}",
+        f"  engine: all estimators + intervals {r['engine_all_estimators']:>14,.0f}",
+        f"  statsmodels MixedLM                {r['statsmodels']:>14,.2f}",
+    ]
+    if "lme4" in r:
+        lines.append(f"  lme4 lmer (inside R)               {r['lme4']:>14,.2f}")
+    else:
+        lines.append(f"  lme4: skipped ({res['lme4'].get('skipped')})")
+    b = res["seconds"]["engine_breakdown"]
+    lines += [
+        f"  engine breakdown (s): suffstats {b['suffstats']:.4f}, fit_varcomp {b['fit_varcomp']:.4f}, "
+        f"blup {b['blup']:.4f}",
+        "",
+        "ratios",
+    ]
+    for name, v in q.items():
+        goal = TARGETS.get(name)
+        mark = "" if goal is None else f"   (target >= {goal:g}: {'met' if v >= goal else 'NOT met'})"
+        lines.append(f"  {name:<30} {v:>12,.1f}{mark}")
+    lines += ["", "deviation from the engine's exact REML optimum (same datasets)"]
+    for who in ("statsmodels", "lme4"):
+        s = res.get(who, {})
+        if "max_abs_blup_dev" not in s:
+            continue
+        extra = ""
+        if who == "statsmodels":
+            extra = (
+                f"; {s['errors']} errors {s['error_kinds']}, {s['datasets_with_warnings']} datasets "
+                f"with warnings, {s['not_converged']} not converged"
+            )
+        lines.append(
+            f"  {who:<11} max |BLUP diff| {s['max_abs_blup_dev']:.3g} "
+            f"({s['max_abs_blup_dev_over_sigma']:.3g} sigma), "
+            f"max |tau2 diff| {s['max_abs_tau2_dev']:.3g}, REMLcrit gap {s['min_remlcrit_gap']:.2g} .. "
+            f"{s['max_remlcrit_gap']:.2g}; {s['compared']}/{s['datasets']} compared{extra}"
+        )
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m shrinkstudy.bench", description=__doc__.split("\n\n")[0])
+    p.add_argument(
+        "--reps", type=int, default=10_000, help="datasets for the engine and generation (default 10000)"
+    )
+    p.add_argument("--sm-reps", type=int, default=50, help="datasets for statsmodels MixedLM (default 50)")
+    p.add_argument("--r-reps", type=int, default=200, help="datasets for lme4 (default 200; 0 skips R)")
+    p.add_argument("--seed", type=int, default=20240522)
+    p.add_argument(
+        "--repeat", type=int, default=3, help="runs of the engine and generation timings (best kept)"
+    )
+    p.add_argument("--no-r", action="store_true", help="skip lme4 even when Rscript is present")
+    p.add_argument("--out", default=str(Path("results") / "bench" / "bench.json"), help="JSON output")
+    args = p.parse_args(argv)
+    res = run(
+        args.reps,
+        args.sm_reps,
+        args.r_reps,
+        args.seed,
+        args.repeat,
+        use_r=not args.no_r,
+        log=lambda msg: print(msg, file=sys.stderr),
+    )
+    print(report(res))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(res, indent=2) + "\n")
+    print(f"\nwrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,491 @@
+"""Command line: fit the estimators to your own data.
+
+Usage::
+
+    shrinkstudy fit DATA.csv --out DIR [--group COL] [--value COL] [--dataset COL]
+                    [--se COL] [--method REML|ML] [--level 0.95]
+                    [--prior half_cauchy|uniform_shrinkage|uniform] [--prior-scale X] [--plot]
+
+(also ``python -m shrinkstudy fit ...``).
+
+Two input forms:
+
+* long (default): one row per observation, a group column (``--group``, default ``group``) and
+  a value column (``--value``, default ``y``). ``--dataset COL`` fits every dataset of the file
+  at once (vectorised, the same numbers as fitting each one alone).
+* summary (``--se COL``): one row per group, the group's estimate (``--value``) and its known
+  standard error; fitted with ``shrinkstudy.engines.fit_meta`` (Rubin's eight schools).
+
+Writes ``DIR/estimates.csv`` (one row per dataset and group: dataset, group, n or se, ybar,
+every estimator's estimate and ``<name>_lower`` / ``<name>_upper`` for the interval
+estimators) and ``DIR/fit.json`` (settings, package versions and, per dataset, mu, tau2,
+sigma2, the REML/ML criterion, boundary, method and engine). Without ``--dataset`` the dataset
+is named after the file.
+
+Bad input (a missing file or column, text in a numeric column, a missing or infinite value, a
+single group ...) gives one line on stderr naming the file, line and column, and exit status 2.
+
+``--plot`` calls ``shrinkstudy.figures.seed_figure1(estimates=<the estimates.csv DataFrame>,
+fit=<the fit.json dict>, out=DIR/"figure1.png")`` after the fit; without that function the
+command stops with exit status 2 before fitting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import math
+import platform
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["main", "InputError"]
+
+_MISSING_TOKENS = {"", "na", "nan", "n/a", "null", "none", "-nan", "#n/a"}
+_STATUS_NAMES = {0: "ok", 1: "zero_within", 2: "constant", 3: "not_identified"}
+
+
+class InputError(Exception):
+    """Input the command cannot use; the message is one line naming file, line and column."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """ArgumentParser whose usage errors are one line (exit status 2)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _positive_float(text):
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(v) and v > 0):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number")
+    return v
+
+
+def _level(text):
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (0 < v < 1):
+        raise argparse.ArgumentTypeError(f"{text!r} must be between 0 and 1, e.g. 0.95")
+    return v
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="shrinkstudy",
+        description="Shrinkage estimators of group means in the one-way random-effects model.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    fit = sub.add_parser(
+        "fit",
+        help="fit every estimator to a CSV file of your own data",
+        description=(
+            "Fit raw, pooled, blup, varmatch, bayesglm, hier_bayes and james_stein (long form) or "
+            "raw, pooled, blup, varmatch and hier_bayes (summary form, --se) to DATA and write "
+            "DIR/estimates.csv and DIR/fit.json."
+        ),
+    )
+    fit.add_argument("data", metavar="DATA.csv", help="CSV file with a header row")
+    fit.add_argument("--out", required=True, metavar="DIR", help="output directory (created if needed)")
+    fit.add_argument("--group", default="group", metavar="COL", help="group column (default: group)")
+    fit.add_argument(
+        "--value",
+        default="y",
+        metavar="COL",
+        help="observation (or, with --se, estimate) column (default: y)",
+    )
+    fit.add_argument(
+        "--dataset", metavar="COL", help="dataset column: fit every dataset of the file, each on its own"
+    )
+    fit.add_argument(
+        "--se",
+        metavar="COL",
+        help="summary form: one row per group, COL holds the known standard error of the estimate",
+    )
+    fit.add_argument(
+        "--method", choices=("REML", "ML"), default="REML", help="variance components (default: REML)"
+    )
+    fit.add_argument("--level", type=_level, default=0.95, help="interval level (default: 0.95)")
+    fit.add_argument(
+        "--prior",
+        choices=("half_cauchy", "uniform_shrinkage", "uniform"),
+        help=(
+            "hier_bayes prior. Long form: half_cauchy (default; tau/sigma ~ half-Cauchy(0, scale)) or "
+            "uniform_shrinkage. Summary form: uniform (default; flat on tau, BDA3), half_cauchy "
+            "(tau ~ half-Cauchy(0, scale), scale in units of the estimates, needs --prior-scale) or "
+            "uniform_shrinkage"
+        ),
+    )
+    fit.add_argument(
+        "--prior-scale", type=_positive_float, metavar="X", help="half-Cauchy scale (long form default: 1)"
+    )
+    fit.add_argument(
+        "--plot", action="store_true", help="also draw DIR/figure1.png (needs shrinkstudy.figures)"
+    )
+    fit.set_defaults(func=_cmd_fit)
+    return parser
+
+
+# ---------------------------------------------------------------------------------------------
+# reading and checking the input
+# ---------------------------------------------------------------------------------------------
+
+
+def _read_csv(path: Path) -> tuple[pd.DataFrame, np.ndarray]:
+    """All cells as stripped text, blank lines dropped; returns the frame and each row's line number."""
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if not path.is_file():
+        raise InputError(f"{path}: not a file")
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[], skip_blank_lines=False)
+    except pd.errors.EmptyDataError:
+        raise InputError(f"{path}: the file is empty") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not a text (UTF-8) CSV file") from None
+    except (pd.errors.ParserError, ValueError) as exc:
+        first = " ".join(str(exc).split())
+        raise InputError(f"{path}: cannot be read as CSV: {first}") from None
+    df.columns = [str(c).strip() for c in df.columns]
+    df = df.apply(lambda col: col.str.strip())
+    line = df.index.to_numpy() + 2  # the header is line 1
+    keep = ~(df == "").all(axis=1).to_numpy()
+    df, line = df[keep].reset_index(drop=True), line[keep]
+    if df.empty:
+        raise InputError(f"{path}: no data rows below the header")
+    return df, line
+
+
+def _column(df: pd.DataFrame, path: Path, name: str, option: str) -> pd.Series:
+    if name not in df.columns:
+        have = ", ".join(repr(c) for c in df.columns)
+        raise InputError(f"{path}: no column {name!r} (columns: {have}); name it with {option}")
+    return df[name]
+
+
+def _labels(col: pd.Series, path: Path, line: np.ndarray, what: str) -> np.ndarray:
+    bad = (col == "").to_numpy()
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise InputError(f"{path}, line {line[i]}, column {col.name!r}: missing {what} label")
+    return col.to_numpy()
+
+
+def _numbers(col: pd.Series, path: Path, line: np.ndarray) -> np.ndarray:
+    values = pd.to_numeric(col, errors="coerce").to_numpy(dtype=float)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        i = int(np.argmax(bad))
+        text = col.iloc[i]
+        where = f"{path}, line {line[i]}, column {col.name!r}"
+        if text.lower() in _MISSING_TOKENS:
+            raise InputError(f"{where}: missing value")
+        if np.isinf(values[i]):
+            raise InputError(f"{where}: {text!r} is not a finite number")
+        raise InputError(f"{where}: {text!r} is not a number")
+    return values
+
+
+def _codes(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes in order of first appearance and the distinct labels."""
+    codes, uniques = pd.factorize(pd.Series(labels), sort=False)
+    return codes, np.asarray(uniques, dtype=object)
+
+
+def _dataset_name(ds_label, have_dataset: bool) -> str:
+    return f"dataset {ds_label!r}" if have_dataset else "the file"
+
+
+# ---------------------------------------------------------------------------------------------
+# fitting
+# ---------------------------------------------------------------------------------------------
+
+
+def _versions() -> dict:
+    import scipy
+
+    from . import __version__
+
+    return {
+        "shrinkstudy": __version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "pandas": pd.__version__,
+    }
+
+
+def _finite_or_none(x):
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def _fit_long(args, df, line, path):
+    from .estimators import ESTIMATORS, INTERVAL_ESTIMATORS, fit_estimators
+    from .hierbayes import HierPrior
+    from .simulate import suffstats_from_long
+
+    family = args.prior or "half_cauchy"
+    if family == "uniform":
+        raise InputError(
+            "--prior uniform (flat on tau) is for summary data (--se); the long form takes "
+            "half_cauchy or uniform_shrinkage"
+        )
+    prior = HierPrior(family=family, scale=args.prior_scale or 1.0)
+    group = _labels(_column(df, path, args.group, "--group"), path, line, "group")
+    y = _numbers(_column(df, path, args.value, "--value"), path, line)
+    if args.dataset:
+        ds = _labels(_column(df, path, args.dataset, "--dataset"), path, line, "dataset")
+    else:
+        ds = np.full(len(df), path.stem, dtype=object)
+    d_codes, d_labels = _codes(ds)
+    g_codes, g_labels = _codes(group)
+    stats, _, groups = suffstats_from_long(d_codes, g_codes, y)
+    for r, lab in enumerate(d_labels):
+        J = int(stats.J[r])
+        if J < 2:
+            only = g_labels[groups[r][0]]
+            raise InputError(
+                f"{path}: {_dataset_name(lab, bool(args.dataset))} has only 1 group ({only!r} in column "
+                f"{args.group!r}); the model needs at least 2"
+            )
+        if stats.N[r] <= J:
+            raise InputError(
+                f"{path}: every group of {_dataset_name(lab, bool(args.dataset))} has a single observation, "
+                "so tau^2 and sigma^2 cannot be told apart; for one estimate per group give its "
+                "standard error with --se"
+            )
+    names = [e for e in ESTIMATORS if e != "oracle"]
+    fit = fit_estimators(stats, names, method=args.method, level=args.level, prior=prior)
+    # rows: datasets in order of first appearance, and each dataset's groups in the order they
+    # first appear in it
+    r_idx, j_idx = np.nonzero(stats.present)
+    g_idx = np.array([groups[r][j] for r, j in zip(r_idx, j_idx, strict=True)], dtype=np.int64)
+    first = pd.DataFrame({"d": d_codes, "g": g_codes}).drop_duplicates()
+    rank = pd.Series(np.arange(len(first)), index=pd.MultiIndex.from_frame(first))
+    order = np.argsort(rank.loc[list(zip(r_idx, g_idx, strict=True))].to_numpy(), kind="stable")
+    r_idx, j_idx, g_idx = r_idx[order], j_idx[order], g_idx[order]
+    out = {
+        "dataset": d_labels[r_idx],
+        "group": g_labels[g_idx],
+        "n": stats.n[r_idx, j_idx].astype(np.int64),
+        "ybar": stats.ybar[r_idx, j_idx],
+    }
+    for name in names:
+        out[name] = fit.estimates[name][r_idx, j_idx]
+    for name in (e for e in INTERVAL_ESTIMATORS if e in fit.intervals):
+        lo, hi = fit.intervals[name]
+        out[f"{name}_lower"] = lo[r_idx, j_idx]
+        out[f"{name}_upper"] = hi[r_idx, j_idx]
+    vc = fit.varcomp
+    records = []
+    for r, lab in enumerate(d_labels):
+        records.append(
+            {
+                "dataset": str(lab),
+                "J": int(stats.J[r]),
+                "N": int(stats.N[r]),
+                "mu": _finite_or_none(vc.mu[r]),
+                "tau2": _finite_or_none(vc.tau2[r]),
+                "sigma2": _finite_or_none(vc.sigma2[r]),
+                "criterion": _finite_or_none(vc.crit[r]),
+                "boundary": bool(vc.boundary[r]),
+                "status": _STATUS_NAMES.get(int(vc.status[r]), str(int(vc.status[r]))),
+                "method": vc.method,
+                "engine": "shrinkstudy.reml.fit_varcomp (exact optimum)",
+                "hier_bayes_tau2_mean": _finite_or_none(fit.extra["hier_bayes_tau2"][r]),
+                "bayesglm_s2": _finite_or_none(fit.extra["bayesglm_s2"][r]),
+                "failed": [name for name in names if fit.failed[name][r]],
+            }
+        )
+    settings = {
+        "form": "long",
+        "columns": {"group": args.group, "value": args.value, "dataset": args.dataset},
+        "prior": {
+            "family": prior.family,
+            "scale": prior.scale,
+            "on": "tau / sigma"
+            if family == "half_cauchy"
+            else "B0 = 1 / (1 + n0 tau^2 / sigma^2), n0 = harmonic mean group size",
+        },
+    }
+    return pd.DataFrame(out), records, settings
+
+
+def _fit_summary(args, df, line, path):
+    from .engines import META_ESTIMATORS, META_INTERVAL_ESTIMATORS, MetaPrior, fit_meta
+
+    family = args.prior or "uniform"
+    if family == "half_cauchy" and args.prior_scale is None:
+        raise InputError(
+            "--prior half_cauchy with --se needs --prior-scale (tau ~ half-Cauchy(0, scale), in the "
+            "units of the estimates)"
+        )
+    prior = MetaPrior(family=family, scale=args.prior_scale)
+    group = _labels(_column(df, path, args.group, "--group"), path, line, "group")
+    y = _numbers(_column(df, path, args.value, "--value"), path, line)
+    se_col = _column(df, path, args.se, "--se")
+    se = _numbers(se_col, path, line)
+    bad = ~(se > 0)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise InputError(
+            f"{path}, line {line[i]}, column {args.se!r}: a standard error must be positive, "
+            f"got {se_col.iloc[i]!r}"
+        )
+    if args.dataset:
+        ds = _labels(_column(df, path, args.dataset, "--dataset"), path, line, "dataset")
+    else:
+        ds = np.full(len(df), path.stem, dtype=object)
+    d_codes, d_labels = _codes(ds)
+    g_codes, _ = _codes(group)
+    dup = pd.DataFrame({"d": d_codes, "g": g_codes}).duplicated().to_numpy()
+    if dup.any():
+        i = int(np.argmax(dup))
+        raise InputError(
+            f"{path}, line {line[i]}, column {args.group!r}: group {group[i]!r} appears twice"
+            + (f" in dataset {ds[i]!r}" if args.dataset else "")
+            + "; the summary form (--se) takes one row per group"
+        )
+    R = len(d_labels)
+    col = pd.Series(d_codes).groupby(d_codes).cumcount().to_numpy()
+    J = int(col.max()) + 1
+    Y = np.full((R, J), np.nan)
+    S = np.full((R, J), np.nan)
+    Y[d_codes, col] = y
+    S[d_codes, col] = se
+    counts = np.bincount(d_codes, minlength=R)
+    for r, lab in enumerate(d_labels):
+        if counts[r] < 2:
+            only = group[np.flatnonzero(d_codes == r)[0]]
+            raise InputError(
+                f"{path}: {_dataset_name(lab, bool(args.dataset))} has only 1 group ({only!r} in column "
+                f"{args.group!r}); the model needs at least 2"
+            )
+    fit = fit_meta(Y, S, META_ESTIMATORS, method=args.method, level=args.level, prior=prior)
+    out = {
+        "dataset": ds,
+        "group": group,
+        "se": se,
+        "ybar": y,
+    }
+    for name in META_ESTIMATORS:
+        out[name] = fit.estimates[name][d_codes, col]
+    for name in META_INTERVAL_ESTIMATORS:
+        lo, hi = fit.intervals[name]
+        out[f"{name}_lower"] = lo[d_codes, col]
+        out[f"{name}_upper"] = hi[d_codes, col]
+    order = np.lexsort((col, d_codes))
+    table = pd.DataFrame(out).iloc[order].reset_index(drop=True)
+    vc = fit.varcomp
+    records = []
+    for r, lab in enumerate(d_labels):
+        records.append(
+            {
+                "dataset": str(lab),
+                "J": int(counts[r]),
+                "mu": _finite_or_none(vc.mu[r]),
+                "tau2": _finite_or_none(vc.tau2[r]),
+                "sigma2": None,
+                "criterion": _finite_or_none(vc.crit[r]),
+                "boundary": bool(vc.boundary[r]),
+                "status": _STATUS_NAMES.get(int(vc.status[r]), str(int(vc.status[r]))),
+                "method": vc.method,
+                "engine": "shrinkstudy.engines.fit_meta (known standard errors, exact optimum)",
+                "hier_bayes_tau_mean": _finite_or_none(fit.extra["hier_bayes_tau_mean"][r]),
+                "hier_bayes_tau2_mean": _finite_or_none(fit.extra["hier_bayes_tau2_mean"][r]),
+                "failed": [name for name in META_ESTIMATORS if fit.failed[name][r]],
+            }
+        )
+    settings = {
+        "form": "summary",
+        "columns": {"group": args.group, "value": args.value, "se": args.se, "dataset": args.dataset},
+        "prior": {"family": prior.family, "scale": prior.scale, "on": "tau"},
+    }
+    return table, records, settings
+
+
+def _seed_figure1():
+    """The --plot hook: shrinkstudy.figures.seed_figure1, imported lazily."""
+    try:
+        figures = importlib.import_module("shrinkstudy.figures")
+    except ModuleNotFoundError as exc:
+        if exc.name in ("shrinkstudy.figures",):
+            raise InputError(
+                "--plot needs the module shrinkstudy.figures, which this installation does not have"
+            ) from None
+        raise InputError(f"--plot: shrinkstudy.figures cannot be imported: {exc}") from None
+    fn = getattr(figures, "seed_figure1", None)
+    if not callable(fn):
+        raise InputError(
+            "--plot needs shrinkstudy.figures.seed_figure1, which this installation does not have"
+        )
+    return fn
+
+
+def _cmd_fit(args) -> int:
+    path = Path(args.data)
+    plot = _seed_figure1() if args.plot else None
+    df, line = _read_csv(path)
+    if args.se:
+        table, records, settings = _fit_summary(args, df, line, path)
+    else:
+        table, records, settings = _fit_long(args, df, line, path)
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{out}: cannot create the output directory ({exc.strerror})") from None
+    table.to_csv(out / "estimates.csv", index=False)
+    meta = {
+        "command": "shrinkstudy fit",
+        "input": path.name,
+        **settings,
+        "method": args.method,
+        "level": args.level,
+        "versions": _versions(),
+        "datasets": records,
+    }
+    (out / "fit.json").write_text(json.dumps(meta, indent=2, allow_nan=False) + "\n")
+    written = [out / "estimates.csv", out / "fit.json"]
+    if plot is not None:
+        fig = out / "figure1.png"
+        plot(estimates=table, fit=meta, out=fig)
+        written.append(fig)
+    n_ds = len(records)
+    print(
+        f"fitted {n_ds} dataset{'s' if n_ds != 1 else ''} ({len(table)} groups); wrote "
+        + ", ".join(str(p) for p in written)
+    )
+    return 0
+
+
+def main(argv=None) -> int:
+    """Entry point of ``shrinkstudy`` and ``python -m shrinkstudy``; returns the exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # usage errors (2) and --help (0)
+        return int(exc.code or 0)
+    if args.command is None:
+        print("shrinkstudy: error: choose a command: fit (see shrinkstudy --help)", file=sys.stderr)
+        return 2
+    try:
+        return args.func(args)
+    except InputError as exc:
+        print(f"shrinkstudy: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

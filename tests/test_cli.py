@@ -1,0 +1,362 @@
+"""``shrinkstudy fit``: end to end, in process and through a subprocess."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from shrinkstudy.cli import main
+from shrinkstudy.estimators import ESTIMATORS, INTERVAL_ESTIMATORS, fit_estimators
+from shrinkstudy.hierbayes import HierPrior
+from shrinkstudy.simulate import suffstats_from_long
+
+DATA = Path(__file__).parent / "data"
+CLINICS = DATA / "clinics.csv"  # long form: columns clinic, score; 6 clinics of 2 to 8 patients
+STUDIES = DATA / "three_studies.csv"  # long form, three datasets: columns study, group, y
+SCHOOLS = DATA / "eight_schools.csv"  # summary form: school, estimate, se (Rubin 1981)
+NAMES = [e for e in ESTIMATORS if e != "oracle"]
+
+
+def _fit(argv, capsys=None):
+    code = main(argv)
+    err = capsys.readouterr().err if capsys is not None else ""
+    return code, err
+
+
+def _expected_long(df, group, value, **kw):
+    """fit_estimators on the same observations, as {group label: {column: value}}."""
+    stats, _, groups = suffstats_from_long(np.zeros(len(df)), df[group].astype(str), df[value])
+    fit = fit_estimators(stats, NAMES, **kw)
+    out = {}
+    for j, g in enumerate(groups[0]):
+        row = {"n": stats.n[0, j], "ybar": stats.ybar[0, j]}
+        row.update({name: fit.estimates[name][0, j] for name in NAMES})
+        for name in INTERVAL_ESTIMATORS:
+            if name in fit.intervals:
+                row[f"{name}_lower"] = fit.intervals[name][0][0, j]
+                row[f"{name}_upper"] = fit.intervals[name][1][0, j]
+        out[g] = row
+    return out, fit
+
+
+def _assert_rows_equal(table, expected):
+    assert sorted(table["group"].astype(str)) == sorted(expected)
+    for _, row in table.iterrows():
+        exp = expected[str(row["group"])]
+        for col, v in exp.items():
+            assert np.isnan(v) == np.isnan(row[col]), col
+            if not np.isnan(v):
+                assert row[col] == pytest.approx(v, rel=1e-12, abs=1e-12), (row["group"], col)
+
+
+def test_long_csv_equals_fit_estimators(tmp_path, capsys):
+    out = tmp_path / "out"
+    code, err = _fit(
+        ["fit", str(CLINICS), "--group", "clinic", "--value", "score", "--out", str(out)], capsys
+    )
+    assert code == 0, err
+    table = pd.read_csv(out / "estimates.csv")
+    expected_cols = ["dataset", "group", "n", "ybar", *NAMES]
+    expected_cols += [f"{n}_{b}" for n in ("raw", "blup", "hier_bayes") for b in ("lower", "upper")]
+    assert list(table.columns) == expected_cols
+    raw = pd.read_csv(CLINICS)
+    assert list(table["group"]) == list(dict.fromkeys(raw["clinic"]))  # order of first appearance
+    assert (table["dataset"] == "clinics").all()
+    expected, fit = _expected_long(raw, "clinic", "score")
+    _assert_rows_equal(table, expected)
+    meta = json.loads((out / "fit.json").read_text())
+    (rec,) = meta["datasets"]
+    assert rec["tau2"] == pytest.approx(fit.varcomp.tau2[0], rel=1e-14)
+    assert rec["sigma2"] == pytest.approx(fit.varcomp.sigma2[0], rel=1e-14)
+    assert rec["criterion"] == pytest.approx(fit.varcomp.crit[0], rel=1e-14)
+    assert rec["method"] == "REML" and rec["boundary"] is False and rec["N"] == len(raw)
+    assert set(meta["versions"]) >= {"shrinkstudy", "numpy", "scipy", "pandas", "python"}
+
+
+def test_long_options_reach_the_fit(tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = [
+        "fit",
+        str(CLINICS),
+        "--group",
+        "clinic",
+        "--value",
+        "score",
+        "--out",
+        str(out),
+        "--method",
+        "ML",
+        "--level",
+        "0.8",
+        "--prior",
+        "uniform_shrinkage",
+    ]
+    code, err = _fit(argv, capsys)
+    assert code == 0, err
+    expected, _ = _expected_long(
+        pd.read_csv(CLINICS), "clinic", "score", method="ML", level=0.8, prior=HierPrior("uniform_shrinkage")
+    )
+    _assert_rows_equal(pd.read_csv(out / "estimates.csv"), expected)
+    meta = json.loads((out / "fit.json").read_text())
+    assert meta["datasets"][0]["method"] == "ML" and meta["prior"]["family"] == "uniform_shrinkage"
+
+
+def test_dataset_column_equals_separate_fits(tmp_path, capsys):
+    raw = pd.read_csv(STUDIES)
+    # study s2 lists its groups (a, b, c, as s1 does) in the opposite order
+    s2 = raw["study"] == "s2"
+    raw = pd.concat(
+        [raw[~s2 & (raw.index < s2.idxmax())], raw[s2].iloc[::-1], raw[~s2 & (raw.index > s2.idxmax())]]
+    )
+    studies = tmp_path / "studies.csv"
+    raw.to_csv(studies, index=False)
+    out = tmp_path / "all"
+    code, err = _fit(["fit", str(studies), "--dataset", "study", "--out", str(out)], capsys)
+    assert code == 0, err
+    table = pd.read_csv(out / "estimates.csv", dtype={"dataset": str, "group": str})
+    assert list(table.loc[table["dataset"] == "s2", "group"]) == ["c", "b", "a"]
+    meta = json.loads((out / "fit.json").read_text())
+    assert [r["dataset"] for r in meta["datasets"]] == list(dict.fromkeys(raw["study"]))
+    for study, part in raw.groupby("study"):
+        single = tmp_path / f"{study}.csv"
+        part[["group", "y"]].to_csv(single, index=False)
+        code, err = _fit(["fit", str(single), "--out", str(tmp_path / study)], capsys)
+        assert code == 0, err
+        alone = pd.read_csv(tmp_path / study / "estimates.csv", dtype={"group": str})
+        mine = table[table["dataset"] == study].reset_index(drop=True)
+        pd.testing.assert_frame_equal(
+            mine.drop(columns="dataset"),
+            alone.drop(columns="dataset"),
+            check_exact=False,
+            rtol=1e-12,
+            atol=1e-12,
+        )
+        rec = next(r for r in meta["datasets"] if r["dataset"] == study)
+        rec_alone = json.loads((tmp_path / study / "fit.json").read_text())["datasets"][0]
+        for key in ("mu", "tau2", "sigma2", "criterion", "boundary"):
+            assert rec[key] == pytest.approx(rec_alone[key], rel=1e-12, abs=1e-14)
+    assert any(r["boundary"] for r in meta["datasets"])  # study s2 has a tau^2 = 0 fit
+
+
+def test_eight_schools_summary_form(tmp_path, capsys):
+    out = tmp_path / "schools"
+    argv = ["fit", str(SCHOOLS), "--group", "school", "--value", "estimate", "--se", "se", "--out", str(out)]
+    code, err = _fit(argv, capsys)
+    assert code == 0, err
+    table = pd.read_csv(out / "estimates.csv")
+    assert list(table.columns[:4]) == ["dataset", "group", "se", "ybar"]
+    assert list(table["group"]) == list("ABCDEFGH")
+    assert "bayesglm" not in table and "oracle" not in table
+    meta = json.loads((out / "fit.json").read_text())
+    (rec,) = meta["datasets"]
+    assert rec["tau2"] == 0.0 and rec["boundary"] is True and rec["sigma2"] is None
+    assert rec["mu"] == pytest.approx(7.6856, abs=1e-4)
+    np.testing.assert_allclose(table["blup"], rec["mu"], rtol=1e-14)
+    assert meta["prior"]["family"] == "uniform"
+    a = table.iloc[0]
+    assert a["hier_bayes"] == pytest.approx(11.40, abs=0.01)  # BDA3: uniform prior on tau
+    assert a["hier_bayes_lower"] == pytest.approx(-2, abs=1) and a["hier_bayes_upper"] == pytest.approx(
+        31, abs=1.5
+    )
+    assert a["raw_lower"] == pytest.approx(28 - 1.959964 * 15, abs=1e-4)
+
+
+def test_subprocess_module_and_console_script(tmp_path):
+    argv = ["fit", str(CLINICS), "--group", "clinic", "--value", "score"]
+    assert main([*argv, "--out", str(tmp_path / "inproc")]) == 0
+    ref = (tmp_path / "inproc" / "estimates.csv").read_text()
+    runs = [[sys.executable, "-m", "shrinkstudy"]]
+    script = Path(sys.executable).with_name("shrinkstudy")
+    if script.exists():
+        runs.append([str(script)])
+    elif shutil.which("shrinkstudy"):
+        runs.append([shutil.which("shrinkstudy")])
+    for i, cmd in enumerate(runs):
+        out = tmp_path / f"run{i}"
+        proc = subprocess.run([*cmd, *argv, "--out", str(out)], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        assert "estimates.csv" in proc.stdout
+        assert (out / "estimates.csv").read_text() == ref
+    # bad input through a real process: exit status 2, one line, no traceback
+    bad = tmp_path / "bad.csv"
+    bad.write_text("group,y\na,1\na,2\nb,oops\nb,4\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "shrinkstudy", "fit", str(bad), "--out", str(tmp_path / "x")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert "line 4" in proc.stderr and "'y'" in proc.stderr and "oops" in proc.stderr
+
+
+def _write(tmp_path, text, name="data.csv"):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+BAD = {
+    # name: (file contents or None for a missing file, extra options, words the message must contain)
+    "missing file": (None, [], ["nope.csv", "no such file"]),
+    "empty file": ("", [], ["empty"]),
+    "header only": ("group,y\n", [], ["no data rows"]),
+    "missing column": ("group,value\na,1\nb,2\n", [], ["'y'", "--value", "'value'"]),
+    "missing group column": ("g,y\na,1\nb,2\n", [], ["'group'", "--group"]),
+    "text in numeric column": (
+        "group,y\na,1\na,2\nb,x1\nb,3\n",
+        [],
+        ["line 4", "'y'", "'x1'", "not a number"],
+    ),
+    "empty cell": ("group,y\na,1\na,\nb,2\nb,3\n", [], ["line 3", "'y'", "missing value"]),
+    "NaN": ("group,y\na,1\na,NaN\nb,2\nb,3\n", [], ["line 3", "'y'", "missing value"]),
+    "inf": ("group,y\na,1\na,2\nb,2\nb,-inf\n", [], ["line 5", "'y'", "not a finite number"]),
+    "missing group label": ("group,y\na,1\n,2\nb,2\nb,3\n", [], ["line 3", "'group'", "missing group"]),
+    "single group": ("group,y\na,1\na,2\na,3\n", [], ["only 1 group", "'a'"]),
+    "single group in a dataset": (
+        "d,group,y\n1,a,1\n1,b,2\n1,a,3\n2,a,1\n2,a,5\n",
+        ["--dataset", "d"],
+        ["dataset '2'", "only 1 group"],
+    ),
+    "one observation per group": ("group,y\na,1\nb,2\nc,3\n", [], ["single observation", "--se"]),
+    "se not positive": ("group,y,se\na,1,1\nb,2,0\n", ["--se", "se"], ["line 3", "'se'", "positive"]),
+    "se column missing": ("group,y\na,1\nb,2\n", ["--se", "s"], ["'s'", "--se"]),
+    "duplicate group with se": (
+        "group,y,se\na,1,1\nb,2,1\na,3,1\n",
+        ["--se", "se"],
+        ["line 4", "'a'", "twice"],
+    ),
+    "single group with se": ("group,y,se\na,1,1\n", ["--se", "se"], ["only 1 group"]),
+    "uniform prior in long form": (
+        "group,y\na,1\na,2\nb,3\nb,5\n",
+        ["--prior", "uniform"],
+        ["--prior uniform", "--se"],
+    ),
+    "half-Cauchy without scale": (
+        "group,y,se\na,1,1\nb,2,1\nc,4,2\n",
+        ["--se", "se", "--prior", "half_cauchy"],
+        ["--prior-scale"],
+    ),
+    "bad level": ("group,y\na,1\na,2\nb,3\nb,5\n", ["--level", "1.5"], ["--level", "between 0 and 1"]),
+    "bad method": ("group,y\na,1\na,2\nb,3\nb,5\n", ["--method", "OLS"], ["--method", "OLS"]),
+    "bad prior scale": (
+        "group,y\na,1\na,2\nb,3\nb,5\n",
+        ["--prior-scale", "-1"],
+        ["--prior-scale", "positive"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_input_exits_2_with_one_line(case, tmp_path, capsys):
+    text, extra, words = BAD[case]
+    path = tmp_path / "nope.csv" if text is None else _write(tmp_path, text)
+    code, err = _fit(["fit", str(path), "--out", str(tmp_path / "out"), *extra], capsys)
+    assert code == 2
+    assert err.endswith("\n") and err.count("\n") == 1, err
+    assert "Traceback" not in err
+    for word in words:
+        assert word in err, (word, err)
+    if case not in (
+        "bad level",
+        "bad method",
+        "bad prior scale",
+        "uniform prior in long form",
+        "half-Cauchy without scale",
+    ):
+        assert path.name in err
+    assert not (tmp_path / "out" / "estimates.csv").exists()
+
+
+def test_no_command_and_help(capsys):
+    assert main([]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+    assert main(["fit", "--help"]) == 0
+    assert "--dataset" in capsys.readouterr().out
+
+
+def test_plot_hook(tmp_path, capsys, monkeypatch):
+    argv = ["fit", str(SCHOOLS), "--group", "school", "--value", "estimate", "--se", "se", "--plot"]
+    calls = []
+    fake = types.ModuleType("shrinkstudy.figures")
+    fake.seed_figure1 = lambda **kw: calls.append(kw)
+    monkeypatch.setitem(sys.modules, "shrinkstudy.figures", fake)
+    assert main([*argv, "--out", str(tmp_path / "a")]) == 0
+    (kw,) = calls
+    assert set(kw) == {"estimates", "fit", "out"} and len(kw["estimates"]) == 8
+    assert kw["fit"]["datasets"][0]["tau2"] == 0.0
+    assert kw["out"] == tmp_path / "a" / "figure1.png"
+
+    monkeypatch.setitem(sys.modules, "shrinkstudy.figures", types.ModuleType("shrinkstudy.figures"))
+    capsys.readouterr()
+    assert main([*argv, "--out", str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "shrinkstudy.figures.seed_figure1" in err
+
+    monkeypatch.setitem(sys.modules, "shrinkstudy.figures", None)  # the module is absent
+    assert main([*argv, "--out", str(tmp_path / "c")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "shrinkstudy.figures" in err
+    assert not (tmp_path / "c").exists()
+
+
+@pytest.mark.r
+@pytest.mark.skipif(shutil.which("Rscript") is None, reason="needs Rscript with lme4")
+def test_long_csv_matches_lme4(tmp_path):
+    assert main(["fit", str(CLINICS), "--group", "clinic", "--value", "score", "--out", str(tmp_path)]) == 0
+    table = pd.read_csv(tmp_path / "estimates.csv").set_index("group")
+    rec = json.loads((tmp_path / "fit.json").read_text())["datasets"][0]
+    code = (
+        "suppressMessages(library(lme4)); d <- read.csv(commandArgs(TRUE)[1]);"
+        "m <- lmer(score ~ 1 + (1|clinic), d, REML = TRUE); v <- as.data.frame(VarCorr(m))$vcov;"
+        "cf <- coef(m)$clinic; f <- function(x) sprintf('%.15g', x);"
+        "cat(f(REMLcrit(m)), f(v[1]), f(v[2]), '\\n');"
+        "for (g in rownames(cf)) cat(g, f(cf[g, 1]), '\\n')"
+    )
+    proc = subprocess.run(["Rscript", "-e", code, str(CLINICS)], capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0:
+        pytest.skip(f"lme4 not usable: {proc.stderr.strip().splitlines()[-1:]}")
+    first, *rows = proc.stdout.split("\n")
+    crit, tau2, sigma2 = map(float, first.split())
+    assert rec["criterion"] == pytest.approx(crit, abs=1e-6)
+    assert rec["tau2"] == pytest.approx(tau2, rel=1e-4) and rec["sigma2"] == pytest.approx(sigma2, rel=1e-5)
+    for row in filter(None, (r.split() for r in rows)):
+        assert table.loc[row[0], "blup"] == pytest.approx(float(row[1]), abs=1e-5)
+
+
+def test_summary_form_with_datasets_equals_separate_fits(tmp_path, capsys):
+    schools = pd.read_csv(SCHOOLS)
+    other = pd.DataFrame(
+        {"school": ["p", "q", "r", "s"], "estimate": [1.0, 5.0, -2.0, 9.0], "se": [1.0, 2.0, 1.5, 3.0]}
+    )
+    both = pd.concat([other.assign(set="small"), schools.assign(set="rubin")], ignore_index=True)
+    path = tmp_path / "both.csv"
+    both.to_csv(path, index=False)
+    opts = ["--group", "school", "--value", "estimate", "--se", "se"]
+    assert main(["fit", str(path), "--dataset", "set", *opts, "--out", str(tmp_path / "both")]) == 0, (
+        capsys.readouterr().err
+    )
+    table = pd.read_csv(tmp_path / "both" / "estimates.csv")
+    assert list(table["dataset"]) == ["small"] * 4 + ["rubin"] * 8
+    for name, part in (("small", other), ("rubin", schools)):
+        single = tmp_path / f"{name}.csv"
+        part.to_csv(single, index=False)
+        assert main(["fit", str(single), *opts, "--out", str(tmp_path / name)]) == 0
+        alone = pd.read_csv(tmp_path / name / "estimates.csv")
+        mine = table[table["dataset"] == name].reset_index(drop=True)
+        pd.testing.assert_frame_equal(
+            mine.drop(columns="dataset"),
+            alone.drop(columns="dataset"),
+            check_exact=False,
+            rtol=1e-12,
+            atol=1e-12,
+        )
