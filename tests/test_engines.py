@@ -15,9 +15,10 @@ from shrinkstudy.engines import (
     fit_statsmodels,
     meta_criterion,
     meta_criterion_derivative,
+    statsmodels_varcomp,
 )
-from shrinkstudy.estimators import blup
-from shrinkstudy.reml import NOT_IDENTIFIED
+from shrinkstudy.estimators import blup, fit_estimators
+from shrinkstudy.reml import NOT_IDENTIFIED, fit_varcomp
 from shrinkstudy.simulate import simulate_chunk, suffstats_from_long
 
 # Rubin (1981), BDA3 table 5.2: coaching effects and their standard errors
@@ -31,8 +32,6 @@ SCHOOLS_SE = np.array([15.0, 10, 16, 11, 9, 11, 10, 18])
 
 def _engine(data, method="REML"):
     stats, _, _ = suffstats_from_long(data["rep"], data["group"], data["y"])
-    from shrinkstudy.reml import fit_varcomp
-
     vc = fit_varcomp(stats, method)
     return vc, blup(stats, vc)
 
@@ -80,6 +79,27 @@ def test_statsmodels_failures_and_warnings_are_counted_not_raised():
     assert fits.loc[2, "tau2"] >= 0  # statsmodels comes close to 0 without reaching it
     np.testing.assert_allclose(b[2], 2.0, atol=1e-6)  # at tau^2 = 0 every BLUP is the grand mean
     assert fits["warnings"].dtype.kind == "i"
+
+
+def test_statsmodels_varcomp_feeds_fit_estimators():
+    # the workflow's engine: statsmodels path; one dataset of four makes MixedLM raise
+    good, _ = simulate_chunk(Cell(sizes=(12, 6, 3, 9, 4), sigma=1.0, tau=0.8), [0, 1, 3], 4)
+    singletons = pd.DataFrame({"rep": 2, "group": [0, 1, 2, 3, 4], "y": [1.0, 2, 3, 5, 4]})
+    data = pd.concat([good, singletons], ignore_index=True)
+    vc, extra = statsmodels_varcomp(data)
+    fits, sm_blup = fit_statsmodels(data)
+    assert list(extra.columns) == ["rep", "converged", "warnings", "error"]
+    assert list(extra["rep"]) == [0, 1, 2, 3] and extra.loc[2, "error"]
+    assert list(vc.ok) == [True, True, False, True]
+    np.testing.assert_array_equal(vc.tau2, fits["tau2"])
+    stats, _, _ = suffstats_from_long(data["rep"], data["group"], data["y"])
+    fit = fit_estimators(stats, ["raw", "blup", "varmatch"], varcomp=vc)
+    # MixedLM's BLUPs are mu^ + B^_j (ybar_j - mu^) with its own variance components
+    np.testing.assert_allclose(fit.estimates["blup"], sm_blup, rtol=1e-9, atol=1e-9)
+    assert list(fit.failed["blup"]) == [False, False, True, False]
+    exact = fit_varcomp(stats)
+    ok = vc.ok
+    assert np.all(vc.crit[ok] >= exact.crit[ok] - 1e-9)  # the exact optimum is never worse
 
 
 def test_statsmodels_blup_columns_follow_sorted_group_labels():

@@ -46,11 +46,13 @@ import pandas as pd
 from scipy import special
 
 from .estimators import Fit
-from .reml import NOT_IDENTIFIED, OK, VarComp
+from .reml import NOT_IDENTIFIED, OK, VarComp, criterion
+from .simulate import suffstats_from_long
 
 __all__ = [
     "SINGULAR_TOL",
     "fit_statsmodels",
+    "statsmodels_varcomp",
     "META_ESTIMATORS",
     "META_INTERVAL_ESTIMATORS",
     "META_PRIOR_FAMILIES",
@@ -156,6 +158,47 @@ def fit_statsmodels(data: pd.DataFrame, reml: bool = True) -> tuple[pd.DataFrame
     for i, b in enumerate(blups):
         out[i, : b.size] = b
     return fits, out
+
+
+def statsmodels_varcomp(data: pd.DataFrame, reml: bool = True) -> tuple[VarComp, pd.DataFrame]:
+    """statsmodels MixedLM's variance components in the engine's form (``engine: statsmodels``).
+
+    Passed to ``fit_estimators(..., varcomp=...)`` they give MixedLM's own BLUPs (its BLUP is
+    ``mu^ + B^_j (ybar_j - mu^)`` with its tau^2 and sigma^2), and varmatch and bayesglm built on
+    its estimates.
+
+    Returns
+    -------
+    varcomp : ``VarComp`` with one entry per dataset in sorted ``rep`` order: MixedLM's mu, tau2
+        and sigma2, ``gamma = tau2 / sigma2``, ``crit`` the REML criterion (ML deviance) of the
+        data at MixedLM's gamma (compare with the exact fit's to see how far from the optimum it
+        stopped), ``boundary`` MixedLM's verdict (see ``fit_statsmodels``, not tau2 == 0, which
+        it never reaches), ``status`` ``OK`` or ``NOT_IDENTIFIED`` where MixedLM failed (NaN
+        estimates, so the estimators built on them count as failed).
+    extra : DataFrame with columns rep, converged, warnings, error (see ``fit_statsmodels``).
+    """
+    fits, _ = fit_statsmodels(data, reml=reml)
+    method = "REML" if reml else "ML"
+    stats = suffstats_from_long(data["rep"], data["group"], data["y"])[0]
+    tau2 = fits["tau2"].to_numpy(dtype=float)
+    sigma2 = fits["sigma2"].to_numpy(dtype=float)
+    failed = ~(np.isfinite(tau2) & np.isfinite(sigma2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        gamma = np.where(failed, np.nan, np.maximum(tau2, 0.0) / sigma2)
+        crit = criterion(stats, np.where(failed, 0.0, gamma), method)
+    crit[failed] = np.nan
+    vc = VarComp(
+        mu=fits["mu"].to_numpy(dtype=float),
+        tau2=tau2,
+        sigma2=sigma2,
+        gamma=gamma,
+        crit=crit,
+        boundary=fits["boundary"].to_numpy(dtype=bool),
+        status=np.where(failed, NOT_IDENTIFIED, OK).astype(np.int8),
+        method=method,
+    )
+    extra = fits[["rep", "converged", "warnings", "error"]].reset_index(drop=True)
+    return vc, extra
 
 
 # ---------------------------------------------------------------------------------------------
