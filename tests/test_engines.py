@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -292,3 +294,17 @@ def test_meta_input_errors():
         fit_meta(SCHOOLS_Y, SCHOOLS_SE, ["bayesglm"])
     with pytest.raises(ValueError, match="scale"):
         MetaPrior("half_cauchy")
+
+
+def test_bench_runs_small(tmp_path, capsys):
+    # a smoke test of `python -m shrinkstudy.bench` (what `make bench` runs); no timing assertions
+    from shrinkstudy import bench
+
+    out = tmp_path / "bench.json"
+    assert bench.main(["--reps", "300", "--sm-reps", "2", "--no-r", "--repeat", "1", "--out", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert res["reps"] == {"engine": 300, "statsmodels": 2, "lme4": 0}
+    assert set(res["datasets_per_second"]) >= {"generate", "engine_varcomp_blup", "statsmodels"}
+    assert res["ratios"]["engine_over_statsmodels"] > 0 and res["lme4"] == {"skipped": "--no-r"}
+    assert res["machine"]["numpy"] == np.__version__
+    assert "datasets per second" in capsys.readouterr().out

@@ -109,7 +109,16 @@ def machine_info() -> dict:
         "scipy": scipy.__version__,
         "pandas": pd.__version__,
         "statsmodels": statsmodels.__version__,
+        "load_average_1min": _loadavg(),
     }
+
+
+def _loadavg():
+    """1-minute load average (other work on the machine slows every timing), or None."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
 
 
 def _best_time(fn, repeat: int):
@@ -304,6 +313,7 @@ def run(
     else:
         res["lme4"] = {"skipped": "Rscript not found" if use_r else "--no-r"}
 
+    res["machine"]["load_average_1min_at_end"] = _loadavg()
     res["datasets_per_second"] = rates
     ratios = {
         "engine_over_statsmodels": rates["engine_varcomp_blup"] / rates["statsmodels"],
@@ -335,7 +345,8 @@ def report(res: dict) -> str:
         f"cell {res['cell']['cell']}  (engine {res['reps']['engine']} datasets, statsmodels "
         f"{res['reps']['statsmodels']}, lme4 {res['reps']['lme4']})",
         f"machine: {mach['cpu']}, {mach['cores']} cores ({mach['cores_usable']} usable), "
-        f"numpy {mach['numpy']} with {mach['numpy_blas']}, Python {mach['python']}",
+        f"numpy {mach['numpy']} with {mach['numpy_blas']}, Python {mach['python']}; "
+        f"load average {mach['load_average_1min']} at start, {mach['load_average_1min_at_end']} at end",
         "",
         "datasets per second",
         f"  generate (simulate_reps)           {r['generate']:>14,.0f}",
