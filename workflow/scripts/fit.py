@@ -42,6 +42,8 @@ def main(smk):
         from shrinkstudy.engines import statsmodels_varcomp
 
         varcomp, extra = statsmodels_varcomp(data, reml=settings["method"] == "REML")
+        if not np.array_equal(extra["rep"].to_numpy(), reps):
+            raise ValueError(f"{cell.name}: statsmodels fits do not cover replications {reps[0]}-{reps[-1]}")
     fit = fit_estimators(
         stats,
         settings["estimators"],
