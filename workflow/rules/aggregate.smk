@@ -7,7 +7,9 @@ rule aggregate:
         markdown="results/tables/summary.md",
         latex="results/tables/summary.tex",
         headline="results/tables/headline.md",
+        headline_csv="results/tables/headline.csv",
         replication="results/tables/replication.md",
+        replication_csv="results/tables/replication.csv",
         provenance="results/tables/provenance.json",
     params:
         config=STUDY.config,
