@@ -1,2 +1,238 @@
-# Figures: filled in with the figure scripts.
-FIGURE_TARGETS = []
+# Figures: the seed answer's illustration (one dataset, its figures 1 and 2) and the study's
+# figures from the summary table. One script per figure; each writes a PNG (in the report) and
+# a PDF. `snakemake --report results/report.html` collects figures, captions and tables.
+
+FIGURES = "results/figures"
+
+# The seed example is fitted with the study's own settings (method, interval level, prior).
+SEED_CELL = {
+    "sizes": list(STUDY.seed_cell.sizes),
+    "sigma": float(STUDY.seed_cell.sigma),
+    "tau": float(STUDY.seed_cell.tau),
+    "mu": float(STUDY.seed_cell.mu),
+}
+SEED_SETTINGS = {k: fit_settings()[k] for k in ("method", "level", "prior")}
+
+
+rule seed_example:
+    input:
+        code=lib("design", "simulate", "reml", "estimators", "hierbayes", "seed_example"),
+    output:
+        data="results/seed/data.csv",
+        estimates="results/seed/estimates.csv",
+        fit="results/seed/fit.json",
+    params:
+        cell=SEED_CELL,
+        seed=int(config["seed_example"]["seed"]),
+        settings=SEED_SETTINGS,
+    log:
+        "results/logs/seed_example.log",
+    benchmark:
+        "results/benchmarks/seed_example.tsv"
+    script:
+        "../scripts/seed_example.py"
+
+
+rule fig_seed_shrinkage:
+    input:
+        data=rules.seed_example.output.data,
+        estimates=rules.seed_example.output.estimates,
+        fit=rules.seed_example.output.fit,
+        code=lib("figures"),
+    output:
+        png=report(
+            f"{FIGURES}/seed_shrinkage.png",
+            caption="../report/seed_shrinkage.rst",
+            category="1. Seed example",
+        ),
+        pdf=f"{FIGURES}/seed_shrinkage.pdf",
+    log:
+        "results/logs/figures/seed_shrinkage.log",
+    benchmark:
+        "results/benchmarks/figures/seed_shrinkage.tsv"
+    script:
+        "../scripts/fig_seed_shrinkage.py"
+
+
+rule fig_seed_blup_bayesglm:
+    input:
+        estimates=rules.seed_example.output.estimates,
+        fit=rules.seed_example.output.fit,
+        code=lib("figures"),
+    output:
+        png=report(
+            f"{FIGURES}/seed_blup_bayesglm.png",
+            caption="../report/seed_blup_bayesglm.rst",
+            category="1. Seed example",
+        ),
+        pdf=f"{FIGURES}/seed_blup_bayesglm.pdf",
+    log:
+        "results/logs/figures/seed_blup_bayesglm.log",
+    benchmark:
+        "results/benchmarks/figures/seed_blup_bayesglm.tsv"
+    script:
+        "../scripts/fig_seed_blup_bayesglm.py"
+
+
+rule fig_relmse_by_n:
+    input:
+        summary=rules.aggregate.output.summary,
+        code=lib("figures"),
+    output:
+        png=report(
+            f"{FIGURES}/relmse_by_n.png",
+            caption="../report/relmse_by_n.rst",
+            category="2. Accuracy",
+        ),
+        pdf=f"{FIGURES}/relmse_by_n.pdf",
+    log:
+        "results/logs/figures/relmse_by_n.log",
+    benchmark:
+        "results/benchmarks/figures/relmse_by_n.tsv"
+    script:
+        "../scripts/fig_relmse_by_n.py"
+
+
+rule fig_nested_loop:
+    input:
+        summary=rules.aggregate.output.summary,
+        code=lib("figures"),
+    output:
+        png=report(
+            f"{FIGURES}/nested_loop.png",
+            caption="../report/nested_loop.rst",
+            category="2. Accuracy",
+        ),
+        pdf=f"{FIGURES}/nested_loop.pdf",
+    log:
+        "results/logs/figures/nested_loop.log",
+    benchmark:
+        "results/benchmarks/figures/nested_loop.tsv"
+    script:
+        "../scripts/fig_nested_loop.py"
+
+
+rule fig_group_size_mse:
+    input:
+        summary=rules.aggregate.output.summary,
+        code=lib("figures"),
+    output:
+        png=report(
+            f"{FIGURES}/group_size_mse.png",
+            caption="../report/group_size_mse.rst",
+            category="2. Accuracy",
+        ),
+        pdf=f"{FIGURES}/group_size_mse.pdf",
+    log:
+        "results/logs/figures/group_size_mse.log",
+    benchmark:
+        "results/benchmarks/figures/group_size_mse.tsv"
+    script:
+        "../scripts/fig_group_size_mse.py"
+
+
+rule fig_spread:
+    input:
+        summary=rules.aggregate.output.summary,
+        code=lib("figures"),
+    output:
+        png=report(
+            f"{FIGURES}/spread.png",
+            caption="../report/spread.rst",
+            category="3. Spread, boundary fits, coverage",
+        ),
+        pdf=f"{FIGURES}/spread.pdf",
+    log:
+        "results/logs/figures/spread.log",
+    benchmark:
+        "results/benchmarks/figures/spread.tsv"
+    script:
+        "../scripts/fig_spread.py"
+
+
+rule fig_boundary:
+    input:
+        summary=rules.aggregate.output.summary,
+        code=lib("figures"),
+    output:
+        png=report(
+            f"{FIGURES}/boundary.png",
+            caption="../report/boundary.rst",
+            category="3. Spread, boundary fits, coverage",
+        ),
+        pdf=f"{FIGURES}/boundary.pdf",
+    log:
+        "results/logs/figures/boundary.log",
+    benchmark:
+        "results/benchmarks/figures/boundary.tsv"
+    script:
+        "../scripts/fig_boundary.py"
+
+
+rule fig_coverage:
+    input:
+        summary=rules.aggregate.output.summary,
+        code=lib("figures"),
+    output:
+        png=report(
+            f"{FIGURES}/coverage.png",
+            caption="../report/coverage.rst",
+            category="3. Spread, boundary fits, coverage",
+        ),
+        pdf=f"{FIGURES}/coverage.pdf",
+    params:
+        level=float(config["level"]),
+    log:
+        "results/logs/figures/coverage.log",
+    benchmark:
+        "results/benchmarks/figures/coverage.tsv"
+    script:
+        "../scripts/fig_coverage.py"
+
+
+# The report shows images and HTML inline: the tables go in as HTML pages.
+rule report_tables:
+    input:
+        summary=rules.aggregate.output.summary,
+        headline=rules.aggregate.output.headline,
+        replication=rules.aggregate.output.replication,
+        code=lib("figures"),
+    output:
+        summary=report(
+            "results/report/summary.html",
+            caption="../report/summary_table.rst",
+            category="4. Tables",
+        ),
+        headline=report(
+            "results/report/headline.html",
+            caption="../report/headline_table.rst",
+            category="4. Tables",
+        ),
+        replication=report(
+            "results/report/replication.html",
+            caption="../report/replication_table.rst",
+            category="4. Tables",
+        ),
+    log:
+        "results/logs/figures/report_tables.log",
+    benchmark:
+        "results/benchmarks/figures/report_tables.tsv"
+    script:
+        "../scripts/report_tables.py"
+
+
+# Every figure (PNG and PDF) and the report's table pages; rule all builds them.
+FIGURE_TARGETS = [
+    path
+    for r in (
+        rules.fig_seed_shrinkage,
+        rules.fig_seed_blup_bayesglm,
+        rules.fig_relmse_by_n,
+        rules.fig_nested_loop,
+        rules.fig_group_size_mse,
+        rules.fig_spread,
+        rules.fig_boundary,
+        rules.fig_coverage,
+    )
+    for path in (r.output.png, r.output.pdf)
+] + list(rules.report_tables.output)

@@ -1,0 +1,34 @@
+"""The seed answer's illustration: one dataset of its design and every estimator on it."""
+
+import json
+from pathlib import Path
+
+from shrinkstudy.design import Cell
+from shrinkstudy.hierbayes import HierPrior
+from shrinkstudy.seed_example import seed_example
+from shrinkstudy.smkio import logged
+
+
+def main(smk):
+    spec, settings = smk.params.cell, smk.params.settings
+    cell = Cell(sizes=tuple(spec["sizes"]), sigma=spec["sigma"], tau=spec["tau"], mu=spec["mu"])
+    data, estimates, fit_info = seed_example(
+        cell,
+        smk.params.seed,
+        method=settings["method"],
+        level=settings["level"],
+        prior=HierPrior(**settings["prior"]),
+    )
+    Path(smk.output.data).parent.mkdir(parents=True, exist_ok=True)
+    data.to_csv(smk.output.data, index=False, float_format="%.10g")
+    estimates.to_csv(smk.output.estimates, index=False, float_format="%.10g")
+    with open(smk.output.fit, "w") as fh:
+        json.dump(fit_info, fh, indent=2)
+        fh.write("\n")
+    tau2, sigma2 = fit_info["tau2"], fit_info["sigma2"]
+    print(f"{cell.name}, seed {smk.params.seed}: tau^2 = {tau2:.4g}, sigma^2 = {sigma2:.4g}")
+
+
+if "snakemake" in globals():
+    with logged(snakemake.log[0]):
+        main(snakemake)
