@@ -42,14 +42,15 @@ def reference_losses(fit, means, reps, cell):
                     continue
                 row = {"rep": rep, "estimator": name, "groups": label, "failed": failed}
                 if failed:
-                    row.update(sq_err=np.nan, err=np.nan, spread=np.nan, covered=np.nan, width=np.nan)
+                    row.update(
+                        sq_err=np.nan, err=np.nan, var_est=np.nan, var_true=np.nan, covered=np.nan, width=np.nan
+                    )
                 else:
                     e = [est[j] - means[i, j] for j in idx]
                     row["sq_err"] = sum(x * x for x in e) / len(e)
                     row["err"] = sum(e) / len(e)
-                    row["spread"] = (
-                        np.std(est, ddof=1) / np.std(means[i], ddof=1) if label == "all" else np.nan
-                    )
+                    row["var_est"] = np.var(est, ddof=1) if label == "all" else np.nan
+                    row["var_true"] = np.var(means[i], ddof=1) if label == "all" else np.nan
                     if name in fit.intervals:
                         lo, hi = fit.intervals[name][0][i], fit.intervals[name][1][i]
                         row["covered"] = np.mean([lo[j] <= means[i, j] <= hi[j] for j in idx])
@@ -75,7 +76,7 @@ def test_losses_match_slow_reference(cell):
         .astype(str)
         .equals(want[["rep", "estimator", "groups"]].astype(str))
     )
-    for c in ("sq_err", "err", "spread", "covered", "width"):
+    for c in ("sq_err", "err", "var_est", "var_true", "covered", "width"):
         np.testing.assert_allclose(got[c], want[c], rtol=1e-12, atol=1e-12, err_msg=c)
 
 
@@ -87,13 +88,13 @@ def test_classes_and_non_applicable_estimators():
     assert "james_stein" not in set(L["estimator"])
     assert set(L["groups"]) == {"all", "n=2", "n=100"}
     assert len(L) == len(reps) * (len(FAST) - 1) * 3
-    assert L.loc[L["groups"] != "all", "spread"].isna().all()
-    assert L.loc[L["groups"] == "all", "spread"].notna().all()
+    assert L.loc[L["groups"] != "all", ["var_est", "var_true"]].isna().all().all()
+    assert L.loc[L["groups"] == "all", ["var_est", "var_true"]].notna().all().all()
     no_interval = ~L["estimator"].isin(list(fit.intervals))
     assert L.loc[no_interval, ["covered", "width"]].isna().all().all()
     assert L.loc[~no_interval, ["covered", "width"]].notna().all().all()
     # complete pooling has spread exactly 0
-    assert (L.loc[(L["estimator"] == "pooled") & (L["groups"] == "all"), "spread"] == 0).all()
+    assert (L.loc[(L["estimator"] == "pooled") & (L["groups"] == "all"), "var_est"] == 0).all()
 
     fit_b, means_b = run(BALANCED, reps)
     Lb = replication_losses(fit_b, means_b, reps, BALANCED)
@@ -115,8 +116,8 @@ def test_failed_replications_keep_a_row_with_nan_losses():
     b = L[L["estimator"] == "blup"].set_index("rep")
     assert len(b) == len(reps)
     assert b["failed"].sum() == 2
-    assert b.loc[reps[bad], ["sq_err", "err", "spread", "covered", "width"]].isna().all().all()
-    assert b.loc[reps[~bad], ["sq_err", "err", "spread", "covered", "width"]].notna().all().all()
+    assert b.loc[reps[bad], ["sq_err", "err", "var_est", "var_true", "covered", "width"]].isna().all().all()
+    assert b.loc[reps[~bad], ["sq_err", "err", "var_est", "var_true", "covered", "width"]].notna().all().all()
 
 
 def test_rows_do_not_depend_on_the_other_replications_in_the_call():

@@ -16,8 +16,10 @@ estimator estimator name (str)
 groups   ``"all"``, or a group-size class ``"n=2"``, ``"n=100"`` (unbalanced cells only)
 sq_err   mean over the class's groups of (estimate_j - m_j)^2
 err      mean over the class's groups of (estimate_j - m_j)
-spread   ``"all"`` rows only: sd_j(estimate_j) / sd_j(m_j), both with ddof = 1 (the seed's
-         "right variance" claim); NaN on class rows and where sd_j(m_j) = 0 (tau = 0)
+var_est  ``"all"`` rows only: var_j(estimate_j), ddof = 1, the spread of the estimates (the
+         seed's "right variance" claim); NaN on class rows
+var_true ``"all"`` rows only: var_j(m_j), ddof = 1, the spread of the true means; NaN on class
+         rows
 covered  fraction of the class's groups whose interval [lo_j, hi_j] contains m_j;
          NaN for estimators without an interval or where an interval bound is not finite
 width    mean over the class's groups of hi_j - lo_j; NaN without an interval
@@ -39,7 +41,9 @@ from .estimators import ESTIMATORS, Fit
 __all__ = ["LOSS_COLUMNS", "VARCOMP_COLUMNS", "group_classes", "replication_losses", "varcomp_table"]
 
 #: Columns of the table written by ``replication_losses``, in order.
-LOSS_COLUMNS = ("rep", "estimator", "groups", "sq_err", "err", "spread", "covered", "width", "failed")
+LOSS_COLUMNS = (
+    "rep", "estimator", "groups", "sq_err", "err", "var_est", "var_true", "covered", "width", "failed"
+)
 #: Columns of the table written by ``varcomp_table``, in order.
 VARCOMP_COLUMNS = ("rep", "mu", "tau2", "sigma2", "gamma", "crit", "boundary", "status")
 
@@ -58,12 +62,12 @@ def _estimator_order(names) -> list[str]:
     return known + sorted(e for e in names if e not in ESTIMATORS)
 
 
-def _sd_rows(x: np.ndarray) -> np.ndarray:
-    """Row-wise sample SD (ddof = 1), computed about the row's first value so that a row of
-    identical values gives exactly 0 (complete pooling has spread 0, not 1e-17)."""
+def _var_rows(x: np.ndarray) -> np.ndarray:
+    """Row-wise sample variance (ddof = 1), computed about the row's first value so that a row
+    of identical values gives exactly 0 (complete pooling has spread 0, not 1e-34)."""
     if x.shape[1] < 2:
         return np.full(x.shape[0], np.nan)
-    return np.std(x - x[:, :1], axis=1, ddof=1)
+    return np.var(x - x[:, :1], axis=1, ddof=1)
 
 
 def replication_losses(fit: Fit, means, reps, cell: Cell) -> pd.DataFrame:
@@ -97,8 +101,7 @@ def replication_losses(fit: Fit, means, reps, cell: Cell) -> pd.DataFrame:
     classes = group_classes(cell)
 
     with np.errstate(invalid="ignore", divide="ignore"):
-        true_sd = _sd_rows(means)
-        true_sd = np.where(true_sd > 0, true_sd, np.nan)
+        true_var = _var_rows(means)
 
     parts = []
     for name in _estimator_order(fit.estimates):
@@ -121,9 +124,8 @@ def replication_losses(fit: Fit, means, reps, cell: Cell) -> pd.DataFrame:
             finite = np.isfinite(lo) & np.isfinite(hi)
             inside = np.where(finite & ~bad, inside, np.nan)
             w = np.where(bad, np.nan, hi - lo)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            est_sd = _sd_rows(np.where(bad, np.nan, est_k))
-            spread_all = est_sd / true_sd[keep]
+        var_est = _var_rows(np.where(bad, np.nan, est_k))
+        var_true = np.where(failed_k, np.nan, true_var[keep])
         nk = keep.size
         for label, idx in classes.items():
             dc = d[:, idx]
@@ -140,7 +142,8 @@ def replication_losses(fit: Fit, means, reps, cell: Cell) -> pd.DataFrame:
                         "groups": np.full(nk, label, dtype=object),
                         "sq_err": (dc * dc).mean(axis=1),
                         "err": dc.mean(axis=1),
-                        "spread": spread_all if label == "all" else np.full(nk, np.nan),
+                        "var_est": var_est if label == "all" else np.full(nk, np.nan),
+                        "var_true": var_true if label == "all" else np.full(nk, np.nan),
                         "covered": covered,
                         "width": width,
                         "failed": failed_k,
@@ -162,7 +165,8 @@ def _loss_dtypes(df: pd.DataFrame) -> pd.DataFrame:
             "groups": "str",
             "sq_err": "float64",
             "err": "float64",
-            "spread": "float64",
+            "var_est": "float64",
+            "var_true": "float64",
             "covered": "float64",
             "width": "float64",
             "failed": "bool",

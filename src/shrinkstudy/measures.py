@@ -23,7 +23,8 @@ mse                  mean_i s_i                       sqrt(sum_i (s_i - mse)^2 /
 bias                 mean_i ebar_i                    sd_i(ebar_i) / sqrt(R)
 empse                sd_i(ebar_i)                     empse / sqrt(2 (R - 1))
 rel_mse              mean s_i(a) / mean s_i(raw)      delta method, paired replications
-spread               mean_i sd_j(est) / sd_j(m)       sd_i / sqrt(R)  ("all" rows only)
+spread               sqrt(sum_i var_j(est) /          delta method on the ratio of the paired
+                     sum_i var_j(m))                  variances, halved ("all" rows only)
 coverage             mean_i c_i (c_i = fraction of    sd_i(c_i) / sqrt(R)
                      G's intervals containing m_ij)
 width                mean_i (mean interval width)     sd_i / sqrt(R)
@@ -62,6 +63,7 @@ __all__ = [
     "mcse_mse",
     "mcse_proportion",
     "mcse_ratio",
+    "spread_ratio",
     "p_boundary_balanced",
     "summarise_cell",
     "theory_risks",
@@ -219,6 +221,27 @@ def mcse_ratio(x, y) -> float:
     return float(math.sqrt(np.dot(dev, dev) / (R * (R - 1.0))))
 
 
+def spread_ratio(var_est, var_true) -> tuple[float, float]:
+    """Spread ratio ``sqrt(sum_i var_j(est) / sum_i var_j(m))`` and its Monte Carlo SE.
+
+    The ratio of the root-mean-square spreads of the estimates and of the true means, the seed's
+    "right variance" claim (varmatch aims at 1, the BLUP's is about sqrt(B) < 1). A ratio of
+    means, not a mean of per-replication ratios: with few groups the true means of a dataset can
+    lie close together and a per-dataset ratio explodes. MCSE: delta method on the paired
+    variances (``mcse_ratio``), divided by ``2 * spread`` for the square root.
+    """
+    x = np.asarray(var_est, dtype=float)
+    y = np.asarray(var_true, dtype=float)
+    keep = np.isfinite(x) & np.isfinite(y)
+    x, y = x[keep], y[keep]
+    if x.size == 0 or y.sum() <= 0:
+        return math.nan, math.nan
+    ratio = float(x.sum() / y.sum())
+    spread = math.sqrt(ratio)
+    se = mcse_ratio(x, y)
+    return spread, (se / (2 * spread) if spread > 0 else 0.0)
+
+
 def mcse_proportion(p: float, R: int) -> float:
     """Monte Carlo SE of a proportion of independent 0/1 outcomes.
 
@@ -361,7 +384,8 @@ def summarise_cell(losses: pd.DataFrame, varcomp: pd.DataFrame, cell: Cell, leve
     order = np.lexsort((rep_all, g_codes, e_codes))
     key = e_codes[order].astype(np.int64) * len(g_names) + g_codes[order]
     cols = {
-        c: losses[c].to_numpy(dtype=float)[order] for c in ("sq_err", "err", "spread", "covered", "width")
+        c: losses[c].to_numpy(dtype=float)[order]
+        for c in ("sq_err", "err", "var_est", "var_true", "covered", "width")
     }
     cols["rep"] = rep_all[order]
     cols["failed"] = losses["failed"].to_numpy(dtype=bool)[order]
@@ -384,7 +408,7 @@ def summarise_cell(losses: pd.DataFrame, varcomp: pd.DataFrame, cell: Cell, leve
             blk = blocks.get((est, grp))
             if blk is None:
                 continue
-            s, e, sp, cov, wid = (blk[c] for c in ("sq_err", "err", "spread", "covered", "width"))
+            s, e, cov, wid = (blk[c] for c in ("sq_err", "err", "covered", "width"))
             R = int(s.size)
             empse = float(np.std(e, ddof=1)) if R >= 2 else math.nan
 
@@ -404,6 +428,9 @@ def summarise_cell(losses: pd.DataFrame, varcomp: pd.DataFrame, cell: Cell, leve
                     rel_mcse = mcse_ratio(x, y)
 
             is_all = grp == "all"
+            spread, spread_mcse = math.nan, math.nan
+            if is_all:
+                spread, spread_mcse = spread_ratio(blk["var_est"], blk["var_true"])
             has_interval = bool(np.isfinite(cov).any())
             raw_risk, oracle_risk = theory_risks(cell, idx)
             rows.append(
@@ -421,8 +448,8 @@ def summarise_cell(losses: pd.DataFrame, varcomp: pd.DataFrame, cell: Cell, leve
                     "empse_mcse": mcse_empse(empse, R),
                     "rel_mse": rel,
                     "rel_mse_mcse": rel_mcse,
-                    "spread": _mean(sp) if is_all else math.nan,
-                    "spread_mcse": mcse_mean(sp) if is_all else math.nan,
+                    "spread": spread,
+                    "spread_mcse": spread_mcse,
                     "coverage": _mean(cov) if has_interval else math.nan,
                     "coverage_mcse": mcse_mean(cov) if has_interval else math.nan,
                     "width": _mean(wid) if has_interval else math.nan,
