@@ -406,3 +406,26 @@ def test_seed_figures(seed_run, tmp_path):
     data, estimates, info = seed_run
     _saved(figures.plot_seed_shrinkage(data, estimates, info), tmp_path, "seed_shrinkage")
     _saved(figures.plot_seed_blup_bayesglm(estimates, info), tmp_path, "seed_blup_bayesglm")
+
+
+def test_cli_plot_draws_figure1_for_own_data(tmp_path):
+    """`shrinkstudy fit --plot` draws the user's first dataset: raw, varmatch and BLUP as fitted."""
+    import json
+
+    from shrinkstudy.cli import main as cli_main
+
+    rng = np.random.default_rng(3)
+    rows = [(g, m + e) for g, n in zip("ABCDEF", [20, 20, 20, 2, 2, 2]) for m in [rng.normal()] for e in rng.normal(0, 2, n)]
+    path = tmp_path / "d.csv"
+    pd.DataFrame(rows, columns=["group", "y"]).to_csv(path, index=False)
+    assert cli_main(["fit", str(path), "--out", str(tmp_path / "out"), "--plot"]) == 0
+    png, pdf = tmp_path / "out" / "figure1.png", tmp_path / "out" / "figure1.pdf"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and pdf.read_bytes()[:5] == b"%PDF-"
+    est = pd.read_csv(tmp_path / "out" / "estimates.csv")
+    fit = json.loads((tmp_path / "out" / "fit.json").read_text())
+    fig = figures.plot_fit(est, fit["datasets"][0]["mu"])
+    ax = fig.axes[0]
+    drawn = [c.get_offsets()[:, 1] for c in ax.collections]
+    np.testing.assert_allclose(drawn[0], est["raw"])
+    np.testing.assert_allclose(drawn[2], est["varmatch"])
+    np.testing.assert_allclose(drawn[3], est["blup"])

@@ -922,3 +922,66 @@ def text_html(text: str, title: str) -> str:
     import html
 
     return _PAGE.format(title=html.escape(title), body=f"<pre>{html.escape(text)}</pre>")
+
+
+# --------------------------------------------------------------------------------------------
+# `shrinkstudy fit --plot`: figure 1 for a user's own data (no true means)
+
+
+@_styled
+def plot_fit(estimates: pd.DataFrame, mu: float, title: str = "", width: float = DOUBLE) -> Figure:
+    """Raw means (blue crosshairs), the variance-matched shrunken means (purple, with the pull from
+    raw) and the BLUPs (black crosses) of one dataset's groups, the estimated grand mean dashed.
+
+    ``estimates`` has columns group, raw, varmatch, blup (one row per group, in plotting order).
+    """
+    fig = Figure(figsize=(width, 3.0), layout="constrained")
+    ax = fig.subplots()
+    x = np.arange(1, len(estimates) + 1, dtype=float)
+    raw, vm = estimates["raw"].to_numpy(float), estimates["varmatch"].to_numpy(float)
+    ax.axhline(mu, color="0.5", lw=0.7, linestyle="--", zorder=0)
+    for xi, a, b in zip(x, raw, vm):
+        if np.isfinite(a) and np.isfinite(b) and abs(b - a) > 1e-9:
+            ax.annotate("", xy=(xi, b), xytext=(xi, a), zorder=2,
+                        arrowprops=dict(arrowstyle="-|>", color=SEED_COLOURS["varmatch"], lw=0.7,
+                                        shrinkA=3, shrinkB=3, mutation_scale=6, alpha=0.8))
+    ax.scatter(x, raw, s=55, facecolor="none", edgecolor=SEED_COLOURS["raw"], lw=1.0, zorder=4)
+    ax.scatter(x, raw, s=110, marker="+", color=SEED_COLOURS["raw"], lw=1.0, zorder=4)
+    ax.scatter(x, vm, s=30, marker="x", color=SEED_COLOURS["varmatch"], lw=1.3, zorder=5)
+    ax.scatter(x + 0.3, estimates["blup"], s=22, marker="x", color=SEED_COLOURS["blup"], lw=1.0, zorder=5)
+    ax.set_xticks(x, [str(g) for g in estimates["group"]])
+    ax.set_xlim(x.min() - 0.6, x.max() + 0.6)
+    ax.set_xlabel("group")
+    ax.set_ylabel("group mean")
+    handles = [
+        Line2D([], [], color=SEED_COLOURS["raw"], marker="$\\oplus$", linestyle="none", ms=8, label="raw mean"),
+        Line2D([], [], color=SEED_COLOURS["varmatch"], marker="x", linestyle="none", ms=5, mew=1.3,
+               label="shrunken (variance-matched)"),
+        Line2D([], [], color=SEED_COLOURS["blup"], marker="x", linestyle="none", ms=4.5, label="BLUP"),
+        Line2D([], [], color="0.5", linestyle="--", lw=0.7, label="estimated grand mean"),
+    ]
+    fig.legend(handles=handles, loc="outside upper center", ncol=4)
+    if title:
+        ax.set_title(title, loc="left", fontsize=7)
+    return fig
+
+
+def seed_figure1(estimates: pd.DataFrame, fit: dict, out) -> list[Path]:
+    """Figure 1 for ``shrinkstudy fit --plot``: the first dataset of the fit, saved to ``out``
+    (PNG) and beside it as PDF. ``estimates`` and ``fit`` are what the command writes
+    (estimates.csv and fit.json)."""
+    est = estimates
+    if "dataset" in est.columns:
+        est = est[est["dataset"] == est["dataset"].iloc[0]]
+    record = fit["datasets"][0]
+    mu = record.get("mu")
+    mu = float(mu) if mu is not None else float(np.nanmean(est["raw"]))
+    tau2, sigma2 = record.get("tau2"), record.get("sigma2")
+    title = f"{fit.get('method', 'REML')} estimates: μ = {mu:.3g}"
+    if tau2 is not None:
+        title += f", τ = {np.sqrt(tau2):.3g}"
+    if sigma2 is not None:
+        title += f", σ = {np.sqrt(sigma2):.3g}"
+    fig = plot_fit(est.reset_index(drop=True), mu, title)
+    out = Path(out)
+    return save_figure(fig, out, out.with_suffix(".pdf"))
