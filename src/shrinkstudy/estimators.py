@@ -96,8 +96,20 @@ def bayesglm(stats: SuffStats, vc: VarComp, *, tol: float = 1e-12, maxiter: int 
 
     The posterior mode is ``(n_j ybar_j + lambda mu^) / (n_j + lambda)``, ``lambda = s2 / tau^2^``,
     where the dispersion s2 is the fixed point of ``s2 = RSS / (N - edf)``,
-    ``RSS = SSW + sum n_j (ybar_j - m_j)^2``, ``edf = sum n_j / (n_j + lambda)`` (arm iterates the
-    dispersion with the coefficients). Where tau^2^ = 0 every group gets mu^.
+    ``RSS = SSW + sum n_j (ybar_j - m_j)^2``, ``edf = sum n_j / (n_j + lambda)``.
+
+    What arm 1.13 does (``arm:::bayesglm.fit``, gaussian family): starting from
+    ``var(y) / 10000`` it alternates the augmented least-squares fit (prior rows weighted by
+    ``sqrt(dispersion) / prior.scale``) with ``dispersion <- mean(residual^2) +
+    mean(diag(X V X')) dispersion = RSS / N + edf dispersion / N``, and stops when the
+    deviance and the dispersion change by less than 1e-8 relative (``glm.control``) or after
+    ``maxit = 100`` iterations. That iteration has the same fixed point, ``RSS / (N - edf)``,
+    so iterating it here to ``tol`` gives arm's answer to arm's own convergence tolerance.
+
+    Where tau^2^ = 0 (a boundary fit, where arm's prior has zero scale and its fit breaks down)
+    every group gets mu^, the limit as tau^ -> 0; where sigma^2^ = 0 (no within-group noise) the
+    raw means. Where the variance components are not identified (``vc.ok`` False) the
+    estimates and s2 are NaN.
 
     Returns
     -------
@@ -122,6 +134,9 @@ def bayesglm(stats: SuffStats, vc: VarComp, *, tol: float = 1e-12, maxiter: int 
         lam = s2[:, None] / tau2
         m = np.where(tau2 > 0, (n * ybar + lam * mu) / (n + lam), mu)
         m = np.where(vc.sigma2[:, None] == 0, ybar, m)
+    bad = ~vc.ok
+    m = np.where(bad[:, None], np.nan, m)
+    s2 = np.where(bad, np.nan, s2)
     return _nan_absent(stats, m), s2
 
 
@@ -130,7 +145,9 @@ def james_stein(stats: SuffStats) -> np.ndarray:
 
     ``ybar. + max(0, 1 - (J - 3) s^2 / sum (ybar_j - ybar.)^2) (ybar_j - ybar.)`` with
     ``s^2 = sigma^2^ / n`` and ``sigma^2^ = SSW / (N - J)``. NaN for unbalanced datasets or when
-    N = J (no within-group degrees of freedom).
+    N = J (no within-group degrees of freedom). With J <= 3 groups the shrinkage constant
+    ``J - 3`` is taken as 0 (no shrinkage: the raw means); the formula would expand the
+    estimates away from the grand mean for J = 2.
     """
     n, ybar = stats.n, stats.ybar
     present = stats.present
@@ -144,8 +161,8 @@ def james_stein(stats: SuffStats) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         s2 = stats.ssw / (N - J) / n0
         ss = (d * d).sum(axis=1)
-        factor = np.maximum(0.0, 1.0 - (J - 3.0) * s2 / ss)
-    factor = np.where(ss == 0, 0.0, factor)
+        factor = np.maximum(0.0, 1.0 - np.maximum(J - 3.0, 0.0) * s2 / ss)
+    factor = np.where(ss == 0, 0.0, factor)  # all group means equal: every estimate is ybar.
     est = gm + factor[:, None] * d
     ok = balanced & (N > J)
     return np.where(present & ok[:, None], est, np.nan)

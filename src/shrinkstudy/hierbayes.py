@@ -21,6 +21,17 @@ Both are integrated in the prior's own probability scale ``v = F(gamma)`` in (0,
 prior is uniform and the posterior density is ``exp(-REMLcrit(gamma(v)) / 2)``: three passes of
 Gauss-Legendre quadrature, each zooming in on where the log posterior is within 40 of its
 maximum, so peaked posteriors (large J, large n) and flat ones are both integrated accurately.
+Under the uniform shrinkage prior the integrand behaves like ``(1 - v)^((J - 1) / 2)`` at
+v = 1 (a half-integer power for even J, which Gauss-Legendre converges on slowly), so the
+nodes are placed in ``x`` with ``v = 1 - (1 - x)^2`` (weight ``2 (1 - x)``), which makes it a
+polynomial in ``1 - x`` (the passes then zoom in x).
+
+Existence: the posterior mean of m_j needs N >= 3 (given gamma, m_j is t with N - 1 degrees
+of freedom), so datasets with N < 3 (or fewer than 2 groups) fail. The posterior mean of
+tau^2 needs N >= 4 and, under the half-Cauchy prior, J >= 3 (its tail is ``gamma^(-J/2)``);
+``tau2_mean`` is NaN where it does not exist. With every n_j = 1 (tau^2 and sigma^2 not
+identified by the likelihood) the proper prior on gamma still gives a proper posterior, whose
+means are reported.
 """
 
 from __future__ import annotations
@@ -60,6 +71,18 @@ class HierPrior:
             return t * t
         return v / ((1.0 - v) * n0[:, None])
 
+    def integration_map(self, x: np.ndarray, n0: np.ndarray):
+        """gamma and dv/dx at the integration variable x in (0, 1) (shape (R, G)).
+
+        half_cauchy: x = v. uniform_shrinkage: v = 1 - (1 - x)^2, so that the posterior is
+        smooth at v = 1 (see the module docstring).
+        """
+        if self.family == "half_cauchy":
+            return self.gamma(x, n0), np.ones_like(x)
+        one_minus = 1.0 - x
+        B0 = one_minus * one_minus  # 1 - v = 1 / (1 + n0 gamma)
+        return (1.0 - B0) / (B0 * n0[:, None]), 2.0 * one_minus
+
 
 @dataclass
 class HierBayes:
@@ -92,7 +115,8 @@ def posterior_nodes(stats: SuffStats, prior: HierPrior):
     lo, hi = np.zeros(R), np.ones(R)
     for p in range(prior.passes):
         v, wv = _nodes(lo, hi, x, w)
-        gamma = prior.gamma(v, n0)
+        gamma, jac = prior.integration_map(v, n0)
+        wv = wv * jac
         lp = _log_post(stats, gamma)
         lp = np.where(np.isfinite(lp), lp, -np.inf)
         top = lp.max(axis=1, keepdims=True)
@@ -164,17 +188,17 @@ def _mixture_quantiles(p, c, s, df, targets, tol=1e-11, maxiter=60):
 def hier_bayes(stats: SuffStats, prior: HierPrior | None = None, level: float | None = 0.95) -> HierBayes:
     """Posterior means (and central ``level`` intervals) of the group means, tau integrated out.
 
-    Datasets with fewer than 2 groups or N < 2 fail (NaN, ``failed`` True). Where every
-    observation within each group is equal (SSW = 0, N > J) the posterior piles up at
-    gamma = infinity and the answer is the raw means with zero-width intervals; where all
-    observations are equal it is their mean.
+    Datasets with fewer than 2 groups or N < 3 fail (NaN, ``failed`` True; with N = 2 the
+    posterior of m_j has no mean). Where every observation within each group is equal
+    (SSW = 0, N > J) the posterior piles up at gamma = infinity and the answer is the raw means
+    with zero-width intervals; where all observations are equal it is their mean.
     """
     prior = prior or HierPrior()
     R = stats.R
     present = stats.present
     N = stats.N
     status = fit_varcomp(stats, "REML").status if R else np.zeros(0, dtype=np.int8)
-    failed = (stats.J < 2) | (N < 2)
+    failed = (stats.J < 2) | (N < 3)
     regular = ~failed & (status != ZERO_WITHIN) & (status != CONSTANT)
     mean = np.where(present, stats.ybar, np.nan)
     lower = upper = None
@@ -199,6 +223,8 @@ def hier_bayes(stats: SuffStats, prior: HierPrior | None = None, level: float | 
         df = sub.N - 1.0
         with np.errstate(invalid="ignore", divide="ignore"):
             tau2_mean[idx] = np.where(df > 2, (p * gamma * qf).sum(axis=1) / (df - 2.0), np.nan)
+        if prior.family == "half_cauchy":  # E[tau^2 | y] is infinite: tail gamma^(-J/2)
+            tau2_mean[idx[sub.J < 3]] = np.nan
         if level is not None:
             with np.errstate(invalid="ignore", divide="ignore"):
                 nsafe = np.where(n > 0, n, 1.0)
