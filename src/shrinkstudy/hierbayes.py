@@ -41,8 +41,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
-from .reml import _parts, criterion, fit_varcomp, NOT_IDENTIFIED, ZERO_WITHIN, CONSTANT
+from .reml import CONSTANT, ZERO_WITHIN, _parts, criterion, data_status
 from .simulate import SuffStats
+from .tdist import TCdf
 
 __all__ = ["HierPrior", "HierBayes", "hier_bayes", "PRIOR_FAMILIES"]
 
@@ -136,16 +137,15 @@ def posterior_nodes(stats: SuffStats, prior: HierPrior):
     return gamma, weight
 
 
-def _t_logpdf_const(df):
-    return special.gammaln((df + 1) / 2) - special.gammaln(df / 2) - 0.5 * np.log(df * np.pi)
-
-
-def _mixture_quantiles(p, c, s, df, targets, tol=1e-11, maxiter=60):
+def _mixture_quantiles(p, c, s, df, targets, tol=1e-10, maxiter=60, negligible=1e-13):
     """Quantiles of the mixture sum_k p_k t_df(c_k, s_k) for each (R, J); p (R, G), c, s (R, G, J).
 
     Newton's method on the mixture CDF from a moment-matched start, safeguarded by a bracket
     (a step leaving it bisects), iterating only on the entries not yet converged
-    (|F(x) - target| <= tol). Returns a list of (R, J) arrays, one per target probability.
+    (|F(x) - target| <= tol, i.e. the quantile to about tol / density). Components of weight
+    below ``negligible`` (together less than G * negligible of probability) are dropped, and the
+    t CDF is the tabulated ``tdist.TCdf`` of each dataset's degrees of freedom (exact to 1e-12).
+    Returns a list of (R, J) arrays, one per target probability.
     """
     R, G, J = c.shape
     mean = np.einsum("rg,rgj->rj", p, c)
@@ -153,12 +153,18 @@ def _mixture_quantiles(p, c, s, df, targets, tol=1e-11, maxiter=60):
     var = np.einsum("rg,rgj->rj", p, s * s * var_t[:, None, None] + c * c) - mean * mean
     sd = np.sqrt(np.maximum(var, 0.0))
     spread = (s.max(axis=1) + 1e-300) * 1e3
-    # flatten to (R*J, G) problems
+    # keep the K heaviest components of every dataset
+    K = max(int((p > negligible).sum(axis=1).max(initial=1)), 1)
+    top = np.argsort(-p, axis=1, kind="stable")[:, :K]
+    p = np.take_along_axis(p, top, axis=1)
+    c = np.take_along_axis(c, top[..., None], axis=1)
+    s = np.take_along_axis(s, top[..., None], axis=1)
+    # flatten to (R*J, K) problems
     pf = np.repeat(p, J, axis=0)
-    cf = c.transpose(0, 2, 1).reshape(R * J, G)
-    sf = s.transpose(0, 2, 1).reshape(R * J, G)
+    cf = c.transpose(0, 2, 1).reshape(R * J, K)
+    sf = s.transpose(0, 2, 1).reshape(R * J, K)
     dff = np.repeat(df, J)
-    constf = _t_logpdf_const(dff)
+    tables = {d: TCdf(d) for d in np.unique(df)}
     out = []
     for target in targets:
         x = (mean + special.stdtrit(df, target)[:, None] * sd).reshape(-1)
@@ -168,10 +174,17 @@ def _mixture_quantiles(p, c, s, df, targets, tol=1e-11, maxiter=60):
         for _ in range(maxiter):
             if active.size == 0:
                 break
-            xa, ca, sa, pa, dfa = x[active], cf[active], sf[active], pf[active], dff[active, None]
-            z = (xa[:, None] - ca) / sa
-            err = (pa * special.stdtr(dfa, z)).sum(axis=1) - target
-            dens = (pa * np.exp(constf[active, None] - 0.5 * (dfa + 1) * np.log1p(z * z / dfa)) / sa).sum(axis=1)
+            err = np.empty(active.size)
+            dens = np.empty(active.size)
+            xa = x[active]
+            for d, table in tables.items():
+                sel = np.flatnonzero(dff[active] == d) if len(tables) > 1 else slice(None)
+                rows = active[sel]
+                sa = sf[rows]
+                z = (xa[sel][:, None] - cf[rows]) / sa
+                pa = pf[rows]
+                err[sel] = np.einsum("ij,ij->i", pa, table.cdf(z)) - target
+                dens[sel] = np.einsum("ij,ij->i", pa, table.pdf(z) / sa)
             lo[active] = np.where(err < 0, xa, lo[active])
             hi[active] = np.where(err > 0, xa, hi[active])
             with np.errstate(invalid="ignore", divide="ignore"):
@@ -197,7 +210,7 @@ def hier_bayes(stats: SuffStats, prior: HierPrior | None = None, level: float | 
     R = stats.R
     present = stats.present
     N = stats.N
-    status = fit_varcomp(stats, "REML").status if R else np.zeros(0, dtype=np.int8)
+    status = data_status(stats)
     failed = (stats.J < 2) | (N < 3)
     regular = ~failed & (status != ZERO_WITHIN) & (status != CONSTANT)
     mean = np.where(present, stats.ybar, np.nan)

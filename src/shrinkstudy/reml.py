@@ -60,6 +60,7 @@ __all__ = [
     "criterion_derivative",
     "fit_varcomp",
     "boundary_test",
+    "data_status",
 ]
 
 OK, ZERO_WITHIN, CONSTANT, NOT_IDENTIFIED = 0, 1, 2, 3
@@ -286,6 +287,19 @@ def _global_minimum(sub: SuffStats, method: str) -> np.ndarray:
     return best_g
 
 
+def data_status(stats: SuffStats) -> np.ndarray:
+    """Status code of every dataset from its data alone: OK, ZERO_WITHIN (SSW = 0 with N > J),
+    CONSTANT (SST = 0) or NOT_IDENTIFIED (N <= J or fewer than 2 groups)."""
+    N, J = stats.N, stats.J
+    sst = stats.sst()
+    scale = np.where(sst > 0, sst, 1.0)
+    status = np.full(stats.R, OK, dtype=np.int8)
+    status[(stats.ssw <= 1e-300 * scale) & (N > J)] = ZERO_WITHIN
+    status[sst <= 0] = CONSTANT
+    status[(N <= J) | (J < 2)] = NOT_IDENTIFIED
+    return status
+
+
 def fit_varcomp(stats: SuffStats, method: str = "REML") -> VarComp:
     """Global REML (default) or ML optimum of the variance components of every dataset.
 
@@ -304,11 +318,7 @@ def fit_varcomp(stats: SuffStats, method: str = "REML") -> VarComp:
     N, J = stats.N, stats.J
     sst = stats.sst()
     mu = stats.grand_mean()
-    scale = np.where(sst > 0, sst, 1.0)
-    status = np.full(R, OK, dtype=np.int8)
-    status[(stats.ssw <= 1e-300 * scale) & (N > J)] = ZERO_WITHIN
-    status[sst <= 0] = CONSTANT
-    status[(N <= J) | (J < 2)] = NOT_IDENTIFIED
+    status = data_status(stats)
 
     gamma = np.zeros(R)
     reg = np.flatnonzero(status == OK)
