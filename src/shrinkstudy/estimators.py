@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import special, stats as sps
+from scipy import special
 
 from .hierbayes import HierPrior, hier_bayes
 from .reml import VarComp, fit_varcomp
@@ -179,7 +179,7 @@ def raw_interval(stats: SuffStats, level: float = 0.95):
     df = stats.N - stats.J
     with np.errstate(invalid="ignore", divide="ignore"):
         s = np.sqrt(stats.ssw / df)
-        q = sps.t.ppf(0.5 + level / 2, np.where(df > 0, df, np.nan))
+        q = special.stdtrit(np.where(df > 0, df, np.nan), 0.5 + level / 2)
         half = (q * s)[:, None] / np.sqrt(stats.n)
     est = raw(stats)
     return est - half, est + half

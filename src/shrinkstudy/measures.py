@@ -48,7 +48,7 @@ import math
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
+from scipy import special
 
 from .design import Cell
 from .estimators import ESTIMATORS
@@ -296,7 +296,7 @@ def p_boundary_balanced(cell: Cell) -> float:
     if not cell.balanced or cell.N <= cell.J:
         return math.nan
     ratio = 1.0 / (1.0 + cell.n * float(cell.tau) ** 2 / float(cell.sigma) ** 2)
-    return float(sps.f.cdf(ratio, cell.J - 1, cell.N - cell.J))
+    return float(special.fdtr(cell.J - 1, cell.N - cell.J, ratio))
 
 
 # ----------------------------------------------------------------------------------------------
