@@ -120,6 +120,7 @@ def bayesglm(stats: SuffStats, vc: VarComp, *, tol: float = 1e-12, maxiter: int 
     tau2 = vc.tau2[:, None]
     N = stats.N
     s2 = vc.sigma2.copy()
+    active = np.ones(s2.shape, dtype=bool)  # each dataset stops on its own test (chunk-invariant)
     with np.errstate(invalid="ignore", divide="ignore"):
         for _ in range(maxiter):
             lam = s2[:, None] / tau2
@@ -127,9 +128,10 @@ def bayesglm(stats: SuffStats, vc: VarComp, *, tol: float = 1e-12, maxiter: int 
             rss = stats.ssw + (n * (ybar - m) ** 2).sum(axis=1)
             edf = np.where(tau2[:, 0] > 0, (n / (n + lam)).sum(axis=1), 0.0)
             new = rss / (N - edf)
-            done = np.all((np.abs(new - s2) <= tol * np.abs(new)) | ~np.isfinite(new))
-            s2 = new
-            if done:
+            conv = (np.abs(new - s2) <= tol * np.abs(new)) | ~np.isfinite(new)
+            s2 = np.where(active, new, s2)
+            active &= ~conv
+            if not active.any():
                 break
         lam = s2[:, None] / tau2
         m = np.where(tau2 > 0, (n * ybar + lam * mu) / (n + lam), mu)

@@ -137,14 +137,15 @@ def posterior_nodes(stats: SuffStats, prior: HierPrior):
     return gamma, weight
 
 
-def _mixture_quantiles(p, c, s, df, targets, tol=1e-10, maxiter=60, negligible=1e-13):
+def _mixture_quantiles(p, c, s, df, targets, tol=1e-10, maxiter=60):
     """Quantiles of the mixture sum_k p_k t_df(c_k, s_k) for each (R, J); p (R, G), c, s (R, G, J).
 
     Newton's method on the mixture CDF from a moment-matched start, safeguarded by a bracket
     (a step leaving it bisects), iterating only on the entries not yet converged
-    (|F(x) - target| <= tol, i.e. the quantile to about tol / density). Components of weight
-    below ``negligible`` (together less than G * negligible of probability) are dropped, and the
-    t CDF is the tabulated ``tdist.TCdf`` of each dataset's degrees of freedom (exact to 1e-12).
+    (|F(x) - target| <= tol, i.e. the quantile to about tol / density); each entry's iterations
+    depend on its own values only, so a dataset's interval does not depend on the others fitted
+    with it. The t CDF is the tabulated ``tdist.TCdf`` of each dataset's degrees of freedom
+    (exact to 1e-12).
     Returns a list of (R, J) arrays, one per target probability.
     """
     R, G, J = c.shape
@@ -153,12 +154,7 @@ def _mixture_quantiles(p, c, s, df, targets, tol=1e-10, maxiter=60, negligible=1
     var = np.einsum("rg,rgj->rj", p, s * s * var_t[:, None, None] + c * c) - mean * mean
     sd = np.sqrt(np.maximum(var, 0.0))
     spread = (s.max(axis=1) + 1e-300) * 1e3
-    # keep the K heaviest components of every dataset
-    K = max(int((p > negligible).sum(axis=1).max(initial=1)), 1)
-    top = np.argsort(-p, axis=1, kind="stable")[:, :K]
-    p = np.take_along_axis(p, top, axis=1)
-    c = np.take_along_axis(c, top[..., None], axis=1)
-    s = np.take_along_axis(s, top[..., None], axis=1)
+    K = G
     # flatten to (R*J, K) problems
     pf = np.repeat(p, J, axis=0)
     cf = c.transpose(0, 2, 1).reshape(R * J, K)

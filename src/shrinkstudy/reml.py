@@ -200,11 +200,13 @@ def _solve_bracket(stats, lo, hi, method, tol=1e-11, maxiter=60):
     """Root of f' in [lo, hi] (0 < lo < hi, f'(lo) < 0 < f'(hi)), vectorised.
 
     Newton's method in ``u = log gamma`` (step ``-f'/(gamma f'')``), kept inside the bracket,
-    which shrinks with every evaluation; a step that leaves it is clipped to just inside. Stops when every
-    step or bracket is below ``tol`` in u (relative in gamma).
+    which shrinks with every evaluation; a step that leaves it is clipped to just inside. Each
+    dataset stops when its step or bracket is below ``tol`` in u (relative in gamma), and is not
+    touched after, so its answer does not depend on the other datasets of the call.
     """
     lo, hi = np.log(lo), np.log(hi)
     x = 0.5 * (lo + hi)
+    active = np.ones(x.shape, dtype=bool)  # each dataset stops on its own test (chunk-invariant)
     for _ in range(maxiter):
         g = np.exp(x)
         d1, d2 = _derivatives(stats, g, method)
@@ -218,8 +220,9 @@ def _solve_bracket(stats, lo, hi, method, tol=1e-11, maxiter=60):
         new = np.clip(x + step, lo + margin, hi - margin)
         new = np.where(np.isfinite(new), new, 0.5 * (lo + hi))
         done = (np.abs(new - x) <= tol) | (d1 == 0) | (hi - lo <= tol)
-        x = np.where(d1 == 0, x, new)
-        if np.all(done):
+        x = np.where(active & (d1 != 0), new, x)
+        active &= ~done
+        if not active.any():
             break
     return np.exp(x)
 
