@@ -165,7 +165,7 @@ def james_stein(stats: SuffStats) -> np.ndarray:
         ss = (d * d).sum(axis=1)
         factor = np.maximum(0.0, 1.0 - np.maximum(J - 3.0, 0.0) * s2 / ss)
     factor = np.where(ss == 0, 0.0, factor)  # all group means equal: every estimate is ybar.
-    est = gm + factor[:, None] * d
+    est = np.where(factor[:, None] == 1.0, ybar, gm + factor[:, None] * d)  # no shrinkage: exactly raw
     ok = balanced & (N > J)
     return np.where(present & ok[:, None], est, np.nan)
 

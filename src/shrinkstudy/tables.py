@@ -153,7 +153,7 @@ def format_estimate(value: float, se: float) -> str:
         return "n/a"
     if se is None or pd.isna(se):
         return f"{value:.3f}"
-    if se <= 0:
+    if se <= 1e-12 * max(abs(value), 1e-300):  # zero up to rounding (e.g. raw against itself)
         return f"{value:.3f} (0)"
     d = int(min(6, max(0, 1 - math.floor(math.log10(se)))))
     return f"{value:.{d}f} ({se:.{d}f})"
