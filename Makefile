@@ -24,7 +24,7 @@ quick: $(BIN)/snakemake
 
 ## make test: the test suite (R-based reference tests skip where Rscript is absent)
 test: $(BIN)/snakemake
-	$(BIN)/python -m pytest -n 2 -q
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
 
 ## make bench: throughput of the engine against statsmodels MixedLM (and lme4 when R is present)
 bench: $(BIN)/snakemake

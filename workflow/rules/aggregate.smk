@@ -17,5 +17,7 @@ rule aggregate:
         "results/logs/aggregate.log",
     benchmark:
         "results/benchmarks/aggregate.tsv"
+    conda:
+        ENV
     script:
         "../scripts/aggregate.py"

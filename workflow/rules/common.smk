@@ -1,14 +1,13 @@
 # Helpers of the rules: the checked study, paths and parameters. No rules here.
-import os
 import sys
 from pathlib import Path
 
+# The library: importable here from src/, and in the scripts through the link
+# workflow/scripts/shrinkstudy (a script's folder is on its sys.path), installed or not.
 SRC = Path(workflow.basedir) / "src"
 sys.path.insert(0, str(SRC))
-# scripts run in their own processes: let them import the library without installing it
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    [str(SRC)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-)
+# Software of every rule (for --software-deployment-method conda)
+ENV = "../envs/shrinkstudy.yaml"
 
 from shrinkstudy.config import load_study
 from shrinkstudy.design import ConfigError

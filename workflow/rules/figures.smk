@@ -29,6 +29,8 @@ rule seed_example:
         "results/logs/seed_example.log",
     benchmark:
         "results/benchmarks/seed_example.tsv"
+    conda:
+        ENV
     script:
         "../scripts/seed_example.py"
 
@@ -50,6 +52,8 @@ rule fig_seed_shrinkage:
         "results/logs/figures/seed_shrinkage.log",
     benchmark:
         "results/benchmarks/figures/seed_shrinkage.tsv"
+    conda:
+        ENV
     script:
         "../scripts/fig_seed_shrinkage.py"
 
@@ -70,6 +74,8 @@ rule fig_seed_blup_bayesglm:
         "results/logs/figures/seed_blup_bayesglm.log",
     benchmark:
         "results/benchmarks/figures/seed_blup_bayesglm.tsv"
+    conda:
+        ENV
     script:
         "../scripts/fig_seed_blup_bayesglm.py"
 
@@ -89,6 +95,8 @@ rule fig_relmse_by_n:
         "results/logs/figures/relmse_by_n.log",
     benchmark:
         "results/benchmarks/figures/relmse_by_n.tsv"
+    conda:
+        ENV
     script:
         "../scripts/fig_relmse_by_n.py"
 
@@ -108,6 +116,8 @@ rule fig_nested_loop:
         "results/logs/figures/nested_loop.log",
     benchmark:
         "results/benchmarks/figures/nested_loop.tsv"
+    conda:
+        ENV
     script:
         "../scripts/fig_nested_loop.py"
 
@@ -127,6 +137,8 @@ rule fig_group_size_mse:
         "results/logs/figures/group_size_mse.log",
     benchmark:
         "results/benchmarks/figures/group_size_mse.tsv"
+    conda:
+        ENV
     script:
         "../scripts/fig_group_size_mse.py"
 
@@ -146,6 +158,8 @@ rule fig_spread:
         "results/logs/figures/spread.log",
     benchmark:
         "results/benchmarks/figures/spread.tsv"
+    conda:
+        ENV
     script:
         "../scripts/fig_spread.py"
 
@@ -165,6 +179,8 @@ rule fig_boundary:
         "results/logs/figures/boundary.log",
     benchmark:
         "results/benchmarks/figures/boundary.tsv"
+    conda:
+        ENV
     script:
         "../scripts/fig_boundary.py"
 
@@ -186,6 +202,8 @@ rule fig_coverage:
         "results/logs/figures/coverage.log",
     benchmark:
         "results/benchmarks/figures/coverage.tsv"
+    conda:
+        ENV
     script:
         "../scripts/fig_coverage.py"
 
@@ -217,6 +235,8 @@ rule report_tables:
         "results/logs/figures/report_tables.log",
     benchmark:
         "results/benchmarks/figures/report_tables.tsv"
+    conda:
+        ENV
     script:
         "../scripts/report_tables.py"
 

@@ -17,5 +17,7 @@ rule fit:
         "results/logs/fit/{cell}/reps{start}-{stop}.log",
     benchmark:
         "results/benchmarks/fit/{cell}/reps{start}-{stop}.tsv"
+    conda:
+        ENV
     script:
         "../scripts/fit.py"

@@ -15,5 +15,7 @@ rule simulate:
         "results/logs/simulate/{cell}/reps{start}-{stop}.log",
     benchmark:
         "results/benchmarks/simulate/{cell}/reps{start}-{stop}.tsv"
+    conda:
+        ENV
     script:
         "../scripts/simulate.py"

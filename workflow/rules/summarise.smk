@@ -13,5 +13,7 @@ rule summarise:
         "results/logs/summarise/{cell}.log",
     benchmark:
         "results/benchmarks/summarise/{cell}.tsv"
+    conda:
+        ENV
     script:
         "../scripts/summarise.py"
