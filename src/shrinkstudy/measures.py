@@ -48,7 +48,6 @@ import math
 
 import numpy as np
 import pandas as pd
-from scipy import special
 
 from .design import Cell
 from .estimators import ESTIMATORS
@@ -296,6 +295,8 @@ def p_boundary_balanced(cell: Cell) -> float:
     if not cell.balanced or cell.N <= cell.J:
         return math.nan
     ratio = 1.0 / (1.0 + cell.n * float(cell.tau) ** 2 / float(cell.sigma) ** 2)
+    from scipy import special  # here, not at the top: most users of this module never need it
+
     return float(special.fdtr(cell.J - 1, cell.N - cell.J, ratio))
 
 

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 
 from .design import Cell, rep_generator
+
+if TYPE_CHECKING:  # pandas is imported where it is used: the simulate jobs do without it
+    import pandas as pd
 
 __all__ = ["SuffStats", "simulate_reps", "simulate_chunk", "suffstats_from_long"]
 
@@ -92,6 +96,21 @@ def simulate_reps(cell: Cell, reps, base_seed: int):
     return y, means
 
 
+def chunk_columns(cell: Cell, reps, base_seed: int) -> tuple[dict, dict]:
+    """Columns of ``simulate_chunk``'s two tables as numpy arrays (no pandas needed)."""
+    reps = np.asarray(reps, dtype=np.int64)
+    y, means = simulate_reps(cell, reps, base_seed)
+    group = np.repeat(np.arange(cell.J, dtype=np.int32), cell.sizes)
+    data = {"rep": np.repeat(reps, cell.N), "group": np.tile(group, len(reps)), "y": y.reshape(-1)}
+    truth = {
+        "rep": np.repeat(reps, cell.J),
+        "group": np.tile(np.arange(cell.J, dtype=np.int32), len(reps)),
+        "n": np.tile(np.asarray(cell.sizes, dtype=np.int64), len(reps)),
+        "mean": means.reshape(-1),
+    }
+    return data, truth
+
+
 def simulate_chunk(cell: Cell, reps, base_seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Long-format datasets and truth for replications ``reps`` of ``cell``.
 
@@ -100,24 +119,10 @@ def simulate_chunk(cell: Cell, reps, base_seed: int) -> tuple[pd.DataFrame, pd.D
     data : DataFrame with columns rep (int64), group (int32), y (float64).
     truth : DataFrame with columns rep, group, n (group size), mean (true group mean).
     """
-    reps = np.asarray(reps, dtype=np.int64)
-    y, means = simulate_reps(cell, reps, base_seed)
-    group = np.repeat(np.arange(cell.J, dtype=np.int32), cell.sizes)
-    data = pd.DataFrame(
-        {
-            "rep": np.repeat(reps, cell.N),
-            "group": np.tile(group, len(reps)),
-            "y": y.reshape(-1),
-        }
-    )
-    truth = pd.DataFrame(
-        {
-            "rep": np.repeat(reps, cell.J),
-            "group": np.tile(np.arange(cell.J, dtype=np.int32), len(reps)),
-            "n": np.tile(np.asarray(cell.sizes, dtype=np.int64), len(reps)),
-            "mean": means.reshape(-1),
-        }
-    )
+    import pandas as pd
+
+    data, truth = chunk_columns(cell, reps, base_seed)
+    return pd.DataFrame(data), pd.DataFrame(truth)
     return data, truth
 
 
@@ -137,6 +142,8 @@ def suffstats_from_long(dataset, group, y) -> tuple[SuffStats, np.ndarray, list]
     datasets : the dataset labels, one per row of ``stats``.
     groups : list (per dataset) of the group labels in column order.
     """
+    import pandas as pd
+
     y = np.asarray(y, dtype=float)
     d_codes, d_labels = pd.factorize(pd.Series(dataset), sort=True)
     g_codes, g_labels = pd.factorize(pd.Series(group), sort=True)

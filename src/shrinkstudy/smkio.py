@@ -7,9 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-import pandas as pd
-
-__all__ = ["logged", "write_parquet", "read_parquets"]
+__all__ = ["logged", "write_parquet", "write_columns", "read_parquets"]
 
 
 @contextlib.contextmanager
@@ -29,7 +27,18 @@ def logged(path):
             raise
 
 
-def write_parquet(df: pd.DataFrame, path) -> None:
+def write_columns(columns: dict, path) -> None:
+    """Write numpy columns to Parquet with pyarrow alone (the simulate jobs skip pandas)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(str(path) + ".tmp")
+    pq.write_table(pa.table(columns), tmp, compression="zstd")
+    tmp.replace(path)  # atomic: an interrupted job leaves no half-written output
+
+
+def write_parquet(df, path) -> None:
     """Write a DataFrame to Parquet deterministically (no pandas index, zstd, no statistics time)."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(str(path) + ".tmp")
@@ -37,7 +46,9 @@ def write_parquet(df: pd.DataFrame, path) -> None:
     tmp.replace(path)  # atomic: an interrupted job leaves no half-written output
 
 
-def read_parquets(paths) -> pd.DataFrame:
-    """Concatenate Parquet files in the given order."""
+def read_parquets(paths):
+    """Concatenate Parquet files in the given order (a pandas DataFrame)."""
+    import pandas as pd
+
     frames = [pd.read_parquet(p) for p in paths]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
