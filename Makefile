@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 CORES  ?= all
 
-.PHONY: study test bench report quick clean-results venv
+.PHONY: study test bench report quick clean-results venv docs
 
 $(BIN)/snakemake: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,3 +36,9 @@ report: study
 
 clean-results:
 	rm -rf results .snakemake/metadata
+
+## make docs: copy the README's figures and headline table from results/ (after make study)
+docs: results/tables/headline.md
+	mkdir -p docs
+	cp results/figures/seed_shrinkage.png results/figures/relmse_by_n.png docs/
+	sed -n '/^## The seed/,$$p' results/tables/headline.md > docs/headline-seed.md
