@@ -63,7 +63,7 @@ class TCdf:
         zc = np.clip(z, -1e100, 1e100)  # the CDF is 0 or 1 to double precision beyond
         u = zc / np.sqrt(self.c + zc * zc)
         t = (u + 1.0) / self.h
-        i = np.minimum(t.astype(np.int64), self.m - 1)
+        i = np.minimum(np.nan_to_num(t).astype(np.int64), self.m - 1)  # NaN in, NaN out (below)
         np.maximum(i, 0, out=i)
         s = t - i
         k = self._coef[i]  # one gather of the four coefficients
