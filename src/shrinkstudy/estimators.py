@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import special
 
+from .design import ESTIMATORS, INTERVAL_ESTIMATORS
 from .hierbayes import HierPrior, hier_bayes
 from .reml import VarComp, fit_varcomp
 from .simulate import SuffStats
@@ -35,10 +36,6 @@ __all__ = [
     "fit_estimators",
 ]
 
-#: Every estimator the engine knows, in the order tables show them.
-ESTIMATORS = ("raw", "pooled", "blup", "varmatch", "bayesglm", "hier_bayes", "james_stein", "oracle")
-#: Estimators with intervals.
-INTERVAL_ESTIMATORS = ("raw", "blup", "hier_bayes", "oracle")
 
 
 @dataclass(frozen=True)

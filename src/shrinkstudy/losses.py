@@ -32,11 +32,15 @@ all estimates NaN and not failed) has no row for it.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
-from .design import Cell
-from .estimators import ESTIMATORS, Fit
+from .design import ESTIMATORS, Cell
+
+if TYPE_CHECKING:  # the engine is not imported by the summarise jobs
+    from .estimators import Fit
 
 __all__ = ["LOSS_COLUMNS", "VARCOMP_COLUMNS", "group_classes", "replication_losses", "varcomp_table"]
 

@@ -50,7 +50,7 @@ import numpy as np
 import pandas as pd
 
 from .design import Cell
-from .estimators import ESTIMATORS
+from .design import ESTIMATORS
 from .losses import LOSS_COLUMNS, group_classes
 from .reml import NOT_IDENTIFIED
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .estimators import ESTIMATORS
+from .design import ESTIMATORS
 from .measures import SUMMARY_COLUMNS
 from .provenance import _plain
 
