@@ -35,19 +35,39 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from .design import ESTIMATORS, Cell
 
 if TYPE_CHECKING:  # the engine is not imported by the summarise jobs
     from .estimators import Fit
 
-__all__ = ["LOSS_COLUMNS", "VARCOMP_COLUMNS", "group_classes", "replication_losses", "varcomp_table"]
+__all__ = [
+    "LOSS_COLUMNS",
+    "VARCOMP_COLUMNS",
+    "group_classes",
+    "loss_columns",
+    "replication_losses",
+    "varcomp_columns",
+    "varcomp_table",
+]
 
 #: Columns of the table written by ``replication_losses``, in order.
 LOSS_COLUMNS = (
     "rep", "estimator", "groups", "sq_err", "err", "var_est", "var_true", "covered", "width", "failed"
 )
+#: numpy dtypes of the loss columns (strings as objects, written by pyarrow as text).
+LOSS_DTYPES = {
+    "rep": np.int64,
+    "estimator": object,
+    "groups": object,
+    "sq_err": np.float64,
+    "err": np.float64,
+    "var_est": np.float64,
+    "var_true": np.float64,
+    "covered": np.float64,
+    "width": np.float64,
+    "failed": bool,
+}
 #: Columns of the table written by ``varcomp_table``, in order.
 VARCOMP_COLUMNS = ("rep", "mu", "tau2", "sigma2", "gamma", "crit", "boundary", "status")
 
@@ -74,7 +94,7 @@ def _var_rows(x: np.ndarray) -> np.ndarray:
     return np.var(x - x[:, :1], axis=1, ddof=1)
 
 
-def replication_losses(fit: Fit, means, reps, cell: Cell) -> pd.DataFrame:
+def loss_columns(fit: Fit, means, reps, cell: Cell) -> dict:
     """Per-replication losses of every estimator in ``fit``, overall and per group-size class.
 
     Parameters
@@ -90,7 +110,7 @@ def replication_losses(fit: Fit, means, reps, cell: Cell) -> pd.DataFrame:
 
     Returns
     -------
-    DataFrame with columns ``LOSS_COLUMNS`` (see the module docstring), rows ordered by
+    dict of numpy columns ``LOSS_COLUMNS`` (see the module docstring), rows ordered by
     estimator (in ``ESTIMATORS`` order), then groups (``"all"`` first), then replication.
     Computation is row-wise, so a replication's losses do not depend on which other
     replications are in the same call.
@@ -139,28 +159,33 @@ def replication_losses(fit: Fit, means, reps, cell: Cell) -> pd.DataFrame:
             else:
                 covered = width = np.full(nk, np.nan)
             parts.append(
-                pd.DataFrame(
-                    {
-                        "rep": reps[keep],
-                        "estimator": np.full(nk, name, dtype=object),
-                        "groups": np.full(nk, label, dtype=object),
-                        "sq_err": (dc * dc).mean(axis=1),
-                        "err": dc.mean(axis=1),
-                        "var_est": var_est if label == "all" else np.full(nk, np.nan),
-                        "var_true": var_true if label == "all" else np.full(nk, np.nan),
-                        "covered": covered,
-                        "width": width,
-                        "failed": failed_k,
-                    }
-                )
+                {
+                    "rep": reps[keep],
+                    "estimator": np.full(nk, name, dtype=object),
+                    "groups": np.full(nk, label, dtype=object),
+                    "sq_err": (dc * dc).mean(axis=1),
+                    "err": dc.mean(axis=1),
+                    "var_est": var_est if label == "all" else np.full(nk, np.nan),
+                    "var_true": var_true if label == "all" else np.full(nk, np.nan),
+                    "covered": covered,
+                    "width": width,
+                    "failed": failed_k,
+                }
             )
-    if not parts:
-        return _empty_losses()
-    out = pd.concat(parts, ignore_index=True)
-    return _loss_dtypes(out)
+    return {
+        c: (np.concatenate([p[c] for p in parts]) if parts else np.zeros(0)).astype(t)
+        for c, t in LOSS_DTYPES.items()
+    }
 
 
-def _loss_dtypes(df: pd.DataFrame) -> pd.DataFrame:
+def replication_losses(fit: Fit, means, reps, cell: Cell):
+    """``loss_columns`` as a pandas DataFrame (columns ``LOSS_COLUMNS``)."""
+    import pandas as pd
+
+    return _loss_dtypes(pd.DataFrame(loss_columns(fit, means, reps, cell)))
+
+
+def _loss_dtypes(df):
     df = df.loc[:, list(LOSS_COLUMNS)]
     return df.astype(
         {
@@ -178,16 +203,12 @@ def _loss_dtypes(df: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _empty_losses() -> pd.DataFrame:
-    return _loss_dtypes(pd.DataFrame({c: [] for c in LOSS_COLUMNS}))
-
-
-def varcomp_table(fit: Fit, reps) -> pd.DataFrame:
+def varcomp_columns(fit: Fit, reps) -> dict:
     """The variance components of each replication, one row per rep.
 
     Returns
     -------
-    DataFrame with columns rep (int64), mu, tau2, sigma2, gamma, crit (float64),
+    dict of numpy columns rep (int64), mu, tau2, sigma2, gamma, crit (float64),
     boundary (bool: tau2 == 0) and status (int64: ``reml.OK``, ``ZERO_WITHIN``,
     ``CONSTANT`` or ``NOT_IDENTIFIED``).
     """
@@ -202,4 +223,11 @@ def varcomp_table(fit: Fit, reps) -> pd.DataFrame:
         cols[k] = v
     cols["boundary"] = np.asarray(vc.boundary, dtype=bool).reshape(-1)
     cols["status"] = np.asarray(vc.status).astype(np.int64).reshape(-1)
-    return pd.DataFrame(cols, columns=list(VARCOMP_COLUMNS))
+    return {c: cols[c] for c in VARCOMP_COLUMNS}
+
+
+def varcomp_table(fit: Fit, reps):
+    """``varcomp_columns`` as a pandas DataFrame."""
+    import pandas as pd
+
+    return pd.DataFrame(varcomp_columns(fit, reps), columns=list(VARCOMP_COLUMNS))

@@ -1,26 +1,32 @@
 """Fit every estimator on the datasets of one chunk; store per-replication losses and fits."""
 
 import numpy as np
-import pandas as pd
+import pyarrow.parquet as pq
 
 from shrinkstudy.design import Cell
 from shrinkstudy.estimators import Truth, fit_estimators
 from shrinkstudy.hierbayes import HierPrior
-from shrinkstudy.losses import replication_losses, varcomp_table
+from shrinkstudy.losses import loss_columns, varcomp_columns
 from shrinkstudy.simulate import suffstats_from_array, suffstats_from_long
-from shrinkstudy.smkio import logged, write_parquet
+from shrinkstudy.smkio import logged, write_columns
 
 
-def chunk_stats(data: pd.DataFrame, cell: Cell, reps: np.ndarray):
+def read_columns(path) -> dict:
+    """A Parquet file as numpy columns (pyarrow alone: the fit jobs skip pandas)."""
+    table = pq.read_table(path)
+    return {name: table.column(name).to_numpy() for name in table.column_names}
+
+
+def chunk_stats(data: dict, cell: Cell, reps: np.ndarray):
     """Sufficient statistics, by reshaping when the file holds whole datasets in order."""
     expected_rows = len(reps) * cell.N
     group = np.repeat(np.arange(cell.J), cell.sizes)
     if (
-        len(data) == expected_rows
-        and np.array_equal(data["rep"].to_numpy(), np.repeat(reps, cell.N))
-        and np.array_equal(data["group"].to_numpy(), np.tile(group, len(reps)))
+        len(data["y"]) == expected_rows
+        and np.array_equal(data["rep"], np.repeat(reps, cell.N))
+        and np.array_equal(data["group"], np.tile(group, len(reps)))
     ):
-        return suffstats_from_array(data["y"].to_numpy().reshape(len(reps), cell.N), cell.sizes)
+        return suffstats_from_array(data["y"].reshape(len(reps), cell.N), cell.sizes)
     stats, labels, _ = suffstats_from_long(data["rep"], data["group"], data["y"])
     if not np.array_equal(labels, reps):
         raise ValueError(f"{cell.name}: dataset file holds replications {labels[:3]}..., expected {reps[:3]}...")
@@ -32,16 +38,19 @@ def main(smk):
     settings = smk.params.settings
     cell = Cell(sizes=tuple(spec["sizes"]), sigma=spec["sigma"], tau=spec["tau"], mu=spec["mu"])
     reps = np.arange(int(smk.wildcards.start), int(smk.wildcards.stop))
-    data = pd.read_parquet(smk.input.data)
-    truth = pd.read_parquet(smk.input.truth).sort_values(["rep", "group"])
-    means = truth["mean"].to_numpy().reshape(len(reps), cell.J)
+    data = read_columns(smk.input.data)
+    truth = read_columns(smk.input.truth)
+    order = np.lexsort((truth["group"], truth["rep"]))
+    means = truth["mean"][order].reshape(len(reps), cell.J)
     stats = chunk_stats(data, cell, reps)
 
     varcomp, extra = None, None
     if settings["engine"] == "statsmodels":
+        import pandas as pd
+
         from shrinkstudy.engines import statsmodels_varcomp
 
-        varcomp, extra = statsmodels_varcomp(data, reml=settings["method"] == "REML")
+        varcomp, extra = statsmodels_varcomp(pd.DataFrame(data), reml=settings["method"] == "REML")
         if not np.array_equal(extra["rep"].to_numpy(), reps):
             raise ValueError(f"{cell.name}: statsmodels fits do not cover replications {reps[0]}-{reps[-1]}")
     fit = fit_estimators(
@@ -53,12 +62,11 @@ def main(smk):
         prior=HierPrior(**settings["prior"]),
         varcomp=varcomp,
     )
-    losses = replication_losses(fit, means, reps, cell)
-    vc = varcomp_table(fit, reps)
-    if extra is not None:
-        vc = vc.merge(extra, on="rep", how="left")
-    write_parquet(losses, smk.output.losses)
-    write_parquet(vc, smk.output.varcomp)
+    vc = varcomp_columns(fit, reps)
+    if extra is not None:  # MixedLM's convergence flag, warning count and error, per replication
+        vc.update({c: extra[c].to_numpy() for c in extra.columns if c != "rep"})
+    write_columns(loss_columns(fit, means, reps, cell), smk.output.losses)
+    write_columns(vc, smk.output.varcomp)
     failed = {k: int(v.sum()) for k, v in fit.failed.items() if v.any()}
     print(f"{cell.name}: {len(reps)} datasets fitted; failures: {failed or 'none'}")
 
