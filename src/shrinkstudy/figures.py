@@ -36,6 +36,8 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogFormatter, LogLocator, NullLocator
 from scipy import special
 
+from .design import INTERVAL_ESTIMATORS
+
 __all__ = [
     "RC",
     "MCSE_Z",
@@ -124,11 +126,9 @@ ESTIMATOR_STYLE = {
     "james_stein": dict(color=OKABE_ITO["sky_blue"], marker="P", linestyle="-", label="James–Stein"),
     "oracle": dict(color=OKABE_ITO["grey"], marker="", linestyle="--", label="oracle"),
 }
-#: The study's estimators in table order, and those with intervals. The same as
-#: ``estimators.ESTIMATORS`` / ``INTERVAL_ESTIMATORS`` (a test holds them equal); not imported
-#: from there, so drawing a figure does not load the estimation engine.
+#: The study's estimators in table order: the keys of ESTIMATOR_STYLE, the same as
+#: ``design.ESTIMATORS`` (a test holds them equal). Those with intervals come from ``design``.
 ESTIMATORS = tuple(ESTIMATOR_STYLE)
-INTERVAL_ESTIMATORS = ("raw", "blup", "hier_bayes", "oracle")
 _FALLBACK = [OKABE_ITO["yellow"], "#666666", "#332288", "#117733"]
 
 #: The seed answer's colours (its figures 1 and 2).
@@ -537,8 +537,8 @@ def plot_relmse_by_n(summary: pd.DataFrame, estimators=None, width: float = DOUB
 
 @_styled
 def plot_spread(summary: pd.DataFrame, estimators=None, width: float = DOUBLE) -> Figure:
-    """Spread ratio sd_j(estimates) / sd_j(true means) against n (balanced cells): columns J, rows
-    sigma, +-1.96 MCSE bars, a reference line at 1 (the true means' spread)."""
+    """Spread ratio sqrt(sum var_j(estimates) / sum var_j(true means)) against n (balanced cells):
+    columns J, rows sigma, +-1.96 MCSE bars, a reference line at 1 (the true means' spread)."""
     data = spread_data(summary, estimators)
     if data.empty:
         return _placeholder("no balanced cells in this study")

@@ -154,11 +154,10 @@ def _mixture_quantiles(p, c, s, df, targets, tol=1e-10, maxiter=60):
     var = np.einsum("rg,rgj->rj", p, s * s * var_t[:, None, None] + c * c) - mean * mean
     sd = np.sqrt(np.maximum(var, 0.0))
     spread = (s.max(axis=1) + 1e-300) * 1e3
-    K = G
-    # flatten to (R*J, K) problems
+    # flatten to (R*J, G) problems
     pf = np.repeat(p, J, axis=0)
-    cf = c.transpose(0, 2, 1).reshape(R * J, K)
-    sf = s.transpose(0, 2, 1).reshape(R * J, K)
+    cf = c.transpose(0, 2, 1).reshape(R * J, G)
+    sf = s.transpose(0, 2, 1).reshape(R * J, G)
     dff = np.repeat(df, J)
     tables = {d: TCdf(d) for d in np.unique(df)}
     out = []

@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-__all__ = ["logged", "write_parquet", "write_columns", "read_parquets"]
+__all__ = ["logged", "write_columns", "read_parquets"]
 
 
 @contextlib.contextmanager
@@ -35,14 +35,6 @@ def write_columns(columns: dict, path) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(str(path) + ".tmp")
     pq.write_table(pa.table(columns), tmp, compression="zstd")
-    tmp.replace(path)  # atomic: an interrupted job leaves no half-written output
-
-
-def write_parquet(df, path) -> None:
-    """Write a DataFrame to Parquet deterministically (no pandas index, zstd, no statistics time)."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(str(path) + ".tmp")
-    df.to_parquet(tmp, index=False, compression="zstd", engine="pyarrow")
     tmp.replace(path)  # atomic: an interrupted job leaves no half-written output
 
 
