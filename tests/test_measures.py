@@ -30,6 +30,8 @@ from shrinkstudy.measures import (
     mcse_ratio,
     p_boundary_balanced,
     summarise_cell,
+    summary_csv,
+    summary_rows,
     theory_risks,
 )
 from shrinkstudy.simulate import simulate_reps, suffstats_from_array
@@ -291,3 +293,17 @@ def test_failures_are_counted_and_excluded():
     assert b["mse"] == good["sq_err"].mean()
     raw_same = L[(L["estimator"] == "raw") & L["rep"].isin(good["rep"])]
     assert b["rel_mse"] == pytest.approx(good["sq_err"].mean() / raw_same["sq_err"].mean(), rel=1e-14)
+
+
+@pytest.mark.parametrize("cell", [SMALL, SEED_CELL], ids=["balanced", "unbalanced"])
+def test_numpy_columns_and_csv_match_the_dataframe_path(cell):
+    """The jobs summarise numpy columns and write CSV without pandas: the same bytes as the frame's
+    ``to_csv`` (NA n and NaN theory on unbalanced cells, NaN coverage without intervals)."""
+    L, V = study(cell, np.arange(30), estimators=("raw", "blup", "hier_bayes", "james_stein", "oracle"))
+    frame = summarise_cell(L, V, cell)
+    lcols = {c: L[c].to_numpy() for c in L.columns}
+    vcols = {c: V[c].to_numpy() for c in V.columns}
+    text = summary_csv(summary_rows(lcols, vcols, cell))
+    assert text == frame.to_csv(index=False, float_format="%.10g")
+    assert text.count("\n") == len(frame) + 1
+    pd.testing.assert_frame_equal(summarise_cell(lcols, vcols, cell), frame, check_exact=True)

@@ -13,7 +13,15 @@ from shrinkstudy.design import Cell
 from shrinkstudy.estimators import Truth, fit_estimators
 from shrinkstudy.losses import replication_losses, varcomp_table
 from shrinkstudy.measures import SUMMARY_COLUMNS, summarise_cell
-from shrinkstudy.provenance import PACKAGES, SEEDING, canonical_json, config_sha256, git_state, provenance
+from shrinkstudy.provenance import (
+    PACKAGES,
+    SEEDING,
+    canonical_json,
+    config_sha256,
+    git_state,
+    library_closure,
+    provenance,
+)
 from shrinkstudy.simulate import simulate_reps, suffstats_from_array
 from shrinkstudy.tables import (
     HEADLINE_COLUMNS,
@@ -207,3 +215,17 @@ def test_tables_from_per_cell_csv_files(summary, tmp_path):
     for name in ("summary.csv", "headline.csv", "summary.md", "headline.md"):
         assert a[name].read_bytes() == b[name].read_bytes(), name
     assert "| 12 | 20 | 1 |" in b["headline.md"].read_text()  # n printed as 20, not 20.0
+
+
+def test_library_closure_follows_relative_imports(tmp_path):
+    # the real package: the intervals' t table is reached through hierbayes
+    assert library_closure(["estimators"]) == ["design", "estimators", "hierbayes", "reml", "simulate", "tdist"]
+    assert library_closure(["design"]) == ["design"]
+    # a toy package: both import forms, imports inside functions, other packages ignored, cycles
+    (tmp_path / "a.py").write_text("import numpy\nfrom .b import x\n")
+    (tmp_path / "b.py").write_text("def f():\n    from . import c\n")
+    (tmp_path / "c.py").write_text("from .a import y\nfrom os import path\n")
+    (tmp_path / "d.py").write_text("")
+    assert library_closure(["a"], tmp_path) == ["a", "b", "c"]
+    with pytest.raises(FileNotFoundError, match="'zz'"):
+        library_closure(["zz"], tmp_path)

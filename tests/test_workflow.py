@@ -133,8 +133,9 @@ def test_more_replications_only_add_chunks(study, tmp_path):
     assert len(jobs["summarise"]) == 5
 
 
-def test_library_change_reruns_fits_not_simulations(study, repo):
-    module = repo / "src" / "shrinkstudy" / "estimators.py"
+@pytest.mark.parametrize("name", ["estimators", "tdist"])  # tdist only through hierbayes
+def test_library_change_reruns_fits_not_simulations(study, repo, name):
+    module = repo / "src" / "shrinkstudy" / f"{name}.py"
     original = module.read_text()
     try:
         module.write_text(original + "\n# a change\n")

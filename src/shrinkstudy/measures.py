@@ -44,15 +44,20 @@ one chunk.
 
 from __future__ import annotations
 
+import csv
+import io
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from .design import Cell
 from .design import ESTIMATORS
 from .losses import LOSS_COLUMNS, group_classes
 from .reml import NOT_IDENTIFIED
+
+if TYPE_CHECKING:  # pandas is imported only where a DataFrame is built (the jobs skip it)
+    import pandas as pd
 
 __all__ = [
     "PARAM_COLUMNS",
@@ -65,6 +70,8 @@ __all__ = [
     "spread_ratio",
     "p_boundary_balanced",
     "summarise_cell",
+    "summary_csv",
+    "summary_rows",
     "theory_risks",
 ]
 
@@ -320,15 +327,16 @@ def _mean(x: np.ndarray) -> float:
     return float(x.mean()) if x.size else math.nan
 
 
-def summarise_cell(losses: pd.DataFrame, varcomp: pd.DataFrame, cell: Cell, level: float = 0.95):
+def summarise_cell(losses, varcomp, cell: Cell, level: float = 0.95) -> pd.DataFrame:
     """Every performance measure, with its MCSE, per estimator and group class of one cell.
 
     Parameters
     ----------
-    losses : DataFrame
-        Per-replication losses (``losses.replication_losses``), possibly the concatenation of
-        several chunks in any order. A (rep, estimator, groups) row may appear once only.
-    varcomp : DataFrame
+    losses : DataFrame or mapping of column arrays
+        Per-replication losses (``losses.replication_losses`` or ``losses.loss_columns``),
+        possibly the concatenation of several chunks in any order. A (rep, estimator, groups)
+        row may appear once only.
+    varcomp : DataFrame or mapping of column arrays
         Per-replication variance components (``losses.varcomp_table``), for the boundary share;
         one row per replication, the same replications as ``losses`` (else ValueError).
     cell : Cell
@@ -354,29 +362,34 @@ def summarise_cell(losses: pd.DataFrame, varcomp: pd.DataFrame, cell: Cell, leve
       ``p_boundary_balanced`` (NaN for unbalanced cells);
     * level: the nominal interval level.
     """
-    missing = [c for c in LOSS_COLUMNS if c not in losses.columns]
+    return _summary_frame(summary_rows(losses, varcomp, cell, level))
+
+
+def summary_rows(losses, varcomp, cell: Cell, level: float = 0.95) -> list[dict]:
+    """The rows of ``summarise_cell`` as dicts (numpy only: no DataFrame is built)."""
+    missing = [c for c in LOSS_COLUMNS if c not in losses]
     if missing:
         raise ValueError(f"losses: missing column(s) {missing}")
     classes = group_classes(cell)
 
     # boundary share from the variance components (rows sorted by rep)
-    vc_rep = varcomp["rep"].to_numpy(dtype=np.int64)
+    vc_rep = np.asarray(varcomp["rep"], dtype=np.int64)
     vc_order = np.argsort(vc_rep, kind="stable")
     _check_unique(vc_rep[vc_order], "varcomp")
-    ok = varcomp["status"].to_numpy()[vc_order] != NOT_IDENTIFIED
-    b = varcomp["boundary"].to_numpy(dtype=bool)[vc_order][ok]
+    ok = np.asarray(varcomp["status"])[vc_order] != NOT_IDENTIFIED
+    b = np.asarray(varcomp["boundary"], dtype=bool)[vc_order][ok]
     share = _mean(b.astype(float))
     share_mcse = mcse_proportion(share, int(b.size))
     p_theory = p_boundary_balanced(cell)
 
     # sort once by (estimator, groups, rep): each block's rows are then in replication order,
     # whatever the order and chunking of the input
-    e_codes, e_names = pd.factorize(losses["estimator"].to_numpy(dtype=object), sort=True)
-    g_codes, g_names = pd.factorize(losses["groups"].to_numpy(dtype=object), sort=True)
+    e_names, e_codes = np.unique(np.asarray(losses["estimator"], dtype=object), return_inverse=True)
+    g_names, g_codes = np.unique(np.asarray(losses["groups"], dtype=object), return_inverse=True)
     unknown = [g for g in g_names if g not in classes]
     if unknown:
         raise ValueError(f"losses: unknown group class(es) {unknown} for cell {cell.name}")
-    rep_all = losses["rep"].to_numpy(dtype=np.int64)
+    rep_all = np.asarray(losses["rep"], dtype=np.int64)
     if not np.array_equal(np.unique(rep_all), vc_rep[vc_order]):
         raise ValueError(
             f"{cell.name}: the losses and the variance components cover different replications "
@@ -385,11 +398,11 @@ def summarise_cell(losses: pd.DataFrame, varcomp: pd.DataFrame, cell: Cell, leve
     order = np.lexsort((rep_all, g_codes, e_codes))
     key = e_codes[order].astype(np.int64) * len(g_names) + g_codes[order]
     cols = {
-        c: losses[c].to_numpy(dtype=float)[order]
+        c: np.asarray(losses[c], dtype=float)[order]
         for c in ("sq_err", "err", "var_est", "var_true", "covered", "width")
     }
     cols["rep"] = rep_all[order]
-    cols["failed"] = losses["failed"].to_numpy(dtype=bool)[order]
+    cols["failed"] = np.asarray(losses["failed"], dtype=bool)[order]
     starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if key.size else np.array([], int)
     stops = np.r_[starts[1:], key.size]
     blocks = {}
@@ -463,7 +476,7 @@ def summarise_cell(losses: pd.DataFrame, varcomp: pd.DataFrame, cell: Cell, leve
                     "level": float(level),
                 }
             )
-    return _summary_frame(rows)
+    return rows
 
 
 _INT_COLUMNS = ("J", "N", "reps", "failures")
@@ -472,6 +485,8 @@ _STR_COLUMNS = ("cell", "block", "design", "estimator", "groups")
 
 def _summary_frame(rows: list[dict]) -> pd.DataFrame:
     """Rows to a DataFrame with fixed dtypes, so summaries concatenate and compare exactly."""
+    import pandas as pd
+
     data = {}
     for c in SUMMARY_COLUMNS:
         values = [r[c] for r in rows]
@@ -486,3 +501,25 @@ def _summary_frame(rows: list[dict]) -> pd.DataFrame:
         else:
             data[c] = np.array(values, dtype=np.float64)
     return pd.DataFrame(data)
+
+
+def _csv_field(column: str, value) -> str:
+    if column in _STR_COLUMNS:
+        return str(value)
+    if column == "balanced":
+        return str(bool(value))
+    if column == "n" or column in _INT_COLUMNS:
+        return "" if value is None else str(int(value))
+    value = float(value)
+    return "" if math.isnan(value) else "%.10g" % value
+
+
+def summary_csv(rows: list[dict]) -> str:
+    """``summary_rows`` as CSV text, byte for byte what ``summarise_cell(...).to_csv(index=False,
+    float_format="%.10g")`` writes (floats to 10 significant digits, NaN and NA empty)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(SUMMARY_COLUMNS)
+    for row in rows:
+        writer.writerow([_csv_field(c, row[c]) for c in SUMMARY_COLUMNS])
+    return out.getvalue()

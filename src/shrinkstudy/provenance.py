@@ -8,6 +8,7 @@ changes.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import math
@@ -25,6 +26,7 @@ __all__ = [
     "canonical_json",
     "config_sha256",
     "git_state",
+    "library_closure",
     "package_versions",
     "provenance",
 ]
@@ -137,3 +139,31 @@ def provenance(config: dict, repo=None) -> dict:
         },
         "seeding": SEEDING,
     }
+
+
+def library_closure(modules, package_dir: Path | None = None) -> list[str]:
+    """The given ``shrinkstudy`` modules and every package module they import, transitively.
+
+    Relative imports (``from .reml import ...``, ``from . import tdist``) anywhere in a module,
+    function bodies included, are followed; imports of other packages are not. Sorted names.
+    The workflow declares these files as rule inputs, so a change to a module reruns the jobs
+    whose results it can change, however indirectly it is used.
+    """
+    package_dir = Path(package_dir or Path(__file__).parent)
+    seen: set[str] = set()
+    todo = list(modules)
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        path = package_dir / f"{name}.py"
+        if not path.is_file():
+            raise FileNotFoundError(f"no library module {name!r} ({path})")
+        seen.add(name)
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                if node.module:
+                    todo.append(node.module.split(".")[0])
+                else:
+                    todo.extend(alias.name for alias in node.names)
+    return sorted(seen)

@@ -10,6 +10,7 @@ sys.path.insert(0, str(SRC))
 ENV = "../envs/shrinkstudy.yaml"
 
 from shrinkstudy.config import load_study
+from shrinkstudy.provenance import library_closure
 from shrinkstudy.design import ConfigError
 
 try:
@@ -29,8 +30,11 @@ wildcard_constraints:
 
 
 def lib(*modules):
-    """Library modules a rule depends on (Snakemake does not watch imported code)."""
-    return [str(SRC / "shrinkstudy" / f"{m}.py") for m in modules]
+    """Library modules a rule's script uses, with every library module they import in turn.
+
+    Snakemake does not watch imported code: declared as inputs, a changed module reruns the
+    jobs that use it, directly or through another module."""
+    return [str(SRC / "shrinkstudy" / f"{m}.py") for m in library_closure(modules)]
 
 
 def cell_spec(wildcards):

@@ -16,7 +16,7 @@ SEED_SETTINGS = {k: fit_settings()[k] for k in ("method", "level", "prior")}
 
 rule seed_example:
     input:
-        code=lib("design", "simulate", "reml", "estimators", "hierbayes", "seed_example"),
+        code=lib("seed_example"),
     output:
         data="results/seed/data.csv",
         estimates="results/seed/estimates.csv",

@@ -6,7 +6,7 @@ rule fit:
     input:
         data=rules.simulate.output.data,
         truth=rules.simulate.output.truth,
-        code=lib("simulate", "reml", "estimators", "hierbayes", "losses", "engines"),
+        code=lib("simulate", "estimators", "hierbayes", "losses", "engines", "smkio"),
     output:
         losses=FIT_LOSSES,
         varcomp=FIT_VARCOMP,

@@ -4,7 +4,7 @@ SIM_TRUTH = "results/simulate/{cell}/reps{start}-{stop}.truth.parquet"
 
 rule simulate:
     input:
-        code=lib("design", "simulate"),
+        code=lib("simulate", "smkio"),
     output:
         data=maybe_temp(SIM_DATA),
         truth=SIM_TRUTH,

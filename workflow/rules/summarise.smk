@@ -2,7 +2,7 @@ rule summarise:
     input:
         losses=cell_chunks(FIT_LOSSES),
         varcomp=cell_chunks(FIT_VARCOMP),
-        code=lib("measures"),
+        code=lib("measures", "smkio"),
     output:
         summary="results/summarise/{cell}.csv",
     params:

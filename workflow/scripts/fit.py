@@ -1,20 +1,13 @@
 """Fit every estimator on the datasets of one chunk; store per-replication losses and fits."""
 
 import numpy as np
-import pyarrow.parquet as pq
 
 from shrinkstudy.design import Cell
 from shrinkstudy.estimators import Truth, fit_estimators
 from shrinkstudy.hierbayes import HierPrior
 from shrinkstudy.losses import loss_columns, varcomp_columns
 from shrinkstudy.simulate import suffstats_from_array, suffstats_from_long
-from shrinkstudy.smkio import logged, write_columns
-
-
-def read_columns(path) -> dict:
-    """A Parquet file as numpy columns (pyarrow alone: the fit jobs skip pandas)."""
-    table = pq.read_table(path)
-    return {name: table.column(name).to_numpy() for name in table.column_names}
+from shrinkstudy.smkio import logged, read_columns, write_columns
 
 
 def chunk_stats(data: dict, cell: Cell, reps: np.ndarray):

@@ -1,7 +1,9 @@
 """Performance measures of one cell with Monte Carlo SEs, from its per-replication losses."""
 
+from pathlib import Path
+
 from shrinkstudy.design import Cell
-from shrinkstudy.measures import summarise_cell
+from shrinkstudy.measures import summary_csv, summary_rows
 from shrinkstudy.smkio import logged, read_parquets
 
 
@@ -12,9 +14,9 @@ def main(smk):
     )
     losses = read_parquets(smk.input.losses)
     varcomp = read_parquets(smk.input.varcomp)
-    summary = summarise_cell(losses, varcomp, cell, level=smk.params.level)
-    summary.to_csv(smk.output.summary, index=False, float_format="%.10g")
-    print(f"{cell.name}: {losses['rep'].nunique()} replications summarised")
+    rows = summary_rows(losses, varcomp, cell, level=smk.params.level)
+    Path(smk.output.summary).write_text(summary_csv(rows))
+    print(f"{cell.name}: {len(varcomp['rep'])} replications summarised")
 
 
 if "snakemake" in globals():

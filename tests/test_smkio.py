@@ -1,0 +1,108 @@
+"""Parquet through Arrow buffers: the files pyarrow's own conversion writes, read back exactly,
+and no pandas import in the jobs that only move numpy columns."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from shrinkstudy.smkio import read_columns, read_parquets, write_columns
+
+COLUMNS = {
+    "rep": np.array([0, 1, 2, 3, 4, 2**40], dtype=np.int64),
+    "group": np.array([0, 1, 2, 0, 1, 2], dtype=np.int32),
+    "y": np.array([0.1, -2.5, np.nan, np.inf, -0.0, 1e-300]),
+    "failed": np.array([True, False, True, True, False, False]),
+    "estimator": np.array(["raw", "blup", "", "hier_bayes", 'a "quoted", one', "é"], dtype=object),
+}
+
+
+def test_round_trip_and_same_bytes_as_pyarrow(tmp_path):
+    path = tmp_path / "a.parquet"
+    write_columns(COLUMNS, path)
+    back = read_columns(path)
+    assert list(back) == list(COLUMNS)
+    for name, values in COLUMNS.items():
+        assert back[name].dtype == values.dtype, name
+        np.testing.assert_array_equal(back[name], values)
+    assert np.signbit(back["y"][4])  # -0.0 survives, bit for bit
+    pq.write_table(pa.table(COLUMNS), tmp_path / "b.parquet", compression="zstd")
+    assert path.read_bytes() == (tmp_path / "b.parquet").read_bytes()
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_unicode_string_column(tmp_path):
+    write_columns({"s": np.array(["x", "yy", "zzz"])}, tmp_path / "u.parquet")  # numpy 'U' dtype
+    assert read_columns(tmp_path / "u.parquet")["s"].tolist() == ["x", "yy", "zzz"]
+
+
+def test_several_chunks_and_offsets():
+    from shrinkstudy.smkio import _numpy_column
+
+    whole = pa.table(COLUMNS)
+    # columns of two chunks, the second starting inside its buffers (offset > 0)
+    table = pa.concat_tables([whole.slice(0, 2), whole.slice(2)])
+    assert table.column("failed").num_chunks == 2
+    for name, values in COLUMNS.items():
+        got = _numpy_column(table.column(name))
+        assert got.dtype == values.dtype
+        np.testing.assert_array_equal(got, values)
+    for start in range(1, 6):  # booleans are bit-packed: every offset within a byte
+        np.testing.assert_array_equal(_numpy_column(whole.slice(start).column("failed")), COLUMNS["failed"][start:])
+        np.testing.assert_array_equal(_numpy_column(whole.slice(start).column("y")), COLUMNS["y"][start:])
+
+
+def test_concatenation_in_order(tmp_path):
+    a, b = tmp_path / "a.parquet", tmp_path / "b.parquet"
+    write_columns({"rep": np.arange(3), "v": np.ones(3)}, a)
+    write_columns({"rep": np.arange(3, 5), "v": np.zeros(2)}, b)
+    both = read_parquets([b, a])
+    assert both["rep"].tolist() == [3, 4, 0, 1, 2]
+    assert both["v"].tolist() == [0, 0, 1, 1, 1]
+    write_columns({"rep": np.arange(2)}, tmp_path / "c.parquet")
+    with pytest.raises(ValueError, match="columns"):
+        read_parquets([a, tmp_path / "c.parquet"])
+    assert read_parquets([]) == {}
+
+
+def test_bad_columns_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="1-D"):
+        write_columns({"y": np.ones((2, 2))}, tmp_path / "x.parquet")
+    with pytest.raises(TypeError, match="complex"):
+        write_columns({"y": np.ones(2, complex)}, tmp_path / "x.parquet")
+    pq.write_table(pa.table({"y": pa.array([1.0, None])}), tmp_path / "null.parquet")
+    with pytest.raises(ValueError, match="missing values"):
+        read_columns(tmp_path / "null.parquet")
+    assert not (tmp_path / "x.parquet").exists()
+
+
+def test_jobs_that_move_numpy_columns_do_not_import_pandas(tmp_path):
+    """simulate, fit and summarise jobs stay free of pandas (its import is half a second a job)."""
+    code = f"""
+import sys
+import numpy as np
+from shrinkstudy.design import Cell
+from shrinkstudy.simulate import chunk_columns, suffstats_from_array
+from shrinkstudy.estimators import Truth, fit_estimators
+from shrinkstudy.losses import loss_columns, varcomp_columns
+from shrinkstudy.measures import summary_csv, summary_rows
+from shrinkstudy.smkio import read_columns, read_parquets, write_columns
+
+cell = Cell(sizes=(3, 3, 3), sigma=1.0, tau=1.0)
+reps = np.arange(4)
+data, truth = chunk_columns(cell, reps, 1)
+write_columns(data, r"{tmp_path}/d.parquet")
+y = read_columns(r"{tmp_path}/d.parquet")["y"].reshape(4, 9)
+fit = fit_estimators(suffstats_from_array(y, cell.sizes), ("raw", "blup"), truth=Truth(0.0, 1.0, 1.0))
+means = truth["mean"].reshape(4, 3)
+write_columns(loss_columns(fit, means, reps, cell), r"{tmp_path}/l.parquet")
+write_columns(varcomp_columns(fit, reps), r"{tmp_path}/v.parquet")
+rows = summary_rows(read_parquets([r"{tmp_path}/l.parquet"]), read_parquets([r"{tmp_path}/v.parquet"]), cell)
+assert summary_csv(rows).startswith("cell,block,J,")
+assert "pandas" not in sys.modules, "pandas was imported"
+"""
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
