@@ -27,6 +27,7 @@ from shrinkstudy.measures import (
     mcse_mean,
     mcse_mse,
     mcse_proportion,
+    f_cdf,
     mcse_ratio,
     p_boundary_balanced,
     summarise_cell,
@@ -171,6 +172,37 @@ def test_p_boundary_balanced_only():
         sps.f.cdf(1.0, 7, 24)
     )
     assert theory_risks(Cell(sizes=(4,) * 8, sigma=2.0, tau=0.0)) == (1.0, 0.0)
+
+
+# F CDFs computed with mpmath.betainc at 50 digits: (f, d1, d2, P(F_{d1,d2} <= f))
+F_CDF_REFERENCE = [
+    (0.5, 2, 10, "0.37907867694084483"),
+    (1 / 101, 47, 4752, "9.3006375727974512e-39"),  # J = 48, n = 100, sigma = 1: the study's smallest
+    (1.6608827826277167e-05, 1, 20000, "0.0032516434793133385"),
+    (0.009249147277217335, 1001, 32, "1.0308422151472317e-298"),  # scipy.special.fdtr: off by 0.8%
+    (1 / 1.2, 11, 48, "0.39173983752487063"),
+    (3.0, 5, 7, "0.90775343897945043"),
+    (1 / 101, 2, 297, "0.0098518098622647195"),
+    (40.0, 1, 1, "0.9001680340923813"),  # the far side of the continued fraction's symmetry
+]
+
+
+@pytest.mark.parametrize("f, d1, d2, want", F_CDF_REFERENCE)
+def test_f_cdf_against_high_precision(f, d1, d2, want):
+    assert f_cdf(f, d1, d2) == pytest.approx(float(want), rel=1e-13)
+
+
+def test_f_cdf_against_scipy_and_edge_cases():
+    from scipy import special
+
+    for d1 in (1, 2, 3, 11, 47, 100):
+        for d2 in (1, 2, 5, 24, 235, 4752):
+            f = np.geomspace(1e-4, 1e3, 40)
+            want = special.fdtr(d1, d2, f)
+            got = np.array([f_cdf(v, d1, d2) for v in f])
+            np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-300)
+    assert f_cdf(0.0, 3, 4) == 0.0 and f_cdf(-1.0, 3, 4) == 0.0 and f_cdf(math.inf, 3, 4) == 1.0
+    assert math.isnan(f_cdf(math.nan, 3, 4)) and math.isnan(f_cdf(1.0, 0, 4))
 
 
 def test_oracle_interval_covers_at_nominal_level(small):

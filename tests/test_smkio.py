@@ -106,3 +106,37 @@ assert "pandas" not in sys.modules, "pandas was imported"
 """
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
+
+
+def test_summarise_job_needs_neither_pandas_nor_scipy(tmp_path):
+    """The summarise job reads Parquet, computes the measures (the F CDF included) and writes CSV
+    with numpy and pyarrow alone."""
+    from shrinkstudy.design import Cell
+    from shrinkstudy.estimators import Truth, fit_estimators
+    from shrinkstudy.losses import loss_columns, varcomp_columns
+    from shrinkstudy.simulate import simulate_reps, suffstats_from_array
+
+    cell = Cell(sizes=(4,) * 5, sigma=1.0, tau=0.5)
+    reps = np.arange(20)
+    y, means = simulate_reps(cell, reps, 7)
+    fit = fit_estimators(suffstats_from_array(y, cell.sizes), ("raw", "blup"), truth=Truth(0.0, 0.5, 1.0))
+    write_columns(loss_columns(fit, means, reps, cell), tmp_path / "l.parquet")
+    write_columns(varcomp_columns(fit, reps), tmp_path / "v.parquet")
+    code = f"""
+import sys
+from shrinkstudy.design import Cell
+from shrinkstudy.measures import summary_csv, summary_rows
+from shrinkstudy.smkio import read_parquets
+
+cell = Cell(sizes=(4,) * 5, sigma=1.0, tau=0.5)
+rows = summary_rows(read_parquets([r"{tmp_path}/l.parquet"]), read_parquets([r"{tmp_path}/v.parquet"]), cell)
+assert 0 < rows[0]["p_boundary_theory"] < 1
+print(summary_csv(rows), end="")
+assert "pandas" not in sys.modules and "scipy" not in sys.modules, sorted(m for m in sys.modules if m in ("pandas", "scipy"))
+"""
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    from shrinkstudy.measures import summarise_cell
+
+    want = summarise_cell(read_parquets([tmp_path / "l.parquet"]), read_parquets([tmp_path / "v.parquet"]), cell)
+    assert res.stdout == want.to_csv(index=False, float_format="%.10g")
