@@ -18,7 +18,7 @@ venv: $(BIN)/snakemake
 study: $(BIN)/snakemake
 	$(BIN)/snakemake --cores $(CORES)
 
-## make quick: the small study (config/quick.yaml), a minute
+## make quick: the small study (config/quick.yaml), half a minute
 quick: $(BIN)/snakemake
 	$(BIN)/snakemake --cores $(CORES) --configfile config/quick.yaml
 
