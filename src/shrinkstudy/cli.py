@@ -230,6 +230,43 @@ def _finite_or_none(x):
     return x if math.isfinite(x) else None
 
 
+def _dataset_labels(args, df, line, path) -> np.ndarray:
+    """The --dataset column's labels, or the file's name for a file of one dataset."""
+    if args.dataset:
+        return _labels(_column(df, path, args.dataset, "--dataset"), path, line, "dataset")
+    return np.full(len(df), path.stem, dtype=object)
+
+
+def _one_group(path, label, only, args) -> InputError:
+    return InputError(
+        f"{path}: {_dataset_name(label, bool(args.dataset))} has only 1 group ({only!r} in column "
+        f"{args.group!r}); the model needs at least 2"
+    )
+
+
+def _estimate_columns(fit, names, interval_names, index) -> dict:
+    """Output columns: each estimator's estimates, then the bounds of those with intervals."""
+    out = {name: fit.estimates[name][index] for name in names}
+    for name in (e for e in interval_names if e in fit.intervals):
+        lo, hi = fit.intervals[name]
+        out[f"{name}_lower"] = lo[index]
+        out[f"{name}_upper"] = hi[index]
+    return out
+
+
+def _varcomp_fields(vc, r: int, sigma2) -> dict:
+    """Dataset r's variance-component fit, for fit.json."""
+    return {
+        "mu": _finite_or_none(vc.mu[r]),
+        "tau2": _finite_or_none(vc.tau2[r]),
+        "sigma2": _finite_or_none(sigma2) if sigma2 is not None else None,
+        "criterion": _finite_or_none(vc.crit[r]),
+        "boundary": bool(vc.boundary[r]),
+        "status": _STATUS_NAMES.get(int(vc.status[r]), str(int(vc.status[r]))),
+        "method": vc.method,
+    }
+
+
 def _fit_long(args, df, line, path):
     from .estimators import ESTIMATORS, INTERVAL_ESTIMATORS, fit_estimators
     from .hierbayes import HierPrior
@@ -244,10 +281,7 @@ def _fit_long(args, df, line, path):
     prior = HierPrior(family=family, scale=args.prior_scale or 1.0)
     group = _labels(_column(df, path, args.group, "--group"), path, line, "group")
     y = _numbers(_column(df, path, args.value, "--value"), path, line)
-    if args.dataset:
-        ds = _labels(_column(df, path, args.dataset, "--dataset"), path, line, "dataset")
-    else:
-        ds = np.full(len(df), path.stem, dtype=object)
+    ds = _dataset_labels(args, df, line, path)
     d_codes, d_labels = _codes(ds)
     g_codes, g_labels = _codes(group)
     stats, _, groups = suffstats_from_long(d_codes, g_codes, y)
@@ -255,10 +289,7 @@ def _fit_long(args, df, line, path):
         J = int(stats.J[r])
         if J < 2:
             only = g_labels[groups[r][0]]
-            raise InputError(
-                f"{path}: {_dataset_name(lab, bool(args.dataset))} has only 1 group ({only!r} in column "
-                f"{args.group!r}); the model needs at least 2"
-            )
+            raise _one_group(path, lab, only, args)
         if stats.N[r] <= J:
             raise InputError(
                 f"{path}: every group of {_dataset_name(lab, bool(args.dataset))} has a single observation, "
@@ -281,12 +312,7 @@ def _fit_long(args, df, line, path):
         "n": stats.n[r_idx, j_idx].astype(np.int64),
         "ybar": stats.ybar[r_idx, j_idx],
     }
-    for name in names:
-        out[name] = fit.estimates[name][r_idx, j_idx]
-    for name in (e for e in INTERVAL_ESTIMATORS if e in fit.intervals):
-        lo, hi = fit.intervals[name]
-        out[f"{name}_lower"] = lo[r_idx, j_idx]
-        out[f"{name}_upper"] = hi[r_idx, j_idx]
+    out.update(_estimate_columns(fit, names, INTERVAL_ESTIMATORS, (r_idx, j_idx)))
     vc = fit.varcomp
     records = []
     for r, lab in enumerate(d_labels):
@@ -295,13 +321,7 @@ def _fit_long(args, df, line, path):
                 "dataset": str(lab),
                 "J": int(stats.J[r]),
                 "N": int(stats.N[r]),
-                "mu": _finite_or_none(vc.mu[r]),
-                "tau2": _finite_or_none(vc.tau2[r]),
-                "sigma2": _finite_or_none(vc.sigma2[r]),
-                "criterion": _finite_or_none(vc.crit[r]),
-                "boundary": bool(vc.boundary[r]),
-                "status": _STATUS_NAMES.get(int(vc.status[r]), str(int(vc.status[r]))),
-                "method": vc.method,
+                **_varcomp_fields(vc, r, sigma2=vc.sigma2[r]),
                 "engine": "shrinkstudy.reml.fit_varcomp (exact optimum)",
                 "hier_bayes_tau2_mean": _finite_or_none(fit.extra["hier_bayes_tau2"][r]),
                 "bayesglm_s2": _finite_or_none(fit.extra["bayesglm_s2"][r]),
@@ -343,10 +363,7 @@ def _fit_summary(args, df, line, path):
             f"{path}, line {line[i]}, column {args.se!r}: a standard error must be positive, "
             f"got {se_col.iloc[i]!r}"
         )
-    if args.dataset:
-        ds = _labels(_column(df, path, args.dataset, "--dataset"), path, line, "dataset")
-    else:
-        ds = np.full(len(df), path.stem, dtype=object)
+    ds = _dataset_labels(args, df, line, path)
     d_codes, d_labels = _codes(ds)
     g_codes, _ = _codes(group)
     dup = pd.DataFrame({"d": d_codes, "g": g_codes}).duplicated().to_numpy()
@@ -368,10 +385,7 @@ def _fit_summary(args, df, line, path):
     for r, lab in enumerate(d_labels):
         if counts[r] < 2:
             only = group[np.flatnonzero(d_codes == r)[0]]
-            raise InputError(
-                f"{path}: {_dataset_name(lab, bool(args.dataset))} has only 1 group ({only!r} in column "
-                f"{args.group!r}); the model needs at least 2"
-            )
+            raise _one_group(path, lab, only, args)
     fit = fit_meta(Y, S, META_ESTIMATORS, method=args.method, level=args.level, prior=prior)
     out = {
         "dataset": ds,
@@ -379,12 +393,7 @@ def _fit_summary(args, df, line, path):
         "se": se,
         "ybar": y,
     }
-    for name in META_ESTIMATORS:
-        out[name] = fit.estimates[name][d_codes, col]
-    for name in META_INTERVAL_ESTIMATORS:
-        lo, hi = fit.intervals[name]
-        out[f"{name}_lower"] = lo[d_codes, col]
-        out[f"{name}_upper"] = hi[d_codes, col]
+    out.update(_estimate_columns(fit, META_ESTIMATORS, META_INTERVAL_ESTIMATORS, (d_codes, col)))
     order = np.lexsort((col, d_codes))
     table = pd.DataFrame(out).iloc[order].reset_index(drop=True)
     vc = fit.varcomp
@@ -394,13 +403,7 @@ def _fit_summary(args, df, line, path):
             {
                 "dataset": str(lab),
                 "J": int(counts[r]),
-                "mu": _finite_or_none(vc.mu[r]),
-                "tau2": _finite_or_none(vc.tau2[r]),
-                "sigma2": None,
-                "criterion": _finite_or_none(vc.crit[r]),
-                "boundary": bool(vc.boundary[r]),
-                "status": _STATUS_NAMES.get(int(vc.status[r]), str(int(vc.status[r]))),
-                "method": vc.method,
+                **_varcomp_fields(vc, r, sigma2=None),
                 "engine": "shrinkstudy.engines.fit_meta (known standard errors, exact optimum)",
                 "hier_bayes_tau_mean": _finite_or_none(fit.extra["hier_bayes_tau_mean"][r]),
                 "hier_bayes_tau2_mean": _finite_or_none(fit.extra["hier_bayes_tau2_mean"][r]),

@@ -46,6 +46,7 @@ import pandas as pd
 from scipy import special
 
 from .estimators import Fit
+from .hierbayes import zoomed_quadrature
 from .reml import NOT_IDENTIFIED, OK, VarComp, criterion
 from .simulate import suffstats_from_long
 
@@ -443,32 +444,14 @@ def _meta_hier_bayes(y, v, present, prior: MetaPrior, level):
     if idx.size == 0:
         return mean, lower, upper, tau_mean, tau2_mean, failed
     yy, vv, pp, ss0 = y[idx], v[idx], present[idx], s0[idx]
-    x, wq = np.polynomial.legendre.leggauss(prior.nodes)
-    x, wq = 0.5 * (x + 1.0), 0.5 * wq
-    n = idx.size
-    lo, hi = np.zeros(n), np.ones(n)
-    for p_ in range(prior.passes):
-        width = (hi - lo)[:, None]
-        vq = lo[:, None] + width * x
-        wv = width * wq
+
+    def evaluate(vq):
         tau, logjac = prior.tau(vq, ss0)
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             lp = -0.5 * _meta_crit(yy, vv, pp, tau * tau, "REML") + logjac
-        lp = np.where(np.isfinite(lp), lp, -np.inf)
-        top = lp.max(axis=1, keepdims=True)
-        if p_ == prior.passes - 1:
-            break
-        keep = lp > top - 40.0
-        first = np.argmax(keep, axis=1)
-        last = keep.shape[1] - 1 - np.argmax(keep[:, ::-1], axis=1)
-        rows = np.arange(n)
-        new_lo = np.where(first > 0, vq[rows, np.maximum(first - 1, 0)], lo)
-        new_hi = np.where(last < keep.shape[1] - 1, vq[rows, np.minimum(last + 1, keep.shape[1] - 1)], hi)
-        ok = np.isfinite(top[:, 0])
-        lo, hi = np.where(ok, new_lo, lo), np.where(ok, new_hi, hi)
-    with np.errstate(invalid="ignore", over="ignore"):
-        weight = wv * np.exp(lp - top)
-        weight = weight / weight.sum(axis=1, keepdims=True)
+        return lp, None, tau
+
+    tau, weight = zoomed_quadrature(evaluate, idx.size, prior.nodes, prior.passes)
     tau2 = tau * tau
     w, S, mu, d, _, _ = _meta_parts(yy, vv, pp, tau2)  # (n, G, J), (n, G)
     B = tau2[..., None] * w  # tau^2 / (tau^2 + s_j^2)

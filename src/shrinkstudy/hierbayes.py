@@ -45,7 +45,7 @@ from .reml import CONSTANT, ZERO_WITHIN, _parts, criterion, data_status
 from .simulate import SuffStats
 from .tdist import TCdf
 
-__all__ = ["HierPrior", "HierBayes", "hier_bayes", "PRIOR_FAMILIES"]
+__all__ = ["HierPrior", "HierBayes", "hier_bayes", "posterior_nodes", "zoomed_quadrature", "PRIOR_FAMILIES"]
 
 PRIOR_FAMILIES = ("half_cauchy", "uniform_shrinkage")
 
@@ -101,40 +101,54 @@ def _log_post(stats: SuffStats, gamma: np.ndarray) -> np.ndarray:
         return -0.5 * criterion(stats, gamma, "REML")
 
 
-def _nodes(lo, hi, x, w):
-    width = (hi - lo)[:, None]
-    return lo[:, None] + width * x, width * w
+def zoomed_quadrature(evaluate, R: int, nodes: int, passes: int, window: float = 40.0):
+    """Gauss-Legendre quadrature on (0, 1), per row, zooming in on the bulk of a density.
+
+    ``evaluate(v)`` gets the (R, nodes) abscissae and returns ``(log_density, factor, payload)``
+    (``factor``: a Jacobian multiplying the weights, or None). Every pass but the last narrows
+    each row's interval to its nodes within ``window`` of the row's largest log density (and one
+    node either side), so peaked and flat densities are both integrated accurately. Returns the
+    last pass's payload and its normalised weights ``w_i * factor_i * exp(lp_i - max lp)``,
+    (R, nodes).
+    """
+    x, w = np.polynomial.legendre.leggauss(nodes)
+    x, w = 0.5 * (x + 1.0), 0.5 * w
+    lo, hi = np.zeros(R), np.ones(R)
+    rows = np.arange(R)
+    for p in range(passes):
+        width = (hi - lo)[:, None]
+        v = lo[:, None] + width * x
+        wv = width * w
+        lp, factor, payload = evaluate(v)
+        lp = np.where(np.isfinite(lp), lp, -np.inf)
+        top = lp.max(axis=1, keepdims=True)
+        if p == passes - 1:
+            break
+        keep = lp > top - window
+        first = np.argmax(keep, axis=1)
+        last = nodes - 1 - np.argmax(keep[:, ::-1], axis=1)
+        new_lo = np.where(first > 0, v[rows, np.maximum(first - 1, 0)], lo)
+        new_hi = np.where(last < nodes - 1, v[rows, np.minimum(last + 1, nodes - 1)], hi)
+        ok = np.isfinite(top[:, 0])
+        lo, hi = np.where(ok, new_lo, lo), np.where(ok, new_hi, hi)
+    if factor is not None:
+        wv = wv * factor
+    with np.errstate(invalid="ignore", over="ignore"):
+        weight = wv * np.exp(lp - top)
+        weight = weight / weight.sum(axis=1, keepdims=True)
+    return payload, weight
 
 
 def posterior_nodes(stats: SuffStats, prior: HierPrior):
     """Quadrature nodes in gamma and normalised posterior weights, each (R, G)."""
     present = stats.present
     n0 = present.sum(axis=1) / np.where(present, 1.0 / np.where(present, stats.n, 1.0), 0.0).sum(axis=1)
-    x, w = np.polynomial.legendre.leggauss(prior.nodes)
-    x, w = 0.5 * (x + 1.0), 0.5 * w
-    R = stats.R
-    lo, hi = np.zeros(R), np.ones(R)
-    for p in range(prior.passes):
-        v, wv = _nodes(lo, hi, x, w)
+
+    def evaluate(v):
         gamma, jac = prior.integration_map(v, n0)
-        wv = wv * jac
-        lp = _log_post(stats, gamma)
-        lp = np.where(np.isfinite(lp), lp, -np.inf)
-        top = lp.max(axis=1, keepdims=True)
-        if p == prior.passes - 1:
-            break
-        keep = lp > top - 40.0
-        first = np.argmax(keep, axis=1)
-        last = keep.shape[1] - 1 - np.argmax(keep[:, ::-1], axis=1)
-        rows = np.arange(R)
-        new_lo = np.where(first > 0, v[rows, np.maximum(first - 1, 0)], lo)
-        new_hi = np.where(last < keep.shape[1] - 1, v[rows, np.minimum(last + 1, keep.shape[1] - 1)], hi)
-        ok = np.isfinite(top[:, 0])
-        lo, hi = np.where(ok, new_lo, lo), np.where(ok, new_hi, hi)
-    with np.errstate(invalid="ignore", over="ignore"):
-        weight = wv * np.exp(lp - top)
-        weight = weight / weight.sum(axis=1, keepdims=True)
-    return gamma, weight
+        return _log_post(stats, gamma), jac, gamma
+
+    return zoomed_quadrature(evaluate, stats.R, prior.nodes, prior.passes)
 
 
 def _mixture_cdf_pdf(x, rows, pf, cf, sf, dff, tables, target, block=2048):

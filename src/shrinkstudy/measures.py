@@ -339,8 +339,9 @@ def _log_beta(a: float, b: float) -> float:
     a, b = min(a, b), max(a, b)
     if b < 16:
         return math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)
-    ratio = -(b - 0.5) * math.log1p(a / b) - a * math.log(a + b) + a + _stirling_tail(b) - _stirling_tail(a + b)
-    return math.lgamma(a) + ratio
+    # log Gamma(b) - log Gamma(a + b) from Stirling's series, the large terms cancelled exactly
+    ratio = -(b - 0.5) * math.log1p(a / b) - a * math.log(a + b) + a
+    return math.lgamma(a) + ratio + (_stirling_tail(b) - _stirling_tail(a + b))
 
 
 def _betainc_cf(a: float, b: float, x: float) -> float:

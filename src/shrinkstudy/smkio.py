@@ -44,14 +44,17 @@ def _arrow_array(values):
     n = len(a)
     if a.dtype.kind in _NUMERIC and a.dtype.itemsize in _NUMERIC[a.dtype.kind]:
         kind = getattr(pa, _NUMERIC[a.dtype.kind][a.dtype.itemsize])()
-        return pa.Array.from_buffers(kind, n, [None, pa.py_buffer(np.ascontiguousarray(a, a.dtype.newbyteorder("<")))])
+        data = np.ascontiguousarray(a, a.dtype.newbyteorder("<"))
+        return pa.Array.from_buffers(kind, n, [None, pa.py_buffer(data)])
     if a.dtype == bool:
-        return pa.Array.from_buffers(pa.bool_(), n, [None, pa.py_buffer(np.packbits(a, bitorder="little"))])
+        bits = np.packbits(a, bitorder="little")
+        return pa.Array.from_buffers(pa.bool_(), n, [None, pa.py_buffer(bits)])
     if a.dtype.kind in "OUT":
         encoded = [str(v).encode() for v in a]
         offsets = np.zeros(n + 1, dtype="<i4")
         np.cumsum([len(b) for b in encoded], out=offsets[1:])
-        return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))])
+        buffers = [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))]
+        return pa.Array.from_buffers(pa.string(), n, buffers)
     raise TypeError(f"cannot store a column of dtype {a.dtype} (integers, floats, booleans or strings)")
 
 
@@ -68,9 +71,11 @@ def _numpy_column(column):
         if pa.types.is_integer(kind) or pa.types.is_floating(kind):
             code = "f" if pa.types.is_floating(kind) else "i" if pa.types.is_signed_integer(kind) else "u"
             dtype = np.dtype(f"<{code}{kind.bit_width // 8}")
-            parts.append(np.frombuffer(chunk.buffers()[1], dtype=dtype, count=n, offset=offset * dtype.itemsize))
+            data = chunk.buffers()[1]
+            parts.append(np.frombuffer(data, dtype=dtype, count=n, offset=offset * dtype.itemsize))
         elif pa.types.is_boolean(kind):
-            bits = np.unpackbits(np.frombuffer(chunk.buffers()[1], dtype=np.uint8), bitorder="little", count=offset + n)
+            packed = np.frombuffer(chunk.buffers()[1], dtype=np.uint8)
+            bits = np.unpackbits(packed, bitorder="little", count=offset + n)
             parts.append(bits[offset:].astype(bool))
         elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
             parts.append(np.array(chunk.to_pylist(), dtype=object))
