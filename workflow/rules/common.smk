@@ -9,16 +9,22 @@ sys.path.insert(0, str(SRC))
 # Software of every rule (for --software-deployment-method conda)
 ENV = "../envs/shrinkstudy.yaml"
 
-from shrinkstudy.config import load_study
-from shrinkstudy.provenance import library_closure
-from shrinkstudy.design import ConfigError
+from snakemake.utils import validate
 
+from shrinkstudy.config import load_study
+from shrinkstudy.design import ConfigError
+from shrinkstudy.provenance import library_closure
+
+# The config against workflow/schemas/config.schema.yaml, and the checks a schema cannot state
+# (a duplicated cell, an unknown design label ...), before any job: one line naming the key.
 try:
     STUDY = load_study(dict(config))
 except ConfigError as exc:
     sys.stderr.write(f"config error: {exc}\n")
     sys.exit(1)
 config.update(STUDY.config)
+# The same schema through Snakemake's own validator (it passes whenever load_study did).
+validate(config, "../schemas/config.schema.yaml")
 
 CELLS = [cell.name for cell in STUDY.cells]
 CHUNKS = STUDY.chunks
