@@ -203,6 +203,20 @@ def test_f_cdf_against_scipy_and_edge_cases():
             np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-300)
     assert f_cdf(0.0, 3, 4) == 0.0 and f_cdf(-1.0, 3, 4) == 0.0 and f_cdf(math.inf, 3, 4) == 1.0
     assert math.isnan(f_cdf(math.nan, 3, 4)) and math.isnan(f_cdf(1.0, 0, 4))
+    assert math.isnan(f_cdf(1.0, 3, math.inf)) and math.isnan(f_cdf(1.0, math.nan, 4))
+    # overflow and underflow of d1 f, and of x = d1 f / (d1 f + d2)
+    assert f_cdf(1e308, 10, 5) == 1.0 and f_cdf(1e300, 1, 1e10) == 1.0
+    assert f_cdf(5e-324, 1, 2) == 0.0 and 0 < f_cdf(1e-300, 1, 2) < 1e-149
+    # large degrees of freedom: the error grows like (d1 + d2) eps, still tiny at a million
+    assert f_cdf(1.0, 1e6, 1e6) == pytest.approx(0.5, abs=1e-9)
+
+
+def test_f_cdf_reports_a_continued_fraction_that_does_not_converge(monkeypatch):
+    import shrinkstudy.measures as measures
+
+    monkeypatch.setattr(measures, "_CF_MAX_TERMS", 3)
+    with pytest.warns(RuntimeWarning, match="not converged"):
+        assert math.isnan(measures.f_cdf(1.0, 47, 4752))
 
 
 def test_oracle_interval_covers_at_nominal_level(small):

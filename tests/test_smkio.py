@@ -68,7 +68,35 @@ def test_concatenation_in_order(tmp_path):
     assert read_parquets([]) == {}
 
 
+def test_other_numeric_types_and_empty_columns(tmp_path):
+    cols = {
+        "u16": np.array([0, 65535], dtype=np.uint16),
+        "i8": np.array([-128, 127], dtype=np.int8),
+        "f32": np.array([0.5, -np.inf], dtype=np.float32),
+        "big_endian": np.array([1.5, 2.5], dtype=">f8"),
+    }
+    write_columns(cols, tmp_path / "n.parquet")
+    back = read_columns(tmp_path / "n.parquet")
+    for name, values in cols.items():
+        assert back[name].dtype == values.dtype.newbyteorder("<"), name
+        np.testing.assert_array_equal(back[name], values)
+        assert not back[name].flags.writeable  # views of Arrow's memory are not to be written
+    empty = {"i": np.array([], dtype=np.int64), "s": np.array([], dtype=object), "b": np.array([], bool)}
+    write_columns(empty, tmp_path / "e.parquet")
+    back = read_columns(tmp_path / "e.parquet")
+    assert {k: (v.dtype, v.size) for k, v in back.items()} == {
+        "i": (np.dtype(np.int64), 0), "s": (np.dtype(object), 0), "b": (np.dtype(bool), 0)
+    }
+    from shrinkstudy.smkio import _numpy_column
+
+    no_chunks = pa.chunked_array([], type=pa.int32())
+    assert _numpy_column(no_chunks).dtype == np.int32
+
+
 def test_bad_columns_are_refused(tmp_path):
+    for bad in ([None, "a"], ["a", 1], ["a", np.nan]):
+        with pytest.raises(TypeError, match="strings only"):
+            write_columns({"s": np.array(bad, dtype=object)}, tmp_path / "x.parquet")
     with pytest.raises(ValueError, match="1-D"):
         write_columns({"y": np.ones((2, 2))}, tmp_path / "x.parquet")
     with pytest.raises(TypeError, match="complex"):

@@ -218,14 +218,29 @@ def test_tables_from_per_cell_csv_files(summary, tmp_path):
 
 
 def test_library_closure_follows_relative_imports(tmp_path):
-    # the real package: the intervals' t table is reached through hierbayes
-    assert library_closure(["estimators"]) == ["design", "estimators", "hierbayes", "reml", "simulate", "tdist"]
-    assert library_closure(["design"]) == ["design"]
-    # a toy package: both import forms, imports inside functions, other packages ignored, cycles
-    (tmp_path / "a.py").write_text("import numpy\nfrom .b import x\n")
-    (tmp_path / "b.py").write_text("def f():\n    from . import c\n")
-    (tmp_path / "c.py").write_text("from .a import y\nfrom os import path\n")
-    (tmp_path / "d.py").write_text("")
-    assert library_closure(["a"], tmp_path) == ["a", "b", "c"]
+    # the real package: the intervals' t table is reached through hierbayes; __init__ always
+    assert library_closure(["estimators"]) == [
+        "__init__", "design", "estimators", "hierbayes", "reml", "simulate", "tdist"
+    ]
+    assert library_closure(["design"]) == ["__init__", "design"]
+    assert "figures" in library_closure(["cli"])  # importlib.import_module("shrinkstudy.figures")
+    # a toy package: every import form, imports inside functions, attributes and other packages
+    # skipped, cycles
+    pkg = tmp_path / "toypkg"
+    pkg.mkdir()
+    files = {
+        "__init__.py": "__version__ = '1'\n",
+        "a.py": "import numpy\nfrom .b import x\nfrom . import __version__\nimport toypkg.e as e\n",
+        "b.py": "def f():\n    from . import c\n",
+        "c.py": "from .a import y\nfrom os import path\nfrom toypkg import f\n",
+        "d.py": "",
+        "e.py": "import importlib\nm = importlib.import_module('toypkg.g')\nfrom .sub.h import z\n",
+        "f.py": "from toypkg.d import w\n",
+        "g.py": "",
+    }
+    for name, text in files.items():
+        (pkg / name).write_text(text)
+    assert library_closure(["a"], pkg) == ["__init__", "a", "b", "c", "d", "e", "f", "g"]
+    assert library_closure(["d"], pkg) == ["__init__", "d"]
     with pytest.raises(FileNotFoundError, match="'zz'"):
-        library_closure(["zz"], tmp_path)
+        library_closure(["d", "zz"], pkg)

@@ -47,6 +47,8 @@ from __future__ import annotations
 import csv
 import io
 import math
+import sys
+import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -312,20 +314,29 @@ def f_cdf(f: float, d1: float, d2: float) -> float:
     ``I_x(d1/2, d2/2)`` with ``x = d1 f / (d1 f + d2)``: the regularised incomplete beta function
     by its continued fraction (modified Lentz; Press et al., Numerical Recipes, section 6.4),
     on the side of the symmetry ``I_x(a, b) = 1 - I_{1-x}(b, a)`` where it converges fast. About
-    1e-15 relative, as ``scipy.special.fdtr`` (checked in the tests); written out here so that
-    the per-cell summary jobs need not import scipy (a third of a second each).
+    1e-14 relative against 50-digit references, and no worse than ``scipy.special.fdtr`` on the
+    grids of the tests; written out here so that the per-cell summary jobs need not import scipy
+    (a third of a second each). The relative error grows like (d1 + d2) times the machine epsilon
+    (the prefactor ``x^a y^b / B(a, b)`` is a ratio of huge powers): about 1e-12 at d1 + d2 = 1e4,
+    4e-5 at d1 = d2 = 1e12. NaN for degrees of freedom that are not finite and positive, and (with
+    a RuntimeWarning) where the continued fraction does not converge.
     """
-    if not (d1 > 0 and d2 > 0) or math.isnan(f):
+    if not (0 < d1 < math.inf and 0 < d2 < math.inf) or math.isnan(f):
         return math.nan
     if f <= 0:
         return 0.0
-    if math.isinf(f):
+    scaled = d1 * f
+    if math.isinf(scaled):
         return 1.0
-    x = d1 * f / (d1 * f + d2)
+    x, y = scaled / (scaled + d2), d2 / (scaled + d2)  # y = 1 - x, without cancellation
+    if x == 0.0:
+        return 0.0
+    if y == 0.0:
+        return 1.0
     a, b = d1 / 2.0, d2 / 2.0
     if x > (a + 1.0) / (a + b + 2.0):
-        return 1.0 - _betainc_cf(b, a, d2 / (d1 * f + d2))
-    return _betainc_cf(a, b, x)
+        return 1.0 - _betainc_cf(b, a, y, x)
+    return _betainc_cf(a, b, x, y)
 
 
 def _stirling_tail(x: float) -> float:
@@ -335,23 +346,34 @@ def _stirling_tail(x: float) -> float:
 
 
 def _log_beta(a: float, b: float) -> float:
-    """log B(a, b), without the cancellation of log Gamma(b) - log Gamma(a + b) at large b."""
+    """log B(a, b), without cancelling large log-gamma values when a or b is large."""
     a, b = min(a, b), max(a, b)
     if b < 16:
         return math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)
-    # log Gamma(b) - log Gamma(a + b) from Stirling's series, the large terms cancelled exactly
-    ratio = -(b - 0.5) * math.log1p(a / b) - a * math.log(a + b) + a
-    return math.lgamma(a) + ratio + (_stirling_tail(b) - _stirling_tail(a + b))
+    tails = _stirling_tail(b) - _stirling_tail(a + b)
+    if a < 16:
+        # log Gamma(b) - log Gamma(a + b) by Stirling's series, its large terms cancelled exactly
+        return math.lgamma(a) + (-(b - 0.5) * math.log1p(a / b) - a * math.log(a + b) + a) + tails
+    # both large: Stirling's series for all three, as logs of ratios
+    main = (a - 0.5) * math.log(a / (a + b)) - (b - 0.5) * math.log1p(a / b) - 0.5 * math.log(a + b)
+    return 0.5 * math.log(2.0 * math.pi) + main + (_stirling_tail(a) + tails)
 
 
-def _betainc_cf(a: float, b: float, x: float) -> float:
-    """I_x(a, b) by its continued fraction, for x < (a + 1) / (a + b + 2)."""
-    log_front = a * math.log(x) + b * math.log1p(-x) - math.log(a) - _log_beta(a, b)
+_CF_TOLERANCE = 2.0 * sys.float_info.epsilon
+_CF_MAX_TERMS = 100_000
+
+
+def _betainc_cf(a: float, b: float, x: float, y: float) -> float:
+    """I_x(a, b) by its continued fraction, for 0 < x < (a + 1) / (a + b + 2) and y = 1 - x."""
+    # log x and log y through log1p of the smaller of x and y, whichever keeps full precision
+    log_x = math.log1p(-y) if y < 0.5 else math.log(x)
+    log_y = math.log1p(-x) if x < 0.5 else math.log(y)
+    log_front = a * log_x + b * log_y - math.log(a) - _log_beta(a, b)
     tiny = 1e-300
     c, d = 1.0, 1.0 - (a + b) * x / (a + 1.0)
     d = 1.0 / (d if abs(d) > tiny else tiny)
     h = d
-    for m in range(1, 100_000):
+    for m in range(1, _CF_MAX_TERMS):
         m2 = 2 * m
         for num in (
             m * (b - m) * x / ((a + m2 - 1.0) * (a + m2)),
@@ -362,9 +384,15 @@ def _betainc_cf(a: float, b: float, x: float) -> float:
             c = 1.0 + num / c
             c = c if abs(c) > tiny else tiny
             h *= d * c
-        if abs(d * c - 1.0) < 1e-16:
-            break
-    return math.exp(log_front) * h
+        if abs(d * c - 1.0) <= _CF_TOLERANCE:
+            return math.exp(log_front) * h
+    warnings.warn(
+        f"incomplete beta I_x({a}, {b}) at x = {x}: continued fraction not converged after "
+        f"{_CF_MAX_TERMS} terms; returning NaN",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+    return math.nan
 
 
 # ----------------------------------------------------------------------------------------------

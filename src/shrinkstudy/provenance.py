@@ -141,29 +141,61 @@ def provenance(config: dict, repo=None) -> dict:
     }
 
 
-def library_closure(modules, package_dir: Path | None = None) -> list[str]:
-    """The given ``shrinkstudy`` modules and every package module they import, transitively.
+def _imported_names(tree: ast.AST, package: str):
+    """Top-level names of ``package`` that a module's code imports (modules or attributes)."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level == 1:  # from .x.y import z / from . import x
+                module = node.module
+            elif node.level == 0 and node.module and node.module.split(".")[0] == package:
+                module = node.module.partition(".")[2]  # from package.x import y / from package import x
+            else:
+                continue
+            if module:
+                yield module.split(".")[0]
+            else:
+                yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.Import):  # import package.x
+            for alias in node.names:
+                parts = alias.name.split(".")
+                if parts[0] == package and len(parts) > 1:
+                    yield parts[1]
+        elif (
+            isinstance(node, ast.Call)  # importlib.import_module("package.x")
+            and getattr(node.func, "attr", getattr(node.func, "id", None)) == "import_module"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
+            parts = node.args[0].value.split(".")
+            if parts[0] == package and len(parts) > 1:
+                yield parts[1]
 
-    Relative imports (``from .reml import ...``, ``from . import tdist``) anywhere in a module,
-    function bodies included, are followed; imports of other packages are not. Sorted names.
-    The workflow declares these files as rule inputs, so a change to a module reruns the jobs
-    whose results it can change, however indirectly it is used.
+
+def library_closure(modules, package_dir: Path | None = None) -> list[str]:
+    """The given library modules, ``__init__`` and every package module they import, transitively.
+
+    Followed, anywhere in a module (function bodies included): relative imports
+    (``from .reml import ...``, ``from . import tdist``), absolute imports of the package
+    (``import shrinkstudy.x``, ``from shrinkstudy import x``) and
+    ``importlib.import_module("shrinkstudy.x")`` with a literal name; a name that is not a
+    module of the package (``from . import __version__``) is skipped, and imports under
+    ``if TYPE_CHECKING:`` count too (a harmless excess). Sorted module names. The workflow
+    declares these files as rule inputs, so a change to a module reruns the jobs whose results
+    it can change, however indirectly it is used.
     """
     package_dir = Path(package_dir or Path(__file__).parent)
+    package = package_dir.name
+    missing = [m for m in modules if not (package_dir / f"{m}.py").is_file()]
+    if missing:
+        raise FileNotFoundError(f"no library module {missing[0]!r} in {package_dir}")
     seen: set[str] = set()
-    todo = list(modules)
+    todo = list(modules) + ["__init__"]
     while todo:
         name = todo.pop()
-        if name in seen:
-            continue
         path = package_dir / f"{name}.py"
-        if not path.is_file():
-            raise FileNotFoundError(f"no library module {name!r} ({path})")
+        if name in seen or not path.is_file():
+            continue
         seen.add(name)
-        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-            if isinstance(node, ast.ImportFrom) and node.level == 1:
-                if node.module:
-                    todo.append(node.module.split(".")[0])
-                else:
-                    todo.extend(alias.name for alias in node.names)
+        todo.extend(_imported_names(ast.parse(path.read_text(), filename=str(path)), package))
     return sorted(seen)

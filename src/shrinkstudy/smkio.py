@@ -29,8 +29,8 @@ def logged(path):
 
 # Parquet through Arrow buffers. pyarrow's own numpy conversions (``pa.array(ndarray)``,
 # ``Array.to_numpy``) import pandas, about 0.5 s of every short job; building the arrays from
-# their buffers gives the same files without it.
-_NUMERIC = {"i": {4: "int32", 8: "int64"}, "f": {8: "float64"}}
+# their buffers gives the same files without it. Columns: integers, floats, booleans, strings;
+# no missing values.
 
 
 def _arrow_array(values):
@@ -42,48 +42,63 @@ def _arrow_array(values):
     if a.ndim != 1:
         raise ValueError(f"columns must be 1-D, not of shape {a.shape}")
     n = len(a)
-    if a.dtype.kind in _NUMERIC and a.dtype.itemsize in _NUMERIC[a.dtype.kind]:
-        kind = getattr(pa, _NUMERIC[a.dtype.kind][a.dtype.itemsize])()
+    if a.dtype.kind in "iuf":
         data = np.ascontiguousarray(a, a.dtype.newbyteorder("<"))
-        return pa.Array.from_buffers(kind, n, [None, pa.py_buffer(data)])
-    if a.dtype == bool:
+        return pa.Array.from_buffers(pa.from_numpy_dtype(a.dtype), n, [None, pa.py_buffer(data)])
+    if a.dtype.kind == "b":
         bits = np.packbits(a, bitorder="little")
         return pa.Array.from_buffers(pa.bool_(), n, [None, pa.py_buffer(bits)])
     if a.dtype.kind in "OUT":
+        if a.dtype.kind == "O":
+            bad = [v for v in a if not isinstance(v, str)]
+            if bad:
+                raise TypeError(f"an object column must hold strings only, not {bad[0]!r}")
         encoded = [str(v).encode() for v in a]
-        offsets = np.zeros(n + 1, dtype="<i4")
-        np.cumsum([len(b) for b in encoded], out=offsets[1:])
+        lengths = np.fromiter((len(b) for b in encoded), dtype=np.int64, count=n)
+        large = int(lengths.sum()) >= 2**31  # beyond int32 offsets: Arrow's large_string
+        offsets = np.zeros(n + 1, dtype="<i8" if large else "<i4")
+        np.cumsum(lengths, out=offsets[1:])
         buffers = [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))]
-        return pa.Array.from_buffers(pa.string(), n, buffers)
+        return pa.Array.from_buffers(pa.large_string() if large else pa.string(), n, buffers)
     raise TypeError(f"cannot store a column of dtype {a.dtype} (integers, floats, booleans or strings)")
 
 
-def _numpy_column(column):
-    """An Arrow (chunked) column without nulls as one numpy array."""
+def _numpy_dtype(kind):
+    """The numpy dtype of an Arrow type this module reads (TypeError for any other)."""
     import numpy as np
     import pyarrow as pa
 
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind):
+        code = "f" if pa.types.is_floating(kind) else "i" if pa.types.is_signed_integer(kind) else "u"
+        return np.dtype(f"<{code}{kind.bit_width // 8}")
+    if pa.types.is_boolean(kind):
+        return np.dtype(bool)
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        return np.dtype(object)
+    raise TypeError(f"cannot read a column of type {kind}")
+
+
+def _numpy_column(column):
+    """An Arrow (chunked) column without nulls as one read-only numpy array."""
+    import numpy as np
+
+    dtype = _numpy_dtype(column.type)
     parts = []
     for chunk in column.chunks:
         if chunk.null_count:
             raise ValueError("columns with missing values are not supported")
-        n, offset, kind = len(chunk), chunk.offset, chunk.type
-        if pa.types.is_integer(kind) or pa.types.is_floating(kind):
-            code = "f" if pa.types.is_floating(kind) else "i" if pa.types.is_signed_integer(kind) else "u"
-            dtype = np.dtype(f"<{code}{kind.bit_width // 8}")
-            data = chunk.buffers()[1]
-            parts.append(np.frombuffer(data, dtype=dtype, count=n, offset=offset * dtype.itemsize))
-        elif pa.types.is_boolean(kind):
+        n, offset = len(chunk), chunk.offset
+        if dtype.kind in "iuf":  # a view of the Arrow buffer
+            part = np.frombuffer(chunk.buffers()[1], dtype=dtype, count=n, offset=offset * dtype.itemsize)
+        elif dtype.kind == "b":
             packed = np.frombuffer(chunk.buffers()[1], dtype=np.uint8)
-            bits = np.unpackbits(packed, bitorder="little", count=offset + n)
-            parts.append(bits[offset:].astype(bool))
-        elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
-            parts.append(np.array(chunk.to_pylist(), dtype=object))
+            part = np.unpackbits(packed, bitorder="little", count=offset + n)[offset:].astype(bool)
         else:
-            raise TypeError(f"cannot read a column of type {kind}")
-    if len(parts) == 1:
-        return parts[0]
-    return np.concatenate(parts) if parts else np.array([])
+            part = np.array(chunk.to_pylist(), dtype=object)
+        parts.append(part)
+    out = parts[0] if len(parts) == 1 else np.concatenate(parts) if parts else np.empty(0, dtype)
+    out.flags.writeable = False
+    return out
 
 
 def write_columns(columns: dict, path) -> None:
@@ -99,7 +114,7 @@ def write_columns(columns: dict, path) -> None:
 
 
 def read_columns(path) -> dict:
-    """A Parquet file as a dict of numpy columns (read-only views where the layout allows)."""
+    """A Parquet file as a dict of read-only numpy columns (numbers are views of Arrow's buffers)."""
     import pyarrow.parquet as pq
 
     table = pq.ParquetFile(path).read()
