@@ -63,6 +63,9 @@ def edit(path, value):
         (("grid", "seed", "J"), [10], r"design '100x6\+2x6' has 12 groups but J = 10"),
         (("grid", "again"), {"J": [3], "sizes": [2], "sigma": [1], "tau": [1]}, r"J3_n2_sigma1_tau1_mu0 is duplicated"),
         (("colour",), "red", r"^config: Additional properties are not allowed \('colour' was unexpected\)"),
+        (("results",), "../elsewhere", r"^results: '\.\./elsewhere' must be a directory below the project"),
+        (("results",), "/tmp/out", r"^results: '/tmp/out' must be a directory below the project"),
+        (("results",), ".", r"^results: '\.' must be a directory below the project"),
     ],
 )
 def test_bad_values_are_named(path, value, message):

@@ -146,6 +146,20 @@ def test_library_change_reruns_fits_not_simulations(study, repo, name):
     assert len(jobs["fit"]) == 10 and len(jobs["summarise"]) == 5 and "aggregate" in jobs
 
 
+def test_another_results_directory_leaves_the_study_alone(study, tmp_path):
+    """A study with its own ``results`` directory (as config/quick.yaml) plans every job, and only
+    jobs writing below that directory, beside a finished study of the same cells."""
+    config = dict(SMALL, results="results/other", base_seed=6)
+    cfg = write_config(tmp_path, config)
+    res = snakemake(study, "-n", "--configfile", str(cfg))
+    outputs = [line.strip()[len("output: "):] for line in res.stdout.splitlines() if line.strip().startswith("output: ")]
+    files = [f for line in outputs for f in line.split(", ")]
+    assert len(files) > 50 and all(f.startswith("results/other/") for f in files), files[:5]
+    jobs = planned_jobs(study, "--configfile", str(cfg))
+    assert len(jobs["simulate"]) == 10 and len(jobs["fit"]) == 10 and "aggregate" in jobs
+    assert "simulate" not in planned_jobs(study)  # the finished study is untouched
+
+
 def test_bad_config_stops_before_any_job(tmp_path):
     config = dict(SMALL, replications=0)
     write_config(tmp_path, config)

@@ -80,6 +80,12 @@ def load_study(config: dict, schema_path: Path | None = None) -> Study:
         if err.validator == "additionalProperties":
             raise ConfigError(f"{_where(err)}: {text}")
         raise ConfigError(f"{_where(err)}: {value!r} is not valid ({text})")
+    results = Path(config["results"])
+    if results.is_absolute() or ".." in results.parts or not results.parts or "\\" in config["results"]:
+        raise ConfigError(
+            f"results: {config['results']!r} must be a directory below the project "
+            "(a relative path without '..')"
+        )
     reps, chunk = config["replications"], config["chunk_size"]
     if reps % chunk:
         raise ConfigError(

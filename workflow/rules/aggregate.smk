@@ -3,20 +3,20 @@ rule aggregate:
         summaries=expand(rules.summarise.output.summary, cell=CELLS),
         code=lib("tables", "provenance"),
     output:
-        summary="results/tables/summary.csv",
-        markdown="results/tables/summary.md",
-        latex="results/tables/summary.tex",
-        headline="results/tables/headline.md",
-        headline_csv="results/tables/headline.csv",
-        replication="results/tables/replication.md",
-        replication_csv="results/tables/replication.csv",
-        provenance="results/tables/provenance.json",
+        summary=res("tables/summary.csv"),
+        markdown=res("tables/summary.md"),
+        latex=res("tables/summary.tex"),
+        headline=res("tables/headline.md"),
+        headline_csv=res("tables/headline.csv"),
+        replication=res("tables/replication.md"),
+        replication_csv=res("tables/replication.csv"),
+        provenance=res("tables/provenance.json"),
     params:
         config=STUDY.config,
     log:
-        "results/logs/aggregate.log",
+        res("logs/aggregate.log"),
     benchmark:
-        "results/benchmarks/aggregate.tsv"
+        res("benchmarks/aggregate.tsv")
     conda:
         ENV
     script:

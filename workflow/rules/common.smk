@@ -26,6 +26,14 @@ config.update(STUDY.config)
 # The same schema through Snakemake's own validator (it passes whenever load_study did).
 validate(config, "../schemas/config.schema.yaml")
 
+RESULTS = STUDY.config["results"].rstrip("/")  # every output below this directory
+
+
+def res(path):
+    """``path`` (a pattern, wildcards and all) inside the study's results directory."""
+    return f"{RESULTS}/{path}"
+
+
 CELLS = [cell.name for cell in STUDY.cells]
 CHUNKS = STUDY.chunks
 

@@ -2,7 +2,7 @@
 # figures from the summary table. One script per figure; each writes a PNG (in the report) and
 # a PDF. `snakemake --report results/report.html` collects figures, captions and tables.
 
-FIGURES = "results/figures"
+FIGURES = res("figures")
 
 # The seed example is fitted with the study's own settings (method, interval level, prior).
 SEED_CELL = {
@@ -18,17 +18,17 @@ rule seed_example:
     input:
         code=lib("seed_example"),
     output:
-        data="results/seed/data.csv",
-        estimates="results/seed/estimates.csv",
-        fit="results/seed/fit.json",
+        data=res("seed/data.csv"),
+        estimates=res("seed/estimates.csv"),
+        fit=res("seed/fit.json"),
     params:
         cell=SEED_CELL,
         seed=int(config["seed_example"]["seed"]),
         settings=SEED_SETTINGS,
     log:
-        "results/logs/seed_example.log",
+        res("logs/seed_example.log"),
     benchmark:
-        "results/benchmarks/seed_example.tsv"
+        res("benchmarks/seed_example.tsv")
     conda:
         ENV
     script:
@@ -49,9 +49,9 @@ rule fig_seed_shrinkage:
         ),
         pdf=f"{FIGURES}/seed_shrinkage.pdf",
     log:
-        "results/logs/figures/seed_shrinkage.log",
+        res("logs/figures/seed_shrinkage.log"),
     benchmark:
-        "results/benchmarks/figures/seed_shrinkage.tsv"
+        res("benchmarks/figures/seed_shrinkage.tsv")
     conda:
         ENV
     script:
@@ -71,9 +71,9 @@ rule fig_seed_blup_bayesglm:
         ),
         pdf=f"{FIGURES}/seed_blup_bayesglm.pdf",
     log:
-        "results/logs/figures/seed_blup_bayesglm.log",
+        res("logs/figures/seed_blup_bayesglm.log"),
     benchmark:
-        "results/benchmarks/figures/seed_blup_bayesglm.tsv"
+        res("benchmarks/figures/seed_blup_bayesglm.tsv")
     conda:
         ENV
     script:
@@ -92,9 +92,9 @@ rule fig_relmse_by_n:
         ),
         pdf=f"{FIGURES}/relmse_by_n.pdf",
     log:
-        "results/logs/figures/relmse_by_n.log",
+        res("logs/figures/relmse_by_n.log"),
     benchmark:
-        "results/benchmarks/figures/relmse_by_n.tsv"
+        res("benchmarks/figures/relmse_by_n.tsv")
     conda:
         ENV
     script:
@@ -113,9 +113,9 @@ rule fig_nested_loop:
         ),
         pdf=f"{FIGURES}/nested_loop.pdf",
     log:
-        "results/logs/figures/nested_loop.log",
+        res("logs/figures/nested_loop.log"),
     benchmark:
-        "results/benchmarks/figures/nested_loop.tsv"
+        res("benchmarks/figures/nested_loop.tsv")
     conda:
         ENV
     script:
@@ -134,9 +134,9 @@ rule fig_group_size_mse:
         ),
         pdf=f"{FIGURES}/group_size_mse.pdf",
     log:
-        "results/logs/figures/group_size_mse.log",
+        res("logs/figures/group_size_mse.log"),
     benchmark:
-        "results/benchmarks/figures/group_size_mse.tsv"
+        res("benchmarks/figures/group_size_mse.tsv")
     conda:
         ENV
     script:
@@ -155,9 +155,9 @@ rule fig_spread:
         ),
         pdf=f"{FIGURES}/spread.pdf",
     log:
-        "results/logs/figures/spread.log",
+        res("logs/figures/spread.log"),
     benchmark:
-        "results/benchmarks/figures/spread.tsv"
+        res("benchmarks/figures/spread.tsv")
     conda:
         ENV
     script:
@@ -176,9 +176,9 @@ rule fig_boundary:
         ),
         pdf=f"{FIGURES}/boundary.pdf",
     log:
-        "results/logs/figures/boundary.log",
+        res("logs/figures/boundary.log"),
     benchmark:
-        "results/benchmarks/figures/boundary.tsv"
+        res("benchmarks/figures/boundary.tsv")
     conda:
         ENV
     script:
@@ -199,9 +199,9 @@ rule fig_coverage:
     params:
         level=float(config["level"]),
     log:
-        "results/logs/figures/coverage.log",
+        res("logs/figures/coverage.log"),
     benchmark:
-        "results/benchmarks/figures/coverage.tsv"
+        res("benchmarks/figures/coverage.tsv")
     conda:
         ENV
     script:
@@ -217,24 +217,24 @@ rule report_tables:
         code=lib("figures"),
     output:
         summary=report(
-            "results/report/summary.html",
+            res("report/summary.html"),
             caption="../report/summary_table.rst",
             category="4. Tables",
         ),
         headline=report(
-            "results/report/headline.html",
+            res("report/headline.html"),
             caption="../report/headline_table.rst",
             category="4. Tables",
         ),
         replication=report(
-            "results/report/replication.html",
+            res("report/replication.html"),
             caption="../report/replication_table.rst",
             category="4. Tables",
         ),
     log:
-        "results/logs/figures/report_tables.log",
+        res("logs/figures/report_tables.log"),
     benchmark:
-        "results/benchmarks/figures/report_tables.tsv"
+        res("benchmarks/figures/report_tables.tsv")
     conda:
         ENV
     script:

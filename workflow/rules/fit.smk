@@ -1,5 +1,5 @@
-FIT_LOSSES = "results/fit/{cell}/reps{start}-{stop}.losses.parquet"
-FIT_VARCOMP = "results/fit/{cell}/reps{start}-{stop}.varcomp.parquet"
+FIT_LOSSES = res("fit/{cell}/reps{start}-{stop}.losses.parquet")
+FIT_VARCOMP = res("fit/{cell}/reps{start}-{stop}.varcomp.parquet")
 
 
 rule fit:
@@ -14,9 +14,9 @@ rule fit:
         cell=cell_spec,
         settings=fit_settings(),
     log:
-        "results/logs/fit/{cell}/reps{start}-{stop}.log",
+        res("logs/fit/{cell}/reps{start}-{stop}.log"),
     benchmark:
-        "results/benchmarks/fit/{cell}/reps{start}-{stop}.tsv"
+        res("benchmarks/fit/{cell}/reps{start}-{stop}.tsv")
     conda:
         ENV
     script:

@@ -1,5 +1,5 @@
-SIM_DATA = "results/simulate/{cell}/reps{start}-{stop}.parquet"
-SIM_TRUTH = "results/simulate/{cell}/reps{start}-{stop}.truth.parquet"
+SIM_DATA = res("simulate/{cell}/reps{start}-{stop}.parquet")
+SIM_TRUTH = res("simulate/{cell}/reps{start}-{stop}.truth.parquet")
 
 
 rule simulate:
@@ -12,9 +12,9 @@ rule simulate:
         cell=cell_spec,
         base_seed=config["base_seed"],
     log:
-        "results/logs/simulate/{cell}/reps{start}-{stop}.log",
+        res("logs/simulate/{cell}/reps{start}-{stop}.log"),
     benchmark:
-        "results/benchmarks/simulate/{cell}/reps{start}-{stop}.tsv"
+        res("benchmarks/simulate/{cell}/reps{start}-{stop}.tsv")
     conda:
         ENV
     script:

@@ -4,15 +4,15 @@ rule summarise:
         varcomp=cell_chunks(FIT_VARCOMP),
         code=lib("measures", "smkio"),
     output:
-        summary="results/summarise/{cell}.csv",
+        summary=res("summarise/{cell}.csv"),
     params:
         cell=cell_spec,
         block=cell_block,
         level=float(config["level"]),
     log:
-        "results/logs/summarise/{cell}.log",
+        res("logs/summarise/{cell}.log"),
     benchmark:
-        "results/benchmarks/summarise/{cell}.tsv"
+        res("benchmarks/summarise/{cell}.tsv")
     conda:
         ENV
     script:
