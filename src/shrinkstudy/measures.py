@@ -64,6 +64,7 @@ if TYPE_CHECKING:  # pandas is imported only where a DataFrame is built (the job
 __all__ = [
     "PARAM_COLUMNS",
     "SUMMARY_COLUMNS",
+    "SUMMARY_COLUMN_TYPES",
     "mcse_empse",
     "mcse_mean",
     "mcse_mse",
@@ -567,36 +568,39 @@ def summary_rows(losses, varcomp, cell: Cell, level: float = 0.95) -> list[dict]
     return rows
 
 
-_INT_COLUMNS = ("J", "N", "reps", "failures")
-_STR_COLUMNS = ("cell", "block", "design", "estimator", "groups")
+#: The type of the summary columns that are not floats (the DataFrame, the CSV and reading it
+#: back all follow it).
+SUMMARY_COLUMN_TYPES = {
+    **dict.fromkeys(("cell", "block", "design", "estimator", "groups"), "str"),
+    "balanced": "bool",
+    "n": "nullable int",  # NA for unbalanced cells
+    **dict.fromkeys(("J", "N", "reps", "failures"), "int"),
+}
 
 
 def _summary_frame(rows: list[dict]) -> pd.DataFrame:
     """Rows to a DataFrame with fixed dtypes, so summaries concatenate and compare exactly."""
     import pandas as pd
 
-    data = {}
-    for c in SUMMARY_COLUMNS:
-        values = [r[c] for r in rows]
-        if c in _STR_COLUMNS:
-            data[c] = pd.array(values, dtype="str")
-        elif c == "balanced":
-            data[c] = np.array(values, dtype=bool)
-        elif c == "n":
-            data[c] = pd.array(values, dtype="Int64")
-        elif c in _INT_COLUMNS:
-            data[c] = np.array(values, dtype=np.int64)
-        else:
-            data[c] = np.array(values, dtype=np.float64)
-    return pd.DataFrame(data)
+    make = {
+        "str": lambda v: pd.array(v, dtype="str"),
+        "bool": lambda v: np.array(v, dtype=bool),
+        "nullable int": lambda v: pd.array(v, dtype="Int64"),
+        "int": lambda v: np.array(v, dtype=np.int64),
+        "float": lambda v: np.array(v, dtype=np.float64),
+    }
+    return pd.DataFrame(
+        {c: make[SUMMARY_COLUMN_TYPES.get(c, "float")]([r[c] for r in rows]) for c in SUMMARY_COLUMNS}
+    )
 
 
 def _csv_field(column: str, value) -> str:
-    if column in _STR_COLUMNS:
+    kind = SUMMARY_COLUMN_TYPES.get(column, "float")
+    if kind == "str":
         return str(value)
-    if column == "balanced":
+    if kind == "bool":
         return str(bool(value))
-    if column == "n" or column in _INT_COLUMNS:
+    if kind in ("int", "nullable int"):
         return "" if value is None else str(int(value))
     value = float(value)
     return "" if math.isnan(value) else "%.10g" % value

@@ -69,8 +69,7 @@ def _numpy_dtype(kind):
     import pyarrow as pa
 
     if pa.types.is_integer(kind) or pa.types.is_floating(kind):
-        code = "f" if pa.types.is_floating(kind) else "i" if pa.types.is_signed_integer(kind) else "u"
-        return np.dtype(f"<{code}{kind.bit_width // 8}")
+        return np.dtype(kind.to_pandas_dtype()).newbyteorder("<")  # Arrow's buffers: little-endian
     if pa.types.is_boolean(kind):
         return np.dtype(bool)
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):

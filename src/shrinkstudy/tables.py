@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from .design import ESTIMATORS
-from .measures import SUMMARY_COLUMNS
+from .measures import SUMMARY_COLUMN_TYPES, SUMMARY_COLUMNS
 from .provenance import _plain
 
 __all__ = [
@@ -110,8 +110,8 @@ def _group_rank(groups: pd.Series) -> pd.Series:
     return groups.map(rank).astype("int64")
 
 
-_TEXT_COLUMNS = ("cell", "block", "design", "estimator", "groups")
-_INT_COLUMNS = ("J", "N", "reps", "failures")
+def _columns_of(kind: str) -> tuple:
+    return tuple(c for c in SUMMARY_COLUMNS if SUMMARY_COLUMN_TYPES.get(c, "float") == kind)
 
 
 def normalise_summary(summary: pd.DataFrame) -> pd.DataFrame:
@@ -122,14 +122,15 @@ def normalise_summary(summary: pd.DataFrame) -> pd.DataFrame:
     if missing:
         raise ValueError(f"summary: missing column(s) {missing}")
     df = summary.loc[:, list(SUMMARY_COLUMNS)].copy()
-    for c in _TEXT_COLUMNS:
+    for c in _columns_of("str"):
         df[c] = pd.array(["" if pd.isna(v) else str(v) for v in df[c]], dtype="str")
-    for c in _INT_COLUMNS:
+    for c in _columns_of("int"):
         df[c] = df[c].astype("int64")
-    df["n"] = pd.to_numeric(df["n"]).astype("Int64")
-    df["balanced"] = df["balanced"].map(lambda v: str(v).lower() in ("true", "1")).astype(bool)
-    rest = [c for c in SUMMARY_COLUMNS if c not in _TEXT_COLUMNS + _INT_COLUMNS + ("n", "balanced")]
-    return df.astype({c: "float64" for c in rest})
+    for c in _columns_of("nullable int"):
+        df[c] = pd.to_numeric(df[c]).astype("Int64")
+    for c in _columns_of("bool"):
+        df[c] = df[c].map(lambda v: str(v).lower() in ("true", "1")).astype(bool)
+    return df.astype({c: "float64" for c in _columns_of("float")})
 
 
 def sort_summary(summary: pd.DataFrame) -> pd.DataFrame:
