@@ -14,7 +14,10 @@ import pandas as pd
 import pytest
 
 from shrinkstudy.cli import main
-from shrinkstudy.estimators import ESTIMATORS, INTERVAL_ESTIMATORS, fit_estimators
+from shrinkstudy.estimators import fit_estimators
+from shrinkstudy.registry import interval_names, names
+
+ESTIMATORS, INTERVAL_ESTIMATORS = names(), interval_names()
 from shrinkstudy.hierbayes import HierPrior
 from shrinkstudy.simulate import suffstats_from_long
 

@@ -14,7 +14,10 @@ from scipy import stats as sps
 
 from shrinkstudy import figures
 from shrinkstudy.design import Cell
-from shrinkstudy.estimators import ESTIMATORS, Truth, fit_estimators
+from shrinkstudy.estimators import Truth, fit_estimators
+from shrinkstudy.registry import names
+
+ESTIMATORS = names()
 from shrinkstudy.seed_example import seed_example
 from shrinkstudy.simulate import simulate_reps, suffstats_from_array
 
@@ -326,17 +329,21 @@ def test_figures_without_their_cells_say_so():
         _drawn(fig)
 
 
-def test_estimator_lists_match_the_engine():
-    from shrinkstudy import estimators
+def test_figure_styles_are_the_registry_s():
+    from shrinkstudy import registry
 
-    assert figures.ESTIMATORS == estimators.ESTIMATORS
-    assert figures.INTERVAL_ESTIMATORS == estimators.INTERVAL_ESTIMATORS
+    assert tuple(figures.ESTIMATOR_STYLE) == registry.names()
+    assert figures.ESTIMATOR_STYLE["blup"]["label"] == "BLUP"
+    assert figures.ESTIMATOR_STYLE["bayesglm"]["mfc"] == "none"
+    assert figures.estimator_order(["mine", "oracle", "raw"]) == ["raw", "oracle", "mine"]
 
 
 def test_estimator_colours_are_fixed_and_distinct():
+    from shrinkstudy import registry
+
     colours = [figures.ESTIMATOR_STYLE[e]["color"] for e in ESTIMATORS]
     assert len(set(colours)) == len(colours)
-    assert set(colours) <= set(figures.OKABE_ITO.values())
+    assert set(colours) <= set(registry.OKABE_ITO.values())
 
 
 def test_pdf_has_no_creation_date(summary, tmp_path):

@@ -9,7 +9,10 @@ import pandas as pd
 import pytest
 
 from shrinkstudy.design import Cell
-from shrinkstudy.estimators import ESTIMATORS, Fit, Truth, fit_estimators
+from shrinkstudy.estimators import Fit, Truth, fit_estimators
+from shrinkstudy.registry import names
+
+ESTIMATORS = names()
 from shrinkstudy.losses import LOSS_COLUMNS, VARCOMP_COLUMNS, replication_losses, varcomp_table
 from shrinkstudy.simulate import simulate_reps, suffstats_from_array
 

@@ -36,7 +36,7 @@ import pandas as pd
 
 from .design import Cell
 from .engines import fit_statsmodels
-from .estimators import ESTIMATORS, Truth, blup, fit_estimators
+from .estimators import Truth, blup, fit_estimators
 from .reml import criterion, fit_varcomp
 from .simulate import SuffStats, simulate_reps, suffstats_from_array
 
@@ -242,7 +242,7 @@ def run(
 
     log("engine: every estimator with intervals ...")
     t_all, _ = _best_time(
-        lambda: fit_estimators(suffstats_from_array(y, sizes), ESTIMATORS, truth=truth), repeat
+        lambda: fit_estimators(suffstats_from_array(y, sizes), truth=truth), repeat
     )
 
     rates = {

@@ -90,10 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
         "fit",
         help="fit every estimator to a CSV file of your own data",
         description=(
-            "Fit raw, pooled, blup, varmatch, bayesglm, hier_bayes and james_stein (long form) or "
-            "raw, pooled, blup, varmatch and hier_bayes (summary form, --se) to DATA and write "
-            "DIR/estimates.csv and DIR/fit.json."
+            "Fit every estimator that applies (below; the summary form, --se, has those marked "
+            "'known SE') to DATA and write DIR/estimates.csv and DIR/fit.json."
         ),
+        epilog=_estimators_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     fit.add_argument("data", metavar="DATA.csv", help="CSV file with a header row")
     fit.add_argument("--out", required=True, metavar="DIR", help="output directory (created if needed)")
@@ -130,10 +131,51 @@ def build_parser() -> argparse.ArgumentParser:
         "--prior-scale", type=_positive_float, metavar="X", help="half-Cauchy scale (long form default: 1)"
     )
     fit.add_argument(
+        "--estimator",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help=(
+            "also fit your own estimator, 'file.py:function' or 'module:function' (repeatable; "
+            "the contract: python -c 'help(\"shrinkstudy.plugins\")')"
+        ),
+    )
+    fit.add_argument(
         "--plot", action="store_true", help="also draw DIR/figure1.png (needs shrinkstudy.figures)"
     )
     fit.set_defaults(func=_cmd_fit)
     return parser
+
+
+def _estimators_help() -> str:
+    """The registry's estimators, one line each, for ``fit --help``."""
+    from .registry import BUILTIN
+
+    lines = ["estimators:"]
+    for e in BUILTIN:
+        if "truth" in e.needs:
+            continue
+        forms = ["long"] + (["known SE"] if e.known_se is not None else [])
+        lines.append(f"  {e.name:<12} {e.description} [{', '.join(forms)}]")
+    return "\n".join(lines)
+
+
+def _user_estimators(args):
+    """Registry entries of the --estimator options (paths relative to the current directory)."""
+    from .plugins import PluginError, user_estimator
+
+    entries = []
+    for k, spec in enumerate(args.estimator):
+        try:
+            entries.append(user_estimator(spec, ".", where=f"--estimator {spec}", position=k))
+        except PluginError as exc:
+            raise InputError(str(exc)) from None
+        if "truth" in entries[-1].needs:
+            raise InputError(f"--estimator {spec}: takes truth, which your own data do not have")
+    names = [e.name for e in entries]
+    if len(set(names)) < len(names):
+        raise InputError(f"--estimator: two estimators are called {max(names, key=names.count)!r}")
+    return entries
 
 
 # ---------------------------------------------------------------------------------------------
@@ -244,14 +286,20 @@ def _one_group(path, label, only, args) -> InputError:
     )
 
 
-def _estimate_columns(fit, names, interval_names, index) -> dict:
+def _estimate_columns(fit, names, index) -> dict:
     """Output columns: each estimator's estimates, then the bounds of those with intervals."""
     out = {name: fit.estimates[name][index] for name in names}
-    for name in (e for e in interval_names if e in fit.intervals):
+    for name in (e for e in names if e in fit.intervals):
         lo, hi = fit.intervals[name]
         out[f"{name}_lower"] = lo[index]
         out[f"{name}_upper"] = hi[index]
     return out
+
+
+def _failure_messages(fit, names, r: int) -> dict:
+    """Why each estimator that failed on dataset r failed (only when one did)."""
+    why = {name: fit.messages[name][r] for name in names if fit.failed[name][r] and fit.messages.get(name) is not None}
+    return {"failure_messages": why} if why else {}
 
 
 def _varcomp_fields(vc, r: int, sigma2) -> dict:
@@ -268,8 +316,10 @@ def _varcomp_fields(vc, r: int, sigma2) -> dict:
 
 
 def _fit_long(args, df, line, path):
-    from .estimators import ESTIMATORS, INTERVAL_ESTIMATORS, fit_estimators
+    from .estimators import fit_estimators
     from .hierbayes import HierPrior
+    from .plugins import observations_from_long
+    from .registry import BUILTIN
     from .simulate import suffstats_from_long
 
     family = args.prior or "half_cauchy"
@@ -296,8 +346,11 @@ def _fit_long(args, df, line, path):
                 "so tau^2 and sigma^2 cannot be told apart; for one estimate per group give its "
                 "standard error with --se"
             )
-    names = [e for e in ESTIMATORS if e != "oracle"]
-    fit = fit_estimators(stats, names, method=args.method, level=args.level, prior=prior)
+    users = _user_estimators(args)
+    entries = [e for e in BUILTIN if "truth" not in e.needs] + users
+    names = [e.name for e in entries]
+    data = observations_from_long(d_codes, g_codes, y) if any("data" in e.needs for e in users) else None
+    fit = fit_estimators(stats, entries, method=args.method, level=args.level, prior=prior, data=data)
     # rows: datasets in order of first appearance, and each dataset's groups in the order they
     # first appear in it
     r_idx, j_idx = np.nonzero(stats.present)
@@ -312,7 +365,7 @@ def _fit_long(args, df, line, path):
         "n": stats.n[r_idx, j_idx].astype(np.int64),
         "ybar": stats.ybar[r_idx, j_idx],
     }
-    out.update(_estimate_columns(fit, names, INTERVAL_ESTIMATORS, (r_idx, j_idx)))
+    out.update(_estimate_columns(fit, names, (r_idx, j_idx)))
     vc = fit.varcomp
     records = []
     for r, lab in enumerate(d_labels):
@@ -326,10 +379,12 @@ def _fit_long(args, df, line, path):
                 "hier_bayes_tau2_mean": _finite_or_none(fit.extra["hier_bayes_tau2"][r]),
                 "bayesglm_s2": _finite_or_none(fit.extra["bayesglm_s2"][r]),
                 "failed": [name for name in names if fit.failed[name][r]],
+                **_failure_messages(fit, names, r),
             }
         )
     settings = {
         "form": "long",
+        "estimators": {e.name: e.reference if not e.builtin else "built-in" for e in entries},
         "columns": {"group": args.group, "value": args.value, "dataset": args.dataset},
         "prior": {
             "family": prior.family,
@@ -343,7 +398,7 @@ def _fit_long(args, df, line, path):
 
 
 def _fit_summary(args, df, line, path):
-    from .engines import META_ESTIMATORS, META_INTERVAL_ESTIMATORS, MetaPrior, fit_meta
+    from .knownse import META_ESTIMATORS, MetaPrior, fit_meta
 
     family = args.prior or "uniform"
     if family == "half_cauchy" and args.prior_scale is None:
@@ -393,7 +448,7 @@ def _fit_summary(args, df, line, path):
         "se": se,
         "ybar": y,
     }
-    out.update(_estimate_columns(fit, META_ESTIMATORS, META_INTERVAL_ESTIMATORS, (d_codes, col)))
+    out.update(_estimate_columns(fit, META_ESTIMATORS, (d_codes, col)))
     order = np.lexsort((col, d_codes))
     table = pd.DataFrame(out).iloc[order].reset_index(drop=True)
     vc = fit.varcomp

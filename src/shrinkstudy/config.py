@@ -14,11 +14,15 @@ from pathlib import Path
 
 import yaml
 
+from . import registry
 from .design import Cell, ConfigError, cells_from_config, parse_sizes
+from .plugins import PluginError, estimator_entries
 
-__all__ = ["SCHEMA_PATH", "Study", "load_study", "load_config_file", "chunk_ranges"]
+__all__ = ["SCHEMA_PATH", "PROJECT", "Study", "load_study", "load_config_file", "chunk_ranges"]
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+#: The project directory (user estimators' files are relative to it) and the config schema.
+PROJECT = Path(__file__).resolve().parents[2]
+SCHEMA_PATH = PROJECT / "workflow" / "schemas" / "config.schema.yaml"
 
 
 @dataclass(frozen=True)
@@ -26,6 +30,12 @@ class Study:
     config: dict
     cells: tuple[Cell, ...]
     seed_cell: Cell
+    estimators: tuple[registry.Estimator, ...] = ()
+
+    @property
+    def user_files(self) -> list[str]:
+        """Files of the user's estimators (inputs of the fit jobs)."""
+        return sorted({e.source for e in self.estimators if e.source})
 
     @property
     def chunks(self) -> list[tuple[int, int]]:
@@ -44,8 +54,16 @@ def chunk_ranges(replications: int, chunk_size: int) -> list[tuple[int, int]]:
 
 
 def _schema(path: Path | None = None) -> dict:
+    """The schema, with the registry's built-in estimator names as the enum and the default."""
     with open(path or SCHEMA_PATH) as fh:
-        return yaml.safe_load(fh)
+        schema = yaml.safe_load(fh)
+    builtin = schema.get("$defs", {}).get("builtin_estimator")
+    if builtin is not None:
+        builtin["enum"] = list(registry.names())
+        schema["properties"]["estimators"]["default"] = list(registry.names())
+    return schema
+
+
 
 
 def _fill_defaults(config: dict, schema: dict) -> dict:
@@ -63,8 +81,11 @@ def _where(error) -> str:
     return path or "config"
 
 
-def load_study(config: dict, schema_path: Path | None = None) -> Study:
-    """Check ``config`` and expand its grid; raise ConfigError (one line) on the first problem."""
+def load_study(config: dict, schema_path: Path | None = None, root: Path | str = PROJECT) -> Study:
+    """Check ``config`` and expand its grid; raise ConfigError (one line) on the first problem.
+
+    User estimators' files are relative to ``root`` (the project); each is imported and its
+    signature checked here, before any job."""
     import jsonschema
 
     if not isinstance(config, dict):
@@ -94,11 +115,15 @@ def load_study(config: dict, schema_path: Path | None = None) -> Study:
         )
     if "raw" not in config["estimators"]:
         raise ConfigError(f"estimators: {config['estimators']!r} must include 'raw' (relative MSE is against it)")
+    try:
+        estimators = estimator_entries(config["estimators"], root)
+    except PluginError as exc:
+        raise ConfigError(str(exc)) from None
     cells = cells_from_config(config["grid"])
     ex = config["seed_example"]
     sizes = parse_sizes(ex["sizes"], ex.get("J"), key="seed_example.sizes")
     seed_cell = Cell(sizes=sizes, sigma=float(ex["sigma"]), tau=float(ex["tau"]), mu=float(ex["mu"]))
-    return Study(config=config, cells=tuple(cells), seed_cell=seed_cell)
+    return Study(config=config, cells=tuple(cells), seed_cell=seed_cell, estimators=estimators)
 
 
 def load_config_file(path) -> Study:

@@ -27,8 +27,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 __all__ = [
-    "ESTIMATORS",
-    "INTERVAL_ESTIMATORS",
     "ConfigError",
     "Cell",
     "fmt_number",
@@ -38,13 +36,6 @@ __all__ = [
     "rep_seed_sequence",
     "rep_generator",
 ]
-
-
-#: Every estimator the engine knows, in the order tables show them (defined here, a light module,
-#: so that the measures and tables need not import the estimation engine).
-ESTIMATORS = ("raw", "pooled", "blup", "varmatch", "bayesglm", "hier_bayes", "james_stein", "oracle")
-#: Estimators with intervals.
-INTERVAL_ESTIMATORS = ("raw", "blup", "hier_bayes", "oracle")
 
 
 class ConfigError(ValueError):

@@ -36,7 +36,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogFormatter, LogLocator, NullLocator
 from scipy import special
 
-from .design import INTERVAL_ESTIMATORS
+from . import registry
 
 __all__ = [
     "RC",
@@ -102,34 +102,8 @@ RC = {
     "svg.hashsalt": "shrinkstudy",
 }
 
-#: Okabe & Ito (2008) colours, with grey for the oracle reference.
-OKABE_ITO = {
-    "black": "#000000",
-    "orange": "#E69F00",
-    "sky_blue": "#56B4E9",
-    "bluish_green": "#009E73",
-    "yellow": "#F0E442",
-    "blue": "#0072B2",
-    "vermillion": "#D55E00",
-    "reddish_purple": "#CC79A7",
-    "grey": "#999999",
-}
-
-#: One style per estimator, the same in every study figure.
-ESTIMATOR_STYLE = {
-    "raw": dict(color=OKABE_ITO["blue"], marker="o", linestyle="-", label="raw"),
-    "pooled": dict(color=OKABE_ITO["orange"], marker="v", linestyle="-", label="pooled"),
-    "blup": dict(color=OKABE_ITO["vermillion"], marker="s", linestyle="-", label="BLUP"),
-    "varmatch": dict(color=OKABE_ITO["reddish_purple"], marker="D", linestyle="-", label="varmatch"),
-    "bayesglm": dict(color=OKABE_ITO["black"], marker="o", linestyle=":", label="bayesglm", mfc="none"),
-    "hier_bayes": dict(color=OKABE_ITO["bluish_green"], marker="^", linestyle="-", label="hier. Bayes"),
-    "james_stein": dict(color=OKABE_ITO["sky_blue"], marker="P", linestyle="-", label="James–Stein"),
-    "oracle": dict(color=OKABE_ITO["grey"], marker="", linestyle="--", label="oracle"),
-}
-#: The study's estimators in table order: the keys of ESTIMATOR_STYLE, the same as
-#: ``design.ESTIMATORS`` (a test holds them equal). Those with intervals come from ``design``.
-ESTIMATORS = tuple(ESTIMATOR_STYLE)
-_FALLBACK = [OKABE_ITO["yellow"], "#666666", "#332288", "#117733"]
+#: One style per estimator, the same in every study figure (from the registry).
+ESTIMATOR_STYLE = {e.name: e.style.kwargs(e.label) for e in registry.BUILTIN}
 
 #: The seed answer's colours (its figures 1 and 2).
 SEED_COLOURS = {
@@ -199,16 +173,12 @@ def _styled(func):
 
 
 def estimator_order(names) -> list[str]:
-    """Estimators in the study's order (``estimators.ESTIMATORS``), unknown names last."""
-    names = list(dict.fromkeys(names))
-    return [e for e in ESTIMATORS if e in names] + sorted(e for e in names if e not in ESTIMATORS)
+    """Estimators in the study's order (the registry's), unknown names last."""
+    return registry.order(names)
 
 
 def _style(name: str) -> dict:
-    if name in ESTIMATOR_STYLE:
-        return dict(ESTIMATOR_STYLE[name])
-    colour = _FALLBACK[sum(map(ord, name)) % len(_FALLBACK)]
-    return dict(color=colour, marker="x", linestyle="-", label=name)
+    return registry.style(name).kwargs(registry.label(name))
 
 
 def _fmt(x) -> str:
@@ -338,7 +308,7 @@ def spread_data(summary: pd.DataFrame, estimators=None) -> pd.DataFrame:
     return _sort_rows(df[cols], ["J", "sigma", "tau", "mu", "n"])
 
 
-def coverage_data(summary: pd.DataFrame, estimators=INTERVAL_ESTIMATORS) -> pd.DataFrame:
+def coverage_data(summary: pd.DataFrame, estimators=None) -> pd.DataFrame:
     """Coverage of the intervals in the balanced cells, by n: the rows plotted by
     ``plot_coverage``. Returns columns cell, J, n, sigma, tau, mu, estimator, coverage,
     coverage_mcse."""
@@ -557,7 +527,7 @@ def plot_spread(summary: pd.DataFrame, estimators=None, width: float = DOUBLE) -
 
 
 @_styled
-def plot_coverage(summary: pd.DataFrame, level: float | None = None, estimators=INTERVAL_ESTIMATORS,
+def plot_coverage(summary: pd.DataFrame, level: float | None = None, estimators=None,
                   width: float = DOUBLE) -> Figure:
     """Coverage of the intervals against n (balanced cells), +-1.96 MCSE bars, the nominal
     ``level`` as the reference line (default: the table's ``level`` column, else 0.95)."""

@@ -24,6 +24,7 @@ covered  fraction of the class's groups whose interval [lo_j, hi_j] contains m_j
          NaN for estimators without an interval or where an interval bound is not finite
 width    mean over the class's groups of hi_j - lo_j; NaN without an interval
 failed   bool, from ``Fit.failed``; a failed replication keeps its row, with NaN losses
+message  why it failed (``Fit.messages``), "" where it did not
 ======== ===================================================================================
 
 An estimator that does not apply to a replication (``james_stein`` on an unbalanced dataset:
@@ -36,7 +37,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .design import ESTIMATORS, Cell
+from . import registry
+from .design import Cell
 
 if TYPE_CHECKING:  # the engine is not imported by the summarise jobs
     from .estimators import Fit
@@ -53,7 +55,7 @@ __all__ = [
 
 #: Columns of the table written by ``replication_losses``, in order.
 LOSS_COLUMNS = (
-    "rep", "estimator", "groups", "sq_err", "err", "var_est", "var_true", "covered", "width", "failed"
+    "rep", "estimator", "groups", "sq_err", "err", "var_est", "var_true", "covered", "width", "failed", "message"
 )
 #: numpy dtypes of the loss columns (strings as objects, written by pyarrow as text).
 LOSS_DTYPES = {
@@ -67,6 +69,7 @@ LOSS_DTYPES = {
     "covered": np.float64,
     "width": np.float64,
     "failed": bool,
+    "message": object,
 }
 #: Columns of the table written by ``varcomp_table``, in order.
 VARCOMP_COLUMNS = ("rep", "mu", "tau2", "sigma2", "gamma", "crit", "boundary", "status")
@@ -79,11 +82,6 @@ def group_classes(cell: Cell) -> dict[str, np.ndarray]:
     if not cell.balanced:
         classes.update(cell.size_classes())
     return classes
-
-
-def _estimator_order(names) -> list[str]:
-    known = [e for e in ESTIMATORS if e in names]
-    return known + sorted(e for e in names if e not in ESTIMATORS)
 
 
 def _var_rows(x: np.ndarray) -> np.ndarray:
@@ -111,7 +109,7 @@ def loss_columns(fit: Fit, means, reps, cell: Cell) -> dict:
     Returns
     -------
     dict of numpy columns ``LOSS_COLUMNS`` (see the module docstring), rows ordered by
-    estimator (in ``ESTIMATORS`` order), then groups (``"all"`` first), then replication.
+    estimator (in registry order), then groups (``"all"`` first), then replication.
     Computation is row-wise, so a replication's losses do not depend on which other
     replications are in the same call.
     """
@@ -128,16 +126,20 @@ def loss_columns(fit: Fit, means, reps, cell: Cell) -> dict:
         true_var = _var_rows(means)
 
     parts = []
-    for name in _estimator_order(fit.estimates):
+    for name in registry.order(fit.estimates):
         est = np.asarray(fit.estimates[name], dtype=float)
         if est.shape != (R, J):
             raise ValueError(f"estimates of {name} have shape {est.shape}, expected {(R, J)}")
         failed = np.asarray(fit.failed.get(name, np.zeros(R, bool)), dtype=bool).reshape(R)
+        messages = fit.messages.get(name)
+        if messages is None:
+            messages = np.where(failed, "failed", "").astype(object)
         applies = failed | np.any(np.isfinite(est), axis=1)
         if not applies.any():
             continue
         keep = np.flatnonzero(applies)
         est_k, means_k, failed_k = est[keep], means[keep], failed[keep]
+        message_k = np.where(failed_k, np.asarray(messages, dtype=object)[keep], "").astype(object)
         bad = failed_k[:, None]
         d = np.where(bad, np.nan, est_k - means_k)
         interval = fit.intervals.get(name)
@@ -170,6 +172,7 @@ def loss_columns(fit: Fit, means, reps, cell: Cell) -> dict:
                     "covered": covered,
                     "width": width,
                     "failed": failed_k,
+                    "message": message_k,
                 }
             )
     return {
@@ -199,6 +202,7 @@ def _loss_dtypes(df):
             "covered": "float64",
             "width": "float64",
             "failed": "bool",
+            "message": "str",
         }
     )
 

@@ -53,8 +53,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from . import registry
 from .design import Cell
-from .design import ESTIMATORS
 from .losses import LOSS_COLUMNS, group_classes
 from .reml import NOT_IDENTIFIED
 
@@ -400,11 +400,6 @@ def _betainc_cf(a: float, b: float, x: float, y: float) -> float:
 # Summaries
 
 
-def _order(names, reference) -> list:
-    known = [e for e in reference if e in names]
-    return known + sorted(e for e in names if e not in reference)
-
-
 def _check_unique(reps: np.ndarray, what: str) -> None:
     """``reps`` sorted; raise if a replication appears twice (overlapping chunks)."""
     if reps.size > 1 and np.any(reps[1:] == reps[:-1]):
@@ -436,7 +431,7 @@ def summarise_cell(losses, varcomp, cell: Cell, level: float = 0.95) -> pd.DataF
     Returns
     -------
     DataFrame with columns ``SUMMARY_COLUMNS``, one row per (estimator, groups), estimators in
-    ``ESTIMATORS`` order and groups ``"all"`` first, then by group size:
+    registry order and groups ``"all"`` first, then by group size:
 
     * cell, block, J, design, balanced, n (nullable Int64: NA when unbalanced), N, sigma, tau, mu:
       ``cell.params()``;
@@ -506,7 +501,7 @@ def summary_rows(losses, varcomp, cell: Cell, level: float = 0.95) -> list[dict]
 
     params = cell.params()
     rows = []
-    for est in _order({e for e, _ in blocks}, ESTIMATORS):
+    for est in registry.order({e for e, _ in blocks}):
         for grp, idx in classes.items():
             blk = blocks.get((est, grp))
             if blk is None:
@@ -604,6 +599,34 @@ def _csv_field(column: str, value) -> str:
         return "" if value is None else str(int(value))
     value = float(value)
     return "" if math.isnan(value) else "%.10g" % value
+
+
+#: Columns of a cell's failures file (``failure_csv``) and of ``tables/failures.csv``.
+FAILURE_COLUMNS = ("cell", "rep", "estimator", "message")
+
+
+def failure_rows(losses, cell: Cell) -> list[tuple]:
+    """One ``(cell, rep, estimator, message)`` per failed replication and estimator, in
+    registry order of the estimators, then by replication."""
+    failed = np.asarray(losses["failed"], dtype=bool) & (np.asarray(losses["groups"]) == "all")
+    idx = np.flatnonzero(failed)
+    if idx.size == 0:
+        return []
+    est = np.asarray(losses["estimator"], dtype=object)[idx]
+    reps = np.asarray(losses["rep"], dtype=np.int64)[idx]
+    msg = np.asarray(losses["message"], dtype=object)[idx] if "message" in losses else np.full(idx.size, "")
+    rank = {e: k for k, e in enumerate(registry.order(set(est)))}
+    order = sorted(range(idx.size), key=lambda i: (rank[est[i]], reps[i]))
+    return [(cell.name, int(reps[i]), str(est[i]), str(msg[i])) for i in order]
+
+
+def failure_csv(rows: list[tuple]) -> str:
+    """``failure_rows`` as CSV text with a header."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(FAILURE_COLUMNS)
+    writer.writerows(rows)
+    return out.getvalue()
 
 
 def summary_csv(rows: list[dict]) -> str:

@@ -27,6 +27,7 @@ __all__ = [
     "config_sha256",
     "git_state",
     "library_closure",
+    "script_modules",
     "package_versions",
     "provenance",
 ]
@@ -170,6 +171,21 @@ def _imported_names(tree: ast.AST, package: str):
             parts = node.args[0].value.split(".")
             if parts[0] == package and len(parts) > 1:
                 yield parts[1]
+        elif (  # a function named "package.x:attr" (the estimator registry's references)
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and node.value.startswith(package + ".")
+            and ":" in node.value
+        ):
+            module = node.value.partition(":")[0].split(".")
+            if len(module) > 1 and module[1].isidentifier():
+                yield module[1]
+
+
+def script_modules(script: Path | str, package: str = "shrinkstudy") -> list[str]:
+    """Library modules a workflow script imports itself (its rule adds what they import)."""
+    path = Path(script)
+    return sorted(set(_imported_names(ast.parse(path.read_text(), filename=str(path)), package)))
 
 
 def library_closure(modules, package_dir: Path | None = None) -> list[str]:
@@ -178,7 +194,8 @@ def library_closure(modules, package_dir: Path | None = None) -> list[str]:
     Followed, anywhere in a module (function bodies included): relative imports
     (``from .reml import ...``, ``from . import tdist``), absolute imports of the package
     (``import shrinkstudy.x``, ``from shrinkstudy import x``) and
-    ``importlib.import_module("shrinkstudy.x")`` with a literal name; a name that is not a
+    ``importlib.import_module("shrinkstudy.x")`` with a literal name, and functions named as
+    ``"shrinkstudy.x:function"`` (the estimator registry); a name that is not a
     module of the package (``from . import __version__``) is skipped, and imports under
     ``if TYPE_CHECKING:`` count too (a harmless excess). Sorted module names. The workflow
     declares these files as rule inputs, so a change to a module reruns the jobs whose results

@@ -17,14 +17,17 @@ import numpy as np
 import pandas as pd
 
 from .design import Cell
+from . import registry
 from .estimators import Truth, fit_estimators
 from .hierbayes import HierPrior
 from .simulate import simulate_reps, suffstats_from_array
 
-__all__ = ["SEED_ESTIMATORS", "seed_example"]
+__all__ = ["seed_estimators", "seed_example"]
 
-#: Estimators reported for the illustration (james_stein does not apply to unbalanced designs).
-SEED_ESTIMATORS = ("raw", "pooled", "blup", "varmatch", "bayesglm", "hier_bayes", "oracle")
+
+def seed_estimators(cell: Cell) -> tuple[str, ...]:
+    """The built-in estimators that apply to ``cell``'s design, in table order."""
+    return tuple(e.name for e in registry.BUILTIN if e.applies == "all" or cell.balanced)
 
 
 def seed_example(
@@ -34,7 +37,7 @@ def seed_example(
     method: str = "REML",
     level: float = 0.95,
     prior: HierPrior | None = None,
-    estimators=SEED_ESTIMATORS,
+    estimators=None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """One dataset of ``cell`` (replication 0 of seed ``seed``) and every estimator on it.
 
@@ -51,8 +54,8 @@ def seed_example(
         Passed to ``estimators.fit_estimators`` (variance components, interval level,
         hierarchical-Bayes prior).
     estimators : sequence of str
-        Estimators to fit; ``raw``, ``blup``, ``varmatch`` and ``bayesglm`` are always needed by
-        the figures.
+        Estimators to fit (default ``seed_estimators(cell)``); ``raw``, ``blup``, ``varmatch``
+        and ``bayesglm`` are always needed by the figures.
 
     Returns
     -------
@@ -63,6 +66,7 @@ def seed_example(
         (the REML/ML variance components), boundary (tau2 == 0), bayesglm_s2 (the dispersion
         arm::bayesglm converges to) and hier_bayes_tau2 (posterior mean of tau^2) when fitted.
     """
+    estimators = seed_estimators(cell) if estimators is None else tuple(estimators)
     y, means = simulate_reps(cell, [0], int(seed))
     sizes = np.asarray(cell.sizes, dtype=np.int64)
     group = np.repeat(np.arange(1, cell.J + 1), sizes)

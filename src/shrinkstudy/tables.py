@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .design import ESTIMATORS
+from . import registry
 from .measures import SUMMARY_COLUMN_TYPES, SUMMARY_COLUMNS
 from .provenance import _plain
 
@@ -92,9 +92,7 @@ REPLICATION_COLUMNS = (
 
 
 def _estimator_rank(names: pd.Series) -> pd.Series:
-    known = {e: i for i, e in enumerate(ESTIMATORS)}
-    others = sorted(set(names) - set(known))
-    rank = {**known, **{e: len(known) + i for i, e in enumerate(others)}}
+    rank = {e: i for i, e in enumerate(registry.order(names))}
     return names.map(rank).astype("int64")
 
 
@@ -135,7 +133,7 @@ def normalise_summary(summary: pd.DataFrame) -> pd.DataFrame:
 
 def sort_summary(summary: pd.DataFrame) -> pd.DataFrame:
     """Rows in a fixed order: block, J, balanced first, n, design, sigma, tau, mu, then
-    estimator (``ESTIMATORS`` order) and groups (``"all"`` first, then by group size)."""
+    estimator (registry order) and groups (``"all"`` first, then by group size)."""
     df = summary.copy()
     df["_bal"] = ~df["balanced"].astype(bool)
     df["_n"] = df["n"].astype("Float64").fillna(np.inf).astype(float)
@@ -197,8 +195,7 @@ def _csv(df: pd.DataFrame) -> str:
 
 
 def _estimators_in(df: pd.DataFrame) -> list[str]:
-    names = set(df["estimator"])
-    return [e for e in ESTIMATORS if e in names] + sorted(names - set(ESTIMATORS))
+    return registry.order(df["estimator"])
 
 
 # ----------------------------------------------------------------------------------------------
@@ -438,6 +435,35 @@ def _replication_markdown(rep: pd.DataFrame) -> str:
 
 
 # ----------------------------------------------------------------------------------------------
+
+
+def failures_markdown(failures: pd.DataFrame, limit: int = 200) -> str:
+    """The failed replications, one row each (cell, replication, estimator, message); the first
+    ``limit`` rows, with a count of the rest."""
+    if failures.empty:
+        return "# Failures\n\nNo estimator failed on any replication.\n"
+    rows = [
+        [f"`{r.cell}`", str(r.rep), r.estimator, str(r.message).replace("|", "\\|")]
+        for r in failures.head(limit).itertuples()
+    ]
+    header = ["cell", "replication", "estimator", "message"]
+    text = "# Failures\n\n" + _md_table(header, rows, [":---", "---:", ":---", ":---"])
+    counts = failures.groupby("estimator", sort=False).size()
+    text += "\nFailures per estimator: " + ", ".join(f"{e} {n}" for e, n in counts.items()) + ".\n"
+    if len(failures) > limit:
+        text += f"\n({len(failures) - limit} more rows in failures.csv.)\n"
+    return text
+
+
+def write_failures(failures: pd.DataFrame, outdir) -> list[Path]:
+    """``failures.csv`` and ``failures.md``: every failed replication of every estimator."""
+    outdir = Path(outdir)
+    failures = failures.assign(_rank=_estimator_rank(failures["estimator"]))
+    failures = failures.sort_values(["cell", "_rank", "rep"], kind="stable").drop(columns="_rank")
+    return [
+        _write(outdir / "failures.csv", failures.to_csv(index=False, lineterminator="\n")),
+        _write(outdir / "failures.md", failures_markdown(failures)),
+    ]
 
 
 def write_tables(summary: pd.DataFrame, outdir, provenance: dict) -> list[Path]:

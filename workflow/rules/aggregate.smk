@@ -1,7 +1,8 @@
 rule aggregate:
     input:
         summaries=expand(rules.summarise.output.summary, cell=CELLS),
-        code=lib("tables", "provenance"),
+        failures=expand(rules.summarise.output.failures, cell=CELLS),
+        code=code("aggregate.py"),
     output:
         summary=res("tables/summary.csv"),
         markdown=res("tables/summary.md"),
@@ -11,6 +12,8 @@ rule aggregate:
         replication=res("tables/replication.md"),
         replication_csv=res("tables/replication.csv"),
         provenance=res("tables/provenance.json"),
+        failures=res("tables/failures.csv"),
+        failures_md=res("tables/failures.md"),
     params:
         config=STUDY.config,
     log:

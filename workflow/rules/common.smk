@@ -13,7 +13,7 @@ from snakemake.utils import validate
 
 from shrinkstudy.config import load_study
 from shrinkstudy.design import ConfigError
-from shrinkstudy.provenance import library_closure
+from shrinkstudy.provenance import library_closure, script_modules
 
 # The config against workflow/schemas/config.schema.yaml, and the checks a schema cannot state
 # (a duplicated cell, an unknown design label ...), before any job: one line naming the key.
@@ -43,12 +43,16 @@ wildcard_constraints:
     stop=r"\d+",
 
 
-def lib(*modules):
-    """Library modules a rule's script uses, with every library module they import in turn.
+SCRIPTS = Path(workflow.basedir) / "workflow" / "scripts"
 
-    Snakemake does not watch imported code: declared as inputs, a changed module reruns the
-    jobs that use it, directly or through another module."""
-    return [str(SRC / "shrinkstudy" / f"{m}.py") for m in library_closure(modules)]
+
+def code(script):
+    """The library modules ``script`` imports, with every library module they import in turn.
+
+    Snakemake does not watch imported code: declared as inputs (``code=code("fit.py")``), a
+    changed module reruns the jobs that use it, directly or through another module."""
+    modules = library_closure(script_modules(SCRIPTS / script))
+    return [str(SRC / "shrinkstudy" / f"{m}.py") for m in modules]
 
 
 def cell_spec(wildcards):

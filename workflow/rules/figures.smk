@@ -16,7 +16,7 @@ SEED_SETTINGS = {k: fit_settings()[k] for k in ("method", "level", "prior")}
 
 rule seed_example:
     input:
-        code=lib("seed_example"),
+        code=code("seed_example.py"),
     output:
         data=res("seed/data.csv"),
         estimates=res("seed/estimates.csv"),
@@ -40,7 +40,7 @@ rule fig_seed_shrinkage:
         data=rules.seed_example.output.data,
         estimates=rules.seed_example.output.estimates,
         fit=rules.seed_example.output.fit,
-        code=lib("figures"),
+        code=code("fig_seed_shrinkage.py"),
     output:
         png=report(
             f"{FIGURES}/seed_shrinkage.png",
@@ -62,7 +62,7 @@ rule fig_seed_blup_bayesglm:
     input:
         estimates=rules.seed_example.output.estimates,
         fit=rules.seed_example.output.fit,
-        code=lib("figures"),
+        code=code("fig_seed_blup_bayesglm.py"),
     output:
         png=report(
             f"{FIGURES}/seed_blup_bayesglm.png",
@@ -83,7 +83,7 @@ rule fig_seed_blup_bayesglm:
 rule fig_relmse_by_n:
     input:
         summary=rules.aggregate.output.summary,
-        code=lib("figures"),
+        code=code("fig_relmse_by_n.py"),
     output:
         png=report(
             f"{FIGURES}/relmse_by_n.png",
@@ -104,7 +104,7 @@ rule fig_relmse_by_n:
 rule fig_nested_loop:
     input:
         summary=rules.aggregate.output.summary,
-        code=lib("figures"),
+        code=code("fig_nested_loop.py"),
     output:
         png=report(
             f"{FIGURES}/nested_loop.png",
@@ -125,7 +125,7 @@ rule fig_nested_loop:
 rule fig_group_size_mse:
     input:
         summary=rules.aggregate.output.summary,
-        code=lib("figures"),
+        code=code("fig_group_size_mse.py"),
     output:
         png=report(
             f"{FIGURES}/group_size_mse.png",
@@ -146,7 +146,7 @@ rule fig_group_size_mse:
 rule fig_spread:
     input:
         summary=rules.aggregate.output.summary,
-        code=lib("figures"),
+        code=code("fig_spread.py"),
     output:
         png=report(
             f"{FIGURES}/spread.png",
@@ -167,7 +167,7 @@ rule fig_spread:
 rule fig_boundary:
     input:
         summary=rules.aggregate.output.summary,
-        code=lib("figures"),
+        code=code("fig_boundary.py"),
     output:
         png=report(
             f"{FIGURES}/boundary.png",
@@ -188,7 +188,7 @@ rule fig_boundary:
 rule fig_coverage:
     input:
         summary=rules.aggregate.output.summary,
-        code=lib("figures"),
+        code=code("fig_coverage.py"),
     output:
         png=report(
             f"{FIGURES}/coverage.png",
@@ -214,7 +214,7 @@ rule report_tables:
         summary=rules.aggregate.output.summary,
         headline=rules.aggregate.output.headline,
         replication=rules.aggregate.output.replication,
-        code=lib("figures"),
+        code=code("report_tables.py"),
     output:
         summary=report(
             res("report/summary.html"),

@@ -1,4 +1,4 @@
-"""Stack the cells' summaries into the study's tables, with their provenance."""
+"""Stack the cells' summaries into the study's tables, with their provenance and failures."""
 
 from pathlib import Path
 
@@ -6,13 +6,19 @@ import pandas as pd
 
 from shrinkstudy.provenance import provenance
 from shrinkstudy.smkio import logged
-from shrinkstudy.tables import write_tables
+from shrinkstudy.tables import write_failures, write_tables
 
 
 def main(smk):
     summary = pd.concat([pd.read_csv(p) for p in smk.input.summaries], ignore_index=True)
-    paths = write_tables(summary, Path(smk.output.summary).parent, provenance(smk.params.config))
-    print(f"{summary['cell'].nunique()} cells; wrote {len(paths)} tables")
+    failures = pd.concat(
+        [pd.read_csv(p, dtype={"cell": str, "estimator": str, "message": str}, keep_default_na=False) for p in smk.input.failures],
+        ignore_index=True,
+    )
+    outdir = Path(smk.output.summary).parent
+    paths = write_tables(summary, outdir, provenance(smk.params.config))
+    paths += write_failures(failures, outdir)
+    print(f"{summary['cell'].nunique()} cells, {len(failures)} failed fits; wrote {len(paths)} tables")
 
 
 if "snakemake" in globals():

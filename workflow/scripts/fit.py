@@ -1,11 +1,14 @@
 """Fit every estimator on the datasets of one chunk; store per-replication losses and fits."""
 
+from pathlib import Path
+
 import numpy as np
 
 from shrinkstudy.design import Cell
 from shrinkstudy.estimators import Truth, fit_estimators
 from shrinkstudy.hierbayes import HierPrior
 from shrinkstudy.losses import loss_columns, varcomp_columns
+from shrinkstudy.plugins import Observations, estimator_entries
 from shrinkstudy.simulate import suffstats_from_array, suffstats_from_long
 from shrinkstudy.smkio import logged, read_columns, write_columns
 
@@ -26,6 +29,14 @@ def chunk_stats(data: dict, cell: Cell, reps: np.ndarray):
     return stats
 
 
+def chunk_observations(data: dict, cell: Cell, reps: np.ndarray) -> Observations:
+    """The raw observations, for estimators that need more than the sufficient statistics."""
+    order = np.lexsort((data["group"], data["rep"]))  # stable: within a group, file order
+    y = data["y"][order].reshape(len(reps), cell.N)
+    group = np.tile(np.repeat(np.arange(cell.J), cell.sizes), (len(reps), 1))
+    return Observations(y, group)
+
+
 def main(smk):
     spec = smk.params.cell
     settings = smk.params.settings
@@ -36,6 +47,9 @@ def main(smk):
     order = np.lexsort((truth["group"], truth["rep"]))
     means = truth["mean"][order].reshape(len(reps), cell.J)
     stats = chunk_stats(data, cell, reps)
+    project = Path(smk.scriptdir).resolve().parents[1]  # user estimators' files are relative to it
+    estimators = estimator_entries(settings["estimators"], project)
+    needs_data = any("data" in e.needs for e in estimators)
 
     varcomp, extra = None, None
     if settings["engine"] == "statsmodels":
@@ -48,12 +62,13 @@ def main(smk):
             raise ValueError(f"{cell.name}: statsmodels fits do not cover replications {reps[0]}-{reps[-1]}")
     fit = fit_estimators(
         stats,
-        settings["estimators"],
+        estimators,
         truth=Truth(cell.mu, cell.tau, cell.sigma),
         method=settings["method"],
         level=settings["level"],
         prior=HierPrior(**settings["prior"]),
         varcomp=varcomp,
+        data=chunk_observations(data, cell, reps) if needs_data else None,
     )
     vc = varcomp_columns(fit, reps)
     if extra is not None:  # MixedLM's convergence flag, warning count and error, per replication

@@ -1,9 +1,10 @@
-"""Performance measures of one cell with Monte Carlo SEs, from its per-replication losses."""
+"""Performance measures of one cell with Monte Carlo SEs, from its per-replication losses;
+and the cell's failed replications with their messages."""
 
 from pathlib import Path
 
 from shrinkstudy.design import Cell
-from shrinkstudy.measures import summary_csv, summary_rows
+from shrinkstudy.measures import failure_csv, failure_rows, summary_csv, summary_rows
 from shrinkstudy.smkio import logged, read_parquets
 
 
@@ -15,8 +16,10 @@ def main(smk):
     losses = read_parquets(smk.input.losses)
     varcomp = read_parquets(smk.input.varcomp)
     rows = summary_rows(losses, varcomp, cell, level=smk.params.level)
+    failures = failure_rows(losses, cell)
     Path(smk.output.summary).write_text(summary_csv(rows))
-    print(f"{cell.name}: {len(varcomp['rep'])} replications summarised")
+    Path(smk.output.failures).write_text(failure_csv(failures))
+    print(f"{cell.name}: {len(varcomp['rep'])} replications summarised, {len(failures)} failures")
 
 
 if "snakemake" in globals():
