@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 CORES  ?= all
 
-.PHONY: study test bench report quick clean-results venv docs
+.PHONY: study test bench report quick example clean-results venv docs
 
 $(BIN)/snakemake: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ study: $(BIN)/snakemake
 ## make quick: the small study (config/quick.yaml), half a minute
 quick: $(BIN)/snakemake
 	$(BIN)/snakemake --cores $(CORES) --configfile config/quick.yaml
+
+## make example: a study with a user's own estimator (config/example_plugin.yaml, examples/)
+example: $(BIN)/snakemake
+	$(BIN)/snakemake --cores $(CORES) --configfile config/example_plugin.yaml
 
 ## make test: the test suite (R-based reference tests skip where Rscript is absent)
 test: $(BIN)/snakemake

@@ -235,7 +235,7 @@ def test_boundary_data_one_row_per_cell_and_theory(summary):
 
 
 def test_boundary_probability_known_value():
-    # DESIGN: balanced J = 5, n = 5, tau^2 / sigma^2 = 0.25 gives a boundary fit in ~23% of datasets
+    # balanced J = 5, n = 5, tau^2 / sigma^2 = 0.25 gives a boundary fit in ~23% of datasets
     assert figures.boundary_probability(5, 5, 2.0, 1.0) == pytest.approx(0.23, abs=0.01)
 
 

@@ -1,7 +1,7 @@
 """Full hierarchical Bayes for the one-way model by one-dimensional quadrature (no MCMC).
 
 Prior ``p(mu, sigma^2, gamma) ∝ p(gamma) / sigma^2`` with ``gamma = tau^2 / sigma^2``.
-Integrating mu and sigma^2 out analytically leaves (DESIGN section 4)::
+Integrating mu and sigma^2 out analytically leaves (docs/formulas.md section 4)::
 
     p(gamma | y) ∝ p(gamma) exp(-REMLcrit(gamma) / 2)
     E[m_j | gamma, y] = mu^(gamma) + B_j(gamma) (ybar_j - mu^(gamma))

@@ -1,6 +1,6 @@
 """Per-replication losses: the stored unit from which every performance measure is computed.
 
-A replication (one simulated dataset) is the unit of the study (DESIGN section 5). The estimand
+A replication (one simulated dataset) is the unit of the study (docs/formulas.md section 5). The estimand
 is the vector of J group means, so each replication is reduced, per estimator and per set of
 groups, to a handful of numbers (its losses) averaged over those groups. Performance measures
 and their Monte Carlo standard errors (``measures``) are means and standard deviations of these

@@ -2,7 +2,7 @@
 
 Definitions follow Morris, White & Crowther (2019), "Using simulation studies to evaluate
 statistical methods", Statistics in Medicine 38:2074-2102, table 6 (the formulas of rsimsum),
-adapted to a vector-valued estimand (DESIGN section 5).
+adapted to a vector-valued estimand (docs/formulas.md section 5).
 
 Vector-valued estimands
 -----------------------
@@ -286,7 +286,7 @@ def theory_risks(cell: Cell, idx=None) -> tuple[float, float]:
     """Raw and oracle (Bayes) risk, averaged over the groups ``idx`` (default: all).
 
     raw risk = mean_j sigma^2 / n_j; oracle risk = mean_j B_j sigma^2 / n_j with
-    B_j = tau^2 / (tau^2 + sigma^2 / n_j) at the true tau and sigma (DESIGN section 2).
+    B_j = tau^2 / (tau^2 + sigma^2 / n_j) at the true tau and sigma (docs/formulas.md section 2).
     """
     n = np.asarray(cell.sizes, dtype=float)
     if idx is not None:

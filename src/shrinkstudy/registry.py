@@ -37,6 +37,7 @@ __all__ = [
     "interval_names",
     "style",
     "label",
+    "markdown_table",
 ]
 
 #: What an estimator may be given besides the sufficient statistics (``plugins`` documents each).
@@ -171,8 +172,8 @@ BUILTIN: tuple[Estimator, ...] = (
     Estimator(
         name="blup",
         label="BLUP",
-        description="the mixed-model BLUP mu^ + B^_j (ybar_j - mu^), B_j = tau^2/(tau^2 + sigma^2/n_j), "
-        "REML (lme4's coef())",
+        description="the mixed-model BLUP, `mu^ + B^_j (ybar_j - mu^)`, `B_j = tau^2/(tau^2 + sigma^2/n_j)`, "
+        "REML (lme4's `coef()`)",
         point="shrinkstudy.estimators:blup",
         interval="shrinkstudy.estimators:blup_interval",
         needs=("varcomp",),
@@ -183,7 +184,7 @@ BUILTIN: tuple[Estimator, ...] = (
     Estimator(
         name="varmatch",
         label="varmatch",
-        description="the seed answer's rule mu^ + sqrt(B^_j) (ybar_j - mu^): the estimates get the "
+        description="the seed answer's rule: `mu^ + sqrt(B^_j) (ybar_j - mu^)`, so the estimates have the "
         "true means' spread",
         point="shrinkstudy.estimators:varmatch",
         needs=("varcomp",),
@@ -194,8 +195,8 @@ BUILTIN: tuple[Estimator, ...] = (
     Estimator(
         name="bayesglm",
         label="bayesglm",
-        description="arm::bayesglm(y ~ 0 + g, prior.mean = mu^, prior.scale = tau^, prior.df = Inf, "
-        "scaled = FALSE)",
+        description="`arm::bayesglm(y ~ 0 + g, prior.mean = mu^, prior.scale = tau^, prior.df = Inf, "
+        "scaled = FALSE)`",
         point="shrinkstudy.estimators:bayesglm_estimate",
         needs=("varcomp",),
         style=Style(OKABE_ITO["black"], "o", ":", hollow=True),
@@ -204,7 +205,7 @@ BUILTIN: tuple[Estimator, ...] = (
     Estimator(
         name="hier_bayes",
         label="hier. Bayes",
-        description="posterior mean with tau integrated out (1-D quadrature; prior in hier_bayes_prior)",
+        description="posterior mean with tau integrated out (1-D quadrature; prior in `hier_bayes_prior`)",
         point="shrinkstudy.estimators:hier_bayes_estimate",
         needs=("prior", "level"),
         style=Style(OKABE_ITO["bluish_green"], "^"),
@@ -223,7 +224,7 @@ BUILTIN: tuple[Estimator, ...] = (
     Estimator(
         name="oracle",
         label="oracle",
-        description="posterior mean with the true mu, tau, sigma: the floor",
+        description="posterior mean with the true `mu`, `tau`, `sigma`: the floor",
         point="shrinkstudy.estimators:oracle",
         interval="shrinkstudy.estimators:oracle_interval",
         needs=("truth",),
@@ -271,3 +272,10 @@ def style(name: str, position: int | None = None) -> Style:
         return _BY_NAME[name].style
     k = position if position is not None else sum(map(ord, name))
     return Style(FALLBACK_COLOURS[k % len(FALLBACK_COLOURS)], FALLBACK_MARKERS[k % len(FALLBACK_MARKERS)])
+
+
+def markdown_table(estimators: Iterable[Estimator] = BUILTIN) -> str:
+    """The README's table of estimators: name and one-line description, in table order."""
+    lines = ["| estimator | what it is |", "|---|---|"]
+    lines += [f"| `{e.name}` | {e.description} |" for e in estimators]
+    return "\n".join(lines) + "\n"

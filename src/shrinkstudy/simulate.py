@@ -1,6 +1,6 @@
 """Generate datasets of the one-way random-effects model and reduce them to sufficient statistics.
 
-Model (DESIGN section 1): ``y_ij = mu + theta_j + e_ij``, ``theta_j ~ N(0, tau^2)``,
+Model (docs/formulas.md section 1): ``y_ij = mu + theta_j + e_ij``, ``theta_j ~ N(0, tau^2)``,
 ``e_ij ~ N(0, sigma^2)``. A dataset reduces to ``(n_j, ybar_j, SSW)``.
 """
 

@@ -47,7 +47,8 @@ __all__ = [
 
 #: printf format of every float in the CSV files.
 FLOAT_FORMAT = "%.10g"
-#: The seed's group-size design (DESIGN section 1) and the sigma of the headline table.
+#: The seed answer's group-size design (docs/formulas.md section 1) and sigma: the defaults of
+#: the headline table (the workflow passes its config's ``seed_example`` design and sigma).
 SEED_DESIGN = "100x6+2x6"
 HEADLINE_SIGMA = 5.0
 #: Columns of headline.csv (tidy: one row per table section, cell, group class and estimator).
@@ -466,7 +467,14 @@ def write_failures(failures: pd.DataFrame, outdir) -> list[Path]:
     ]
 
 
-def write_tables(summary: pd.DataFrame, outdir, provenance: dict) -> list[Path]:
+def write_tables(
+    summary: pd.DataFrame,
+    outdir,
+    provenance: dict,
+    *,
+    headline_sigma: float = HEADLINE_SIGMA,
+    seed_design: str = SEED_DESIGN,
+) -> list[Path]:
     """Write every table of the study into ``outdir`` (see the module docstring).
 
     Parameters
@@ -477,6 +485,8 @@ def write_tables(summary: pd.DataFrame, outdir, provenance: dict) -> list[Path]:
         Output directory (created if needed), e.g. ``results/tables``.
     provenance : dict
         From ``provenance.provenance(config)``; written as ``provenance.json``.
+    headline_sigma, seed_design : the sigma and the unbalanced design of the headline table
+        (the study's ``seed_example``).
 
     Returns
     -------
@@ -487,14 +497,14 @@ def write_tables(summary: pd.DataFrame, outdir, provenance: dict) -> list[Path]:
     s = sort_summary(normalise_summary(summary))
     if s.duplicated(["cell", "estimator", "groups"]).any():
         raise ValueError("summary: a (cell, estimator, groups) row appears more than once")
-    head = headline_table(s)
+    head = headline_table(s, headline_sigma, seed_design)
     rep = replication_table(s)
     paths = [
         _write(outdir / "summary.csv", _csv(s)),
         _write(outdir / "summary.md", summary_markdown(s)),
         _write(outdir / "summary.tex", summary_latex(s)),
         _write(outdir / "headline.csv", _csv(head)),
-        _write(outdir / "headline.md", _headline_markdown(head, HEADLINE_SIGMA, SEED_DESIGN)),
+        _write(outdir / "headline.md", _headline_markdown(head, headline_sigma, seed_design)),
         _write(outdir / "replication.csv", _csv(rep)),
         _write(outdir / "replication.md", _replication_markdown(rep)),
         _write(outdir / "provenance.json", json.dumps(_plain(provenance), indent=2, sort_keys=True) + "\n"),

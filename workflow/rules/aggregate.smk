@@ -16,6 +16,8 @@ rule aggregate:
         failures_md=res("tables/failures.md"),
     params:
         config=STUDY.config,
+        # the headline table: the seed example's design and sigma
+        headline={"design": STUDY.seed_cell.design, "sigma": float(STUDY.seed_cell.sigma)},
     log:
         res("logs/aggregate.log"),
     benchmark:

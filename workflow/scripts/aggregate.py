@@ -16,7 +16,10 @@ def main(smk):
         ignore_index=True,
     )
     outdir = Path(smk.output.summary).parent
-    paths = write_tables(summary, outdir, provenance(smk.params.config))
+    head = smk.params.headline
+    paths = write_tables(
+        summary, outdir, provenance(smk.params.config), headline_sigma=head["sigma"], seed_design=head["design"]
+    )
     paths += write_failures(failures, outdir)
     print(f"{summary['cell'].nunique()} cells, {len(failures)} failed fits; wrote {len(paths)} tables")
 
