@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import integrate, optimize
 
@@ -190,3 +193,63 @@ def test_meta_input_errors():
         fit_meta(SCHOOLS_Y, SCHOOLS_SE, ["bayesglm"])
     with pytest.raises(ValueError, match="scale"):
         MetaPrior("half_cauchy")
+
+
+# ---------------------------------------------------------------------------------------------
+# James-Stein: Efron & Morris's batting averages (equal standard errors)
+# ---------------------------------------------------------------------------------------------
+
+BASEBALL = Path(__file__).resolve().parent / "data" / "efron_morris_1975.csv"
+
+
+def _baseball_with_se(tmp_path):
+    """The 18 players' averages after 45 at bats with their common standard error
+    sqrt(ybar (1 - ybar) / 45), ybar the mean of the 18 averages (Efron & Morris 1975)."""
+    df = pd.read_csv(BASEBALL)
+    ybar = df["y"].mean()
+    df["se"] = np.sqrt(ybar * (1 - ybar) / 45)
+    path = tmp_path / "baseball.csv"
+    df.to_csv(path, index=False)
+    return df, path
+
+
+def test_james_stein_on_efron_morris_batting_averages(tmp_path):
+    df, _ = _baseball_with_se(tmp_path)
+    fit = fit_meta(df["y"].to_numpy(), df["se"].to_numpy(), ["raw", "james_stein"])
+    factor = fit.extra["james_stein_factor"][0]
+    assert factor == pytest.approx(0.212, abs=5e-4)  # Efron & Morris (1975): c = 0.212
+    js = fit.estimates["james_stein"][0]
+    np.testing.assert_allclose(js, df["y"].mean() + factor * (df["y"] - df["y"].mean()), rtol=1e-14)
+    p = df["p"].to_numpy()  # the rest of the season: the truth to predict
+    assert np.sum((js - p) ** 2) == pytest.approx(0.0213, abs=1e-4)
+    assert np.sum((df["y"] - p) ** 2) == pytest.approx(0.0753, abs=1e-4)
+    assert not fit.failed["james_stein"].any()
+
+
+def test_james_stein_needs_equal_standard_errors_and_few_groups_do_not_shrink():
+    fit = fit_meta(SCHOOLS_Y, SCHOOLS_SE, ["raw", "james_stein"])
+    assert np.isnan(fit.estimates["james_stein"]).all() and not fit.failed["james_stein"].any()
+    three = fit_meta(np.array([1.0, 2.0, 4.0]), np.ones(3), ["james_stein"])
+    np.testing.assert_array_equal(three.estimates["james_stein"][0], [1.0, 2.0, 4.0])  # J - 3 = 0
+    same = fit_meta(np.full(5, 2.0), np.ones(5), ["james_stein"])
+    np.testing.assert_array_equal(same.estimates["james_stein"][0], np.full(5, 2.0))
+
+
+def test_cli_summary_form_gives_james_stein_or_says_why_not(tmp_path):
+    import json
+
+    from shrinkstudy.cli import main
+
+    df, path = _baseball_with_se(tmp_path)
+    assert main(["fit", str(path), "--group", "name", "--value", "y", "--se", "se", "--out", str(tmp_path / "bb")]) == 0
+    est = pd.read_csv(tmp_path / "bb" / "estimates.csv")
+    info = json.loads((tmp_path / "bb" / "fit.json").read_text())["datasets"][0]
+    assert info["james_stein_factor"] == pytest.approx(0.2124, abs=1e-4)
+    assert np.sum((est["james_stein"] - df["p"]) ** 2) == pytest.approx(0.0213, abs=1e-4)
+    assert "not_applicable" not in info
+    schools = Path(__file__).resolve().parent / "data" / "eight_schools.csv"
+    out = tmp_path / "schools"
+    assert main(["fit", str(schools), "--group", "school", "--value", "estimate", "--se", "se", "--out", str(out)]) == 0
+    info = json.loads((out / "fit.json").read_text())["datasets"][0]
+    assert info["not_applicable"] == {"james_stein": "standard errors differ (9 to 18); it needs equal ones"}
+    assert "james_stein" not in info["failed"] and pd.read_csv(out / "estimates.csv")["james_stein"].isna().all()

@@ -27,7 +27,7 @@ def test_names_are_unique_and_in_table_order():
     assert names == ("raw", "pooled", "blup", "varmatch", "bayesglm", "hier_bayes", "james_stein", "oracle")
     assert len(set(names)) == len(names)
     assert registry.interval_names() == ("raw", "blup", "hier_bayes", "oracle")
-    assert META_ESTIMATORS == ("raw", "pooled", "blup", "varmatch", "hier_bayes")
+    assert META_ESTIMATORS == ("raw", "pooled", "blup", "varmatch", "hier_bayes", "james_stein")
     assert META_INTERVAL_ESTIMATORS == ("raw", "blup", "hier_bayes")
     with pytest.raises(KeyError, match="unknown estimator 'ridge'"):
         registry.get("ridge")

@@ -302,6 +302,27 @@ def _failure_messages(fit, names, r: int) -> dict:
     return {"failure_messages": why} if why else {}
 
 
+def _sizes_differ(stats, r: int) -> str:
+    n = stats.n[r][stats.present[r]]
+    if n.min() != n.max():
+        return f"group sizes differ ({int(n.min())} to {int(n.max())}); it needs equal ones"
+    return "every group has one observation, so sigma^2 cannot be estimated"
+
+
+def _ses_differ(se) -> str:
+    se = se[np.isfinite(se)]
+    return f"standard errors differ ({se.min():.6g} to {se.max():.6g}); it needs equal ones"
+
+
+def _not_applicable(fit, names, r: int, why: str) -> dict:
+    """Estimators that do not apply to dataset r (no estimate, not a failure), and why."""
+    from .registry import BUILTIN
+
+    partial = {e.name for e in BUILTIN if e.applies == "balanced"}
+    absent = [n for n in names if n in partial and not fit.failed[n][r] and np.isnan(fit.estimates[n][r]).all()]
+    return {"not_applicable": {n: why for n in absent}} if absent else {}
+
+
 def _varcomp_fields(vc, r: int, sigma2) -> dict:
     """Dataset r's variance-component fit, for fit.json."""
     return {
@@ -380,6 +401,7 @@ def _fit_long(args, df, line, path):
                 "bayesglm_s2": _finite_or_none(fit.extra["bayesglm_s2"][r]),
                 "failed": [name for name in names if fit.failed[name][r]],
                 **_failure_messages(fit, names, r),
+                **_not_applicable(fit, names, r, _sizes_differ(stats, r)),
             }
         )
     settings = {
@@ -459,10 +481,12 @@ def _fit_summary(args, df, line, path):
                 "dataset": str(lab),
                 "J": int(counts[r]),
                 **_varcomp_fields(vc, r, sigma2=None),
-                "engine": "shrinkstudy.engines.fit_meta (known standard errors, exact optimum)",
+                "engine": "shrinkstudy.knownse.fit_meta (known standard errors, exact optimum)",
                 "hier_bayes_tau_mean": _finite_or_none(fit.extra["hier_bayes_tau_mean"][r]),
                 "hier_bayes_tau2_mean": _finite_or_none(fit.extra["hier_bayes_tau2_mean"][r]),
+                "james_stein_factor": _finite_or_none(fit.extra["james_stein_factor"][r]),
                 "failed": [name for name in META_ESTIMATORS if fit.failed[name][r]],
+                **_not_applicable(fit, META_ESTIMATORS, r, _ses_differ(S[r])),
             }
         )
     settings = {

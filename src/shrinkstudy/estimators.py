@@ -37,6 +37,7 @@ __all__ = [
     "bayesglm_estimate",
     "hier_bayes_estimate",
     "james_stein",
+    "james_stein_shrink",
     "oracle",
     "raw_interval",
     "blup_interval",
@@ -188,23 +189,32 @@ def james_stein(stats: SuffStats) -> np.ndarray:
     ``J - 3`` is taken as 0 (no shrinkage: the raw means); the formula would expand the
     estimates away from the grand mean for J = 2.
     """
-    n, ybar = stats.n, stats.ybar
     present = stats.present
     J = stats.J.astype(float)
     N = stats.N
-    nn = np.where(present, n, np.nan)
-    balanced = np.nanmin(nn, axis=1) == np.nanmax(nn, axis=1)
-    n0 = np.nanmax(nn, axis=1)
-    gm = stats.grand_mean()[:, None]
-    d = np.where(present, ybar - gm, 0.0)
+    n0 = np.nanmax(np.where(present, stats.n, np.nan), axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         s2 = stats.ssw / (N - J) / n0
+    est, _ = james_stein_shrink(stats.ybar, stats.grand_mean(), present, s2)
+    return np.where(present & balanced_datasets(stats)[:, None], est, np.nan)
+
+
+def james_stein_shrink(y, center, present, s2):
+    """The positive-part James-Stein step for R datasets of values y (R, J) with a common
+    sampling variance s2 (R,), toward ``center`` (R,): ``center + c (y_j - center)``,
+    ``c = max(0, 1 - (J - 3) s2 / sum (y_j - center)^2)`` (Efron & Morris 1973), with J - 3
+    taken as 0 for J <= 3 and c = 0 where every y_j equals the center. Where c = 1 the
+    estimates are y itself. Returns the estimates and c; the long form and the known-SE form
+    (``knownse.james_stein``) share it."""
+    J = present.sum(axis=1).astype(float)
+    gm = center[:, None]
+    d = np.where(present, y - gm, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
         ss = (d * d).sum(axis=1)
         factor = np.maximum(0.0, 1.0 - np.maximum(J - 3.0, 0.0) * s2 / ss)
-    factor = np.where(ss == 0, 0.0, factor)  # all group means equal: every estimate is ybar.
-    est = np.where(factor[:, None] == 1.0, ybar, gm + factor[:, None] * d)  # no shrinkage: exactly raw
-    ok = balanced & (N > J)
-    return np.where(present & ok[:, None], est, np.nan)
+    factor = np.where(ss == 0, 0.0, factor)  # all group means equal: every estimate is the center
+    est = np.where(factor[:, None] == 1.0, y, gm + factor[:, None] * d)  # no shrinkage: exactly y
+    return est, factor
 
 
 def oracle(stats: SuffStats, truth: Truth) -> np.ndarray:

@@ -23,8 +23,10 @@ marginal likelihood ``p(y | tau)`` (mu integrated out under a flat prior), so
 ``p(tau | y) ∝ p(tau) exp(-f / 2)`` and, given tau, ``m_j | tau, y ~
 N(mu^ + B_j (y_j - mu^), B_j s_j^2 + (1 - B_j)^2 / sum w)``: the posterior mean is a 1-D
 quadrature over tau and the posterior a mixture of normals, whose quantiles give a central
-interval. bayesglm (identical to blup when the dispersion is known), james_stein and the
-oracle (no truth) are not part of this form.
+interval. james_stein is the positive-part James-Stein estimate toward the mean of the y_j,
+for datasets whose standard errors are all equal (the textbook case: Efron & Morris's
+batting averages). bayesglm (identical to blup when the dispersion is known) and the oracle
+(no truth) are not part of this form.
 
 Each estimator's summary form is the ``known_se`` function of its registry entry, called as
 ``f(data, varcomp, prior, level) -> plugins.Estimate`` with ``data`` a ``KnownSE``.
@@ -38,7 +40,7 @@ import numpy as np
 from scipy import special
 
 from . import registry
-from .estimators import Fit, shrink, shrinkage
+from .estimators import Fit, james_stein_shrink, shrink, shrinkage
 from .hierbayes import mixture_quantiles, zoomed_quadrature
 from .plugins import Estimate
 from .reml import NOT_IDENTIFIED, OK, VarComp
@@ -58,6 +60,8 @@ __all__ = [
     "blup",
     "varmatch",
     "hier_bayes",
+    "james_stein",
+    "equal_standard_errors",
 ]
 
 #: Estimators with a summary form (those whose registry entry has ``known_se``), in table order.
@@ -376,6 +380,28 @@ def hier_bayes(data: KnownSE, varcomp: VarComp, prior: MetaPrior, level: float |
     return Estimate(m, lo, hi, extra={"tau_mean": tm, "tau2_mean": t2m})
 
 
+def equal_standard_errors(data: KnownSE, rtol: float = 1e-9) -> np.ndarray:
+    """(R,) True where every standard error of a dataset is the same (to ``rtol``)."""
+    v = np.where(data.present, data.v, np.nan)
+    with np.errstate(invalid="ignore"):
+        return np.nanmax(v, axis=1) <= np.nanmin(v, axis=1) * (1.0 + rtol)
+
+
+def james_stein(data: KnownSE, varcomp: VarComp, prior: MetaPrior, level: float | None) -> Estimate:
+    """Positive-part James-Stein toward the mean of the estimates, for equal standard errors s:
+    ``ybar + max(0, 1 - (J - 3) s^2 / sum (y_j - ybar)^2) (y_j - ybar)`` (Efron & Morris 1973,
+    1975). NaN for a dataset whose standard errors differ (it does not apply there); the
+    shrinkage factor is ``extra["factor"]``."""
+    equal = equal_standard_errors(data)
+    J = data.present.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        center = np.where(data.present, data.y, 0.0).sum(axis=1) / J
+        s2 = np.where(data.present, data.v, 0.0).sum(axis=1) / J
+    est, factor = james_stein_shrink(data.y, center, data.present, s2)
+    est = np.where(data.present & equal[:, None], est, np.nan)
+    return Estimate(est, extra={"factor": np.where(equal, factor, np.nan)})
+
+
 def fit_meta(
     y,
     se,
@@ -423,6 +449,8 @@ def fit_meta(
             ints[name] = (result.lower, result.upper)
         extra.update({f"{name}_{k}": v for k, v in result.extra.items()})
         bad = ~np.all(np.isfinite(result.point) | ~data.present, axis=1)
+        if entry.applies == "balanced":  # equal standard errors here; elsewhere it does not apply
+            bad &= equal_standard_errors(data)
         if entry.uses_varcomp:
             bad |= ~vc.ok
         failed[name] = bad

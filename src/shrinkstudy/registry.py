@@ -99,8 +99,9 @@ class Estimator:
     interval : ``interval(stats, level, **inputs) -> (lower, upper)``, or None. An estimator
         whose ``point`` takes ``level`` returns its interval with the estimate instead.
     needs : what ``point`` and ``interval`` are given besides the statistics (``NEEDS``).
-    applies : ``"all"`` or ``"balanced"`` (datasets with equal group sizes and N > J). Where it
-        does not apply the estimates are NaN and no failure is counted.
+    applies : ``"all"`` or ``"balanced"`` (datasets with equal group sizes and N > J; in the
+        known-SE form, equal standard errors). Where it does not apply the estimates are NaN
+        and no failure is counted.
     style : ``Style`` of the figures.
     reference : where the estimator comes from.
     known_se : its form for one estimate and a known standard error per group
@@ -215,9 +216,11 @@ BUILTIN: tuple[Estimator, ...] = (
     Estimator(
         name="james_stein",
         label="James–Stein",
-        description="positive-part James-Stein toward the grand mean (balanced cells only)",
+        description="positive-part James-Stein toward the grand mean (balanced cells only; known SEs: "
+        "when they are all equal)",
         point="shrinkstudy.estimators:james_stein",
         applies="balanced",
+        known_se="shrinkstudy.knownse:james_stein",
         style=Style(OKABE_ITO["sky_blue"], "P"),
         reference="Efron & Morris (1973)",
     ),
