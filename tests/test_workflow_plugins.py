@@ -146,3 +146,41 @@ def test_a_failing_estimator_is_counted_and_listed(repo, tmp_path):
     assert set(failures["message"]) == {"ArithmeticError: first group mean above 1"}
     assert set(failures["cell"]) == {cell} and set(failures["estimator"]) == {"flaky"}
     assert "ArithmeticError: first group mean above 1" in (tables / "failures.md").read_text()
+
+
+def test_replicate_gives_the_stored_numbers(example, repo, tmp_path):
+    """``shrinkstudy replicate CELL REP`` regenerates a replication's dataset and refits it: the
+    same numbers as the study stored, for several cells and replications, one a boundary fit."""
+    from shrinkstudy.config import load_study
+    from shrinkstudy.losses import LOSS_COLUMNS
+    from shrinkstudy.runner import replicate
+
+    workdir, config, results = example
+    study = load_study(yaml.safe_load(config.read_text()), root=repo)
+    checked_boundary = False
+    for cell in ("J6_n2_sigma2.5_tau1_mu0", "J24_n10_sigma2.5_tau1_mu0", "J12_n100x6+2x6_sigma5_tau1_mu0"):
+        losses = pd.read_parquet(results / "fit" / cell / "reps0-500.losses.parquet")
+        varcomp = pd.read_parquet(results / "fit" / cell / "reps0-500.varcomp.parquet")
+        data = pd.read_parquet(results / "simulate" / cell / "reps0-500.parquet")
+        boundary = varcomp.loc[varcomp["boundary"], "rep"].tolist()
+        reps = [0, 499] + boundary[:1]
+        checked_boundary |= bool(boundary)
+        for rep in reps:
+            res = replicate(study, cell, rep, repo)
+            stored = losses[losses["rep"] == rep].reset_index(drop=True)
+            pd.testing.assert_frame_equal(res.losses[list(LOSS_COLUMNS)], stored[list(LOSS_COLUMNS)], check_exact=True)
+            pd.testing.assert_frame_equal(res.varcomp, varcomp[varcomp["rep"] == rep].reset_index(drop=True), check_exact=True)
+            np.testing.assert_array_equal(res.data["y"].to_numpy(), data.loc[data["rep"] == rep, "y"].to_numpy())
+    assert checked_boundary, "no boundary fit among the checked cells"
+    # the command line writes the dataset and tables, and prints the losses
+    cmd = [sys.executable, "-m", "shrinkstudy", "replicate", "J6_n2_sigma2.5_tau1_mu0", "7", "--config", str(config), "--out", str(tmp_path)]
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=repo)
+    assert res.returncode == 0, res.stderr
+    assert "limited_translation" in res.stdout and "variance components (REML)" in res.stdout
+    written = pd.read_csv(tmp_path / "J6_n2_sigma2.5_tau1_mu0_rep7.csv")
+    stored = pd.read_parquet(results / "simulate" / "J6_n2_sigma2.5_tau1_mu0" / "reps0-500.parquet")
+    np.testing.assert_array_equal(written["y"].to_numpy(), stored.loc[stored["rep"] == 7, "y"].to_numpy())
+    bad = subprocess.run(cmd[:4] + ["J6_n2_sigma9_tau1_mu0", "7", "--config", str(config)], capture_output=True, text=True, cwd=repo)
+    assert bad.returncode == 2 and bad.stderr.startswith("shrinkstudy: error: no cell 'J6_n2_sigma9_tau1_mu0'")
+    bad = subprocess.run(cmd[:4] + ["J6_n2_sigma2.5_tau1_mu0", "500", "--config", str(config)], capture_output=True, text=True, cwd=repo)
+    assert bad.returncode == 2 and "replication 500 is not one of the study's 0 to 499" in bad.stderr

@@ -144,7 +144,31 @@ def build_parser() -> argparse.ArgumentParser:
         "--plot", action="store_true", help="also draw DIR/figure1.png (needs shrinkstudy.figures)"
     )
     fit.set_defaults(func=_cmd_fit)
+
+    rep = sub.add_parser(
+        "replicate",
+        help="regenerate one replication of a study and fit every estimator to it",
+        description=(
+            "Regenerate replication REP of cell CELL of a study (its dataset, written as CSV), fit "
+            "every estimator of the study to it and print the estimates and losses: the numbers "
+            "the study stored for it."
+        ),
+    )
+    rep.add_argument("cell", metavar="CELL", help="cell name, e.g. J12_n100x6+2x6_sigma5_tau1_mu0")
+    rep.add_argument("rep", metavar="REP", type=int, help="replication index (0-based)")
+    rep.add_argument(
+        "--config", default="config/config.yaml", metavar="FILE", help="the study (default: config/config.yaml)"
+    )
+    rep.add_argument(
+        "--out", default="replicate", metavar="DIR", help="where the dataset and tables go (default: replicate/)"
+    )
+    rep.set_defaults(func=_cmd_replicate)
     return parser
+
+
+def replicate_command(cell: str, rep: int, config: str) -> str:
+    """The command line that regenerates one replication (for tables of failures)."""
+    return f"shrinkstudy replicate {cell} {int(rep)} --config {config}"
 
 
 def _estimators_help() -> str:
@@ -549,6 +573,48 @@ def _cmd_fit(args) -> int:
         f"fitted {n_ds} dataset{'s' if n_ds != 1 else ''} ({len(table)} groups); wrote "
         + ", ".join(str(p) for p in written)
     )
+    return 0
+
+
+def _cmd_replicate(args) -> int:
+    from .config import PROJECT, load_config_file
+    from .design import ConfigError
+    from .runner import replicate
+
+    try:
+        study = load_config_file(args.config)
+    except ConfigError as exc:
+        raise InputError(f"{args.config}: {exc}") from None
+    try:
+        res = replicate(study, args.cell, args.rep, PROJECT)
+    except (KeyError, IndexError) as exc:
+        raise InputError(str(exc.args[0])) from None
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{out}: cannot create the output directory ({exc.strerror})") from None
+    stem = f"{res.cell.name}_rep{res.rep}"
+    paths = {
+        "dataset": out / f"{stem}.csv",
+        "estimates": out / f"{stem}.estimates.csv",
+        "losses": out / f"{stem}.losses.csv",
+    }
+    res.data.to_csv(paths["dataset"], index=False)
+    res.estimates.to_csv(paths["estimates"], index=False, float_format="%.17g")
+    res.losses.to_csv(paths["losses"], index=False, float_format="%.17g")
+    vc = res.varcomp.iloc[0]
+    with pd.option_context("display.width", 160, "display.max_columns", 40, "display.precision", 6):
+        print(f"cell {res.cell.name}, replication {res.rep} (seed {study.config['base_seed']})")
+        print(
+            f"variance components ({study.config['method']}): mu {vc['mu']:.6g}, tau2 {vc['tau2']:.6g}, "
+            f"sigma2 {vc['sigma2']:.6g}, boundary {bool(vc['boundary'])}"
+        )
+        print("\nestimates of the group means:")
+        print(res.estimates.to_string(index=False))
+        print("\nlosses (mean over the groups):")
+        print(res.losses.drop(columns="rep").to_string(index=False))
+    print("\nwrote " + ", ".join(str(p) for p in paths.values()))
     return 0
 
 

@@ -18,7 +18,7 @@ from . import registry
 from .design import Cell, ConfigError, cells_from_config, parse_sizes
 from .plugins import PluginError, estimator_entries
 
-__all__ = ["SCHEMA_PATH", "PROJECT", "Study", "load_study", "load_config_file", "chunk_ranges"]
+__all__ = ["SCHEMA_PATH", "PROJECT", "Study", "load_study", "load_config_file", "chunk_ranges", "fit_settings"]
 
 #: The project directory (user estimators' files are relative to it) and the config schema.
 PROJECT = Path(__file__).resolve().parents[2]
@@ -51,6 +51,17 @@ class Study:
 def chunk_ranges(replications: int, chunk_size: int) -> list[tuple[int, int]]:
     """Half-open replication ranges [start, stop) of the chunks."""
     return [(s, min(s + chunk_size, replications)) for s in range(0, replications, chunk_size)]
+
+
+def fit_settings(config: dict) -> dict:
+    """The settings of a fit job, from a checked config (plain Python, Snakemake params)."""
+    return {
+        "estimators": list(config["estimators"]),
+        "method": config["method"],
+        "engine": config["engine"],
+        "level": float(config["level"]),
+        "prior": {k: config["hier_bayes_prior"][k] for k in sorted(config["hier_bayes_prior"])},
+    }
 
 
 def _schema(path: Path | None = None) -> dict:

@@ -154,10 +154,13 @@ def loss_columns(fit: Fit, means, reps, cell: Cell) -> dict:
         var_true = np.where(failed_k, np.nan, true_var[keep])
         nk = keep.size
         for label, idx in classes.items():
-            dc = d[:, idx]
+            # contiguous rows: a row's mean is then summed in the same order whatever the number
+            # of rows (a column selection is laid out by columns), so a replication's losses are
+            # the same bits in a chunk of 1,000 and alone (shrinkstudy replicate)
+            dc = np.ascontiguousarray(d[:, idx])
             if interval is not None:
-                covered = inside[:, idx].mean(axis=1)
-                width = w[:, idx].mean(axis=1)
+                covered = np.ascontiguousarray(inside[:, idx]).mean(axis=1)
+                width = np.ascontiguousarray(w[:, idx]).mean(axis=1)
             else:
                 covered = width = np.full(nk, np.nan)
             parts.append(

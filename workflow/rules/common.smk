@@ -11,7 +11,7 @@ ENV = "../envs/shrinkstudy.yaml"
 
 from snakemake.utils import validate
 
-from shrinkstudy.config import load_study
+from shrinkstudy.config import fit_settings, load_study
 from shrinkstudy.design import ConfigError
 from shrinkstudy.provenance import library_closure, script_modules
 
@@ -77,17 +77,6 @@ def cell_chunks(path):
         return [path.format(cell=wildcards.cell, start=a, stop=b) for a, b in CHUNKS]
 
     return files
-
-
-def fit_settings():
-    c = STUDY.config
-    return {
-        "estimators": list(c["estimators"]),
-        "method": c["method"],
-        "engine": c["engine"],
-        "level": float(c["level"]),
-        "prior": {k: c["hier_bayes_prior"][k] for k in sorted(c["hier_bayes_prior"])},
-    }
 
 
 def maybe_temp(path):

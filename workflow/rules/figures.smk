@@ -11,7 +11,7 @@ SEED_CELL = {
     "tau": float(STUDY.seed_cell.tau),
     "mu": float(STUDY.seed_cell.mu),
 }
-SEED_SETTINGS = {k: fit_settings()[k] for k in ("method", "level", "prior")}
+SEED_SETTINGS = {k: fit_settings(STUDY.config)[k] for k in ("method", "level", "prior")}
 
 
 rule seed_example:

@@ -13,7 +13,7 @@ rule fit:
         varcomp=FIT_VARCOMP,
     params:
         cell=cell_spec,
-        settings=fit_settings(),
+        settings=fit_settings(STUDY.config),
     log:
         res("logs/fit/{cell}/reps{start}-{stop}.log"),
     benchmark:
