@@ -11,7 +11,9 @@ from shrinkstudy.tables import write_tables
 
 def main(smk):
     summary = pd.concat([pd.read_csv(p) for p in smk.input.summaries], ignore_index=True)
-    paths = write_tables(summary, Path(smk.output.summary).parent, provenance(smk.params.config))
+    # the commit of the project that holds the workflow, wherever the run's directory is
+    project = Path(smk.scriptdir).resolve().parents[1]
+    paths = write_tables(summary, Path(smk.output.summary).parent, provenance(smk.params.config, repo=project))
     print(f"{summary['cell'].nunique()} cells; wrote {len(paths)} tables")
 
 
