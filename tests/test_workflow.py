@@ -125,7 +125,9 @@ TABLES = ("summary.csv", "summary.md", "summary.tex", "headline.md", "headline.c
           "replication.csv", "provenance.json")
 
 
-@pytest.mark.parametrize("name", [f"tables/{t}" for t in TABLES] + ["seed/fit.json", "report/headline.html"])
+@pytest.mark.parametrize(
+    "name", [f"tables/{t}" for t in TABLES] + ["seed/fit.json", "report/headline.html", "figures/coverage.pdf"]
+)
 def test_a_deleted_output_is_rebuilt(study, name):
     path = study / "results" / name
     moved = path.with_name(path.name + ".away")
@@ -135,7 +137,9 @@ def test_a_deleted_output_is_rebuilt(study, name):
     finally:
         moved.rename(path)
     assert "simulate" not in jobs and "fit" not in jobs
-    rule = {"tables": "aggregate", "seed": "seed_example", "report": "report_tables"}[name.split("/")[0]]
+    rule = {"tables": "aggregate", "seed": "seed_example", "report": "report_tables", "figures": "fig_coverage"}[
+        name.split("/")[0]
+    ]
     assert rule in jobs, jobs
 
 
