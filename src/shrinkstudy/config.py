@@ -51,7 +51,9 @@ SCHEMA_PATH = PROJECT / "workflow" / "schemas" / "config.schema.yaml"
 #: The study run when no config file is given.
 DEFAULT_CONFIG = PROJECT / "config" / "config.yaml"
 #: Folders of the project that ``results`` may neither be nor lie in.
-PROJECT_FOLDERS = (".git", ".snakemake", ".venv", ".ci", "config", "docs", "profiles", "src", "tests", "workflow")
+PROJECT_FOLDERS = (
+    ".git", ".snakemake", ".venv", ".ci", "config", "docs", "profiles", "src", "tests", "workflow",
+)
 
 #: Caps on the size of a study (the schema's description states them too). One job holds
 #: chunk_size datasets in memory (a fit job of 4.8 million observations peaked at 390 MB RSS):
@@ -220,7 +222,8 @@ def _check_design(label, J, key: str, chunk: int) -> None:
         raise ConfigError(f"{key}: design {label!r} has {groups} groups; at most {MAX_GROUPS:,} are allowed")
     if obs > MAX_OBS_PER_DATASET:
         raise ConfigError(
-            f"{key}: design {label!r} has {obs} observations per dataset; at most {MAX_OBS_PER_DATASET:,} are allowed"
+            f"{key}: design {label!r} has {obs} observations per dataset; "
+            f"at most {MAX_OBS_PER_DATASET:,} are allowed"
         )
     if chunk and chunk * obs > MAX_OBS_PER_JOB:
         raise ConfigError(
@@ -272,7 +275,8 @@ def _check_results_dir(results: str, workdir: Path) -> None:
     for part in Path(results).parts:
         path = path / part
         if path.exists() and not path.is_dir():
-            raise ConfigError(f"results: {results!r}: {path.relative_to(workdir)} exists and is not a directory")
+            where = path.relative_to(workdir)
+            raise ConfigError(f"results: {results!r}: {where} exists and is not a directory")
 
 
 # --- reading a study file ----------------------------------------------------------------------
@@ -335,7 +339,8 @@ def read_config_file(path) -> dict:
     try:
         config = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader)
     except _Duplicate as dup:
-        raise ConfigError(f"{path}:{dup.line}: key {dup.key!r} is given twice (also on line {dup.first})") from None
+        where = f"{path}:{dup.line}"
+        raise ConfigError(f"{where}: key {dup.key!r} is given twice (also on line {dup.first})") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)

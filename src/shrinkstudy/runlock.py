@@ -29,7 +29,9 @@ def lock_files(workdir) -> list[Path]:
     if not locks.is_dir():
         return []
     return sorted(
-        p for p in locks.iterdir() if p.name.endswith((".input.lock", ".output.lock")) and p.name.split(".")[0].isdigit()
+        p
+        for p in locks.iterdir()
+        if p.name.endswith((".input.lock", ".output.lock")) and p.name.split(".")[0].isdigit()
     )
 
 

@@ -13,7 +13,8 @@ def main(smk):
     summary = pd.concat([pd.read_csv(p) for p in smk.input.summaries], ignore_index=True)
     # the commit of the project that holds the workflow, wherever the run's directory is
     project = Path(smk.scriptdir).resolve().parents[1]
-    paths = write_tables(summary, Path(smk.output.summary).parent, provenance(smk.params.config, repo=project))
+    prov = provenance(smk.params.config, repo=project)
+    paths = write_tables(summary, Path(smk.output.summary).parent, prov)
     print(f"{summary['cell'].nunique()} cells; wrote {len(paths)} tables")
 
 
