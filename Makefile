@@ -14,12 +14,19 @@ $(BIN)/snakemake: pyproject.toml
 
 venv: $(BIN)/snakemake
 
-## make study: the full default study (config/config.yaml) on all cores
+# A study file of your own: make study CONFIG=mine.yaml (that file alone is the study). It is
+# checked first (file and line of a YAML problem, the key of a bad value), then run; the same
+# command resumes a run that was killed.
+CONFIG ?=
+
+## make study: the full default study (config/config.yaml, or CONFIG=file) on all cores
 study: $(BIN)/snakemake
-	$(BIN)/snakemake --cores $(CORES)
+	$(BIN)/python -m shrinkstudy.config $(or $(CONFIG),config/config.yaml)
+	$(BIN)/snakemake --cores $(CORES) $(if $(CONFIG),--configfile $(CONFIG))
 
 ## make quick: the small study (config/quick.yaml), half a minute
 quick: $(BIN)/snakemake
+	$(BIN)/python -m shrinkstudy.config config/quick.yaml
 	$(BIN)/snakemake --cores $(CORES) --configfile config/quick.yaml
 
 ## make example: a study with a user's own estimator (config/example_plugin.yaml, examples/)

@@ -2,15 +2,13 @@
 #
 #   simulate (cell x replication chunk) -> fit -> summarise (cell) -> aggregate -> figures
 #
-# The study is config/config.yaml (checked against workflow/schemas/config.schema.yaml
-# before any job runs). Run: snakemake --cores all   (or: make study)
+# The study is config/config.yaml, or the file given with --configfile alone (read in
+# workflow/rules/common.smk, checked against workflow/schemas/config.schema.yaml before any job
+# runs). Run: snakemake --cores all   (or: make study)
 
 from snakemake.utils import min_version
 
 min_version("9.0")
-
-
-configfile: "config/config.yaml"
 
 
 include: "workflow/rules/common.smk"

@@ -11,18 +11,34 @@ ENV = "../envs/shrinkstudy.yaml"
 
 from snakemake.utils import validate
 
-from shrinkstudy.config import fit_settings, load_study
+from shrinkstudy.config import fit_settings, load_study, study_config
 from shrinkstudy.design import ConfigError
 from shrinkstudy.provenance import library_closure, script_modules
+from shrinkstudy.runlock import clear_stale_lock
 
-# The config against workflow/schemas/config.schema.yaml, and the checks a schema cannot state
-# (a duplicated cell, an unknown design label ...), before any job: one line naming the key.
+# The study is config/config.yaml when no --configfile is given, else the given file(s) alone
+# (no default grid block is merged in); --config key=value replaces a top-level key. The files are
+# read again here, strictly (a duplicate key is an error, 1e-3 is a number). Then the config
+# against workflow/schemas/config.schema.yaml, and the checks a schema cannot state (a duplicated
+# cell, an unknown design label, the caps on a study's size ...), before any job: one line
+# naming the file and line, or the key.
 try:
-    STUDY = load_study(dict(config))
+    STUDY = load_study(
+        study_config(workflow.config_settings.configfiles, workflow.config_settings.config),
+        cwd=Path.cwd(),
+        root=Path(workflow.basedir),  # user estimators' files are relative to the project
+    )
 except ConfigError as exc:
     sys.stderr.write(f"config error: {exc}\n")
     sys.exit(1)
+config.clear()
 config.update(STUDY.config)
+
+# A lock left by a run that was killed (kill -9, or Ctrl-C while Snakemake cleaned up) is removed
+# when no live Snakemake process of this machine runs in this directory, so that the same command
+# resumes the run (the workflow profile adds --rerun-incomplete).
+if workflow.is_main_process:
+    clear_stale_lock(Path.cwd())
 # The same schema through Snakemake's own validator (it passes whenever load_study did).
 validate(config, "../schemas/config.schema.yaml")
 
@@ -84,4 +100,6 @@ def maybe_temp(path):
 
 
 def all_targets():
-    return [rules.aggregate.output.summary] + FIGURE_TARGETS
+    """Every declared output but the per-cell intermediates: each table, the seed example, each
+    figure and report page (a deleted one is rebuilt)."""
+    return list(rules.aggregate.output) + list(rules.seed_example.output) + FIGURE_TARGETS

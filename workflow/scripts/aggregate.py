@@ -12,14 +12,18 @@ from shrinkstudy.tables import write_failures, write_tables
 def main(smk):
     summary = pd.concat([pd.read_csv(p) for p in smk.input.summaries], ignore_index=True)
     failures = pd.concat(
-        [pd.read_csv(p, dtype={"cell": str, "estimator": str, "message": str}, keep_default_na=False) for p in smk.input.failures],
+        [
+            pd.read_csv(p, dtype={"cell": str, "estimator": str, "message": str}, keep_default_na=False)
+            for p in smk.input.failures
+        ],
         ignore_index=True,
     )
     outdir = Path(smk.output.summary).parent
+    # the commit of the project that holds the workflow, wherever the run's directory is
+    project = Path(smk.scriptdir).resolve().parents[1]
+    prov = provenance(smk.params.config, repo=project)
     head = smk.params.headline
-    paths = write_tables(
-        summary, outdir, provenance(smk.params.config), headline_sigma=head["sigma"], seed_design=head["design"]
-    )
+    paths = write_tables(summary, outdir, prov, headline_sigma=head["sigma"], seed_design=head["design"])
     paths += write_failures(failures, outdir)
     print(f"{summary['cell'].nunique()} cells, {len(failures)} failed fits; wrote {len(paths)} tables")
 
