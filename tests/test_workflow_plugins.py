@@ -146,6 +146,13 @@ def test_a_failing_estimator_is_counted_and_listed(repo, tmp_path):
     assert set(failures["message"]) == {"ArithmeticError: first group mean above 1"}
     assert set(failures["cell"]) == {cell} and set(failures["estimator"]) == {"flaky"}
     assert "ArithmeticError: first group mean above 1" in (tables / "failures.md").read_text()
+    # each row says how to reproduce it; the command gives the same failure
+    assert failures["command"].tolist() == [f"shrinkstudy replicate {cell} {r} --config {cfg}" for r in failing]
+    cmd = failures["command"].iloc[0].split()
+    res = subprocess.run([sys.executable, "-m", "shrinkstudy", *cmd[1:], "--out", str(tmp_path / "rep")],
+                         capture_output=True, text=True, cwd=repo)
+    assert res.returncode == 0, res.stderr
+    assert "ArithmeticError: first group mean above 1" in res.stdout
 
 
 def test_replicate_gives_the_stored_numbers(example, repo, tmp_path):

@@ -157,7 +157,11 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("cell", metavar="CELL", help="cell name, e.g. J12_n100x6+2x6_sigma5_tau1_mu0")
     rep.add_argument("rep", metavar="REP", type=int, help="replication index (0-based)")
     rep.add_argument(
-        "--config", default="config/config.yaml", metavar="FILE", help="the study (default: config/config.yaml)"
+        "--config",
+        action="append",
+        metavar="FILE",
+        help="the study's config file, as given to snakemake --configfile (repeatable; default: the "
+        "project's config/config.yaml)",
     )
     rep.add_argument(
         "--out", default="replicate", metavar="DIR", help="where the dataset and tables go (default: replicate/)"
@@ -166,9 +170,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def replicate_command(cell: str, rep: int, config: str) -> str:
-    """The command line that regenerates one replication (for tables of failures)."""
-    return f"shrinkstudy replicate {cell} {int(rep)} --config {config}"
 
 
 def _estimators_help() -> str:
@@ -577,16 +578,18 @@ def _cmd_fit(args) -> int:
 
 
 def _cmd_replicate(args) -> int:
-    from .config import PROJECT, load_config_file
+    from .config import PROJECT, load_study, study_config
     from .design import ConfigError
     from .runner import replicate
 
+    # the project: this directory when it holds the workflow, else the one of this installation
+    root = Path.cwd() if (Path.cwd() / "Snakefile").is_file() else PROJECT
     try:
-        study = load_config_file(args.config)
+        study = load_study(study_config(args.config or ()), root=root)
     except ConfigError as exc:
-        raise InputError(f"{args.config}: {exc}") from None
+        raise InputError(f"config: {exc}") from None
     try:
-        res = replicate(study, args.cell, args.rep, PROJECT)
+        res = replicate(study, args.cell, args.rep, root)
     except (KeyError, IndexError) as exc:
         raise InputError(str(exc.args[0])) from None
     out = Path(args.out)

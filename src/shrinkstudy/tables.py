@@ -444,11 +444,11 @@ def failures_markdown(failures: pd.DataFrame, limit: int = 200) -> str:
     if failures.empty:
         return "# Failures\n\nNo estimator failed on any replication.\n"
     rows = [
-        [f"`{r.cell}`", str(r.rep), r.estimator, str(r.message).replace("|", "\\|")]
+        [f"`{r.cell}`", str(r.rep), r.estimator, str(r.message).replace("|", "\\|"), f"`{r.command}`"]
         for r in failures.head(limit).itertuples()
     ]
-    header = ["cell", "replication", "estimator", "message"]
-    text = "# Failures\n\n" + _md_table(header, rows, [":---", "---:", ":---", ":---"])
+    header = ["cell", "replication", "estimator", "message", "reproduce"]
+    text = "# Failures\n\n" + _md_table(header, rows, [":---", "---:", ":---", ":---", ":---"])
     counts = failures.groupby("estimator", sort=False).size()
     text += "\nFailures per estimator: " + ", ".join(f"{e} {n}" for e, n in counts.items()) + ".\n"
     if len(failures) > limit:
@@ -456,11 +456,18 @@ def failures_markdown(failures: pd.DataFrame, limit: int = 200) -> str:
     return text
 
 
-def write_failures(failures: pd.DataFrame, outdir) -> list[Path]:
-    """``failures.csv`` and ``failures.md``: every failed replication of every estimator."""
+def replicate_command(cell: str, rep: int, configfiles=()) -> str:
+    """The command that regenerates one replication and refits it (``shrinkstudy replicate``)."""
+    return " ".join([f"shrinkstudy replicate {cell} {int(rep)}"] + [f"--config {f}" for f in configfiles])
+
+
+def write_failures(failures: pd.DataFrame, outdir, configfiles=()) -> list[Path]:
+    """``failures.csv`` and ``failures.md``: every failed replication of every estimator, with the
+    command that reproduces it (``configfiles``: the study's, as given to Snakemake)."""
     outdir = Path(outdir)
     failures = failures.assign(_rank=_estimator_rank(failures["estimator"]))
     failures = failures.sort_values(["cell", "_rank", "rep"], kind="stable").drop(columns="_rank")
+    failures["command"] = [replicate_command(c, r, configfiles) for c, r in zip(failures["cell"], failures["rep"])]
     return [
         _write(outdir / "failures.csv", failures.to_csv(index=False, lineterminator="\n")),
         _write(outdir / "failures.md", failures_markdown(failures)),

@@ -18,6 +18,8 @@ rule aggregate:
         config=STUDY.config,
         # the headline table: the seed example's design and sigma
         headline={"design": STUDY.seed_cell.design, "sigma": float(STUDY.seed_cell.sigma)},
+        # the study's config files as given (the failures table's `shrinkstudy replicate` commands)
+        configfiles=[str(f) for f in workflow.config_settings.configfiles],
     log:
         res("logs/aggregate.log"),
     benchmark:

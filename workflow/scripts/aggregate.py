@@ -24,7 +24,7 @@ def main(smk):
     prov = provenance(smk.params.config, repo=project)
     head = smk.params.headline
     paths = write_tables(summary, outdir, prov, headline_sigma=head["sigma"], seed_design=head["design"])
-    paths += write_failures(failures, outdir)
+    paths += write_failures(failures, outdir, smk.params.configfiles)
     print(f"{summary['cell'].nunique()} cells, {len(failures)} failed fits; wrote {len(paths)} tables")
 
 
