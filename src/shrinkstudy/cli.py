@@ -382,7 +382,7 @@ def _fit_long(args, df, line, path):
     g_codes, g_labels = _codes(group)
     stats, _, groups = suffstats_from_long(d_codes, g_codes, y)
     for r, lab in enumerate(d_labels):
-        J = int(stats.J[r])
+        J = int(stats.J[r])  # (J and N are computed once per SuffStats)
         if J < 2:
             only = g_labels[groups[r][0]]
             raise _one_group(path, lab, only, args)

@@ -6,8 +6,8 @@ Model (docs/formulas.md section 1): ``y_ij = mu + theta_j + e_ij``, ``theta_j ~ 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -18,6 +18,11 @@ if TYPE_CHECKING:  # pandas is imported where it is used: the simulate jobs do w
     import pandas as pd
 
 __all__ = ["SuffStats", "simulate_reps", "simulate_chunk", "suffstats_from_long"]
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    a.setflags(write=False)
+    return a
 
 
 @dataclass(frozen=True)
@@ -52,19 +57,20 @@ class SuffStats:
     def R(self) -> int:
         return self.n.shape[0]
 
-    @property
+    # computed once per instance (the statistics are fixed), read-only so a cached array stays true
+    @functools.cached_property
     def N(self) -> np.ndarray:
         """Observations per dataset, shape (R,)."""
-        return self.n.sum(axis=1)
+        return _frozen(self.n.sum(axis=1))
 
-    @property
+    @functools.cached_property
     def J(self) -> np.ndarray:
         """Groups present per dataset, shape (R,)."""
-        return (self.n > 0).sum(axis=1)
+        return _frozen((self.n > 0).sum(axis=1))
 
-    @property
+    @functools.cached_property
     def present(self) -> np.ndarray:
-        return self.n > 0
+        return _frozen(self.n > 0)
 
     def grand_mean(self) -> np.ndarray:
         """Mean of all observations (complete pooling), shape (R,)."""
