@@ -233,6 +233,82 @@ def _read_csv(path: Path) -> tuple[pd.DataFrame, np.ndarray]:
     return df, line
 
 
+def _read_parquet_text(path: Path) -> tuple[pd.DataFrame, np.ndarray]:
+    """A Parquet file as the text reader's frame (every cell as stripped text; "line" k is row k)."""
+    import pyarrow.parquet as pq
+
+    df = pq.read_table(path).to_pandas()
+    df.columns = [str(c).strip() for c in df.columns]
+    df = df.apply(lambda col: col.astype(str).str.strip().where(col.notna(), ""))
+    return df, np.arange(1, len(df) + 1)
+
+
+class _Irregular(Exception):
+    """The typed fast reading met something only the text reader explains (line numbers)."""
+
+
+def _read_typed(path: Path, args) -> pd.DataFrame | None:
+    """The file read by Arrow with typed columns, when it is regular: a Parquet file, or a CSV
+    file whose header names are unique after stripping, whose value (and SE) columns are finite
+    numbers and whose label columns have no missing or padded entries. None otherwise: the text
+    reader (``_read_csv``) then reads it again and names the line of the problem."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    labels = [c for c in (args.group, args.dataset) if c]
+    try:
+        if path.suffix.lower() == ".parquet":
+            import pyarrow.parquet as pq
+
+            table = pq.read_table(path)
+        else:
+            from pyarrow import csv
+
+            options = csv.ConvertOptions(
+                column_types={c: pa.string() for c in labels},  # labels stay text: '01' is not '1'
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            )
+            table = csv.read_csv(path, convert_options=options)
+    except (pa.ArrowInvalid, OSError, UnicodeDecodeError):
+        if path.suffix.lower() == ".parquet":
+            raise InputError(f"{path}: not a readable Parquet file") from None
+        return None
+    names = list(table.column_names)
+    if [str(c).strip() for c in names] != names or len(set(names)) < len(names) or table.num_rows == 0:
+        return None
+    wanted = {args.group, args.value, args.se, args.dataset} - {None}
+    if not wanted <= set(names):
+        return None  # the text reader names the missing column
+    cols = {}
+    for name in wanted:
+        col = table.column(name)
+        if col.null_count:
+            return None
+        numeric = name in (args.value, args.se)
+        if pa.types.is_floating(col.type) or pa.types.is_integer(col.type):
+            values = col.to_numpy()
+            if numeric and not np.all(np.isfinite(values)):
+                return None
+            cols[name] = values.astype(float) if numeric else values
+        elif pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+            if numeric:
+                return None
+            labels_ = pc.unique(col)  # checked once per distinct label, not per row
+            if not pc.all(pc.equal(labels_, pc.utf8_trim_whitespace(labels_))).as_py():
+                return None
+            if pc.any(pc.equal(labels_, "")).as_py():
+                return None
+            # codes in order of first appearance, the labels once each (no per-row text objects)
+            enc = col.dictionary_encode().combine_chunks()
+            cols[name] = pd.Categorical.from_codes(
+                enc.indices.to_numpy(), categories=pd.Index(enc.dictionary.to_pylist(), dtype=object)
+            )
+        else:
+            return None
+    return pd.DataFrame(cols)
+
+
 def _column(df: pd.DataFrame, path: Path, name: str, option: str) -> pd.Series:
     if name not in df.columns:
         have = ", ".join(repr(c) for c in df.columns)
@@ -241,6 +317,8 @@ def _column(df: pd.DataFrame, path: Path, name: str, option: str) -> pd.Series:
 
 
 def _labels(col: pd.Series, path: Path, line: np.ndarray, what: str) -> np.ndarray:
+    if line is None:  # read typed and checked (_read_typed)
+        return col.array if isinstance(col.dtype, pd.CategoricalDtype) else col.to_numpy()
     bad = (col == "").to_numpy()
     if bad.any():
         i = int(np.argmax(bad))
@@ -249,6 +327,8 @@ def _labels(col: pd.Series, path: Path, line: np.ndarray, what: str) -> np.ndarr
 
 
 def _numbers(col: pd.Series, path: Path, line: np.ndarray) -> np.ndarray:
+    if line is None:  # read typed and checked (_read_typed)
+        return col.to_numpy(dtype=float)
     values = pd.to_numeric(col, errors="coerce").to_numpy(dtype=float)
     bad = ~np.isfinite(values)
     if bad.any():
@@ -263,10 +343,12 @@ def _numbers(col: pd.Series, path: Path, line: np.ndarray) -> np.ndarray:
     return values
 
 
-def _codes(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Integer codes in order of first appearance and the distinct labels."""
-    codes, uniques = pd.factorize(pd.Series(labels), sort=False)
-    return codes, np.asarray(uniques, dtype=object)
+def _codes(labels) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes in order of first appearance and the distinct labels (as text)."""
+    if isinstance(labels, pd.Categorical):  # from _read_typed: categories in order of appearance
+        return labels.codes.astype(np.int64), np.asarray(labels.categories, dtype=object)
+    codes, uniques = pd.factorize(labels, sort=False)
+    return codes, np.asarray([str(u) for u in uniques], dtype=object)
 
 
 def _dataset_name(ds_label, have_dataset: bool) -> str:
@@ -460,6 +542,8 @@ def _fit_summary(args, df, line, path):
     se = _numbers(se_col, path, line)
     bad = ~(se > 0)
     if bad.any():
+        if line is None:
+            raise _Irregular
         i = int(np.argmax(bad))
         raise InputError(
             f"{path}, line {line[i]}, column {args.se!r}: a standard error must be positive, "
@@ -470,6 +554,8 @@ def _fit_summary(args, df, line, path):
     g_codes, _ = _codes(group)
     dup = pd.DataFrame({"d": d_codes, "g": g_codes}).duplicated().to_numpy()
     if dup.any():
+        if line is None:
+            raise _Irregular
         i = int(np.argmax(dup))
         raise InputError(
             f"{path}, line {line[i]}, column {args.group!r}: group {group[i]!r} appears twice"
@@ -540,14 +626,31 @@ def _seed_figure1():
     return fn
 
 
+def _fit_json(meta: dict) -> str:
+    """fit.json: the settings indented, then one line per dataset (json's fast encoder; a file
+    of thousands of datasets stays quick to write and easy to read or grep)."""
+    head = {k: v for k, v in meta.items() if k != "datasets"}
+    text = json.dumps(head, indent=2, allow_nan=False)
+    rows = ",\n".join("    " + json.dumps(r, allow_nan=False) for r in meta["datasets"])
+    return text[:-2] + f',\n  "datasets": [\n{rows}\n  ]\n}}\n'
+
+
 def _cmd_fit(args) -> int:
     path = Path(args.data)
     plot = _seed_figure1() if args.plot else None
-    df, line = _read_csv(path)
-    if args.se:
-        table, records, settings = _fit_summary(args, df, line, path)
-    else:
-        table, records, settings = _fit_long(args, df, line, path)
+    fit = _fit_summary if args.se else _fit_long
+    result = None
+    if path.is_file():  # typed and fast where the file is regular; else the text reader names the line
+        typed = _read_typed(path, args)
+        if typed is not None:
+            try:
+                result = fit(args, typed, None, path)
+            except _Irregular:
+                result = None
+    if result is None:
+        df, line = _read_parquet_text(path) if path.suffix.lower() == ".parquet" else _read_csv(path)
+        result = fit(args, df, line, path)
+    table, records, settings = result
     out = Path(args.out)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -563,7 +666,7 @@ def _cmd_fit(args) -> int:
         "versions": _versions(),
         "datasets": records,
     }
-    (out / "fit.json").write_text(json.dumps(meta, indent=2, allow_nan=False) + "\n")
+    (out / "fit.json").write_text(_fit_json(meta))
     written = [out / "estimates.csv", out / "fit.json"]
     if plot is not None:
         fig = out / "figure1.png"
