@@ -228,6 +228,13 @@ def test_library_closure_follows_relative_imports(tmp_path):
     ]
     assert library_closure(["design"]) == ["__init__", "design"]
     assert "figures" in library_closure(["cli"])  # importlib.import_module("shrinkstudy.figures")
+    # the figures subpackage: its __init__ re-exports every figure module, which reach the
+    # registry through "from ..registry import" / "from .. import registry"
+    closure = library_closure(["figures"])
+    assert {"figures", "figures.style", "figures.facets", "figures.seed", "registry"} <= set(closure)
+    package_dir = module_file("__init__").parent
+    assert module_file("figures").relative_to(package_dir).as_posix() == "figures/__init__.py"
+    assert library_closure(["figures.style"]) == closure  # the subpackage's __init__ runs first
     # a toy package: every import form, imports inside functions, attributes and other packages
     # skipped, cycles
     pkg = tmp_path / "toypkg"
