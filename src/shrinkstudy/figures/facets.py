@@ -18,17 +18,19 @@ from .summary import _normalise
 
 __all__: list[str] = []
 
-#: Parameters of a cell that can vary between the panels or positions of a figure.
-_PARAMS = ("J", "n", "sigma", "tau", "mu")
+#: How the parameters of a cell are written in titles, labels and legends.
 _SYMBOL = {"J": "J", "n": "n", "sigma": "σ", "tau": "τ", "mu": "μ"}
 
 
 def _fmt(x) -> str:
+    """A parameter value as short text (2, 0.5, 100)."""
     x = float(x)
     return f"{x:g}"
 
 
 def _pick(df: pd.DataFrame, estimators, default_exclude=()) -> list[str]:
+    """The estimators to draw, in the study's order: those asked for (default: every one in
+    ``df`` but ``default_exclude``) that ``df`` has."""
     present = estimator_order(df["estimator"].unique())
     if estimators is None:
         return [e for e in present if e not in default_exclude]
@@ -36,11 +38,13 @@ def _pick(df: pd.DataFrame, estimators, default_exclude=()) -> list[str]:
 
 
 def _balanced_all(summary: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the balanced cells over all their groups."""
     df = _normalise(summary)
     return df[df["balanced"] & (df["groups"] == "all")]
 
 
 def _varying(df: pd.DataFrame, params) -> list[str]:
+    """The ``params`` that take more than one value in ``df``."""
     return [p for p in params if p in df and df[p].nunique(dropna=False) > 1]
 
 
@@ -56,10 +60,12 @@ def _scenario_labels(df: pd.DataFrame, params=("sigma", "tau", "mu")):
 
 
 def _scenario_key(row, params=("sigma", "tau", "mu")):
+    """The (sigma, tau, mu) of a row, as the keys of ``_scenario_labels``."""
     return tuple(float(row[p]) for p in params)
 
 
 def _sort_rows(df: pd.DataFrame, by) -> pd.DataFrame:
+    """Rows by estimator (the study's order), then by the columns ``by``; a fresh index."""
     order = {e: i for i, e in enumerate(estimator_order(df["estimator"].unique()))}
     out = df.assign(_e=df["estimator"].map(order)).sort_values(["_e", *by], kind="stable")
     return out.drop(columns="_e").reset_index(drop=True)
@@ -87,6 +93,7 @@ def _log_axis_numbers(ax, axis="y"):
 
 
 def _dodge(estimators, width=0.07):
+    """Offsets on a log-n axis (in log units) that set the estimators' points side by side."""
     k = len(estimators)
     offsets = (np.arange(k) - (k - 1) / 2) * width / max(k - 1, 1) * 2 if k > 1 else np.zeros(1)
     return dict(zip(estimators, offsets))
@@ -94,6 +101,21 @@ def _dodge(estimators, width=0.07):
 
 def _facet_by_n(data, value, mcse, *, estimators, ylabel, log_y, reference=None, ref_label=None,
                 clip=(), width=DOUBLE, panel_height=1.35, ylim=None):
+    """Small multiples by n: columns J, rows the scenarios (sigma, tau, mu), one line per
+    estimator with +-``MCSE_Z`` MCSE bars.
+
+    Parameters
+    ----------
+    data : rows with columns J, n, sigma, tau, mu, estimator, ``value`` and ``mcse``.
+    value, mcse : the columns plotted and their Monte Carlo standard errors.
+    estimators : the estimators drawn, in legend order.
+    ylabel : label of the shared y axis.
+    log_y : whether the y axis is logarithmic.
+    reference, ref_label : a horizontal reference line and its legend entry, if any.
+    clip : estimators that do not set the y limits of a row (they may leave the panel).
+    width, panel_height : figure width and height of a row, inches.
+    ylim : fixed y limits of every row, instead.
+    """
     Js = sorted(data["J"].unique())
     keys, labels = _scenario_labels(data)
     ns = sorted(data["n"].unique())

@@ -122,10 +122,12 @@ def estimator_order(names) -> list[str]:
 
 
 def _style(name: str) -> dict:
+    """``Axes.plot`` keywords of an estimator (colour, marker, line, label) from the registry."""
     return registry.style(name).kwargs(registry.label(name))
 
 
 def _legend(fig: Figure, estimators, extra=(), ncol=None, markers=True):
+    """One legend above the panels: a handle per estimator (in its style), then ``extra``."""
     handles = []
     for e in estimators:
         s = _style(e)
