@@ -62,7 +62,7 @@ def test_config_schema_and_readme_read_the_registry():
 def test_a_new_builtin_entry_flows_everywhere(monkeypatch):
     """Adding a built-in estimator is one registry entry: the config check, the fit, the losses,
     the ordering of tables and the figures' styles pick it up."""
-    from shrinkstudy import figures, tables
+    from shrinkstudy import tables
 
     def halfway(stats, varcomp):
         return 0.5 * (stats.ybar + varcomp.mu[:, None])
@@ -90,7 +90,9 @@ def test_a_new_builtin_entry_flows_everywhere(monkeypatch):
     cols = loss_columns(fit, means, np.arange(20), cell)
     assert list(dict.fromkeys(cols["estimator"])) == ["raw", "halfway", "oracle"]
     assert tables._estimators_in(pd.DataFrame({"estimator": ["oracle", "halfway", "raw"]})) == ["raw", "halfway", "oracle"]
-    assert figures._style("halfway") == {"color": "#123456", "marker": "X", "linestyle": "-", "label": "half way"}
+    from shrinkstudy.figures.style import _style
+
+    assert _style("halfway") == {"color": "#123456", "marker": "X", "linestyle": "-", "label": "half way"}
 
 
 def test_entries_are_immutable_and_checked():

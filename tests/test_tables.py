@@ -20,7 +20,9 @@ from shrinkstudy.provenance import (
     config_sha256,
     git_state,
     library_closure,
+    module_file,
     provenance,
+    script_modules,
 )
 from shrinkstudy.simulate import simulate_reps, suffstats_from_array
 from shrinkstudy.tables import (
@@ -226,6 +228,13 @@ def test_library_closure_follows_relative_imports(tmp_path):
     ]
     assert library_closure(["design"]) == ["__init__", "design"]
     assert "figures" in library_closure(["cli"])  # importlib.import_module("shrinkstudy.figures")
+    # the figures subpackage: its __init__ re-exports every figure module, which reach the
+    # registry through "from ..registry import" / "from .. import registry"
+    closure = library_closure(["figures"])
+    assert {"figures", "figures.style", "figures.facets", "figures.seed", "registry"} <= set(closure)
+    package_dir = module_file("__init__").parent
+    assert module_file("figures").relative_to(package_dir).as_posix() == "figures/__init__.py"
+    assert library_closure(["figures.style"]) == closure  # the subpackage's __init__ runs first
     # a toy package: every import form, imports inside functions, attributes and other packages
     # skipped, cycles
     pkg = tmp_path / "toypkg"
@@ -246,3 +255,34 @@ def test_library_closure_follows_relative_imports(tmp_path):
     assert library_closure(["d"], pkg) == ["__init__", "d"]
     with pytest.raises(FileNotFoundError, match="'zz'"):
         library_closure(["d", "zz"], pkg)
+    # a toy subpackage: relative imports inside it (".", ".."; one going above the package is
+    # skipped), a submodule imported by name from it, a module importing one of its modules
+    sub = pkg / "fig"
+    sub.mkdir()
+    files = {
+        "fig/__init__.py": "from .style import s\nfrom .plot import p\n",
+        "fig/style.py": "from ..d import w\nfrom .. import g\nfrom ...other import q\n",
+        "fig/plot.py": "def p():\n    from .style import s\n    from toypkg.fig import helpers, s\n",
+        "fig/helpers.py": "",
+        "fig/unused.py": "from ..a import x\n",
+        "k.py": "from toypkg.fig.plot import p\n",
+        "m.py": "import toypkg.fig.helpers\n",
+    }
+    for name, text in files.items():
+        (pkg / name).write_text(text)
+    fig = ["fig", "fig.helpers", "fig.plot", "fig.style"]
+    assert library_closure(["k"], pkg) == ["__init__", "d", *fig, "g", "k"]
+    assert library_closure(["m"], pkg) == ["__init__", "d", *fig, "g", "m"]  # fig/__init__ runs
+    assert library_closure(["fig.helpers"], pkg) == ["__init__", "d", *fig, "g"]
+    everything = ["__init__", "a", "b", "c", "d", "e", "f", *fig, "fig.unused", "g"]
+    assert library_closure(["fig.unused"], pkg) == everything
+    assert module_file("fig", pkg) == sub / "__init__.py"
+    assert module_file("fig.style", pkg) == sub / "style.py"
+    assert module_file("__init__", pkg) == pkg / "__init__.py"
+    assert module_file("fig.s", pkg) is None and module_file("zz", pkg) is None
+    with pytest.raises(FileNotFoundError, match="'fig.zz'"):
+        library_closure(["fig.zz"], pkg)
+    # a script: attributes of the subpackage are not modules, its modules are
+    script = tmp_path / "script.py"
+    script.write_text("from toypkg.fig import p, helpers\nfrom toypkg import fig, __version__\n")
+    assert script_modules(script, "toypkg", pkg) == ["fig", "fig.helpers"]

@@ -182,6 +182,21 @@ def test_library_change_reruns_fits_not_simulations(study, repo, name):
     assert len(jobs["fit"]) == 10 and len(jobs["summarise"]) == 5 and "aggregate" in jobs
 
 
+def test_figure_module_change_reruns_figures_only(study, repo):
+    """A module of the figures subpackage is an input of every rule whose script imports the
+    package (its __init__ imports each figure module), and of nothing upstream."""
+    module = repo / "src" / "shrinkstudy" / "figures" / "facets.py"
+    original = module.read_text()
+    try:
+        module.write_text(original + "\n# a change\n")
+        jobs = planned_jobs(study)
+    finally:
+        module.write_text(original)
+    figures = ("seed_shrinkage", "seed_blup_bayesglm", "relmse_by_n", "nested_loop", "group_size_mse",
+               "spread", "boundary", "coverage")  # fmt: skip
+    assert set(jobs) - {"all"} == {f"fig_{f}" for f in figures} | {"report_tables"}
+
+
 def test_another_results_directory_leaves_the_study_alone(study, tmp_path):
     """A study with its own ``results`` directory (as config/quick.yaml) plans every job, and only
     jobs writing below that directory, beside a finished study of the same cells."""

@@ -13,7 +13,7 @@ from snakemake.utils import validate
 
 from shrinkstudy.config import fit_settings, load_study, study_config
 from shrinkstudy.design import ConfigError
-from shrinkstudy.provenance import library_closure, script_modules
+from shrinkstudy.provenance import library_closure, module_file, script_modules
 from shrinkstudy.runlock import clear_stale_lock
 
 # The study is config/config.yaml when no --configfile is given, else the given file(s) alone
@@ -62,13 +62,17 @@ wildcard_constraints:
 SCRIPTS = Path(workflow.basedir) / "workflow" / "scripts"
 
 
+LIBRARY = SRC / "shrinkstudy"
+
+
 def code(script):
-    """The library modules ``script`` imports, with every library module they import in turn.
+    """The files of the library modules ``script`` imports, with every library module they
+    import in turn (a subpackage's modules and its ``__init__.py`` included).
 
     Snakemake does not watch imported code: declared as inputs (``code=code("fit.py")``), a
     changed module reruns the jobs that use it, directly or through another module."""
-    modules = library_closure(script_modules(SCRIPTS / script))
-    return [str(SRC / "shrinkstudy" / f"{m}.py") for m in modules]
+    modules = library_closure(script_modules(SCRIPTS / script, package_dir=LIBRARY), LIBRARY)
+    return [str(module_file(m, LIBRARY)) for m in modules]
 
 
 def cell_spec(wildcards):
