@@ -95,6 +95,16 @@ def cell_chunks(path):
     return files
 
 
+def seed_choice(spec):
+    """The seed example's choice of seed, as plain Python (tracked as params): ``seed`` and
+    ``choose``, and for closest_fit its target and number of candidates."""
+    out = {"seed": int(spec["seed"]), "choose": str(spec["choose"])}
+    if out["choose"] == "closest_fit":
+        out["target"] = {k: float(spec["target"][k]) for k in ("tau", "sigma", "mu")}
+        out["candidates"] = int(spec["candidates"])
+    return out
+
+
 def maybe_temp(path):
     return path if STUDY.config["keep_datasets"] else temp(path)
 
