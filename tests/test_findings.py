@@ -104,7 +104,7 @@ def test_fmt(value, spec, expected):
 def test_design_entries(found):
     assert text(found, "cells") == "3" and text(found, "replications") == "400"
     assert text(found, "balanced_J") == "{3, 6}" and text(found, "balanced_n") == "{2, 10}"
-    assert text(found, "balanced_sigma") == "{1, 5}" and text(found, "balanced_tau") == "{1}"
+    assert text(found, "balanced_sigma") == "{1, 5}" and text(found, "balanced_tau") == "1"
     assert text(found, "seed_J") == "12" and text(found, "seed_design") == "100x6+2x6"
     assert text(found, "seed_small_n") == "2"
 

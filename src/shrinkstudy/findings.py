@@ -72,7 +72,11 @@ def _entry(value, spec: str, what: str) -> dict:
 
 
 def _set_text(values) -> str:
-    return "{" + ", ".join(fmt(v, "g") for v in sorted(set(values))) + "}"
+    """``{3, 6, 12}``; a single value as itself (``1``)."""
+    values = sorted(set(values))
+    if len(values) == 1:
+        return fmt(values[0], "g")
+    return "{" + ", ".join(fmt(v, "g") for v in values) + "}"
 
 
 def _one(df: pd.DataFrame, what: str) -> pd.Series:
