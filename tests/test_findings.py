@@ -178,6 +178,15 @@ def test_written_file_is_the_function_of_the_written_tables(tmp_path):
             assert entry["value"] == pytest.approx(direct[key]["value"], rel=1e-9), key
 
 
-def test_no_seed_cell_is_an_error():
-    with pytest.raises(ValueError, match="no single cell"):
-        findings(small_summary(), small_replication(), seed_sigma=2.5)
+def test_what_a_study_lacks_is_left_out(found):
+    """No cell of the seed's design at that sigma: its findings are left out, the rest stay; a
+    study without bayesglm and hier_bayes (config/example_plugin.yaml) has none of theirs."""
+    other = findings(small_summary(), small_replication(), seed_sigma=2.5)
+    assert not any(k.startswith("seed_") for k in other) and "blup_coverage_seed" not in other
+    assert other["bayesglm_blup_max"] == found["bayesglm_blup_max"]
+    summary = small_summary()
+    fewer = findings(summary[~summary["estimator"].isin(["bayesglm", "hier_bayes"])], small_replication())
+    assert not any(k.startswith(("bayesglm", "hier_bayes")) for k in fewer)
+    assert fewer["seed_spread_blup"] == found["seed_spread_blup"]
+    only_seed = findings(summary[summary["block"] == "seed"], small_replication())
+    assert "balanced_J" not in only_seed and "theory_raw_mcse" not in only_seed and "seed_J" in only_seed

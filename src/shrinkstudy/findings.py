@@ -35,6 +35,7 @@ rounded to the places shown.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from pathlib import Path
@@ -79,7 +80,24 @@ def _set_text(values) -> str:
     return "{" + ", ".join(fmt(v, "g") for v in values) + "}"
 
 
+class _Missing(Exception):
+    """What a finding needs is not in the study (no seed cell, no balanced cell, no bayesglm)."""
+
+
+def _section():
+    """Leave out the findings of a block whose inputs the study does not have."""
+    return contextlib.suppress(_Missing, KeyError)
+
+
+def _need(x, what: str):
+    if len(x) == 0:
+        raise _Missing(what)
+    return x
+
+
 def _one(df: pd.DataFrame, what: str) -> pd.Series:
+    if len(df) == 0:
+        raise _Missing(what)
     if len(df) != 1:
         raise ValueError(f"findings: {what}: expected one row of the summary, found {len(df)}")
     return df.iloc[0]
@@ -96,7 +114,8 @@ def findings(
 ) -> dict:
     """Every number of the README's findings (module docstring), as
     ``{key: {"value": float, "text": str, "what": str}}`` (plus ``text``-only entries for
-    words such as a cell's parameters).
+    words such as a cell's parameters). A finding whose inputs the study lacks (no cell of the
+    seed's design, no balanced cell, an estimator not fitted) is left out.
 
     Parameters
     ----------
@@ -110,93 +129,109 @@ def findings(
     a = s[s["groups"] == "all"]
     bal = a[a["balanced"]]
     seed_rows = s[(s["design"] == seed_design) & np.isclose(s["sigma"], seed_sigma)]
-    if seed_rows["cell"].nunique() != 1:
-        raise ValueError(f"findings: no single cell of design {seed_design} at sigma {seed_sigma}")
     seed_all = seed_rows[seed_rows["groups"] == "all"]
 
     def seed(est, groups="all"):
         return _one(seed_rows[(seed_rows["estimator"] == est) & (seed_rows["groups"] == groups)], f"{est} {groups}")
 
+    def est(df, e):
+        return _need(df[df["estimator"] == e], f"rows of {e}")
+
     out: dict[str, dict] = {}
-    # design
-    seed_cell = seed_all.iloc[0]
-    replications = int((a["reps"] + a["failures"]).max())
-    out["cells"] = _entry(a["cell"].nunique(), ",", "cells of the study")
-    out["replications"] = _entry(replications, ",", "replications per cell")
-    out["balanced_J"] = {"text": _set_text(bal["J"]), "what": "J of the balanced cells"}
-    out["balanced_n"] = {"text": _set_text(bal["n"].astype(float)), "what": "n of the balanced cells"}
-    out["balanced_sigma"] = {"text": _set_text(bal["sigma"]), "what": "sigma of the balanced cells"}
-    out["balanced_tau"] = {"text": _set_text(bal["tau"]), "what": "tau of the balanced cells"}
-    out["seed_J"] = _entry(seed_cell["J"], "g", "J of the seed's design")
-    out["seed_design"] = {"text": seed_design, "what": "the seed's design (group size x count)"}
-    out["seed_sigma"] = _entry(seed_cell["sigma"], "g", "sigma of the seed's cell")
-    out["seed_tau"] = _entry(seed_cell["tau"], "g", "tau of the seed's cell")
-    out["level"] = _entry(level, "g", "nominal level of the intervals")
+    # A study without what a finding needs (the seed's cell, balanced cells, an estimator) leaves
+    # that finding out; the README's test then names it.
+    with _section():  # design
+        out["cells"] = _entry(a["cell"].nunique(), ",", "cells of the study")
+        out["replications"] = _entry(int((a["reps"] + a["failures"]).max()), ",", "replications per cell")
+        out["level"] = _entry(level, "g", "nominal level of the intervals")
+    with _section():
+        _need(bal, "balanced cells")
+        out["balanced_J"] = {"text": _set_text(bal["J"]), "what": "J of the balanced cells"}
+        out["balanced_n"] = {"text": _set_text(bal["n"].astype(float)), "what": "n of the balanced cells"}
+        out["balanced_sigma"] = {"text": _set_text(bal["sigma"]), "what": "sigma of the balanced cells"}
+        out["balanced_tau"] = {"text": _set_text(bal["tau"]), "what": "tau of the balanced cells"}
+    with _section():
+        seed_cell = _one(seed_all.drop_duplicates("cell"), "the seed's cell")
+        out["seed_J"] = _entry(seed_cell["J"], "g", "J of the seed's design")
+        out["seed_design"] = {"text": seed_design, "what": "the seed's design (group size x count)"}
+        out["seed_sigma"] = _entry(seed_cell["sigma"], "g", "sigma of the seed's cell")
+        out["seed_tau"] = _entry(seed_cell["tau"], "g", "tau of the seed's cell")
 
-    # shrinkage pays most where the noise is largest
-    classes = sorted(
-        (g for g in seed_rows["groups"].unique() if g != "all"), key=lambda g: int(g.split("=")[1])
-    )
-    small, large = classes[0], classes[-1]
-    out["seed_small_n"] = {"text": small.split("=")[1], "what": "smallest group size of the seed's design"}
-    out["seed_blup_relmse_small"] = _entry(seed("blup", small)["rel_mse"], "%0", f"BLUP relative MSE, {small}")
-    out["seed_blup_relmse_large"] = _entry(seed("blup", large)["rel_mse"], "%0", f"BLUP relative MSE, {large}")
+    with _section():  # shrinkage pays most where the noise is largest
+        classes = sorted(
+            (g for g in seed_rows["groups"].unique() if g != "all"), key=lambda g: int(g.split("=")[1])
+        )
+        _need(classes, "group classes of the seed's cell")
+        small, large = classes[0], classes[-1]
+        out["seed_small_n"] = {"text": small.split("=")[1], "what": "smallest group size of the seed's design"}
+        out["seed_blup_relmse_small"] = _entry(seed("blup", small)["rel_mse"], "%0", f"BLUP relative MSE, {small}")
+        out["seed_blup_relmse_large"] = _entry(seed("blup", large)["rel_mse"], "%0", f"BLUP relative MSE, {large}")
 
-    # spread
-    out["seed_spread_varmatch"] = _entry(seed("varmatch")["spread"], ".3f", "varmatch spread ratio, seed's cell")
-    out["seed_spread_blup"] = _entry(seed("blup")["spread"], ".2f", "BLUP spread ratio, seed's cell")
-    out["seed_spread_raw"] = _entry(seed("raw")["spread"], ".2f", "raw spread ratio, seed's cell")
-    vm, bl = seed("varmatch")["rel_mse"], seed("blup")["rel_mse"]
-    out["seed_relmse_varmatch"] = _entry(vm, ".3f", "varmatch relative MSE, seed's cell")
-    out["seed_relmse_blup"] = _entry(bl, ".3f", "BLUP relative MSE, seed's cell")
-    out["seed_varmatch_over_blup"] = _entry(vm / bl - 1, "%0", "varmatch's MSE above the BLUP's, seed's cell")
-    med = bal.groupby("estimator")["spread"].median()
-    out["median_spread_varmatch"] = _entry(med["varmatch"], ".3f", "median spread ratio of varmatch, balanced cells")
-    out["median_spread_blup"] = _entry(med["blup"], ".2f", "median spread ratio of the BLUP, balanced cells")
+    with _section():  # spread
+        out["seed_spread_varmatch"] = _entry(seed("varmatch")["spread"], ".3f", "varmatch spread ratio, seed's cell")
+        out["seed_spread_blup"] = _entry(seed("blup")["spread"], ".2f", "BLUP spread ratio, seed's cell")
+        out["seed_spread_raw"] = _entry(seed("raw")["spread"], ".2f", "raw spread ratio, seed's cell")
+        vm, bl = seed("varmatch")["rel_mse"], seed("blup")["rel_mse"]
+        out["seed_relmse_varmatch"] = _entry(vm, ".3f", "varmatch relative MSE, seed's cell")
+        out["seed_relmse_blup"] = _entry(bl, ".3f", "BLUP relative MSE, seed's cell")
+        out["seed_varmatch_over_blup"] = _entry(vm / bl - 1, "%0", "varmatch's MSE above the BLUP's, seed's cell")
+    with _section():
+        med = bal.groupby("estimator")["spread"].median()
+        out["median_spread_varmatch"] = _entry(med["varmatch"], ".3f", "median spread ratio of varmatch, balanced cells")
+        out["median_spread_blup"] = _entry(med["blup"], ".2f", "median spread ratio of the BLUP, balanced cells")
 
-    # bayesglm against the BLUP
-    mse = a.pivot(index="cell", columns="estimator", values="mse")
-    diff = (mse["bayesglm"] / mse["blup"] - 1).abs().dropna()
-    worst = _one(a[(a["cell"] == diff.idxmax()) & (a["estimator"] == "blup")], "bayesglm's worst cell")
-    out["bayesglm_blup_median"] = _entry(diff.median(), "%2", "median over cells of |MSE(bayesglm)/MSE(blup) - 1|")
-    out["bayesglm_blup_max"] = _entry(diff.max(), "%1", "largest |MSE(bayesglm)/MSE(blup) - 1|")
-    out["bayesglm_blup_max_cell"] = {
-        "text": f"J = {worst['J']}, n = {worst['n']}, sigma = {fmt(worst['sigma'], 'g')}",
-        "what": "the cell of the largest difference",
-    }
+    with _section():  # bayesglm against the BLUP
+        mse = a.pivot(index="cell", columns="estimator", values="mse")
+        diff = _need((mse["bayesglm"] / mse["blup"] - 1).abs().dropna(), "cells with bayesglm and blup")
+        worst = _one(a[(a["cell"] == diff.idxmax()) & (a["estimator"] == "blup")], "bayesglm's worst cell")
+        out["bayesglm_blup_median"] = _entry(diff.median(), "%2", "median over cells of |MSE(bayesglm)/MSE(blup) - 1|")
+        out["bayesglm_blup_max"] = _entry(diff.max(), "%1", "largest |MSE(bayesglm)/MSE(blup) - 1|")
+        n = worst["n"] if pd.notna(worst["n"]) else worst["design"]
+        out["bayesglm_blup_max_cell"] = {
+            "text": f"J = {worst['J']}, n = {n}, sigma = {fmt(worst['sigma'], 'g')}",
+            "what": "the cell of the largest difference",
+        }
 
     # coverage
-    def est(df, e):
-        return df[df["estimator"] == e]
-
-    out["blup_coverage_min_balanced"] = _entry(est(bal, "blup")["coverage"].min(), ".2f", "lowest BLUP coverage, balanced cells")
-    out["blup_coverage_seed"] = _entry(seed("blup")["coverage"], ".2f", "BLUP coverage, seed's cell")
-    hb = est(a, "hier_bayes")["coverage"]
-    out["hier_bayes_coverage_min"] = _entry(hb.min(), ".3f", "lowest hier_bayes coverage, all cells")
-    out["hier_bayes_coverage_max"] = _entry(hb.max(), ".3f", "highest hier_bayes coverage, all cells")
-    ro = a[a["estimator"].isin(["raw", "oracle"])]
-    z = ((ro["coverage"] - level) / ro["coverage_mcse"]).abs()
-    out["raw_oracle_coverage_mcse"] = _entry(z.max(), "ceil1", "largest |coverage - level| / MCSE of raw and oracle")
+    with _section():
+        out["blup_coverage_min_balanced"] = _entry(
+            est(bal, "blup")["coverage"].min(), ".2f", "lowest BLUP coverage, balanced cells"
+        )
+    with _section():
+        out["blup_coverage_seed"] = _entry(seed("blup")["coverage"], ".2f", "BLUP coverage, seed's cell")
+    with _section():
+        hb = est(a, "hier_bayes")["coverage"]
+        out["hier_bayes_coverage_min"] = _entry(hb.min(), ".3f", "lowest hier_bayes coverage, all cells")
+        out["hier_bayes_coverage_max"] = _entry(hb.max(), ".3f", "highest hier_bayes coverage, all cells")
+    with _section():
+        ro = _need(a[a["estimator"].isin(["raw", "oracle"]) & a["coverage"].notna()], "raw and oracle coverage")
+        z = ((ro["coverage"] - level) / ro["coverage_mcse"]).abs()
+        out["raw_oracle_coverage_mcse"] = _entry(z.max(), "ceil1", "largest |coverage - level| / MCSE of raw and oracle")
 
     # theory checks
-    raw, orc = est(bal, "raw"), est(bal, "oracle")
-    out["theory_raw_mcse"] = _entry(
-        ((raw["mse"] - raw["raw_risk"]) / raw["mse_mcse"]).abs().max(), "ceil1", "largest |MSE(raw) - sigma^2/n| / MCSE"
-    )
-    out["theory_oracle_mcse"] = _entry(
-        ((orc["mse"] - orc["oracle_risk"]) / orc["mse_mcse"]).abs().max(), "ceil1", "largest |MSE(oracle) - Bayes risk| / MCSE"
-    )
-    p, R = raw["p_boundary_theory"], raw["reps"]
-    out["theory_boundary_mcse"] = _entry(
-        ((raw["boundary_share"] - p) / np.sqrt(p * (1 - p) / R)).abs().max(),
-        "ceil1",
-        "largest |boundary share - F probability| / sqrt(p (1 - p) / R)",
-    )
+    with _section():
+        raw = est(bal, "raw")
+        out["theory_raw_mcse"] = _entry(
+            ((raw["mse"] - raw["raw_risk"]) / raw["mse_mcse"]).abs().max(), "ceil1",
+            "largest |MSE(raw) - sigma^2/n| / MCSE",
+        )
+        p, R = raw["p_boundary_theory"], raw["reps"]
+        out["theory_boundary_mcse"] = _entry(
+            ((raw["boundary_share"] - p) / np.sqrt(p * (1 - p) / R)).abs().max(),
+            "ceil1",
+            "largest |boundary share - F probability| / sqrt(p (1 - p) / R)",
+        )
+    with _section():
+        orc = est(bal, "oracle")
+        out["theory_oracle_mcse"] = _entry(
+            ((orc["mse"] - orc["oracle_risk"]) / orc["mse_mcse"]).abs().max(), "ceil1",
+            "largest |MSE(oracle) - Bayes risk| / MCSE",
+        )
 
-    # Monte Carlo precision
-    rel = replication["rel_mcse"].astype(float)
-    out["largest_rel_mcse"] = _entry(rel.max(), "%1", "largest MCSE / estimate of any MSE or relative MSE")
-    out["median_rel_mcse"] = _entry(rel.median(), "%1", "median over cells of the largest MCSE / estimate")
+    with _section():  # Monte Carlo precision
+        rel = _need(replication["rel_mcse"].astype(float).dropna(), "relative MCSEs")
+        out["largest_rel_mcse"] = _entry(rel.max(), "%1", "largest MCSE / estimate of any MSE or relative MSE")
+        out["median_rel_mcse"] = _entry(rel.median(), "%1", "median over cells of the largest MCSE / estimate")
 
     # the seed example
     if seed_fit is not None:
