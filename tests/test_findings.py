@@ -30,41 +30,87 @@ def _row(cell: Cell, est: str, groups: str, **values) -> dict:
 def small_summary() -> pd.DataFrame:
     """Two balanced cells and the seed's cell, numbers chosen so that each finding is known."""
     rows = []
-    for k, cell in enumerate([Cell((2,) * 6, 5.0, 1.0, block="balanced"), Cell((10,) * 3, 1.0, 1.0, block="balanced")]):
+    for k, cell in enumerate(
+        [Cell((2,) * 6, 5.0, 1.0, block="balanced"), Cell((10,) * 3, 1.0, 1.0, block="balanced")]
+    ):
         raw_risk = cell.sigma**2 / cell.n
         p = 0.2 + 0.1 * k
-        common = dict(raw_risk=raw_risk, oracle_risk=0.5 * raw_risk, p_boundary_theory=p,
-                      boundary_share=p + 0.01 * (k + 1), boundary_share_mcse=0.02)
+        common = {
+            "raw_risk": raw_risk,
+            "oracle_risk": 0.5 * raw_risk,
+            "p_boundary_theory": p,
+            "boundary_share": p + 0.01 * (k + 1),
+            "boundary_share_mcse": 0.02,
+        }
         blup_mse = 1.0 + k
         per = {
-            "raw": dict(mse=raw_risk + 0.3 * (k + 1), mse_mcse=0.1, rel_mse=1.0, spread=1.5 + k,
-                        coverage=0.95 - 0.01 * (k + 1), coverage_mcse=0.005),
-            "pooled": dict(mse=3.0, mse_mcse=0.1, rel_mse=0.9, spread=0.0),
-            "blup": dict(mse=blup_mse, mse_mcse=0.1, rel_mse=0.5, spread=0.8 + 0.1 * k, coverage=0.6 + 0.2 * k,
-                         coverage_mcse=0.01),
-            "varmatch": dict(mse=1.5, mse_mcse=0.1, rel_mse=0.7, spread=0.99 + 0.02 * k),
-            "bayesglm": dict(mse=blup_mse * (1 + [0.01, 0.002][k]), mse_mcse=0.1, rel_mse=0.5, spread=0.8),
-            "hier_bayes": dict(mse=1.1, mse_mcse=0.1, rel_mse=0.55, spread=0.85, coverage=0.93 + 0.04 * k,
-                               coverage_mcse=0.01),
-            "oracle": dict(mse=0.5 * raw_risk - 0.2, mse_mcse=0.1, rel_mse=0.4, spread=0.7, coverage=0.95,
-                           coverage_mcse=0.004),
+            "raw": {
+                "mse": raw_risk + 0.3 * (k + 1),
+                "mse_mcse": 0.1,
+                "rel_mse": 1.0,
+                "spread": 1.5 + k,
+                "coverage": 0.95 - 0.01 * (k + 1),
+                "coverage_mcse": 0.005,
+            },
+            "pooled": {"mse": 3.0, "mse_mcse": 0.1, "rel_mse": 0.9, "spread": 0.0},
+            "blup": {
+                "mse": blup_mse,
+                "mse_mcse": 0.1,
+                "rel_mse": 0.5,
+                "spread": 0.8 + 0.1 * k,
+                "coverage": 0.6 + 0.2 * k,
+                "coverage_mcse": 0.01,
+            },
+            "varmatch": {"mse": 1.5, "mse_mcse": 0.1, "rel_mse": 0.7, "spread": 0.99 + 0.02 * k},
+            "bayesglm": {
+                "mse": blup_mse * (1 + [0.01, 0.002][k]),
+                "mse_mcse": 0.1,
+                "rel_mse": 0.5,
+                "spread": 0.8,
+            },
+            "hier_bayes": {
+                "mse": 1.1,
+                "mse_mcse": 0.1,
+                "rel_mse": 0.55,
+                "spread": 0.85,
+                "coverage": 0.93 + 0.04 * k,
+                "coverage_mcse": 0.01,
+            },
+            "oracle": {
+                "mse": 0.5 * raw_risk - 0.2,
+                "mse_mcse": 0.1,
+                "rel_mse": 0.4,
+                "spread": 0.7,
+                "coverage": 0.95,
+                "coverage_mcse": 0.004,
+            },
         }
         rows += [_row(cell, e, "all", **common, **per[e]) for e in ESTIMATORS]
     seed = Cell((100,) * 6 + (2,) * 6, 5.0, 1.0, block="seed")
-    common = dict(boundary_share=0.1, boundary_share_mcse=0.01, raw_risk=6.5, oracle_risk=1.0)
+    common = {"boundary_share": 0.1, "boundary_share_mcse": 0.01, "raw_risk": 6.5, "oracle_risk": 1.0}
     seed_all = {
-        "raw": dict(mse=6.5, rel_mse=1.0, spread=2.7345, coverage=0.95, coverage_mcse=0.005),
-        "pooled": dict(mse=1.0, rel_mse=0.16, spread=0.0),
-        "blup": dict(mse=0.7, rel_mse=0.1068, spread=0.6764, coverage=0.8482, coverage_mcse=0.01),
-        "varmatch": dict(mse=0.98, rel_mse=0.1503, spread=1.0034),
-        "bayesglm": dict(mse=0.7, rel_mse=0.1068, spread=0.6764),
-        "hier_bayes": dict(mse=0.73, rel_mse=0.1127, spread=0.75, coverage=0.95, coverage_mcse=0.01),
-        "oracle": dict(mse=0.57, rel_mse=0.0875, spread=0.67, coverage=0.96, coverage_mcse=0.005),
+        "raw": {"mse": 6.5, "rel_mse": 1.0, "spread": 2.7345, "coverage": 0.95, "coverage_mcse": 0.005},
+        "pooled": {"mse": 1.0, "rel_mse": 0.16, "spread": 0.0},
+        "blup": {"mse": 0.7, "rel_mse": 0.1068, "spread": 0.6764, "coverage": 0.8482, "coverage_mcse": 0.01},
+        "varmatch": {"mse": 0.98, "rel_mse": 0.1503, "spread": 1.0034},
+        "bayesglm": {"mse": 0.7, "rel_mse": 0.1068, "spread": 0.6764},
+        "hier_bayes": {
+            "mse": 0.73,
+            "rel_mse": 0.1127,
+            "spread": 0.75,
+            "coverage": 0.95,
+            "coverage_mcse": 0.01,
+        },
+        "oracle": {"mse": 0.57, "rel_mse": 0.0875, "spread": 0.67, "coverage": 0.96, "coverage_mcse": 0.005},
     }
     for e in ESTIMATORS:
         rows.append(_row(seed, e, "all", **common, mse_mcse=0.01, **seed_all[e]))
-        rows.append(_row(seed, e, "n=2", **common, mse=1.0, mse_mcse=0.01, rel_mse={"blup": 0.0907}.get(e, 0.5)))
-        rows.append(_row(seed, e, "n=100", **common, mse=0.2, mse_mcse=0.01, rel_mse={"blup": 0.9108}.get(e, 0.9)))
+        rows.append(
+            _row(seed, e, "n=2", **common, mse=1.0, mse_mcse=0.01, rel_mse={"blup": 0.0907}.get(e, 0.5))
+        )
+        rows.append(
+            _row(seed, e, "n=100", **common, mse=0.2, mse_mcse=0.01, rel_mse={"blup": 0.9108}.get(e, 0.9))
+        )
     return pd.DataFrame(rows)
 
 
@@ -73,10 +119,22 @@ def small_replication() -> pd.DataFrame:
 
 
 SEED_FIT = {
-    "cell": "J12_n100x6+2x6_sigma5_tau1_mu0", "seed": 523886, "method": "REML", "tau": 0.7212, "sigma": 4.9433,
-    "mu": 0.02847, "tau2": 0.52, "sigma2": 24.4,
-    "seed_choice": {"rule": "closest_fit", "seed": 523886, "candidates": 2000, "first": 522387,
-                    "target": {"tau": 0.75, "sigma": 5.1, "mu": 0.035}, "distance": 0.058},
+    "cell": "J12_n100x6+2x6_sigma5_tau1_mu0",
+    "seed": 523886,
+    "method": "REML",
+    "tau": 0.7212,
+    "sigma": 4.9433,
+    "mu": 0.02847,
+    "tau2": 0.52,
+    "sigma2": 24.4,
+    "seed_choice": {
+        "rule": "closest_fit",
+        "seed": 523886,
+        "candidates": 2000,
+        "first": 522387,
+        "target": {"tau": 0.75, "sigma": 5.1, "mu": 0.035},
+        "distance": 0.058,
+    },
 }
 
 
@@ -92,9 +150,18 @@ def text(found, key):
 @pytest.mark.parametrize(
     "value, spec, expected",
     [
-        (0.0907, "%0", "9%"), (0.91079, "%0", "91%"), (0.000115, "%2", "0.01%"), (0.01411, "%1", "1.4%"),
-        (2.1296, "ceil1", "2.2"), (2.37, "ceil1", "2.4"), (2.4, "ceil1", "2.4"), (2.4074, "ceil1", "2.5"),
-        (1000, ",", "1,000"), (5.0, "g", "5"), (0.035, "g", "0.035"), (1.003383, ".3f", "1.003"),
+        (0.0907, "%0", "9%"),
+        (0.91079, "%0", "91%"),
+        (0.000115, "%2", "0.01%"),
+        (0.01411, "%1", "1.4%"),
+        (2.1296, "ceil1", "2.2"),
+        (2.37, "ceil1", "2.4"),
+        (2.4, "ceil1", "2.4"),
+        (2.4074, "ceil1", "2.5"),
+        (1000, ",", "1,000"),
+        (5.0, "g", "5"),
+        (0.035, "g", "0.035"),
+        (1.003383, ".3f", "1.003"),
     ],
 )
 def test_fmt(value, spec, expected):
@@ -127,7 +194,10 @@ def test_balanced_and_all_cell_entries(found):
     assert found["bayesglm_blup_max"]["value"] == pytest.approx(0.01)
     assert text(found, "bayesglm_blup_max_cell") == "J = 6, n = 2, sigma = 5"
     assert found["blup_coverage_min_balanced"]["value"] == pytest.approx(0.6)
-    assert (text(found, "hier_bayes_coverage_min"), text(found, "hier_bayes_coverage_max")) == ("0.930", "0.970")
+    assert (text(found, "hier_bayes_coverage_min"), text(found, "hier_bayes_coverage_max")) == (
+        "0.930",
+        "0.970",
+    )
     # raw 0.93 / 0.005 = 4 MCSE in the second balanced cell
     assert found["raw_oracle_coverage_mcse"]["value"] == pytest.approx(4.0)
 
@@ -143,10 +213,16 @@ def test_theory_entries(found):
 def test_precision_and_seed_example_entries(found):
     assert text(found, "largest_rel_mcse") == "4.1%" and text(found, "median_rel_mcse") == "1.9%"
     assert text(found, "seed_example_seed") == "523886" and text(found, "seed_example_candidates") == "2,000"
-    assert (text(found, "seed_example_tau"), text(found, "seed_example_sigma"), text(found, "seed_example_mu")) == (
-        "0.72", "4.94", "0.028"
-    )
-    assert [text(found, f"seed_example_target_{k}") for k in ("tau", "sigma", "mu")] == ["0.75", "5.1", "0.035"]
+    assert (
+        text(found, "seed_example_tau"),
+        text(found, "seed_example_sigma"),
+        text(found, "seed_example_mu"),
+    ) == ("0.72", "4.94", "0.028")
+    assert [text(found, f"seed_example_target_{k}") for k in ("tau", "sigma", "mu")] == [
+        "0.75",
+        "5.1",
+        "0.035",
+    ]
 
 
 def test_every_entry_has_text_and_what(found):
@@ -161,10 +237,18 @@ def test_written_file_is_the_function_of_the_written_tables(tmp_path):
     summary.to_csv(tmp_path / "summary.csv", index=False, float_format=FLOAT_FORMAT)
     rep.to_csv(tmp_path / "replication.csv", index=False, float_format=FLOAT_FORMAT)
     (tmp_path / "fit.json").write_text(json.dumps(SEED_FIT))
-    out = write_findings(tmp_path / "summary.csv", tmp_path / "replication.csv", tmp_path / "findings.json",
-                         seed_fit_json=tmp_path / "fit.json")
-    again = write_findings(tmp_path / "summary.csv", tmp_path / "replication.csv", tmp_path / "again.json",
-                           seed_fit_json=tmp_path / "fit.json")
+    out = write_findings(
+        tmp_path / "summary.csv",
+        tmp_path / "replication.csv",
+        tmp_path / "findings.json",
+        seed_fit_json=tmp_path / "fit.json",
+    )
+    again = write_findings(
+        tmp_path / "summary.csv",
+        tmp_path / "replication.csv",
+        tmp_path / "again.json",
+        seed_fit_json=tmp_path / "fit.json",
+    )
     assert out.read_bytes() == again.read_bytes()
     text_cols = {c: str for c in ("cell", "block", "design", "estimator", "groups")}
     read = pd.read_csv(tmp_path / "summary.csv", dtype=text_cols)

@@ -27,7 +27,12 @@ CONFIG = {
         "balanced": {"J": [3, 6], "sizes": [5], "sigma": [1, 2.5], "tau": [1]},
         "seed": {"sizes": ["100x6+2x6"], "sigma": [5], "tau": [1]},
     },
-    "estimators": ["raw", "blup", "varmatch", {"function": "examples/limited_translation.py:estimate", "label": "limited"}],
+    "estimators": [
+        "raw",
+        "blup",
+        "varmatch",
+        {"function": "examples/limited_translation.py:estimate", "label": "limited"},
+    ],
 }
 REPLICATION = pd.DataFrame(
     {
@@ -44,10 +49,20 @@ PROVENANCE = {
     "packages": {"numpy": "2.4.6", "pandas": "3.1.1", "python": "3.11.7", "statsmodels": None},
 }
 SEED_FIT = {
-    "cell": "J12_n100x6+2x6_sigma5_tau1_mu0", "seed": 523886, "method": "REML", "tau": 0.7212, "sigma": 4.9433,
+    "cell": "J12_n100x6+2x6_sigma5_tau1_mu0",
+    "seed": 523886,
+    "method": "REML",
+    "tau": 0.7212,
+    "sigma": 4.9433,
     "mu": 0.02847,
-    "seed_choice": {"rule": "closest_fit", "seed": 523886, "candidates": 2000, "first": 522387,
-                    "target": {"tau": 0.75, "sigma": 5.1, "mu": 0.035}, "distance": 0.0585},
+    "seed_choice": {
+        "rule": "closest_fit",
+        "seed": 523886,
+        "candidates": 2000,
+        "first": 522387,
+        "target": {"tau": 0.75, "sigma": 5.1, "mu": 0.035},
+        "distance": 0.0585,
+    },
 }
 
 
@@ -60,27 +75,51 @@ def summary_of(study) -> pd.DataFrame:
     rows = []
     for c in study.cells:
         for e in study.estimators:
-            rows.append({"cell": c.name, "estimator": e.name, "groups": "all", "reps": 200 - (e.name == "blup"),
-                         "failures": int(e.name == "blup")})
+            rows.append(
+                {
+                    "cell": c.name,
+                    "estimator": e.name,
+                    "groups": "all",
+                    "reps": 200 - (e.name == "blup"),
+                    "failures": int(e.name == "blup"),
+                }
+            )
     return pd.DataFrame(rows)
 
 
 @pytest.fixture(scope="module")
 def text(study):
-    return protocol_markdown(study.config, study.cells, study.estimators, summary_of(study), REPLICATION,
-                             PROVENANCE, seed_fit=SEED_FIT, config_file="mine.yaml")
+    return protocol_markdown(
+        study.config,
+        study.cells,
+        study.estimators,
+        summary_of(study),
+        REPLICATION,
+        PROVENANCE,
+        seed_fit=SEED_FIT,
+        config_file="mine.yaml",
+    )
 
 
 def section(text: str, title: str) -> str:
-    m = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", text, flags=re.S | re.M)
+    m = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", text, flags=re.DOTALL | re.MULTILINE)
     assert m, title
     return m.group(1)
 
 
 def test_sections_in_order(text):
-    titles = re.findall(r"^## (.+)$", text, flags=re.M)
-    assert titles == ["Aims", "Data-generating mechanisms", "Estimands", "Methods", "Performance measures",
-                      "Replications", "Seeds", "Software", "Reproducing"]
+    titles = re.findall(r"^## (.+)$", text, flags=re.MULTILINE)
+    assert titles == [
+        "Aims",
+        "Data-generating mechanisms",
+        "Estimands",
+        "Methods",
+        "Performance measures",
+        "Replications",
+        "Seeds",
+        "Software",
+        "Reproducing",
+    ]
 
 
 def test_cells_table(study, text):
@@ -100,7 +139,10 @@ def test_methods_one_line_per_estimator_of_the_study(study, text):
         if e.reference:
             assert f"Reference: {e.reference}" in line
     user = lines[-1]
-    assert user.startswith("- `limited_translation` (limited)") and "Reference: examples/limited_translation.py:estimate" in user
+    assert (
+        user.startswith("- `limited_translation` (limited)")
+        and "Reference: examples/limited_translation.py:estimate" in user
+    )
     assert str(ROOT) not in text  # no path of this machine
     assert f"Failed fits: {len(study.cells)}." in lines[1]  # blup: one per cell
     assert "REML (engine `exact`)" in methods and "level 0.95" in methods
@@ -111,7 +153,14 @@ def test_measures_formulas_are_those_of_the_functions():
     for measure, _, mcse, function in MEASURE_FORMULAS:
         doc = " ".join(getattr(measures, function).__doc__.split())
         assert mcse in doc, (measure, function)
-    assert {m for m, *_ in MEASURE_FORMULAS} >= {"mse", "bias", "empse", "rel_mse", "coverage", "boundary_share"}
+    assert {m for m, *_ in MEASURE_FORMULAS} >= {
+        "mse",
+        "bias",
+        "empse",
+        "rel_mse",
+        "coverage",
+        "boundary_share",
+    }
 
 
 def test_measures_table(text):
@@ -132,7 +181,9 @@ def test_seeds(text):
     seeds = section(text, "Seeds")
     assert "Base seed 777" in seeds and SEEDING in seeds
     assert "seed 523886: of the 2,000 seeds 522387 to 524386" in seeds
-    assert "(tau 0.75, sigma 5.1, mu 0.035)" in seeds and "Its fit: tau 0.7212, sigma 4.943, mu 0.02847" in seeds
+    assert (
+        "(tau 0.75, sigma 5.1, mu 0.035)" in seeds and "Its fit: tau 0.7212, sigma 4.943, mu 0.02847" in seeds
+    )
 
 
 def test_software(text):
@@ -153,20 +204,30 @@ def test_reproduce_commands_default_study():
     cmds = reproduce_commands(None, "results", "J3_n5_sigma1_tau1_mu0")
     assert cmds["study"] == ["make study", "snakemake --cores all"]
     assert cmds["cell"] == ["snakemake --cores all results/summarise/J3_n5_sigma1_tau1_mu0.csv"]
-    assert cmds["replication"] == ["shrinkstudy replicate J3_n5_sigma1_tau1_mu0 0 --config config/config.yaml"]
+    assert cmds["replication"] == [
+        "shrinkstudy replicate J3_n5_sigma1_tau1_mu0 0 --config config/config.yaml"
+    ]
 
 
 def test_deterministic(study, text):
-    again = protocol_markdown(copy.deepcopy(study.config), study.cells, study.estimators, summary_of(study),
-                              REPLICATION.copy(), copy.deepcopy(PROVENANCE), seed_fit=dict(SEED_FIT),
-                              config_file="mine.yaml")
+    again = protocol_markdown(
+        copy.deepcopy(study.config),
+        study.cells,
+        study.estimators,
+        summary_of(study),
+        REPLICATION.copy(),
+        copy.deepcopy(PROVENANCE),
+        seed_fit=dict(SEED_FIT),
+        config_file="mine.yaml",
+    )
     assert again == text
 
 
 def test_default_study_protocol_names_every_estimator():
     study = load_study(yaml.safe_load((ROOT / "config" / "config.yaml").read_text()))
-    text = protocol_markdown(study.config, study.cells, study.estimators, pd.DataFrame(), pd.DataFrame(),
-                             PROVENANCE, seed_fit=None)
+    text = protocol_markdown(
+        study.config, study.cells, study.estimators, pd.DataFrame(), pd.DataFrame(), PROVENANCE, seed_fit=None
+    )
     assert "78 cells" in text
     for e in study.estimators:
         assert f"- `{e.name}` ({e.label}): {e.description}" in text

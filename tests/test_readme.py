@@ -24,7 +24,7 @@ NUMBER = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?%?|\d+(?:\.\d+)?%?")
 
 
 def findings_section(text: str) -> str:
-    m = re.search(r"^## What the study finds\n(.*?)(?=^## )", text, flags=re.S | re.M)
+    m = re.search(r"^## What the study finds\n(.*?)(?=^## )", text, flags=re.DOTALL | re.MULTILINE)
     assert m, "README has no 'What the study finds' section"
     return m.group(1)
 
@@ -80,6 +80,12 @@ def test_headline_table_is_the_studys(section):
 
 def test_rules_of_the_check():
     """The check itself: numbers as written, and what does not count as a result."""
-    assert numbers("1,000 replications, 41% above, 0.925 to 0.977 (J = 12)") == ["1,000", "41%", "0.925", "0.977", "12"]
+    assert numbers("1,000 replications, 41% above, 0.925 to 0.977 (J = 12)") == [
+        "1,000",
+        "41%",
+        "0.925",
+        "0.977",
+        "12",
+    ]
     assert numbers("figure 2, +-1.96 MCSE, tau^2 = 0, sigma^2/n, `results/tables/x2.md`") == []
     assert prose("a\n| 1 | 2 |\n![x](y3.png)\nb  c") == "a b c"

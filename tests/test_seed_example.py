@@ -69,7 +69,10 @@ def test_chosen_seed_as_plain_seed_draws_the_same_dataset():
 
 def test_choose_seed_plain():
     assert choose_seed(SEED_CELL, {"seed": 7}) == {"rule": "seed", "seed": 7}
-    assert choose_seed(SEED_CELL, {"seed": 7, "choose": "seed", "candidates": 9}) == {"rule": "seed", "seed": 7}
+    assert choose_seed(SEED_CELL, {"seed": 7, "choose": "seed", "candidates": 9}) == {
+        "rule": "seed",
+        "seed": 7,
+    }
     with pytest.raises(ValueError, match="choose"):
         choose_seed(SEED_CELL, {"seed": 7, "choose": "nearest"})
 
@@ -108,7 +111,10 @@ def test_config_plain_seed_keeps_the_plain_rule():
         ({"target": {"tau": 1, "sigma": 5, "mu": 0, "nu": 1}}, r"^seed_example\.target: Additional"),
         ({"target": {"tau": 1, "sigma": float("nan"), "mu": 0}}, r"^seed_example\.target\.sigma: nan is not"),
         ({"seed": 2**64 - 10, "candidates": 20}, r"^seed_example\.candidates: seeds .* beyond the largest"),
-        ({"candidates": 100000, "sizes": "1000x100"}, r"^seed_example\.candidates: 100000 candidate datasets"),
+        (
+            {"candidates": 100000, "sizes": "1000x100"},
+            r"^seed_example\.candidates: 100000 candidate datasets",
+        ),
     ],
 )
 def test_config_checks_the_search(block, message):
@@ -119,7 +125,7 @@ def test_config_checks_the_search(block, message):
 
 def test_seed_title_states_the_seed_and_its_fit():
     found = closest_fit_seed(SEED_CELL, REPORTED_FIT, 522387, 10)
-    data, estimates, info = seed_example(SEED_CELL, found["seed"])
+    _data, _estimates, info = seed_example(SEED_CELL, found["seed"])
     info["seed_choice"] = found
     title = _seed_title(info)
     assert f"Seed {found['seed']}" in title and "10 seeds 522387–522396" in title

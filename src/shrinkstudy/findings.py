@@ -62,7 +62,7 @@ def fmt(value: float, spec: str) -> str:
     if spec == "ceil1":
         return f"{math.ceil(round(value * 10, 9)) / 10:.1f}"
     if spec == ",":
-        return f"{int(round(value)):,}"
+        return f"{round(value):,}"
     if spec == "g":
         return f"{value:g}"
     return format(value, spec)
@@ -132,7 +132,9 @@ def findings(
     seed_all = seed_rows[seed_rows["groups"] == "all"]
 
     def seed(est, groups="all"):
-        return _one(seed_rows[(seed_rows["estimator"] == est) & (seed_rows["groups"] == groups)], f"{est} {groups}")
+        return _one(
+            seed_rows[(seed_rows["estimator"] == est) & (seed_rows["groups"] == groups)], f"{est} {groups}"
+        )
 
     def est(df, e):
         return _need(df[df["estimator"] == e], f"rows of {e}")
@@ -163,28 +165,45 @@ def findings(
         )
         _need(classes, "group classes of the seed's cell")
         small, large = classes[0], classes[-1]
-        out["seed_small_n"] = {"text": small.split("=")[1], "what": "smallest group size of the seed's design"}
-        out["seed_blup_relmse_small"] = _entry(seed("blup", small)["rel_mse"], "%0", f"BLUP relative MSE, {small}")
-        out["seed_blup_relmse_large"] = _entry(seed("blup", large)["rel_mse"], "%0", f"BLUP relative MSE, {large}")
+        out["seed_small_n"] = {
+            "text": small.split("=")[1],
+            "what": "smallest group size of the seed's design",
+        }
+        out["seed_blup_relmse_small"] = _entry(
+            seed("blup", small)["rel_mse"], "%0", f"BLUP relative MSE, {small}"
+        )
+        out["seed_blup_relmse_large"] = _entry(
+            seed("blup", large)["rel_mse"], "%0", f"BLUP relative MSE, {large}"
+        )
 
     with _section():  # spread
-        out["seed_spread_varmatch"] = _entry(seed("varmatch")["spread"], ".3f", "varmatch spread ratio, seed's cell")
+        out["seed_spread_varmatch"] = _entry(
+            seed("varmatch")["spread"], ".3f", "varmatch spread ratio, seed's cell"
+        )
         out["seed_spread_blup"] = _entry(seed("blup")["spread"], ".2f", "BLUP spread ratio, seed's cell")
         out["seed_spread_raw"] = _entry(seed("raw")["spread"], ".2f", "raw spread ratio, seed's cell")
         vm, bl = seed("varmatch")["rel_mse"], seed("blup")["rel_mse"]
         out["seed_relmse_varmatch"] = _entry(vm, ".3f", "varmatch relative MSE, seed's cell")
         out["seed_relmse_blup"] = _entry(bl, ".3f", "BLUP relative MSE, seed's cell")
-        out["seed_varmatch_over_blup"] = _entry(vm / bl - 1, "%0", "varmatch's MSE above the BLUP's, seed's cell")
+        out["seed_varmatch_over_blup"] = _entry(
+            vm / bl - 1, "%0", "varmatch's MSE above the BLUP's, seed's cell"
+        )
     with _section():
         med = bal.groupby("estimator")["spread"].median()
-        out["median_spread_varmatch"] = _entry(med["varmatch"], ".3f", "median spread ratio of varmatch, balanced cells")
-        out["median_spread_blup"] = _entry(med["blup"], ".2f", "median spread ratio of the BLUP, balanced cells")
+        out["median_spread_varmatch"] = _entry(
+            med["varmatch"], ".3f", "median spread ratio of varmatch, balanced cells"
+        )
+        out["median_spread_blup"] = _entry(
+            med["blup"], ".2f", "median spread ratio of the BLUP, balanced cells"
+        )
 
     with _section():  # bayesglm against the BLUP
         mse = a.pivot(index="cell", columns="estimator", values="mse")
         diff = _need((mse["bayesglm"] / mse["blup"] - 1).abs().dropna(), "cells with bayesglm and blup")
         worst = _one(a[(a["cell"] == diff.idxmax()) & (a["estimator"] == "blup")], "bayesglm's worst cell")
-        out["bayesglm_blup_median"] = _entry(diff.median(), "%2", "median over cells of |MSE(bayesglm)/MSE(blup) - 1|")
+        out["bayesglm_blup_median"] = _entry(
+            diff.median(), "%2", "median over cells of |MSE(bayesglm)/MSE(blup) - 1|"
+        )
         out["bayesglm_blup_max"] = _entry(diff.max(), "%1", "largest |MSE(bayesglm)/MSE(blup) - 1|")
         n = worst["n"] if pd.notna(worst["n"]) else worst["design"]
         out["bayesglm_blup_max_cell"] = {
@@ -204,15 +223,20 @@ def findings(
         out["hier_bayes_coverage_min"] = _entry(hb.min(), ".3f", "lowest hier_bayes coverage, all cells")
         out["hier_bayes_coverage_max"] = _entry(hb.max(), ".3f", "highest hier_bayes coverage, all cells")
     with _section():
-        ro = _need(a[a["estimator"].isin(["raw", "oracle"]) & a["coverage"].notna()], "raw and oracle coverage")
+        ro = _need(
+            a[a["estimator"].isin(["raw", "oracle"]) & a["coverage"].notna()], "raw and oracle coverage"
+        )
         z = ((ro["coverage"] - level) / ro["coverage_mcse"]).abs()
-        out["raw_oracle_coverage_mcse"] = _entry(z.max(), "ceil1", "largest |coverage - level| / MCSE of raw and oracle")
+        out["raw_oracle_coverage_mcse"] = _entry(
+            z.max(), "ceil1", "largest |coverage - level| / MCSE of raw and oracle"
+        )
 
     # theory checks
     with _section():
         raw = est(bal, "raw")
         out["theory_raw_mcse"] = _entry(
-            ((raw["mse"] - raw["raw_risk"]) / raw["mse_mcse"]).abs().max(), "ceil1",
+            ((raw["mse"] - raw["raw_risk"]) / raw["mse_mcse"]).abs().max(),
+            "ceil1",
             "largest |MSE(raw) - sigma^2/n| / MCSE",
         )
         p, R = raw["p_boundary_theory"], raw["reps"]
@@ -224,26 +248,36 @@ def findings(
     with _section():
         orc = est(bal, "oracle")
         out["theory_oracle_mcse"] = _entry(
-            ((orc["mse"] - orc["oracle_risk"]) / orc["mse_mcse"]).abs().max(), "ceil1",
+            ((orc["mse"] - orc["oracle_risk"]) / orc["mse_mcse"]).abs().max(),
+            "ceil1",
             "largest |MSE(oracle) - Bayes risk| / MCSE",
         )
 
     with _section():  # Monte Carlo precision
         rel = _need(replication["rel_mcse"].astype(float).dropna(), "relative MCSEs")
-        out["largest_rel_mcse"] = _entry(rel.max(), "%1", "largest MCSE / estimate of any MSE or relative MSE")
-        out["median_rel_mcse"] = _entry(rel.median(), "%1", "median over cells of the largest MCSE / estimate")
+        out["largest_rel_mcse"] = _entry(
+            rel.max(), "%1", "largest MCSE / estimate of any MSE or relative MSE"
+        )
+        out["median_rel_mcse"] = _entry(
+            rel.median(), "%1", "median over cells of the largest MCSE / estimate"
+        )
 
     # the seed example
     if seed_fit is not None:
         choice = seed_fit.get("seed_choice") or {"rule": "seed", "seed": seed_fit["seed"]}
-        out["seed_example_seed"] = {"text": str(seed_fit["seed"]), "what": f"seed of the example ({choice['rule']})"}
+        out["seed_example_seed"] = {
+            "text": str(seed_fit["seed"]),
+            "what": f"seed of the example ({choice['rule']})",
+        }
         out["seed_example_tau"] = _entry(seed_fit["tau"], ".2f", "the example's fitted tau")
         out["seed_example_sigma"] = _entry(seed_fit["sigma"], ".2f", "the example's fitted sigma")
         out["seed_example_mu"] = _entry(seed_fit["mu"], ".3f", "the example's fitted mu")
         if choice["rule"] == "closest_fit":
             out["seed_example_candidates"] = _entry(choice["candidates"], ",", "candidate seeds searched")
             for k in ("tau", "sigma", "mu"):
-                out[f"seed_example_target_{k}"] = _entry(choice["target"][k], "g", f"the answer's reported {k}")
+                out[f"seed_example_target_{k}"] = _entry(
+                    choice["target"][k], "g", f"the answer's reported {k}"
+                )
     return out
 
 
@@ -262,5 +296,7 @@ def write_findings(summary_csv, replication_csv, out, *, seed_fit_json=None, **k
     seed_fit = json.loads(Path(seed_fit_json).read_text()) if seed_fit_json else None
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(findings_json(findings(summary, replication, seed_fit=seed_fit, **kwargs)), encoding="utf-8")
+    out.write_text(
+        findings_json(findings(summary, replication, seed_fit=seed_fit, **kwargs)), encoding="utf-8"
+    )
     return out

@@ -138,12 +138,15 @@ def protocol_markdown(
     out.append(
         "Written by the workflow from the study's config, the estimator registry and the results "
         "(`results/tables/`); no number in it is typed by hand. Structure: Morris, White & "
-        "Crowther (2019), \"Using simulation studies to evaluate statistical methods\", "
+        'Crowther (2019), "Using simulation studies to evaluate statistical methods", '
         "Statistics in Medicine 38:2074-2102 (aims, data-generating mechanisms, estimands, "
         "methods, performance measures)."
     )
-    out += ["", f"Config: `{config_file or 'config/config.yaml'}`, SHA-256 of its canonical JSON "
-            f"`{provenance.get('config_sha256', 'n/a')}`.", ""]
+    config_line = (
+        f"Config: `{config_file or 'config/config.yaml'}`, SHA-256 of its canonical JSON "
+        f"`{provenance.get('config_sha256', 'n/a')}`."
+    )
+    out += ["", config_line, ""]
 
     out += ["## Aims", "", AIMS, ""]
 
@@ -284,7 +287,9 @@ def protocol_markdown(
         cell = seed_cells[0] if seed_cells else (names[0] if names else "CELL")
     cmds = reproduce_commands(config_file, str(config["results"]).rstrip("/"), cell)
     out += ["## Reproducing", ""]
-    out.append("The whole study (from the project directory; the same command resumes a run that was stopped):")
+    out.append(
+        "The whole study (from the project directory; the same command resumes a run that was stopped):"
+    )
     out += ["", "```sh", *cmds["study"], "```", ""]
     out.append(f"One cell's summary (here `{cell}`; any cell name of the table above):")
     out += ["", "```sh", *cmds["cell"], "```", ""]
