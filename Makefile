@@ -48,8 +48,10 @@ report: study
 clean-results:
 	rm -rf results .snakemake/metadata
 
-## make docs: copy the README's figures and headline table from results/ (after make study)
-docs: results/tables/headline.md
+## make docs: copy the README's figures, headline table and numbers from results/ (after make
+## study); tests/test_readme.py then holds the README's findings to docs/findings.json
+docs: results/tables/headline.md results/tables/findings.json
 	mkdir -p docs
 	cp results/figures/seed_shrinkage.png results/figures/relmse_by_n.png docs/
 	sed -n '/^## The seed/,$$p' results/tables/headline.md > docs/headline-seed.md
+	cp results/tables/findings.json docs/findings.json

@@ -1,6 +1,7 @@
 # shrinkstudy: simulation study of shrinkage estimators of group means.
 #
-#   simulate (cell x replication chunk) -> fit -> summarise (cell) -> aggregate -> figures
+#   simulate (cell x replication chunk) -> fit -> summarise (cell) -> aggregate -> figures,
+#   findings, protocol
 #
 # The study is config/config.yaml, or the file given with --configfile alone (read in
 # workflow/rules/common.smk, checked against workflow/schemas/config.schema.yaml before any job
@@ -17,6 +18,7 @@ include: "workflow/rules/fit.smk"
 include: "workflow/rules/summarise.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:

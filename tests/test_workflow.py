@@ -125,8 +125,14 @@ TABLES = ("summary.csv", "summary.md", "summary.tex", "headline.md", "headline.c
           "replication.csv", "provenance.json")
 
 
+#: Outputs whose rule is not the one of their folder (below).
+RULE_OF = {"tables/findings.json": "findings", "protocol.md": "protocol", "report/protocol.html": "protocol"}
+
+
 @pytest.mark.parametrize(
-    "name", [f"tables/{t}" for t in TABLES] + ["seed/fit.json", "report/headline.html", "figures/coverage.pdf"]
+    "name",
+    [f"tables/{t}" for t in TABLES]
+    + ["seed/fit.json", "report/headline.html", "figures/coverage.pdf", *RULE_OF],
 )
 def test_a_deleted_output_is_rebuilt(study, name):
     path = study / "results" / name
@@ -137,10 +143,32 @@ def test_a_deleted_output_is_rebuilt(study, name):
     finally:
         moved.rename(path)
     assert "simulate" not in jobs and "fit" not in jobs
-    rule = {"tables": "aggregate", "seed": "seed_example", "report": "report_tables", "figures": "fig_coverage"}[
-        name.split("/")[0]
-    ]
+    rule = RULE_OF.get(name) or {
+        "tables": "aggregate", "seed": "seed_example", "report": "report_tables", "figures": "fig_coverage"
+    }[name.split("/")[0]]
     assert rule in jobs, jobs
+
+
+def test_protocol_and_findings_of_the_study(study):
+    """The protocol names every cell and estimator of the study and the commands of its own
+    config file; findings.json holds the seed example's chosen seed."""
+    import json
+
+    import pandas as pd
+
+    text = (study / "results" / "protocol.md").read_text()
+    summary = pd.read_csv(study / "results" / "tables" / "summary.csv")
+    for cell in summary["cell"].unique():
+        assert f"| `{cell}` |" in text
+    for est in SMALL["estimators"]:
+        assert f"- `{est}` (" in text
+    assert f"--configfile {study / 'config.yaml'}" in text
+    assert "shrinkstudy replicate J12_n100x6+2x6_sigma5_tau1_mu0 0 --config" in text
+    found = json.loads((study / "results" / "tables" / "findings.json").read_text())
+    fit = json.loads((study / "results" / "seed" / "fit.json").read_text())
+    assert fit["seed_choice"]["rule"] == "closest_fit"
+    assert found["seed_example_seed"]["text"] == str(fit["seed"])
+    assert (study / "results" / "report" / "protocol.html").stat().st_size > 0
 
 
 def test_nothing_to_do_after_a_run(study):

@@ -193,7 +193,27 @@ def load_study(
     sizes = parse_sizes(ex["sizes"], ex.get("J"), key="seed_example.sizes")
     _check_fittable(sizes, "seed_example.sizes")
     seed_cell = Cell(sizes=sizes, sigma=float(ex["sigma"]), tau=float(ex["tau"]), mu=float(ex["mu"]))
+    if ex["choose"] == "closest_fit":
+        _check_seed_search(ex, seed_cell.N)
     return Study(config=config, cells=tuple(cells), seed_cell=seed_cell, estimators=estimators)
+
+
+MAX_SEED = 2**64 - 1  # numpy's SeedSequence takes any non-negative integer; the schema's bound
+
+
+def _check_seed_search(ex: dict, N: int) -> None:
+    """closest_fit searches seeds seed .. seed + candidates - 1, candidates datasets of N
+    observations: the last seed within the schema's bound, the observations within a job's."""
+    last = ex["seed"] + ex["candidates"] - 1
+    if last > MAX_SEED:
+        raise ConfigError(
+            f"seed_example.candidates: seeds {ex['seed']} to {last} go beyond the largest seed {MAX_SEED}"
+        )
+    if ex["candidates"] * N > MAX_OBS_PER_JOB:
+        raise ConfigError(
+            f"seed_example.candidates: {ex['candidates']} candidate datasets of {N} observations is "
+            f"{ex['candidates'] * N:,} observations; at most {MAX_OBS_PER_JOB:,}"
+        )
 
 
 def _check_finite(value, where: str) -> None:

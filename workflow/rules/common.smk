@@ -42,6 +42,21 @@ if workflow.is_main_process:
 # The same schema through Snakemake's own validator (it passes whenever load_study did).
 validate(config, "../schemas/config.schema.yaml")
 
+
+
+def config_file_label(configfiles):
+    """The study's file as a command line names it (relative to the project when inside it; None
+    for the default study), for the protocol's reproduce commands."""
+    if not configfiles:
+        return None
+    path = Path(configfiles[-1]).resolve()
+    try:
+        return path.relative_to(Path(workflow.basedir).resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+CONFIG_FILE = config_file_label(workflow.config_settings.configfiles)
 RESULTS = STUDY.config["results"].rstrip("/")  # every output below this directory
 
 
@@ -99,11 +114,21 @@ def cell_chunks(path):
     return files
 
 
+def seed_choice(spec):
+    """The seed example's choice of seed, as plain Python (tracked as params): ``seed`` and
+    ``choose``, and for closest_fit its target and number of candidates."""
+    out = {"seed": int(spec["seed"]), "choose": str(spec["choose"])}
+    if out["choose"] == "closest_fit":
+        out["target"] = {k: float(spec["target"][k]) for k in ("tau", "sigma", "mu")}
+        out["candidates"] = int(spec["candidates"])
+    return out
+
+
 def maybe_temp(path):
     return path if STUDY.config["keep_datasets"] else temp(path)
 
 
 def all_targets():
     """Every declared output but the per-cell intermediates: each table, the seed example, each
-    figure and report page (a deleted one is rebuilt)."""
-    return list(rules.aggregate.output) + list(rules.seed_example.output) + FIGURE_TARGETS
+    figure and report page, the findings and the protocol (a deleted one is rebuilt)."""
+    return list(rules.aggregate.output) + list(rules.seed_example.output) + FIGURE_TARGETS + REPORT_TARGETS

@@ -12,6 +12,8 @@ SEED_CELL = {
     "mu": float(STUDY.seed_cell.mu),
 }
 SEED_SETTINGS = {k: fit_settings(STUDY.config)[k] for k in ("method", "level", "prior")}
+# How its seed is chosen: the given seed, or the closest fit to a target among candidate seeds.
+SEED_CHOICE = seed_choice(STUDY.config["seed_example"])
 
 
 rule seed_example:
@@ -23,7 +25,7 @@ rule seed_example:
         fit=res("seed/fit.json"),
     params:
         cell=SEED_CELL,
-        seed=int(config["seed_example"]["seed"]),
+        choice=SEED_CHOICE,
         settings=SEED_SETTINGS,
     log:
         res("logs/seed_example.log"),

@@ -44,6 +44,22 @@ def _fit_text(fit_info: dict) -> str:
     return text + (" (boundary fit, τ = 0)" if fit_info.get("boundary") else "")
 
 
+def _seed_title(fit_info: dict) -> str:
+    """Figure 1's title: the dataset's seed and how it was chosen (``seed_example.choose_seed``),
+    then its fit (``_fit_text``)."""
+    choice = fit_info.get("seed_choice") or {"rule": "seed", "seed": fit_info.get("seed")}
+    if choice["rule"] != "closest_fit":
+        return f"Seed {choice['seed']}. " + _fit_text(fit_info)
+    t, k = choice["target"], choice["candidates"]
+    last = choice["first"] + k - 1
+    head = (f"Seed {choice['seed']}: of the {k:,} seeds {choice['first']}–{last}, the one whose "
+            f"{fit_info.get('method', 'REML')} fit is closest to the answer's "
+            f"(τ = {t['tau']:g}, σ = {t['sigma']:g}, μ = {t['mu']:g})")
+    fit = (f"{fit_info.get('method', 'REML')} estimates: τ = {np.sqrt(fit_info['tau2']):.2f}, "
+           f"σ = {np.sqrt(fit_info['sigma2']):.2f}, μ = {fit_info['mu']:.3f}")
+    return head + "\n" + fit + (" (boundary fit, τ = 0)" if fit_info.get("boundary") else "")
+
+
 @_styled
 def plot_seed_shrinkage(data: pd.DataFrame, estimates: pd.DataFrame, fit_info: dict,
                         width: float = DOUBLE, jitter_seed: int = 0) -> Figure:
@@ -93,7 +109,7 @@ def plot_seed_shrinkage(data: pd.DataFrame, estimates: pd.DataFrame, fit_info: d
         Line2D([], [], color="0.5", linestyle="--", lw=0.7, label="estimated grand mean"),
     ]
     fig.legend(handles=handles, loc="outside upper center", ncol=3)
-    ax.set_title(_fit_text(fit_info), loc="left", fontsize=7)
+    ax.set_title(_seed_title(fit_info), loc="left", fontsize=7)
     return fig
 
 
