@@ -10,7 +10,7 @@ import yaml
 
 from shrinkstudy.config import load_study
 from shrinkstudy.design import Cell, ConfigError
-from shrinkstudy.figures import _seed_title
+from shrinkstudy.figures.seed import _seed_title
 from shrinkstudy.seed_example import (
     REPORTED_FIT,
     choose_seed,
