@@ -29,7 +29,7 @@ def chunk_stats(data: dict, cell: Cell, reps: np.ndarray):
 def main(smk):
     spec = smk.params.cell
     settings = smk.params.settings
-    cell = Cell(sizes=tuple(spec["sizes"]), sigma=spec["sigma"], tau=spec["tau"], mu=spec["mu"])
+    cell = Cell.from_spec(spec)
     reps = np.arange(int(smk.wildcards.start), int(smk.wildcards.stop))
     data = read_columns(smk.input.data)
     truth = read_columns(smk.input.truth)
