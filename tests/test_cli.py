@@ -18,6 +18,7 @@ from shrinkstudy.estimators import fit_estimators
 from shrinkstudy.registry import interval_names, names
 
 ESTIMATORS, INTERVAL_ESTIMATORS = names(), interval_names()
+TRUTH = {"oracle", "oracle_linear"}  # need the truth: not fitted on your own data
 from shrinkstudy.hierbayes import HierPrior
 from shrinkstudy.simulate import suffstats_from_long
 
@@ -25,7 +26,7 @@ DATA = Path(__file__).parent / "data"
 CLINICS = DATA / "clinics.csv"  # long form: columns clinic, score; 6 clinics of 2 to 8 patients
 STUDIES = DATA / "three_studies.csv"  # long form, three datasets: columns study, group, y
 SCHOOLS = DATA / "eight_schools.csv"  # summary form: school, estimate, se (Rubin 1981)
-NAMES = [e for e in ESTIMATORS if e != "oracle"]
+NAMES = [e for e in ESTIMATORS if e not in TRUTH]
 
 
 def _fit(argv, capsys=None):
@@ -57,7 +58,11 @@ def _assert_rows_equal(table, expected):
         for col, v in exp.items():
             assert np.isnan(v) == np.isnan(row[col]), col
             if not np.isnan(v):
-                assert row[col] == pytest.approx(v, rel=1e-12, abs=1e-12), (row["group"], col)
+                # SURE's minimiser sits on a flat criterion and the NPMLE's EM stops at a
+                # tolerance: ulp changes in the group means (the CSV round trip) move them by
+                # about sqrt(machine epsilon)
+                tol = 1e-7 if col in ("sure", "npmle") else 1e-12
+                assert row[col] == pytest.approx(v, rel=tol, abs=tol), (row["group"], col)
 
 
 def test_long_csv_equals_fit_estimators(tmp_path, capsys):

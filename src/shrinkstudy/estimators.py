@@ -11,6 +11,7 @@ user's (``shrinkstudy.plugins``), and records failures per estimator and dataset
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -39,6 +40,12 @@ __all__ = [
     "james_stein",
     "james_stein_shrink",
     "oracle",
+    "oracle_bayes",
+    "oracle_bayes_interval",
+    "blup_ml",
+    "constrained_bayes",
+    "sure",
+    "npmle",
     "raw_interval",
     "blup_interval",
     "oracle_interval",
@@ -52,11 +59,30 @@ STATUS_NAMES = {0: "ok", ZERO_WITHIN: "zero_within", CONSTANT: "constant", NOT_I
 
 @dataclass(frozen=True)
 class Truth:
-    """The true hyperparameters, for the oracle."""
+    """The true parameters, for the oracles: mu, tau and sigma; in a world beyond the normal one
+    (``Cell.normal_world`` False) also the true distribution of the effects (``effects_prior``,
+    None for normal effects) and the true group SDs (``sigmas``, None for one sigma)."""
 
     mu: float
     tau: float
     sigma: float
+    effects_prior: object = None
+    sigmas: tuple | None = None
+
+    @classmethod
+    def from_cell(cls, cell) -> Truth:
+        """The truth of a study cell (``design.Cell``)."""
+        if cell.normal_world:
+            return cls(cell.mu, cell.tau, cell.sigma)
+        sigmas = tuple(float(s) for s in cell.group_sigmas()) if cell.sigma_ratio != 1 else None
+        prior = cell.effects_prior() if cell.effects != "normal" else None
+        return cls(cell.mu, cell.tau, cell.sigma, prior, sigmas)
+
+    def sampling_variances(self, stats: SuffStats) -> np.ndarray:
+        """True variances of the group means, sigma_j^2 / n_j, shape (R, J)."""
+        sig2 = np.asarray(self.sigmas, dtype=float) ** 2 if self.sigmas is not None else self.sigma**2
+        with np.errstate(divide="ignore"):
+            return np.broadcast_to(sig2 / stats.n, stats.n.shape)
 
 
 def _nan_absent(stats: SuffStats, est: np.ndarray) -> np.ndarray:
@@ -218,9 +244,74 @@ def james_stein_shrink(y, center, present, s2):
 
 
 def oracle(stats: SuffStats, truth: Truth) -> np.ndarray:
-    """Posterior mean with the true mu, tau, sigma: mu + B_j (ybar_j - mu)."""
-    B = shrinkage_factors(stats.n, np.full(stats.R, truth.tau**2), np.full(stats.R, truth.sigma**2))
+    """The normal-theory Bayes rule with the true parameters: mu + B_j (ybar_j - mu),
+    B_j = tau^2 / (tau^2 + sigma_j^2 / n_j) (one sigma, or the true group SDs): the best linear
+    rule whatever the distribution of the effects (``oracle_linear`` in the registry)."""
+    if truth.sigmas is None:
+        B = shrinkage_factors(stats.n, np.full(stats.R, truth.tau**2), np.full(stats.R, truth.sigma**2))
+    else:
+        B = shrinkage(np.full(stats.R, truth.tau**2), truth.sampling_variances(stats))
     return _nan_absent(stats, shrink(stats.ybar, np.full(stats.R, float(truth.mu)), B))
+
+
+def oracle_bayes(stats: SuffStats, truth: Truth) -> np.ndarray:
+    """The Bayes rule under the true distribution of the effects, mu + E[theta_j | ybar_j] (the
+    floor, ``oracle`` in the registry): by quadrature for a continuous distribution, exactly for
+    a normal mixture (``ebayes.oracle_bayes``); under normal effects the linear rule, exactly."""
+    if truth.effects_prior is None:
+        return oracle(stats, truth)
+    from .ebayes import oracle_bayes as _bayes
+
+    return _bayes(stats, float(truth.mu), truth.effects_prior, truth.sampling_variances(stats))
+
+
+def oracle_bayes_interval(stats: SuffStats, truth: Truth, level: float = 0.95):
+    """Under normal effects the exact posterior interval (``oracle_interval``); under others none
+    (NaN: the posterior is not normal, and no interval of it is computed)."""
+    if truth.effects_prior is None:
+        return oracle_interval(stats, truth, level)
+    nan = np.full(stats.n.shape, np.nan)
+    return nan, nan.copy()
+
+
+def blup_ml(stats: SuffStats) -> np.ndarray:
+    """The BLUP with ML variance components (whatever the study's method): mu^ + B^_j (ybar_j - mu^)."""
+    return blup(stats, fit_varcomp(stats, "ML"))
+
+
+def _pooled_sigma2(stats: SuffStats) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return stats.ssw / (stats.N - stats.J)
+
+
+def constrained_bayes(stats: SuffStats, varcomp: VarComp) -> np.ndarray:
+    """Constrained Bayes (Louis 1984; Ghosh 1992) around the plug-in posterior of the fitted
+    model: the BLUPs spread about their mean so that the estimates' sample mean and variance
+    equal the posterior expectation of the true means' (``ebayes.constrained_bayes``)."""
+    from .ebayes import constrained_bayes as _cb
+
+    return _cb(stats, varcomp)
+
+
+def sure(stats: SuffStats) -> np.ndarray:
+    """Xie, Kou & Brown (2012) SURE shrinkage toward a location, s_j^2 = sigma^2^ / n_j with the
+    pooled sigma^2^ = SSW / (N - J) (``ebayes.sure``)."""
+    from .ebayes import sure as _sure
+
+    return _sure(stats, _pooled_sigma2(stats))
+
+
+#: The study's NPMLE settings: a grid of 100 points, at most 150 accelerated EM iterations per
+#: dataset, stopping when the certified gap is below 1e-8 or an iteration gains under 1e-6.
+NPMLE_SETTINGS = {"grid_size": 100, "maxiter": 150, "ltol": 1e-6}
+
+
+def npmle(stats: SuffStats) -> np.ndarray:
+    """Kiefer-Wolfowitz NPMLE empirical Bayes (Koenker & Mizera 2014): posterior means under the
+    estimated distribution of the means, s_j^2 = sigma^2^ / n_j (``ebayes.npmle``)."""
+    from .ebayes import npmle as _npmle
+
+    return _npmle(stats, _pooled_sigma2(stats), **NPMLE_SETTINGS)
 
 
 def raw_interval(stats: SuffStats, level: float = 0.95):
@@ -245,11 +336,17 @@ def blup_interval(stats: SuffStats, varcomp: VarComp, level: float = 0.95):
 
 
 def oracle_interval(stats: SuffStats, truth: Truth, level: float = 0.95):
-    """Exact posterior interval with known mu, tau, sigma: mean +- z sqrt(B_j sigma^2 / n_j)."""
-    B = shrinkage_factors(stats.n, np.full(stats.R, truth.tau**2), np.full(stats.R, truth.sigma**2))
+    """Posterior interval of the normal-theory rule with the true parameters:
+    mean +- z sqrt(B_j sigma_j^2 / n_j) (exact under normal effects)."""
     z = special.ndtri(0.5 + level / 2)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        half = z * np.sqrt(B * truth.sigma**2 / stats.n)
+    if truth.sigmas is None:
+        B = shrinkage_factors(stats.n, np.full(stats.R, truth.tau**2), np.full(stats.R, truth.sigma**2))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            half = z * np.sqrt(B * truth.sigma**2 / stats.n)
+    else:
+        v = truth.sampling_variances(stats)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            half = z * np.sqrt(shrinkage(np.full(stats.R, truth.tau**2), v) * v)
     est = oracle(stats, truth)
     return est - half, est + half
 
@@ -291,8 +388,11 @@ def _entries(estimators) -> list[Estimator]:
 
 
 def _builtin(entry: Estimator, stats: SuffStats, inputs: dict, level, intervals: bool):
-    """(point, lower, upper, extra) of a built-in estimator."""
-    result = entry.point_function()(stats, **{k: inputs[k] for k in entry.needs})
+    """(point, lower, upper, extra) of a built-in estimator (numpy's warnings on degenerate
+    datasets silenced: their answers are defined, and checked below)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        result = entry.point_function()(stats, **{k: inputs[k] for k in entry.needs})
     if not isinstance(result, Estimate):
         result = Estimate(result)
     lower, upper = result.lower, result.upper

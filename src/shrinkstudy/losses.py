@@ -25,6 +25,11 @@ covered  fraction of the class's groups whose interval [lo_j, hi_j] contains m_j
 width    mean over the class's groups of hi_j - lo_j; NaN without an interval
 failed   bool, from ``Fit.failed``; a failed replication keeps its row, with NaN losses
 message  why it failed (``Fit.messages``), "" where it did not
+w1       ``"all"`` rows only: Wasserstein-1 distance between the empirical distributions of the
+         estimates and of the true means, mean |sorted(est) - sorted(m)| (histogram accuracy)
+spearman ``"all"`` rows only: Spearman correlation of the estimates with the true means (rank
+         accuracy; average ranks for ties; 0 when the estimates are all equal, NaN when the
+         true means are)
 ======== ===================================================================================
 
 An estimator that does not apply to a replication (``james_stein`` on an unbalanced dataset:
@@ -33,12 +38,14 @@ all estimates NaN and not failed) has no row for it.
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import registry
 from .design import Cell
+from .ensemble import spearman, wasserstein1
 
 if TYPE_CHECKING:  # the engine is not imported by the summarise jobs
     from .estimators import Fit
@@ -55,7 +62,8 @@ __all__ = [
 
 #: Columns of the table written by ``replication_losses``, in order.
 LOSS_COLUMNS = (
-    "rep", "estimator", "groups", "sq_err", "err", "var_est", "var_true", "covered", "width", "failed", "message"
+    "rep", "estimator", "groups", "sq_err", "err", "var_est", "var_true", "covered", "width", "failed", "message",
+    "w1", "spearman",
 )
 #: numpy dtypes of the loss columns (strings as objects, written by pyarrow as text).
 LOSS_DTYPES = {
@@ -70,6 +78,8 @@ LOSS_DTYPES = {
     "width": np.float64,
     "failed": bool,
     "message": object,
+    "w1": np.float64,
+    "spearman": np.float64,
 }
 #: Columns of the table written by ``varcomp_table``, in order.
 VARCOMP_COLUMNS = ("rep", "mu", "tau2", "sigma2", "gamma", "crit", "boundary", "status")
@@ -151,6 +161,15 @@ def loss_columns(fit: Fit, means, reps, cell: Cell) -> dict:
             inside = np.where(finite & ~bad, inside, np.nan)
             w = np.where(bad, np.nan, hi - lo)
         var_est = _var_rows(np.where(bad, np.nan, est_k))
+        with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows of failed fits
+            w1 = np.where(failed_k, np.nan, wasserstein1(est_k, means_k))
+            rho = np.where(failed_k, np.nan, spearman(est_k, means_k))
+            # estimates all equal (complete pooling, a boundary fit) rank nothing: correlation 0;
+            # where the true means are all equal (tau = 0) it stays undefined
+            spread_est = np.fmax.reduce(est_k, axis=1) - np.fmin.reduce(est_k, axis=1)
+            spread_true = np.fmax.reduce(means_k, axis=1) - np.fmin.reduce(means_k, axis=1)
+            rho = np.where(np.isnan(rho) & ~failed_k & (spread_est == 0) & (spread_true > 0), 0.0, rho)
         var_true = np.where(failed_k, np.nan, true_var[keep])
         nk = keep.size
         for label, idx in classes.items():
@@ -176,6 +195,8 @@ def loss_columns(fit: Fit, means, reps, cell: Cell) -> dict:
                     "width": width,
                     "failed": failed_k,
                     "message": message_k,
+                    "w1": w1 if label == "all" else np.full(nk, np.nan),
+                    "spearman": rho if label == "all" else np.full(nk, np.nan),
                 }
             )
     return {
@@ -206,6 +227,8 @@ def _loss_dtypes(df):
             "width": "float64",
             "failed": "bool",
             "message": "str",
+            "w1": "float64",
+            "spearman": "float64",
         }
     )
 

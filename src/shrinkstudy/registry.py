@@ -183,6 +183,14 @@ BUILTIN: tuple[Estimator, ...] = (
         known_se="shrinkstudy.knownse:blup",
     ),
     Estimator(
+        name="blup_ml",
+        label="BLUP (ML)",
+        description="the BLUP with ML variance components, whatever the study's `method`",
+        point="shrinkstudy.estimators:blup_ml",
+        style=Style(OKABE_ITO["vermillion"], "s", "--", hollow=True),
+        reference="Patterson & Thompson (1971); McCulloch & Neuhaus (2011)",
+    ),
+    Estimator(
         name="varmatch",
         label="varmatch",
         description="the seed answer's rule: `mu^ + sqrt(B^_j) (ybar_j - mu^)`, so the estimates have the "
@@ -192,6 +200,16 @@ BUILTIN: tuple[Estimator, ...] = (
         style=Style(OKABE_ITO["reddish_purple"], "D"),
         reference="Cross Validated answer 522387; population form of Louis (1984)",
         known_se="shrinkstudy.knownse:varmatch",
+    ),
+    Estimator(
+        name="constrained_bayes",
+        label="constrained Bayes",
+        description="constrained Bayes: the BLUPs spread so that the estimates' mean and variance equal the "
+        "posterior expectation of the true means' (varmatch matches the fitted tau^2 instead)",
+        point="shrinkstudy.estimators:constrained_bayes",
+        needs=("varcomp",),
+        style=Style(OKABE_ITO["reddish_purple"], "d", "--", hollow=True),
+        reference="Louis (1984); Ghosh (1992)",
     ),
     Estimator(
         name="bayesglm",
@@ -225,14 +243,43 @@ BUILTIN: tuple[Estimator, ...] = (
         reference="Efron & Morris (1973)",
     ),
     Estimator(
-        name="oracle",
-        label="oracle",
-        description="posterior mean with the true `mu`, `tau`, `sigma`: the floor",
+        name="sure",
+        label="SURE",
+        description="SURE shrinkage toward a location: the shrinkage chosen by minimising Stein's unbiased "
+        "risk estimate, heteroscedastic in sigma^2/n_j",
+        point="shrinkstudy.estimators:sure",
+        style=Style(OKABE_ITO["yellow"], "X"),
+        reference="Xie, Kou & Brown (2012)",
+    ),
+    Estimator(
+        name="npmle",
+        label="NPMLE",
+        description="nonparametric empirical Bayes: posterior means under the Kiefer-Wolfowitz NPMLE of the "
+        "distribution of the means (100-point grid)",
+        point="shrinkstudy.estimators:npmle",
+        style=Style("#332288", "h"),
+        reference="Kiefer & Wolfowitz (1956); Jiang & Zhang (2009); Koenker & Mizera (2014)",
+    ),
+    Estimator(
+        name="oracle_linear",
+        label="linear oracle",
+        description="the normal-theory Bayes rule with the true `mu`, `tau`, `sigma_j`: the best linear rule",
         point="shrinkstudy.estimators:oracle",
         interval="shrinkstudy.estimators:oracle_interval",
         needs=("truth",),
+        style=Style(OKABE_ITO["grey"], "", ":"),
+        reference="the Bayes rule of the normal model with known parameters",
+    ),
+    Estimator(
+        name="oracle",
+        label="oracle",
+        description="posterior mean under the true distribution of the effects and the true parameters: the "
+        "floor (under normal effects the linear oracle)",
+        point="shrinkstudy.estimators:oracle_bayes",
+        interval="shrinkstudy.estimators:oracle_bayes_interval",
+        needs=("truth",),
         style=Style(OKABE_ITO["grey"], "", "--"),
-        reference="the Bayes rule with known hyperparameters",
+        reference="the Bayes rule with the true prior",
     ),
 )
 

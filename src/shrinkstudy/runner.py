@@ -86,7 +86,7 @@ def fit_chunk(cell: Cell, reps, data: dict, means: np.ndarray, settings: dict, r
     fit = fit_estimators(
         stats,
         estimators,
-        truth=Truth(cell.mu, cell.tau, cell.sigma),
+        truth=Truth.from_cell(cell),
         method=settings["method"],
         level=settings["level"],
         prior=HierPrior(**settings["prior"]),

@@ -194,7 +194,7 @@ def seed_example(
     fit = fit_estimators(
         stats,
         tuple(estimators),
-        truth=Truth(cell.mu, cell.tau, cell.sigma),
+        truth=Truth.from_cell(cell),
         method=method,
         level=level,
         intervals=False,

@@ -2,6 +2,12 @@
 
 Model (docs/formulas.md section 1): ``y_ij = mu + theta_j + e_ij``, ``theta_j ~ N(0, tau^2)``,
 ``e_ij ~ N(0, sigma^2)``. A dataset reduces to ``(n_j, ybar_j, SSW)``.
+
+Beyond the normal world (DESIGN section 8, ``worlds``): theta_j is drawn from the cell's
+effects distribution (mean 0, SD tau) and e_ij from its errors distribution at the group's
+own SD sigma_j (``Cell.group_sigmas``). Per replication, the J effects are drawn first (none when
+tau = 0), then the N errors in the order of the observations; a normal world draws exactly
+the random numbers it drew before non-normal worlds existed (same datasets, bit for bit).
 """
 
 from __future__ import annotations
@@ -95,10 +101,13 @@ def simulate_reps(cell: Cell, reps, base_seed: int):
     group = np.repeat(np.arange(cell.J), sizes)
     y = np.empty((len(reps), cell.N))
     means = np.empty((len(reps), cell.J))
+    effects, errors = cell.effects_dist(), cell.errors_dist()
+    # one scalar SD (today's call) unless the groups have their own
+    scale = cell.sigma if cell.sigma_ratio == 1 else cell.group_sigmas()[group]
     for i, rep in enumerate(reps):
         rng = rep_generator(base_seed, cell, int(rep))
-        means[i] = cell.mu + rng.normal(0.0, cell.tau, cell.J) if cell.tau > 0 else cell.mu
-        y[i] = means[i, group] + rng.normal(0.0, cell.sigma, cell.N)
+        means[i] = cell.mu + effects.draw(rng, cell.J, cell.tau, cell.effects_param) if cell.tau > 0 else cell.mu
+        y[i] = means[i, group] + errors.draw(rng, cell.N, scale, cell.errors_df)
     return y, means
 
 

@@ -69,7 +69,7 @@ CELLS = [cell.name for cell in STUDY.cells]
 CHUNKS = STUDY.chunks
 
 wildcard_constraints:
-    cell=r"J\d+_n[0-9x+]+_sigma[0-9.em]+_tau[0-9.em]+_mu[0-9.em]+",
+    cell=r"J\d+_n[0-9x+]+_sigma[0-9.em]+_tau[0-9.em]+_mu[0-9.em]+(?:_(?:eff|err)-[A-Za-z0-9_.]+|_sr[0-9.em]+)*",
     start=r"\d+",
     stop=r"\d+",
 
@@ -91,14 +91,8 @@ def code(script):
 
 
 def cell_spec(wildcards):
-    """Plain-Python description of the cell (tracked as params: a change reruns its jobs)."""
-    cell = STUDY.cell(wildcards.cell)
-    return {
-        "sizes": list(cell.sizes),
-        "sigma": float(cell.sigma),
-        "tau": float(cell.tau),
-        "mu": float(cell.mu),
-    }
+    """``Cell.spec()``: plain Python, tracked as params (a change reruns the cell's jobs)."""
+    return STUDY.cell(wildcards.cell).spec()
 
 
 def cell_block(wildcards):

@@ -11,7 +11,7 @@ from shrinkstudy.smkio import logged, read_columns, write_columns
 
 def main(smk):
     spec = smk.params.cell
-    cell = Cell(sizes=tuple(spec["sizes"]), sigma=spec["sigma"], tau=spec["tau"], mu=spec["mu"])
+    cell = Cell.from_spec(spec)
     reps = np.arange(int(smk.wildcards.start), int(smk.wildcards.stop))
     data = read_columns(smk.input.data)
     means = truth_means(read_columns(smk.input.truth), cell, reps)

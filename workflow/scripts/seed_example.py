@@ -11,7 +11,7 @@ from shrinkstudy.smkio import logged
 
 def main(smk):
     spec, settings = smk.params.cell, smk.params.settings
-    cell = Cell(sizes=tuple(spec["sizes"]), sigma=spec["sigma"], tau=spec["tau"], mu=spec["mu"])
+    cell = Cell.from_spec(spec)
     choice = choose_seed(cell, smk.params.choice, method=settings["method"])
     data, estimates, fit_info = seed_example(
         cell,

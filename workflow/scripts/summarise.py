@@ -10,9 +10,7 @@ from shrinkstudy.smkio import logged, read_parquets
 
 def main(smk):
     spec = smk.params.cell
-    cell = Cell(
-        sizes=tuple(spec["sizes"]), sigma=spec["sigma"], tau=spec["tau"], mu=spec["mu"], block=smk.params.block
-    )
+    cell = Cell.from_spec(spec, block=smk.params.block)
     losses = read_parquets(smk.input.losses)
     varcomp = read_parquets(smk.input.varcomp)
     rows = summary_rows(losses, varcomp, cell, level=smk.params.level)
