@@ -226,6 +226,6 @@ def test_default_study_protocol_names_every_estimator():
     text = protocol_markdown(
         study.config, study.cells, study.estimators, pd.DataFrame(), pd.DataFrame(), PROVENANCE, seed_fit=None
     )
-    assert "78 cells" in text
+    assert "116 cells" in text
     for e in study.estimators:
         assert f"- `{e.name}` ({e.label}): {e.description}" in text

@@ -43,7 +43,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .tables import normalise_summary
+from .tables import normal_world, normalise_summary
 
 __all__ = ["findings", "findings_json", "fmt", "write_findings"]
 
@@ -126,6 +126,7 @@ def findings(
     seed_fit : the seed example's ``fit.json`` (with ``seed_choice``), or None.
     """
     s = normalise_summary(summary)
+    s = s[normal_world(s)]  # the README's findings are about the model's own world
     a = s[s["groups"] == "all"]
     bal = a[a["balanced"]]
     seed_rows = s[(s["design"] == seed_design) & np.isclose(s["sigma"], seed_sigma)]

@@ -37,6 +37,7 @@ __all__ = [
     "interval_names",
     "style",
     "label",
+    "drawn_by_default",
     "markdown_table",
 ]
 
@@ -108,6 +109,8 @@ class Estimator:
         (``knownse``), or None where it has none.
     builtin : False for a user's estimator.
     source : the file of a user's estimator (an input of the fit jobs), or None.
+    core : drawn by default in the normal world's figures (the estimators built for other worlds
+        are in every table and in the figures of those worlds).
     """
 
     name: str
@@ -122,6 +125,7 @@ class Estimator:
     known_se: Callable | str | None = None
     builtin: bool = True
     source: str | None = None
+    core: bool = True  # drawn by default in the figures of the normal world
 
     def __post_init__(self):
         unknown = set(self.needs) - set(NEEDS)
@@ -189,6 +193,7 @@ BUILTIN: tuple[Estimator, ...] = (
         point="shrinkstudy.estimators:blup_ml",
         style=Style(OKABE_ITO["vermillion"], "s", "--", hollow=True),
         reference="Patterson & Thompson (1971); McCulloch & Neuhaus (2011)",
+        core=False,
     ),
     Estimator(
         name="varmatch",
@@ -210,6 +215,7 @@ BUILTIN: tuple[Estimator, ...] = (
         needs=("varcomp",),
         style=Style(OKABE_ITO["reddish_purple"], "d", "--", hollow=True),
         reference="Louis (1984); Ghosh (1992)",
+        core=False,
     ),
     Estimator(
         name="bayesglm",
@@ -250,6 +256,7 @@ BUILTIN: tuple[Estimator, ...] = (
         point="shrinkstudy.estimators:sure",
         style=Style(OKABE_ITO["yellow"], "X"),
         reference="Xie, Kou & Brown (2012)",
+        core=False,
     ),
     Estimator(
         name="npmle",
@@ -259,6 +266,7 @@ BUILTIN: tuple[Estimator, ...] = (
         point="shrinkstudy.estimators:npmle",
         style=Style("#332288", "h"),
         reference="Kiefer & Wolfowitz (1956); Jiang & Zhang (2009); Koenker & Mizera (2014)",
+        core=False,
     ),
     Estimator(
         name="oracle_linear",
@@ -269,6 +277,7 @@ BUILTIN: tuple[Estimator, ...] = (
         needs=("truth",),
         style=Style(OKABE_ITO["grey"], "", ":"),
         reference="the Bayes rule of the normal model with known parameters",
+        core=False,
     ),
     Estimator(
         name="oracle",
@@ -308,6 +317,11 @@ def order(estimator_names: Iterable[str]) -> list[str]:
 def interval_names() -> tuple[str, ...]:
     """Built-in estimators with an interval, in table order."""
     return tuple(e.name for e in BUILTIN if e.has_interval)
+
+
+def drawn_by_default(name: str) -> bool:
+    """Whether the normal world's figures draw an estimator unless asked for others."""
+    return _BY_NAME[name].core if name in _BY_NAME else True
 
 
 def label(name: str) -> str:

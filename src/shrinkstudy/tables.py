@@ -113,6 +113,19 @@ def _columns_of(kind: str) -> tuple:
     return tuple(c for c in SUMMARY_COLUMNS if SUMMARY_COLUMN_TYPES.get(c, "float") == kind)
 
 
+def normal_world(summary: pd.DataFrame) -> pd.Series:
+    """Rows of cells in the world the mixed model assumes: normal effects, normal errors, one
+    sigma (every row of a summary without those columns)."""
+    mask = pd.Series(True, index=summary.index)
+    if "effects" in summary:
+        mask &= summary["effects"].astype(str) == "normal"
+    if "errors" in summary:
+        mask &= summary["errors"].astype(str) == "normal"
+    if "sigma_ratio" in summary:
+        mask &= summary["sigma_ratio"].astype(float) == 1.0
+    return mask
+
+
 def normalise_summary(summary: pd.DataFrame) -> pd.DataFrame:
     """The summary with ``SUMMARY_COLUMNS`` in order and fixed dtypes, whether it comes from
     ``summarise_cell`` or from per-cell CSV files (where ``design`` "5" reads back as an

@@ -14,6 +14,8 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogFormatter, LogLocator, NullLocator
 
 from .style import DOUBLE, MCSE_Z, RC, _legend, _style, estimator_order
+from .. import registry
+from ..tables import normal_world
 from .summary import _normalise
 
 __all__: list[str] = []
@@ -33,14 +35,14 @@ def _pick(df: pd.DataFrame, estimators, default_exclude=()) -> list[str]:
     ``df`` but ``default_exclude``) that ``df`` has."""
     present = estimator_order(df["estimator"].unique())
     if estimators is None:
-        return [e for e in present if e not in default_exclude]
+        return [e for e in present if e not in default_exclude and registry.drawn_by_default(e)]
     return [e for e in estimator_order(estimators) if e in present]
 
 
 def _balanced_all(summary: pd.DataFrame) -> pd.DataFrame:
-    """The rows of the balanced cells over all their groups."""
+    """The rows of the balanced cells of the normal world over all their groups."""
     df = _normalise(summary)
-    return df[df["balanced"] & (df["groups"] == "all")]
+    return df[df["balanced"] & (df["groups"] == "all") & normal_world(df)]
 
 
 def _varying(df: pd.DataFrame, params) -> list[str]:

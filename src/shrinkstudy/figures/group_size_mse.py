@@ -8,6 +8,7 @@ from matplotlib.figure import Figure
 
 from .facets import _SYMBOL, _fmt, _pick, _sort_rows, _varying
 from .style import DOUBLE, MCSE_Z, SINGLE, _placeholder, _style, _styled, estimator_order
+from ..tables import normal_world
 from .summary import _normalise
 
 __all__ = ["group_size_mse_data", "plot_group_size_mse"]
@@ -21,7 +22,7 @@ def group_size_mse_data(summary: pd.DataFrame, estimators=None) -> pd.DataFrame:
     n), estimator, mse, mse_mcse, ordered by cell, size class, estimator.
     """
     df = _normalise(summary)
-    df = df[~df["balanced"] & (df["groups"] != "all")]
+    df = df[~df["balanced"] & (df["groups"] != "all") & normal_world(df)]
     chosen = _pick(df, estimators) if len(df) else []
     df = df[df["estimator"].isin(chosen) & np.isfinite(df["mse"])]
     df = df.assign(size=df["groups"].str.extract(r"(\d+)", expand=False).astype(float))
