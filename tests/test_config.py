@@ -100,7 +100,7 @@ NAN, INF = float("nan"), float("inf")
         (("replications",), 200.5, r"^replications: 200\.5 is not valid"),
         (("replications",), 1e12, r"^replications: 1000000000000 is not valid .*maximum of 10000000"),
         (("replications",), 1e8, r"^replications: 100000000 is not valid .*maximum of 10000000"),
-        (("replications",), 1_000_000, r"^replications: 78 cells x 1000 chunks is 78,000 jobs; at most 10,000"),
+        (("replications",), 1_000_000, r"^replications: 116 cells x 1000 chunks is 116,000 jobs; at most 10,000"),
         (("grid", "balanced", "J"), [3, 100_000_000], r"^grid\.balanced\.J\.1: 100000000 is not valid .*maximum of 100000"),
         (("grid", "balanced", "sizes"), [2, 100_000_000], r"^grid\.balanced\.sizes\.1: 100000000 is not valid .*maximum"),
         (("grid", "seed", "sizes"), ["2x100000000"], r"^grid\.seed\.sizes: design '2x100000000' has 100000000 groups; at most 100,000"),

@@ -318,12 +318,12 @@ def summarised(jobs: dict) -> set:
 
 @pytest.mark.parametrize("where", ["project", "elsewhere"])
 def test_a_config_file_is_the_whole_study(repo, tmp_path, where):
-    """No --configfile: config/config.yaml (78 cells). A file: that file alone, from the project
+    """No --configfile: config/config.yaml (116 cells). A file: that file alone, from the project
     directory and from another one (-s); --config key=value still applies on top."""
     run_dir = repo if where == "project" else tmp_path
     s = [] if where == "project" else ["-s", str(repo / "Snakefile")]
     default = dry_run(run_dir, *s)
-    assert len(summarised(default)) == 78 and len(default["simulate"]) == 78
+    assert len(summarised(default)) == 116 and len(default["simulate"]) == 116
     one = write_config(tmp_path, ONE)
     jobs = dry_run(run_dir, *s, "--configfile", str(one))
     assert summarised(jobs) == {"J3_n4_sigma1_tau1_mu0"} and len(jobs["simulate"]) == 2
