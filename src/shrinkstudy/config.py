@@ -286,6 +286,21 @@ def _check_design(label, J, key: str, chunk: int) -> None:
         )
 
 
+#: The parameter key of each effects distribution that has one (a grid block's lists).
+_EFFECT_PARAMS = {"t": "effects_df", "skewed": "effects_skew", "bimodal": "effects_sep", "sparse": "effects_p"}
+
+
+def _variants(spec: dict, key: str, params: dict) -> int:
+    """Distributions of a block's ``key`` list, each times its parameter list's length."""
+    names = spec.get(key, ["normal"])
+    names = names if isinstance(names, list) else [names]
+    total = 0
+    for name in names:
+        values = spec.get(params.get(name, ""), [None])
+        total += len(values) if isinstance(values, list) else 1
+    return total
+
+
 def _check_size(config: dict) -> None:
     """The caps on a study's size, from the grid's lists before any cell is built."""
     reps, chunk = config["replications"], config["chunk_size"]
@@ -294,9 +309,10 @@ def _check_size(config: dict) -> None:
         if not isinstance(spec, dict):
             continue  # cells_from_config names it
         count = 1
-        for factor in ("J", "sizes", "sigma", "tau", "mu"):
+        for factor in ("J", "sizes", "sigma", "tau", "mu", "sigma_ratio"):
             values = spec.get(factor, [None])
             count *= len(values) if isinstance(values, list) else 1
+        count *= _variants(spec, "effects", _EFFECT_PARAMS) * _variants(spec, "errors", {"t": "errors_df"})
         for J in spec.get("J", [None]) if isinstance(spec.get("J", [None]), list) else [None]:
             for label in spec.get("sizes", []):
                 _check_design(label, J, f"grid.{block}.sizes", chunk)
