@@ -18,7 +18,7 @@ from shrinkstudy.precision import needed_replications, plan_cell, plan_from_pilo
 from shrinkstudy.tables import PLAN_COLUMNS, REPLICATION_COLUMNS, replication_table, write_tables
 
 # the workflow tests' copy of the repository (a fixture of this module too) and their helpers
-from test_workflow import REPO, planned_jobs, repo, snakemake, write_config  # noqa: F401
+from test_workflow import REPO, repo, snakemake, write_config  # noqa: F401
 
 CELL = Cell(sizes=(4, 4, 4), sigma=2.0, tau=1.0, mu=0.0, block="b")
 
@@ -260,6 +260,22 @@ def precise(tmp_path_factory, repo):  # noqa: F811 (the fixture imported above)
     return workdir
 
 
+def planned_jobs(workdir, *args) -> dict:
+    """rule -> wildcards of each job a dry run would execute, checkpoints included (a dry run
+    names them ``checkpoint plan:``, not ``rule plan:``)."""
+    res = snakemake(workdir, "-n", *args)
+    jobs, current = {}, None
+    for line in res.stdout.splitlines():
+        line = line.strip()
+        for prefix in ("rule ", "localrule ", "checkpoint ", "localcheckpoint "):
+            if line.startswith(prefix) and line.endswith(":"):
+                current = line[len(prefix) : -1]
+                jobs.setdefault(current, [])
+        if line.startswith("wildcards:") and current:
+            jobs[current].append(line[len("wildcards:") :].strip())
+    return jobs
+
+
 def plans_of(workdir, results="results"):
     return {p.stem: read_plan(p) for p in (workdir / results / "plan").glob("*.json")}
 
@@ -347,7 +363,7 @@ def test_a_tighter_target_only_adds_chunks(repo, tmp_path):  # noqa: F811
     write_config(tmp_path, config)
     jobs = planned_jobs(tmp_path, "results/tables/replication.md")
     assert set(jobs) == {"plan", "summarise", "aggregate"}, jobs  # the new plan first; no chunk reruns
-    snakemake(tmp_path, "--cores", "2", "--until", "plan", "results/tables/replication.md")
+    snakemake(tmp_path, "--cores", "2", "results/tables/replication.md", "--until", "plan")  # (nargs="+")
     planned = plans_of(tmp_path)[SEED_CELL]["replications"]
     assert planned > 40
     jobs = planned_jobs(tmp_path, "results/tables/replication.md")
