@@ -375,3 +375,23 @@ def test_a_tighter_target_only_adds_chunks(repo, tmp_path):  # noqa: F811
     assert all(after[n] == t for n, t in before.items())
     assert len(after) == 2 * planned // 20
     assert planned_jobs(tmp_path, "results/tables/replication.md") == {}
+
+
+def test_the_commented_example_of_the_default_config_is_a_valid_study():
+    """config/config.yaml's commented precision block, uncommented (replications left out)."""
+    import yaml
+
+    from shrinkstudy.config import DEFAULT_CONFIG, read_config_file
+
+    lines = DEFAULT_CONFIG.read_text().splitlines()
+    start = lines.index("#   chunk_size: 100")
+    example = []
+    for line in lines[start:]:
+        if not line.startswith("#   "):
+            break
+        example.append(line[4:])
+    config = {k: v for k, v in read_config_file(DEFAULT_CONFIG).items() if k != "replications"}
+    config.update(yaml.safe_load("\n".join(example)))
+    study = load_study(config)
+    assert study.precision["pilot"] == 200 and study.chunks == [(0, 100), (100, 200)]
+    assert [t["measure"] for t in study.precision["targets"]] == ["rel_mse", "coverage"]

@@ -42,6 +42,8 @@ if workflow.is_main_process:
     clear_stale_lock(Path.cwd())
 # The same schema through Snakemake's own validator (it passes whenever load_study did).
 validate(config, "../schemas/config.schema.yaml")
+if STUDY.precision is not None:
+    config.pop("replications", None)  # the validator's default; a precision block sets each cell's
 
 RESULTS = STUDY.config["results"].rstrip("/")  # every output below this directory
 
