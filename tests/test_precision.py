@@ -11,14 +11,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+# the workflow tests' copy of the repository (a fixture of this module too) and their helpers
+from test_workflow import REPO, repo, snakemake, write_config  # noqa: F401
+
 from shrinkstudy.config import PRECISION_MEASURES, load_study
 from shrinkstudy.design import Cell, ConfigError
 from shrinkstudy.measures import summary_rows
 from shrinkstudy.precision import needed_replications, plan_cell, plan_from_pilot, plan_json, read_plan
 from shrinkstudy.tables import PLAN_COLUMNS, REPLICATION_COLUMNS, replication_table, write_tables
-
-# the workflow tests' copy of the repository (a fixture of this module too) and their helpers
-from test_workflow import REPO, repo, snakemake, write_config  # noqa: F401
 
 CELL = Cell(sizes=(4, 4, 4), sigma=2.0, tau=1.0, mu=0.0, block="b")
 
@@ -26,8 +26,22 @@ CELL = Cell(sizes=(4, 4, 4), sigma=2.0, tau=1.0, mu=0.0, block="b")
 def pilot_losses(R=40, seed=1, failed_blup=()):
     """Synthetic per-replication losses of raw, blup (with intervals) and pooled (without)."""
     rng = np.random.default_rng(seed)
-    rows = {c: [] for c in ("rep", "estimator", "groups", "sq_err", "err", "var_est", "var_true",
-                            "covered", "width", "failed", "message")}
+    rows = {
+        c: []
+        for c in (
+            "rep",
+            "estimator",
+            "groups",
+            "sq_err",
+            "err",
+            "var_est",
+            "var_true",
+            "covered",
+            "width",
+            "failed",
+            "message",
+        )
+    }
     raw = rng.gamma(2.0, 0.5, R)
     blup = raw * rng.uniform(0.4, 0.9, R)
     pooled = rng.gamma(3.0, 0.4, R)
@@ -47,14 +61,16 @@ def pilot_losses(R=40, seed=1, failed_blup=()):
             rows["width"].append(rng.uniform(2, 3) if has else np.nan)
             rows["failed"].append(failed)
             rows["message"].append("boom" if failed else "")
-    losses = {k: np.asarray(v, dtype=object if k in ("estimator", "groups", "message") else None)
-              for k, v in rows.items()}
+    losses = {
+        k: np.asarray(v, dtype=object if k in ("estimator", "groups", "message") else None)
+        for k, v in rows.items()
+    }
     varcomp = {
         "rep": np.arange(R, dtype=np.int64),
         "boundary": rng.uniform(size=R) < 0.2,
         "status": np.zeros(R, dtype=np.int64),
     }
-    return losses, varcomp, dict(raw=raw, blup=blup, cover=cover)
+    return losses, varcomp, {"raw": raw, "blup": blup, "cover": cover}
 
 
 def block(*targets, pilot=40, cap=400):
@@ -71,7 +87,9 @@ def block(*targets, pilot=40, cap=400):
 def test_plan_against_a_hand_computation():
     losses, varcomp, v = pilot_losses()
     t_rel, t_cov = 0.02, 0.03
-    plan = plan_from_pilot(losses, varcomp, CELL, block(("blup", "rel_mse", t_rel), ("blup", "coverage", t_cov)), 20)
+    plan = plan_from_pilot(
+        losses, varcomp, CELL, block(("blup", "rel_mse", t_rel), ("blup", "coverage", t_cov)), 20
+    )
     # relative MSE: delta-method variance per replication, z_i = (x_i - r y_i) / ybar
     x, y = v["blup"], v["raw"]
     r = x.mean() / y.mean()
@@ -138,7 +156,11 @@ def test_a_target_that_does_not_apply():
     the other targets decide; none at all: the pilot."""
     losses, varcomp, _ = pilot_losses()
     plan = plan_from_pilot(
-        losses, varcomp, CELL, block(("pooled", "coverage", 0.001), ("james_stein", "mse", 0.001), ("blup", "mse", 0.05)), 20
+        losses,
+        varcomp,
+        CELL,
+        block(("pooled", "coverage", 0.001), ("james_stein", "mse", 0.001), ("blup", "mse", 0.05)),
+        20,
     )
     assert [t["needed"] for t in plan["targets"][:2]] == [None, None]
     assert plan["reason"] == {"estimator": "blup", "measure": "mse", "mcse": 0.05}
@@ -147,8 +169,18 @@ def test_a_target_that_does_not_apply():
 
 
 def test_rounding_to_whole_chunks():
-    rows = [{"cell": "c", "estimator": "blup", "groups": "all", "reps": 100, "failures": 0, "mse": 1.0, "mse_mcse": m}
-            for m in (0.1,)]
+    rows = [
+        {
+            "cell": "c",
+            "estimator": "blup",
+            "groups": "all",
+            "reps": 100,
+            "failures": 0,
+            "mse": 1.0,
+            "mse_mcse": m,
+        }
+        for m in (0.1,)
+    ]
     # 100 (0.1 / 0.05)^2 = 400 exactly (up to rounding): 400, not 500
     assert plan_cell(rows, block(("blup", "mse", 0.05), pilot=100, cap=1000), 100)["replications"] == 400
     assert plan_cell(rows, block(("blup", "mse", 0.0499), pilot=100, cap=1000), 100)["replications"] == 500
@@ -187,20 +219,50 @@ def test_precision_study_runs_the_pilot_chunks():
     "edit, message",
     [
         (lambda c: c.update(replications=40), r"^precision: a precision block sets the replications"),
-        (lambda c: c["precision"].update(pilot=30), r"^precision\.pilot: 30 is not a multiple of chunk_size 20"),
-        (lambda c: c["precision"].update(max=210), r"^precision\.max: 210 is not a multiple of chunk_size 20"),
-        (lambda c: c["precision"].update(pilot=400), r"^precision\.pilot: 400 is more than precision\.max 200"),
-        (lambda c: c["precision"]["targets"][0].update(estimator="oracle"),
-         r"^precision\.targets\.0\.estimator: 'oracle' is not one of the study's estimators"),
-        (lambda c: c["precision"]["targets"][1].update(measure="power"), r"^precision\.targets\.1\.measure: 'power' is not valid"),
-        (lambda c: c["precision"]["targets"][0].update(mcse=0), r"^precision\.targets\.0\.mcse: 0 is not valid"),
-        (lambda c: c["precision"]["targets"][0].update(mcse=float("inf")), r"^precision\.targets\.0\.mcse: inf is not a finite"),
-        (lambda c: c["precision"]["targets"].append({"estimator": "blup", "measure": "coverage", "mcse": 0.1}),
-         r"^precision\.targets\.2: a second target for coverage of blup"),
+        (
+            lambda c: c["precision"].update(pilot=30),
+            r"^precision\.pilot: 30 is not a multiple of chunk_size 20",
+        ),
+        (
+            lambda c: c["precision"].update(max=210),
+            r"^precision\.max: 210 is not a multiple of chunk_size 20",
+        ),
+        (
+            lambda c: c["precision"].update(pilot=400),
+            r"^precision\.pilot: 400 is more than precision\.max 200",
+        ),
+        (
+            lambda c: c["precision"]["targets"][0].update(estimator="oracle"),
+            r"^precision\.targets\.0\.estimator: 'oracle' is not one of the study's estimators",
+        ),
+        (
+            lambda c: c["precision"]["targets"][1].update(measure="power"),
+            r"^precision\.targets\.1\.measure: 'power' is not valid",
+        ),
+        (
+            lambda c: c["precision"]["targets"][0].update(mcse=0),
+            r"^precision\.targets\.0\.mcse: 0 is not valid",
+        ),
+        (
+            lambda c: c["precision"]["targets"][0].update(mcse=float("inf")),
+            r"^precision\.targets\.0\.mcse: inf is not a finite",
+        ),
+        (
+            lambda c: c["precision"]["targets"].append(
+                {"estimator": "blup", "measure": "coverage", "mcse": 0.1}
+            ),
+            r"^precision\.targets\.2: a second target for coverage of blup",
+        ),
         (lambda c: c["precision"].pop("max"), r"^precision: .* \('max' is a required property\)"),
         (lambda c: c["precision"].update(targets=[]), r"^precision\.targets: \[\] is not valid"),
-        (lambda c: c["precision"].update(chunk_size=10), r"^precision: Additional properties are not allowed"),
-        (lambda c: c["precision"].update(max=10**6), r"^precision\.max: 1 cells x 50000 chunks is 50,000 jobs"),
+        (
+            lambda c: c["precision"].update(chunk_size=10),
+            r"^precision: Additional properties are not allowed",
+        ),
+        (
+            lambda c: c["precision"].update(max=10**6),
+            r"^precision\.max: 1 cells x 50000 chunks is 50,000 jobs",
+        ),
     ],
 )
 def test_bad_precision_blocks_are_named(edit, message):
@@ -222,7 +284,13 @@ def test_replication_table_with_plans(tmp_path):
     rep = replication_table(summary, [plan])
     assert tuple(rep.columns) == REPLICATION_COLUMNS + PLAN_COLUMNS
     r = rep.iloc[0]
-    assert (r["planned"], r["run"], r["reason"], bool(r["capped"]), bool(r["all_met"])) == (40, 40, "cap", True, False)
+    assert (r["planned"], r["run"], r["reason"], bool(r["capped"]), bool(r["all_met"])) == (
+        40,
+        40,
+        "cap",
+        True,
+        False,
+    )
     blup = next(x for x in rows if x["estimator"] == "blup")
     assert r["achieved_mcse"] == blup["mse_mcse"] and r["target_measure"] == "mse"
     assert tuple(replication_table(summary).columns) == REPLICATION_COLUMNS  # no plans: as before
@@ -249,6 +317,7 @@ PRECISE = {
         "seed": {"sizes": ["100x6+2x6"], "sigma": [5], "tau": [1]},
     },
 }
+
 
 @pytest.fixture(scope="module")
 def precise(tmp_path_factory, repo):  # noqa: F811 (the fixture imported above)

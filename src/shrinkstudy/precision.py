@@ -68,7 +68,9 @@ PLAN_VERSION = 1
 _ROUNDING_SLACK = 1e-9
 
 
-def needed_replications(measure: str, pilot_mcse: float, reps_used: int, reps_run: int, target: float) -> float:
+def needed_replications(
+    measure: str, pilot_mcse: float, reps_used: int, reps_run: int, target: float
+) -> float:
     """Replications to run (failed ones included) for ``measure``'s MCSE to reach ``target``.
 
     Parameters
@@ -171,7 +173,9 @@ def _finite_or_none(x: float):
     return float(x) if x is not None and math.isfinite(x) else None
 
 
-def plan_from_pilot(losses, varcomp, cell: Cell, precision: dict, chunk_size: int, level: float = 0.95) -> dict:
+def plan_from_pilot(
+    losses, varcomp, cell: Cell, precision: dict, chunk_size: int, level: float = 0.95
+) -> dict:
     """``plan_cell`` of the pilot's per-replication losses and variance components (the fit
     files of the pilot's chunks), summarised by ``measures.summary_rows`` as the cell's
     summary is."""

@@ -426,9 +426,8 @@ def replication_table(summary: pd.DataFrame, plans: list[dict] | None = None) ->
     if missing:
         raise ValueError(f"plans: no plan for cell(s) {missing[:5]}")
     extra = pd.DataFrame([plan_columns(by_cell[c], s[s["cell"] == c]) for c in out["cell"]])
-    extra = extra.reindex(columns=list(PLAN_COLUMNS)).astype(
-        {"pilot": "int64", "planned": "int64", "run": "int64", "max": "int64", "capped": bool, "all_met": bool}
-    )
+    ints = dict.fromkeys(("pilot", "planned", "run", "max"), "int64")
+    extra = extra.reindex(columns=list(PLAN_COLUMNS)).astype({**ints, "capped": bool, "all_met": bool})
     return pd.concat([out, extra], axis=1)
 
 

@@ -10,7 +10,11 @@ from shrinkstudy.smkio import logged, read_parquets
 def main(smk):
     spec = smk.params.cell
     cell = Cell(
-        sizes=tuple(spec["sizes"]), sigma=spec["sigma"], tau=spec["tau"], mu=spec["mu"], block=smk.params.block
+        sizes=tuple(spec["sizes"]),
+        sigma=spec["sigma"],
+        tau=spec["tau"],
+        mu=spec["mu"],
+        block=smk.params.block,
     )
     precision = smk.params.precision
     losses = read_parquets(smk.input.losses)
@@ -21,7 +25,11 @@ def main(smk):
     print(
         f"{cell.name}: pilot {plan['pilot']}, planned {plan['replications']}"
         + (f" (capped at {plan['max']})" if plan["capped"] else "")
-        + (f", set by {why['measure']} of {why['estimator']} (MCSE {why['mcse']:g})" if why else ", no target applies")
+        + (
+            f", set by {why['measure']} of {why['estimator']} (MCSE {why['mcse']:g})"
+            if why
+            else ", no target applies"
+        )
     )
 
 
