@@ -323,6 +323,48 @@ def _sure_profile(y, s2, lam):
     return mu, sure_criterion(y, s2, lam, mu)
 
 
+def _sure_slope(y, s2, lam):
+    """d SURE / d lam along the profile (envelope theorem for mu): 2 sum A_j^2 / (lam + A_j)^2
+    (1 - (y_j - mu)^2 / (lam + A_j)); lam (R,)."""
+    mu = _sure_profile(y, s2, lam[:, None])[0][:, 0]
+    present = np.isfinite(s2) & np.isfinite(y)
+    A = np.where(present, s2, 0.0)
+    d = np.where(present, y, 0.0) - mu[:, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        V = lam[:, None] + A
+        g = np.where(present, A * A / (V * V) * (1.0 - d * d / V), 0.0)
+    return 2.0 * g.sum(axis=1)
+
+
+def _sure_polish(y, s2, lam, lo, hi, iterations: int = 200):
+    """The golden-section minimiser made exact: where the profile's slope changes sign between
+    the grid points around the minimum, bisection (in log lam) on the slope's sign, to the last
+    bit; so lam, and the estimates, move with the data only as the data move (the golden-section
+    search alone stops at about sqrt(machine epsilon) on the flat minimum)."""
+    lo = np.where(lo > 0, lo, lam * 1e-6)
+    with np.errstate(invalid="ignore"):
+        bracket = (_sure_slope(y, s2, lo) < 0) & (_sure_slope(y, s2, hi) > 0) & (lam > 0)
+    idx = np.flatnonzero(bracket)
+    if idx.size == 0:
+        return lam
+    yy, ss = y[idx], s2[idx]
+    a, b = np.log(lo[idx]), np.log(hi[idx])
+    for _ in range(iterations):  # each dataset stops on its own test (chunk-invariant)
+        active = b - a > 4e-16 * np.maximum(1.0, np.abs(a))
+        if not active.any():
+            break
+        m = 0.5 * (a + b)
+        neg = _sure_slope(yy, ss, np.exp(m)) < 0
+        a, b = np.where(active & neg, m, a), np.where(active & ~neg, m, b)
+    out = lam.copy()
+    polished = np.exp(0.5 * (a + b))
+    # keep the polished point unless the golden-section one is lower (a second local minimum)
+    v_old = _sure_profile(yy, ss, lam[idx][:, None])[1][:, 0]
+    v_new = _sure_profile(yy, ss, polished[:, None])[1][:, 0]
+    out[idx] = np.where(v_new <= v_old * (1 + 1e-12) + 1e-300, polished, lam[idx])
+    return out
+
+
 @dataclass(frozen=True)
 class SUREFit:
     """Per dataset: the chosen ``lam`` and ``mu``, the minimum ``sure``; ``estimate`` (R, J)."""
@@ -386,6 +428,7 @@ def sure_fit(y, s2, *, iterations: int = 100) -> SUREFit:
     for x, fx in ((c, fc), (d, fd)):
         better = fx < best_v
         best_l, best_v = np.where(better, x, best_l), np.where(better, fx, best_v)
+    best_l = _sure_polish(y, s2, best_l, grid[rows, np.maximum(i - 1, 0)], grid[rows, np.minimum(i + 1, G - 1)])
     mu, val = _sure_profile(y, s2, best_l[:, None])
     mu, val = mu[:, 0], val[:, 0]
     A = np.where(present, s2, np.nan)
