@@ -7,7 +7,7 @@ from shrinkstudy.estimators import Truth, fit_estimators
 from shrinkstudy.hierbayes import HierPrior
 from shrinkstudy.losses import loss_columns, varcomp_columns
 from shrinkstudy.simulate import suffstats_from_array, suffstats_from_long
-from shrinkstudy.smkio import logged, read_columns, write_columns
+from shrinkstudy.smkio import file_identity, logged, read_columns, write_columns
 
 
 def chunk_stats(data: dict, cell: Cell, reps: np.ndarray):
@@ -30,9 +30,11 @@ def main(smk):
     spec = smk.params.cell
     settings = smk.params.settings
     cell = Cell(sizes=tuple(spec["sizes"]), sigma=spec["sigma"], tau=spec["tau"], mu=spec["mu"])
-    reps = np.arange(int(smk.wildcards.start), int(smk.wildcards.stop))
-    data = read_columns(smk.input.data)
-    truth = read_columns(smk.input.truth)
+    start, stop = int(smk.wildcards.start), int(smk.wildcards.stop)
+    reps = np.arange(start, stop)
+    # each input must be the file written for this cell and chunk, undamaged
+    data = read_columns(smk.input.data, file_identity("data", smk.wildcards.cell, start, stop))
+    truth = read_columns(smk.input.truth, file_identity("truth", smk.wildcards.cell, start, stop))
     order = np.lexsort((truth["group"], truth["rep"]))
     means = truth["mean"][order].reshape(len(reps), cell.J)
     stats = chunk_stats(data, cell, reps)
@@ -58,8 +60,9 @@ def main(smk):
     vc = varcomp_columns(fit, reps)
     if extra is not None:  # MixedLM's convergence flag, warning count and error, per replication
         vc.update({c: extra[c].to_numpy() for c in extra.columns if c != "rep"})
-    write_columns(loss_columns(fit, means, reps, cell), smk.output.losses)
-    write_columns(vc, smk.output.varcomp)
+    losses = loss_columns(fit, means, reps, cell)
+    write_columns(losses, smk.output.losses, file_identity("losses", smk.wildcards.cell, start, stop))
+    write_columns(vc, smk.output.varcomp, file_identity("varcomp", smk.wildcards.cell, start, stop))
     failed = {k: int(v.sum()) for k, v in fit.failed.items() if v.any()}
     print(f"{cell.name}: {len(reps)} datasets fitted; failures: {failed or 'none'}")
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from shrinkstudy.design import Cell
 from shrinkstudy.measures import summary_csv, summary_rows
-from shrinkstudy.smkio import logged, read_parquets
+from shrinkstudy.smkio import file_identity, logged, read_parquets
 
 
 def main(smk):
@@ -12,8 +12,10 @@ def main(smk):
     cell = Cell(
         sizes=tuple(spec["sizes"]), sigma=spec["sigma"], tau=spec["tau"], mu=spec["mu"], block=smk.params.block
     )
-    losses = read_parquets(smk.input.losses)
-    varcomp = read_parquets(smk.input.varcomp)
+    # each chunk's files must be those written for this cell and chunk, undamaged
+    name = smk.wildcards.cell
+    losses = read_parquets(smk.input.losses, [file_identity("losses", name, a, b) for a, b in smk.params.chunks])
+    varcomp = read_parquets(smk.input.varcomp, [file_identity("varcomp", name, a, b) for a, b in smk.params.chunks])
     rows = summary_rows(losses, varcomp, cell, level=smk.params.level)
     Path(smk.output.summary).write_text(summary_csv(rows))
     print(f"{cell.name}: {len(varcomp['rep'])} replications summarised")
