@@ -7,7 +7,14 @@ import logging
 import sys
 from pathlib import Path
 
-__all__ = ["logged", "write_columns", "read_columns", "read_parquets", "file_identity", "DamagedFile"]
+__all__ = [
+    "logged",
+    "write_columns",
+    "read_columns",
+    "read_parquets",
+    "file_identity",
+    "DamagedFile",
+]
 
 
 @contextlib.contextmanager
@@ -249,3 +256,4 @@ def read_parquets(paths, expect=None) -> dict:
         if list(t) != names:
             raise ValueError(f"{p}: columns {list(t)} differ from {names} of {paths[0]}")
     return {name: np.concatenate([t[name] for t in tables]) for name in names}
+

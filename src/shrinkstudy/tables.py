@@ -30,6 +30,7 @@ import pandas as pd
 from .design import ESTIMATORS
 from .measures import SUMMARY_COLUMN_TYPES, SUMMARY_COLUMNS
 from .provenance import _plain
+from .smkio import DamagedFile
 
 __all__ = [
     "FLOAT_FORMAT",
@@ -40,6 +41,7 @@ __all__ = [
     "format_estimate",
     "headline_table",
     "normalise_summary",
+    "read_summary_csv",
     "replication_table",
     "sort_summary",
     "write_tables",
@@ -474,3 +476,50 @@ def write_tables(summary: pd.DataFrame, outdir, provenance: dict) -> list[Path]:
         _write(outdir / "provenance.json", json.dumps(_plain(provenance), indent=2, sort_keys=True) + "\n"),
     ]
     return paths
+
+
+def read_summary_csv(path, cell: str) -> pd.DataFrame:
+    """One cell's summary CSV (``measures.summary_csv``) as a DataFrame, as ``pandas.read_csv``
+    reads it, after checking it is that cell's file and whole: UTF-8 text ending in a newline,
+    the header ``measures.SUMMARY_COLUMNS``, every row as many fields as the header and naming
+    ``cell``, every field of its column's type (integers, True/False, numbers; NaN and NA
+    empty). Anything else raises ``smkio.DamagedFile`` (one line naming the file)."""
+    import csv
+    import re
+
+    p = Path(path)
+    if not p.is_file():
+        raise DamagedFile(path, "missing")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DamagedFile(path, f"not a readable text file ({type(exc).__name__})") from None
+    if not text:
+        raise DamagedFile(path, "empty file (0 bytes)")
+    if not text.endswith("\n") or "\x00" in text:
+        raise DamagedFile(path, "cut short or not a CSV file (no newline at its end)")
+    try:
+        header, *rows = list(csv.reader(text.splitlines()))
+    except csv.Error as exc:
+        raise DamagedFile(path, f"not a readable CSV file ({exc})") from None
+    if header != list(SUMMARY_COLUMNS):
+        raise DamagedFile(path, "its header is not that of a cell summary")
+    if not rows:
+        raise DamagedFile(path, "no rows below the header")
+    number = r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|[-+]?inf"
+    pattern = {"int": r"-?\d+", "nullable int": r"(-?\d+)?", "bool": r"True|False", "float": f"({number})?"}
+    checks = [
+        (k, column, re.compile(pattern[kind]))
+        for k, column in enumerate(header)
+        if (kind := SUMMARY_COLUMN_TYPES.get(column, "float")) != "str"
+    ]
+    at = header.index("cell")
+    for i, row in enumerate(rows, start=2):
+        if len(row) != len(header):
+            raise DamagedFile(path, f"line {i} has {len(row)} fields, the header {len(header)}")
+        if row[at] != cell:
+            raise DamagedFile(path, f"line {i} is of cell {row[at]!r}, expected {cell!r}")
+        for k, column, rx in checks:
+            if rx.fullmatch(row[k]) is None:
+                raise DamagedFile(path, f"line {i}, column {column!r}: {row[k]!r} is not of its type")
+    return pd.read_csv(p)
