@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -253,6 +255,19 @@ BAD = {
         ["--prior-scale", "-1"],
         ["--prior-scale", "positive"],
     ),
+    "extra field in the first data row": (
+        "group,y\na,1,7\na,2\nb,3\nb,5\n",
+        [],
+        ["first data row has 3 fields", "header 2"],
+    ),
+    "extra field in a later row": ("group,y\na,1\na,2\nb,3,7\nb,5\n", [], ["cannot be read as CSV"]),
+    "duplicate column after stripping": ("group,y, y\na,1,1\na,2,2\nb,3,3\nb,5,5\n", [], ["'y'", "twice"]),
+    "duplicate group column after stripping": (
+        "group,y,group \na,1,a\na,2,a\nb,3,b\nb,5,b\n",
+        [],
+        ["'group'", "twice"],
+    ),
+    "exact duplicate column": ("group,y,y\na,1,9\na,2,9\nb,3,9\nb,5,9\n", [], ["'y'", "twice"]),
 }
 
 
@@ -360,3 +375,85 @@ def test_summary_form_with_datasets_equals_separate_fits(tmp_path, capsys):
             rtol=1e-12,
             atol=1e-12,
         )
+
+
+# ---------------------------------------------------------------------------------------------
+# files the command cannot read or write: one line, exit status 2
+# ---------------------------------------------------------------------------------------------
+
+GOOD = "group,y\na,1\na,2\nb,3\nb,5\nc,4\nc,7\n"
+
+
+def _one_line_error(argv, capsys, *words):
+    code, err = _fit(argv, capsys)
+    assert code == 2, err
+    assert err.endswith("\n") and err.count("\n") == 1 and "Traceback" not in err, err
+    for word in words:
+        assert word in err, (word, err)
+    return err
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root reads and writes anything")
+def test_unreadable_input_and_unwritable_out_by_permissions(tmp_path, capsys):
+    data = _write(tmp_path, GOOD)
+    data.chmod(0)
+    try:
+        _one_line_error(["fit", str(data), "--out", str(tmp_path / "o")], capsys, str(data), "cannot be read")
+    finally:
+        data.chmod(0o644)
+    out = tmp_path / "locked"
+    out.mkdir()
+    out.chmod(0o500)
+    try:
+        _one_line_error(["fit", str(data), "--out", str(out)], capsys, str(out), "cannot write")
+    finally:
+        out.chmod(0o755)
+
+
+def test_unreadable_input_file(tmp_path, capsys, monkeypatch):
+    """A file the system refuses to open (EACCES; as root, simulated at open())."""
+    import builtins
+
+    data = _write(tmp_path, GOOD)
+    real_open = builtins.open
+
+    def refuse(file, *a, **kw):
+        if str(file) == str(data):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(file))
+        return real_open(file, *a, **kw)
+
+    monkeypatch.setattr(builtins, "open", refuse)
+    _one_line_error(["fit", str(data), "--out", str(tmp_path / "o")], capsys, str(data), "Permission denied")
+
+
+@pytest.mark.parametrize("err", [errno.EROFS, errno.EACCES])
+def test_out_on_a_read_only_file_system_or_not_writable(tmp_path, capsys, monkeypatch, err):
+    """An existing --out the system refuses files in (EROFS: read-only file system; EACCES), as
+    the kernel answers at open(2) (simulated: the tests may run as root on a writable disk)."""
+    data = _write(tmp_path, GOOD)
+    out = tmp_path / "ro"
+    out.mkdir()
+    real_open = os.open
+
+    def refuse(file, *a, **kw):
+        if str(file).startswith(str(out)):
+            raise OSError(err, os.strerror(err), str(file))
+        return real_open(file, *a, **kw)
+
+    monkeypatch.setattr(os, "open", refuse)
+    _one_line_error(["fit", str(data), "--out", str(out)], capsys, str(out), "cannot write", os.strerror(err))
+    assert not list(out.iterdir())
+
+
+def test_out_is_a_file(tmp_path, capsys):
+    data = _write(tmp_path, GOOD)
+    _one_line_error(["fit", str(data), "--out", str(data)], capsys, str(data), "cannot create")
+
+
+@pytest.mark.parametrize("name", ["estimates.csv", "fit.json"])
+def test_out_that_would_overwrite_the_input_is_refused(tmp_path, capsys, name):
+    data = _write(tmp_path, GOOD, name=name)
+    _one_line_error(["fit", str(data), "--out", str(tmp_path)], capsys, name, "overwrite", "--out")
+    assert data.read_text() == GOOD
+    # another directory is fine
+    assert main(["fit", str(data), "--out", str(tmp_path / "elsewhere")]) == 0

@@ -141,21 +141,64 @@ def build_parser() -> argparse.ArgumentParser:
 # ---------------------------------------------------------------------------------------------
 
 
+def _read_header(path: Path) -> tuple[list[str], int | None]:
+    """The header's names (stripped) and the field count of the first data row (None without one).
+
+    A header with a name twice (``y,y``, or ``y, y`` once stripped) is refused: pandas would
+    rename one copy and the command would silently use the other."""
+    import csv
+
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            rows = csv.reader(fh)
+            header = next(rows, None)
+            first = next((r for r in rows if any(f.strip() for f in r)), None)
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not a text (UTF-8) CSV file") from None
+    except csv.Error as exc:
+        raise InputError(f"{path}: cannot be read as CSV: {exc}") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if header is None:
+        raise InputError(f"{path}: the file is empty")
+    names = [h.strip() for h in header]
+    seen = set()
+    for name in names:
+        if name in seen:
+            raise InputError(f"{path}, line 1: column {name!r} appears twice in the header; names must differ")
+        seen.add(name)
+    return names, (len(first) if first is not None else None)
+
+
 def _read_csv(path: Path) -> tuple[pd.DataFrame, np.ndarray]:
     """All cells as stripped text, blank lines dropped; returns the frame and each row's line number."""
+    import warnings
+
     if not path.exists():
         raise InputError(f"{path}: no such file")
     if not path.is_file():
         raise InputError(f"{path}: not a file")
+    names, first_fields = _read_header(path)
+    if first_fields is not None and first_fields > len(names):
+        # pandas would take the first column for the row labels and shift every column by one
+        raise InputError(
+            f"{path}: the first data row has {first_fields} fields, the header {len(names)}"
+        )
     try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[], skip_blank_lines=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)  # a field dropped is an error
+            df = pd.read_csv(
+                path, dtype=str, keep_default_na=False, na_values=[], skip_blank_lines=False, index_col=False
+            )
     except pd.errors.EmptyDataError:
         raise InputError(f"{path}: the file is empty") from None
     except UnicodeDecodeError:
         raise InputError(f"{path}: not a text (UTF-8) CSV file") from None
-    except (pd.errors.ParserError, ValueError) as exc:
+    except (pd.errors.ParserError, pd.errors.ParserWarning, ValueError) as exc:
         first = " ".join(str(exc).split())
         raise InputError(f"{path}: cannot be read as CSV: {first}") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     df.columns = [str(c).strip() for c in df.columns]
     df = df.apply(lambda col: col.str.strip())
     line = df.index.to_numpy() + 2  # the header is line 1
@@ -164,6 +207,36 @@ def _read_csv(path: Path) -> tuple[pd.DataFrame, np.ndarray]:
     if df.empty:
         raise InputError(f"{path}: no data rows below the header")
     return df, line
+
+
+def _check_not_input(out: Path, path: Path, names) -> None:
+    """Refuse an output directory where an output file would overwrite the input."""
+    for name in names:
+        target = out / name
+        try:
+            same = target.exists() and target.samefile(path)
+        except OSError:
+            same = False
+        if same:
+            raise InputError(
+                f"{path}: --out {out} would overwrite this input with {name}; choose another directory"
+            )
+
+
+def _output_dir(out: Path) -> Path:
+    """Create the output directory if needed and make sure files can be written in it."""
+    import tempfile
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{out}: cannot create the output directory ({exc.strerror or exc})") from None
+    try:
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".shrinkstudy-", suffix=".probe"):
+            pass
+    except OSError as exc:
+        raise InputError(f"{out}: cannot write in the output directory ({exc.strerror or exc})") from None
+    return out
 
 
 def _column(df: pd.DataFrame, path: Path, name: str, option: str) -> pd.Series:
@@ -440,15 +513,12 @@ def _cmd_fit(args) -> int:
     path = Path(args.data)
     plot = _seed_figure1() if args.plot else None
     df, line = _read_csv(path)
+    _check_not_input(Path(args.out), path, ("estimates.csv", "fit.json", "figure1.png"))
     if args.se:
         table, records, settings = _fit_summary(args, df, line, path)
     else:
         table, records, settings = _fit_long(args, df, line, path)
-    out = Path(args.out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"{out}: cannot create the output directory ({exc.strerror})") from None
+    out = _output_dir(Path(args.out))
     table.to_csv(out / "estimates.csv", index=False)
     meta = {
         "command": "shrinkstudy fit",
