@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -457,3 +458,122 @@ def test_out_that_would_overwrite_the_input_is_refused(tmp_path, capsys, name):
     assert data.read_text() == GOOD
     # another directory is fine
     assert main(["fit", str(data), "--out", str(tmp_path / "elsewhere")]) == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# extreme scales: the fit does not depend on the data's units
+# ---------------------------------------------------------------------------------------------
+
+
+def _scaled_fit(tmp_path, frame, columns, factor, argv, then=1.0):
+    """Fit ``frame`` with ``columns`` times ``factor`` (then times ``then``, exactly: a power of
+    two); returns (fit.json records, estimates)."""
+    data = frame.copy()
+    for c in columns:
+        data[c] = (data[c] * factor) * then
+    path = tmp_path / "data.csv"
+    data.to_csv(path, index=False, float_format="%.17g")
+    out = tmp_path / f"out{len(list(tmp_path.iterdir()))}"
+    assert main(["fit", str(path), *argv, "--out", str(out)]) == 0
+    return json.loads((out / "fit.json").read_text())["datasets"], pd.read_csv(out / "estimates.csv")
+
+
+def _assert_scaled(ref, got, factor, keys, df_of, rtol):
+    """Records and estimates of data times ``factor`` equal those at factor 1, scaled."""
+    (r_rec, r_tab), (g_rec, g_tab) = ref, got
+    numeric = [c for c in r_tab.columns if c not in ("dataset", "group", "n")]
+    np.testing.assert_allclose(g_tab[numeric].to_numpy() / factor, r_tab[numeric].to_numpy(), rtol=rtol, atol=0)
+    for a, b in zip(r_rec, g_rec, strict=True):
+        assert (a["status"], a["boundary"]) == (b["status"], b["boundary"]), (factor, a["dataset"])
+        for key in keys:  # means and standard deviations: times the factor
+            if a[key] is None:
+                assert b[key] is None
+            else:
+                assert b[key] / factor == pytest.approx(a[key], rel=rtol, abs=1e-300), (factor, key)
+        # -2 log likelihood: plus df log(factor^2)
+        shift = df_of(a) * 2.0 * math.log(factor)
+        if a["criterion"] is None:  # -inf: no within-group noise, or constant data
+            assert b["criterion"] is None
+        else:
+            assert b["criterion"] == pytest.approx(a["criterion"] + shift, rel=1e-12, abs=1e-8)
+        # variances: times factor^2 where that is a float, else null (tau and sigma stay)
+        for key in ("tau2", "sigma2"):
+            if not a[key]:
+                assert b[key] == a[key]
+            elif abs(log10 := math.log10(a[key]) + 2 * math.log10(factor)) < 300:
+                assert b[key] / factor / factor == pytest.approx(a[key], rel=rtol), (factor, key)
+            elif abs(log10) > 320:  # beyond the float range
+                assert b[key] is None, (factor, key)
+
+
+#: Data times these factors. Decimal factors round every value (1 ulp), and the optimum moves
+#: with that (the engine stops at 1e-11 in log gamma): against the unscaled data 1e-9; against
+#: the same numbers brought near 1 by a power of two (exact), 1e-12.
+EXTREME = [1e-170, 1e170, 1e-300, 1e300, 2.0**-150, 2.0**150]
+
+
+def _check_scales(tmp_path, frame, columns, argv_of, keys, df_of):
+    ref = _scaled_fit(tmp_path, frame, columns, 1.0, argv_of(1.0))
+    for factor in EXTREME:
+        got = _scaled_fit(tmp_path, frame, columns, factor, argv_of(factor))
+        near_one = 2.0 ** -(np.frexp(factor)[1] - 1)
+        same = _scaled_fit(tmp_path, frame, columns, factor, argv_of(factor * near_one), then=near_one)
+        _assert_scaled(same, got, 1.0 / near_one, keys, df_of, rtol=1e-12)
+        _assert_scaled(ref, got, factor, keys, df_of, rtol=1e-9)
+    return ref
+
+
+@pytest.mark.parametrize("method", ["REML", "ML"])
+def test_long_form_at_extreme_scales(tmp_path, method):
+    """Data times 1e+-170, 1e+-300: the same statuses, estimates, intervals, mu, tau and sigma
+    (scaled) as the data themselves; before, 1e-170 came back ``constant`` and 1e+170
+    ``zero_within``. Datasets: three studies (one a boundary fit), one with no within-group
+    noise, one constant."""
+    raw = pd.read_csv(STUDIES)
+    extra = pd.DataFrame(
+        {
+            "study": ["zw"] * 4 + ["const"] * 4,
+            "group": ["a", "a", "b", "b"] * 2,
+            "y": [1.0, 1.0, 3.0, 3.0, 2.0, 2.0, 2.0, 2.0],
+        }
+    )
+    frame = pd.concat([raw, extra], ignore_index=True)
+    df = (lambda r: r["N"] - 1) if method == "REML" else (lambda r: r["N"])
+    ref = _check_scales(
+        tmp_path, frame, ["y"], lambda f: ["--dataset", "study", "--method", method], ["mu", "tau", "sigma"], df
+    )
+    assert {r["status"] for r in ref[0]} == {"ok", "zero_within", "constant"}
+    assert any(r["boundary"] and r["status"] == "ok" for r in ref[0])
+
+
+@pytest.mark.parametrize("prior", ["uniform", "half_cauchy"])
+def test_summary_form_at_extreme_scales(tmp_path, prior):
+    """Estimates and standard errors times 1e+-170, 1e+-300: the same answers, scaled (before:
+    NaN estimates with exit status 0 from SEs of 1e-300). The half-Cauchy scale is in the
+    units of the estimates, so it is scaled with them."""
+    schools = pd.read_csv(SCHOOLS)
+    other = pd.DataFrame({"school": list("pqrs"), "estimate": [1.0, 5.0, -2.0, 9.0], "se": [1.0, 2.0, 1.5, 3.0]})
+    frame = pd.concat([schools.assign(set="rubin"), other.assign(set="small")], ignore_index=True)
+    base = ["--group", "school", "--value", "estimate", "--se", "se", "--dataset", "set"]
+
+    def argv(factor):
+        if prior == "half_cauchy":
+            return base + ["--prior", "half_cauchy", "--prior-scale", repr(float(25.0 * factor))]
+        return base
+
+    ref = _check_scales(
+        tmp_path, frame, ["estimate", "se"], argv, ["mu", "tau", "hier_bayes_tau_mean"], lambda r: r["J"] - 1
+    )
+    assert [r["boundary"] for r in ref[0]] == [True, False]
+
+
+def test_standard_errors_too_far_apart_are_one_line(tmp_path, capsys):
+    """One SE of 1e-300 beside SEs of 10: their squares cannot share the float range: one line."""
+    schools = pd.read_csv(SCHOOLS)
+    schools["se"] = schools["se"].astype(float)
+    schools.loc[0, "se"] = 1e-300
+    path = tmp_path / "tiny.csv"
+    schools.to_csv(path, index=False)
+    argv = ["fit", str(path), "--group", "school", "--value", "estimate", "--se", "se", "--out", str(tmp_path / "o")]
+    _one_line_error(argv, capsys, str(path), "too far apart", "1e-300")
+    assert not (tmp_path / "o").exists()

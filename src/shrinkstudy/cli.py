@@ -317,6 +317,103 @@ def _one_group(path, label, only, args) -> InputError:
     )
 
 
+# ---------------------------------------------------------------------------------------------
+# scale: the engines see numbers of order one, whatever the data's units
+# ---------------------------------------------------------------------------------------------
+
+#: A dataset whose magnitudes (the spread of its values; with --se also its standard errors)
+#: lie within 2^-_SCALE_FREE .. 2^_SCALE_FREE is fitted as given (bit for bit the engine's
+#: answer); otherwise it is divided by a power of two (exact) and the answers scaled back.
+_SCALE_FREE = 100
+#: Beyond 2^+-_SCALE_SPAN of each other (after scaling) the squares and their reciprocals that
+#: the engines form would leave the float range: such a dataset is refused.
+_SCALE_SPAN = 240
+
+
+def _dataset_scales(lo, hi, names, path, what) -> np.ndarray:
+    """A power of two per dataset that brings magnitudes lo..hi (0 where none) near 1; names:
+    how the message calls each dataset."""
+    lo, hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
+    e_lo, e_hi = np.frexp(lo)[1], np.frexp(hi)[1]  # x in [2^(e-1), 2^e)
+    k = np.where((lo > 0) & ((e_lo < -_SCALE_FREE) | (e_hi > _SCALE_FREE)), (e_lo + e_hi) // 2, 0)
+    wide = (lo > 0) & ((e_lo - k < -_SCALE_SPAN) | (e_hi - k > _SCALE_SPAN))
+    if wide.any():
+        r = int(np.argmax(wide))
+        raise InputError(
+            f"{path}: {what} of {names[r]} range from {lo[r]:.3g} "
+            f"to {hi[r]:.3g}, too far apart to fit in double precision (at most about 1e{int(0.6 * _SCALE_SPAN)}"
+            " between them)"
+        )
+    return np.ldexp(1.0, k.astype(np.int64))
+
+
+def _meta_scales(Y, S, labels, path, args, common: bool) -> np.ndarray:
+    """Scales of the summary form's datasets: from their standard errors and the spread of
+    their estimates (rows of Y and S, NaN where a dataset has no such group); ``common``: one
+    scale for the whole file (a half-Cauchy prior's scale is in the units of the estimates)."""
+    with np.errstate(invalid="ignore"):
+        half = 0.5 * np.nanmax(Y, axis=1) - 0.5 * np.nanmin(Y, axis=1)
+    lo = np.nanmin(S, axis=1)
+    hi = np.nanmax(S, axis=1)
+    lo = np.where(half > 0, np.minimum(lo, half), lo)
+    hi = np.where(half > 0, np.maximum(hi, half), hi)
+    names = [_dataset_name(lab, bool(args.dataset)) for lab in labels]
+    if common:
+        lo, hi = np.full_like(lo, lo.min()), np.full_like(hi, hi.max())
+        names = ["the file"] * len(names)
+    what = "the standard errors and the spread of the estimates"
+    return _dataset_scales(lo, hi, names, path, what)
+
+
+def _rescaled(x, scale, power: int) -> np.ndarray:
+    """``x * scale**power`` where that is a normal float (or 0 where x is), NaN where it leaves
+    the float range (a variance of data beyond about 1e+-154)."""
+    x = np.asarray(x, dtype=float)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        y = x
+        for _ in range(power):
+            y = y * scale
+    lost = np.isinf(y) & np.isfinite(x) | (x != 0) & (np.abs(y) < np.finfo(float).tiny)
+    return np.where(lost, np.nan, y)
+
+
+def _unscale_fit(fit, scale, crit_df: np.ndarray):
+    """The fit of data divided by ``scale`` (per dataset) in the data's own units.
+
+    Means, estimates and intervals times the scale; variances times its square (NaN where that
+    leaves the float range: ``extra["tau"]`` and ``extra["sigma"]``, the standard deviations,
+    are always given); the criterion (-2 log likelihood) plus ``crit_df * log(scale^2)``."""
+    import dataclasses
+
+    vc = fit.varcomp
+    tau, sigma = np.sqrt(vc.tau2), np.sqrt(vc.sigma2)
+    if np.all(scale == 1.0):
+        return dataclasses.replace(fit, extra={**fit.extra, "tau": tau, "sigma": sigma})
+    s = scale[:, None]
+    varcomp = dataclasses.replace(
+        vc,
+        mu=vc.mu * scale,
+        tau2=_rescaled(vc.tau2, scale, 2),
+        sigma2=_rescaled(vc.sigma2, scale, 2),
+        crit=vc.crit + crit_df * 2.0 * np.log(scale),
+    )
+    power = {"hier_bayes_tau_mean": 1, "hier_bayes_tau2_mean": 2, "hier_bayes_tau2": 2, "bayesglm_s2": 2}
+    extra = {k: _rescaled(v, scale, power[k]) if k in power else v for k, v in fit.extra.items()}
+    extra.update(tau=tau * scale, sigma=sigma * scale)
+    return dataclasses.replace(
+        fit,
+        estimates={k: v * s for k, v in fit.estimates.items()},
+        intervals={k: (lo * s, hi * s) for k, (lo, hi) in fit.intervals.items()},
+        varcomp=varcomp,
+        extra=extra,
+    )
+
+
+def _sd_fields(fit, r: int) -> dict:
+    """tau and sigma (standard deviations, data units) of dataset r, for fit.json."""
+    return {"tau": _finite_or_none(fit.extra["tau"][r]), "sigma": _finite_or_none(fit.extra["sigma"][r])}
+
+
 def _estimate_columns(fit, names, interval_names, index) -> dict:
     """Output columns: each estimator's estimates, then the bounds of those with intervals."""
     out = {name: fit.estimates[name][index] for name in names}
@@ -357,7 +454,12 @@ def _fit_long(args, df, line, path):
     ds = _dataset_labels(args, df, line, path)
     d_codes, d_labels = _codes(ds)
     g_codes, g_labels = _codes(group)
-    stats, _, groups = suffstats_from_long(d_codes, g_codes, y)
+    lo_hi = pd.Series(y).groupby(d_codes).agg(["min", "max"]).to_numpy()
+    size = 0.5 * lo_hi[:, 1] - 0.5 * lo_hi[:, 0]  # half the range (no overflow) or, if 0, the value
+    size = np.where(size > 0, size, np.abs(lo_hi[:, 0]))
+    names = [_dataset_name(lab, bool(args.dataset)) for lab in d_labels]
+    scale = _dataset_scales(size, size, names, path, "the values")
+    stats, _, groups = suffstats_from_long(d_codes, g_codes, y / scale[d_codes])
     for r, lab in enumerate(d_labels):
         J = int(stats.J[r])
         if J < 2:
@@ -371,6 +473,7 @@ def _fit_long(args, df, line, path):
             )
     names = [e for e in ESTIMATORS if e != "oracle"]
     fit = fit_estimators(stats, names, method=args.method, level=args.level, prior=prior)
+    fit = _unscale_fit(fit, scale, stats.N - (1.0 if args.method == "REML" else 0.0))
     # rows: datasets in order of first appearance, and each dataset's groups in the order they
     # first appear in it
     r_idx, j_idx = np.nonzero(stats.present)
@@ -383,7 +486,7 @@ def _fit_long(args, df, line, path):
         "dataset": d_labels[r_idx],
         "group": g_labels[g_idx],
         "n": stats.n[r_idx, j_idx].astype(np.int64),
-        "ybar": stats.ybar[r_idx, j_idx],
+        "ybar": stats.ybar[r_idx, j_idx] * scale[r_idx],
     }
     out.update(_estimate_columns(fit, names, INTERVAL_ESTIMATORS, (r_idx, j_idx)))
     vc = fit.varcomp
@@ -395,6 +498,7 @@ def _fit_long(args, df, line, path):
                 "J": int(stats.J[r]),
                 "N": int(stats.N[r]),
                 **_varcomp_fields(vc, r, sigma2=vc.sigma2[r]),
+                **_sd_fields(fit, r),
                 "engine": "shrinkstudy.reml.fit_varcomp (exact optimum)",
                 "hier_bayes_tau2_mean": _finite_or_none(fit.extra["hier_bayes_tau2"][r]),
                 "bayesglm_s2": _finite_or_none(fit.extra["bayesglm_s2"][r]),
@@ -459,7 +563,13 @@ def _fit_summary(args, df, line, path):
         if counts[r] < 2:
             only = group[np.flatnonzero(d_codes == r)[0]]
             raise _one_group(path, lab, only, args)
-    fit = fit_meta(Y, S, META_ESTIMATORS, method=args.method, level=args.level, prior=prior)
+    scale = _meta_scales(Y, S, d_labels, path, args, common=family == "half_cauchy")
+    if family == "half_cauchy":  # its scale is in the units of the estimates
+        prior = MetaPrior(family=family, scale=args.prior_scale / scale[0])
+    Ys, Ss = Y / scale[:, None], S / scale[:, None]
+    fit = fit_meta(Ys, Ss, META_ESTIMATORS, method=args.method, level=args.level, prior=prior)
+    fit = _unscale_fit(fit, scale, counts - (1.0 if args.method == "REML" else 0.0))
+    prior = MetaPrior(family=family, scale=args.prior_scale)
     out = {
         "dataset": ds,
         "group": group,
@@ -477,6 +587,7 @@ def _fit_summary(args, df, line, path):
                 "dataset": str(lab),
                 "J": int(counts[r]),
                 **_varcomp_fields(vc, r, sigma2=None),
+                "tau": _finite_or_none(fit.extra["tau"][r]),
                 "engine": "shrinkstudy.engines.fit_meta (known standard errors, exact optimum)",
                 "hier_bayes_tau_mean": _finite_or_none(fit.extra["hier_bayes_tau_mean"][r]),
                 "hier_bayes_tau2_mean": _finite_or_none(fit.extra["hier_bayes_tau2_mean"][r]),
