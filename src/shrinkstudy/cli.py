@@ -19,11 +19,20 @@ Two input forms:
 Writes ``DIR/estimates.csv`` (one row per dataset and group: dataset, group, n or se, ybar,
 every estimator's estimate and ``<name>_lower`` / ``<name>_upper`` for the interval
 estimators) and ``DIR/fit.json`` (settings, package versions and, per dataset, mu, tau2,
-sigma2, the REML/ML criterion, boundary, method and engine). Without ``--dataset`` the dataset
-is named after the file.
+sigma2, tau, sigma, the REML/ML criterion, boundary, method and engine). Without ``--dataset``
+the dataset is named after the file.
 
-Bad input (a missing file or column, text in a numeric column, a missing or infinite value, a
-single group ...) gives one line on stderr naming the file, line and column, and exit status 2.
+Any finite data fit, whatever their units: a dataset whose spread (summary form: standard
+errors and spread of the estimates) lies outside 2^-100 .. 2^100 is divided by a power of two
+(exactly) before the fit, and its answers are scaled back; tau2 and sigma2 are null where they
+leave the float range (data beyond about 1e+-154; tau and sigma are always given). Data within
+that range are fitted as given. Standard errors too far apart for double precision (e.g. 1e-300
+beside 10) are refused.
+
+Bad input (a missing, unreadable or empty file, a missing column, a column name twice in the
+header, a row with more fields than the header, text in a numeric column, a missing or infinite
+value, a single group, an ``--out`` it cannot write in or where an output would overwrite the
+input ...) gives one line on stderr naming the file, line and column, and exit status 2.
 
 ``--plot`` calls ``shrinkstudy.figures.seed_figure1(estimates=<the estimates.csv DataFrame>,
 fit=<the fit.json dict>, out=DIR/"figure1.png")`` after the fit; without that function the
