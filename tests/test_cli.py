@@ -482,7 +482,8 @@ def _assert_scaled(ref, got, factor, keys, df_of, rtol):
     """Records and estimates of data times ``factor`` equal those at factor 1, scaled."""
     (r_rec, r_tab), (g_rec, g_tab) = ref, got
     numeric = [c for c in r_tab.columns if c not in ("dataset", "group", "n")]
-    np.testing.assert_allclose(g_tab[numeric].to_numpy() / factor, r_tab[numeric].to_numpy(), rtol=rtol, atol=0)
+    got_values, ref_values = g_tab[numeric].to_numpy() / factor, r_tab[numeric].to_numpy()
+    np.testing.assert_allclose(got_values, ref_values, rtol=rtol, atol=0)
     for a, b in zip(r_rec, g_rec, strict=True):
         assert (a["status"], a["boundary"]) == (b["status"], b["boundary"]), (factor, a["dataset"])
         for key in keys:  # means and standard deviations: times the factor
@@ -539,9 +540,8 @@ def test_long_form_at_extreme_scales(tmp_path, method):
     )
     frame = pd.concat([raw, extra], ignore_index=True)
     df = (lambda r: r["N"] - 1) if method == "REML" else (lambda r: r["N"])
-    ref = _check_scales(
-        tmp_path, frame, ["y"], lambda f: ["--dataset", "study", "--method", method], ["mu", "tau", "sigma"], df
-    )
+    argv = ["--dataset", "study", "--method", method]
+    ref = _check_scales(tmp_path, frame, ["y"], lambda f: argv, ["mu", "tau", "sigma"], df)
     assert {r["status"] for r in ref[0]} == {"ok", "zero_within", "constant"}
     assert any(r["boundary"] and r["status"] == "ok" for r in ref[0])
 
@@ -552,7 +552,9 @@ def test_summary_form_at_extreme_scales(tmp_path, prior):
     NaN estimates with exit status 0 from SEs of 1e-300). The half-Cauchy scale is in the
     units of the estimates, so it is scaled with them."""
     schools = pd.read_csv(SCHOOLS)
-    other = pd.DataFrame({"school": list("pqrs"), "estimate": [1.0, 5.0, -2.0, 9.0], "se": [1.0, 2.0, 1.5, 3.0]})
+    other = pd.DataFrame(
+        {"school": list("pqrs"), "estimate": [1.0, 5.0, -2.0, 9.0], "se": [1.0, 2.0, 1.5, 3.0]}
+    )
     frame = pd.concat([schools.assign(set="rubin"), other.assign(set="small")], ignore_index=True)
     base = ["--group", "school", "--value", "estimate", "--se", "se", "--dataset", "set"]
 
@@ -574,6 +576,7 @@ def test_standard_errors_too_far_apart_are_one_line(tmp_path, capsys):
     schools.loc[0, "se"] = 1e-300
     path = tmp_path / "tiny.csv"
     schools.to_csv(path, index=False)
-    argv = ["fit", str(path), "--group", "school", "--value", "estimate", "--se", "se", "--out", str(tmp_path / "o")]
+    argv = ["fit", str(path), "--group", "school", "--value", "estimate", "--se", "se"]
+    argv += ["--out", str(tmp_path / "o")]
     _one_line_error(argv, capsys, str(path), "too far apart", "1e-300")
     assert not (tmp_path / "o").exists()

@@ -174,7 +174,9 @@ def _read_header(path: Path) -> tuple[list[str], int | None]:
     seen = set()
     for name in names:
         if name in seen:
-            raise InputError(f"{path}, line 1: column {name!r} appears twice in the header; names must differ")
+            raise InputError(
+                f"{path}, line 1: column {name!r} appears twice in the header; names must differ"
+            )
         seen.add(name)
     return names, (len(first) if first is not None else None)
 
@@ -349,9 +351,8 @@ def _dataset_scales(lo, hi, names, path, what) -> np.ndarray:
     if wide.any():
         r = int(np.argmax(wide))
         raise InputError(
-            f"{path}: {what} of {names[r]} range from {lo[r]:.3g} "
-            f"to {hi[r]:.3g}, too far apart to fit in double precision (at most about 1e{int(0.6 * _SCALE_SPAN)}"
-            " between them)"
+            f"{path}: {what} of {names[r]} range from {lo[r]:.3g} to {hi[r]:.3g}, too far apart "
+            f"to fit in double precision (at most about 1e{int(0.6 * _SCALE_SPAN)} between them)"
         )
     return np.ldexp(1.0, k.astype(np.int64))
 

@@ -221,7 +221,8 @@ def read_columns(path, expect: dict | None = None) -> dict:
     table, meta = _read_table(path)
     if meta is None:
         if expect is not None:
-            raise DamagedFile(path, f"not a {expect.get('kind', 'shrinkstudy')} file of this workflow (no metadata)")
+            kind = expect.get("kind", "shrinkstudy")
+            raise DamagedFile(path, f"not a {kind} file of this workflow (no metadata)")
     elif expect is not None:
         for key, want in expect.items():
             if meta.get(key) != want:

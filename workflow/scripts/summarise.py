@@ -14,8 +14,9 @@ def main(smk):
     )
     # each chunk's files must be those written for this cell and chunk, undamaged
     name = smk.wildcards.cell
-    losses = read_parquets(smk.input.losses, [file_identity("losses", name, a, b) for a, b in smk.params.chunks])
-    varcomp = read_parquets(smk.input.varcomp, [file_identity("varcomp", name, a, b) for a, b in smk.params.chunks])
+    chunks = smk.params.chunks
+    losses = read_parquets(smk.input.losses, [file_identity("losses", name, a, b) for a, b in chunks])
+    varcomp = read_parquets(smk.input.varcomp, [file_identity("varcomp", name, a, b) for a, b in chunks])
     rows = summary_rows(losses, varcomp, cell, level=smk.params.level)
     Path(smk.output.summary).write_text(summary_csv(rows))
     print(f"{cell.name}: {len(varcomp['rep'])} replications summarised")
