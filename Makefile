@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 CORES  ?= all
 
-.PHONY: study test bench report quick clean-results venv docs
+.PHONY: study test bench report quick example clean-results venv docs
 
 $(BIN)/snakemake: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,13 +14,24 @@ $(BIN)/snakemake: pyproject.toml
 
 venv: $(BIN)/snakemake
 
-## make study: the full default study (config/config.yaml) on all cores
+# A study file of your own: make study CONFIG=mine.yaml (that file alone is the study). It is
+# checked first (file and line of a YAML problem, the key of a bad value), then run; the same
+# command resumes a run that was killed.
+CONFIG ?=
+
+## make study: the full default study (config/config.yaml, or CONFIG=file) on all cores
 study: $(BIN)/snakemake
-	$(BIN)/snakemake --cores $(CORES)
+	$(BIN)/python -m shrinkstudy.config $(or $(CONFIG),config/config.yaml)
+	$(BIN)/snakemake --cores $(CORES) $(if $(CONFIG),--configfile $(CONFIG))
 
 ## make quick: the small study (config/quick.yaml), half a minute
 quick: $(BIN)/snakemake
+	$(BIN)/python -m shrinkstudy.config config/quick.yaml
 	$(BIN)/snakemake --cores $(CORES) --configfile config/quick.yaml
+
+## make example: a study with a user's own estimator (config/example_plugin.yaml, examples/)
+example: $(BIN)/snakemake
+	$(BIN)/snakemake --cores $(CORES) --configfile config/example_plugin.yaml
 
 ## make test: the test suite (R-based reference tests skip where Rscript is absent)
 test: $(BIN)/snakemake
@@ -37,8 +48,10 @@ report: study
 clean-results:
 	rm -rf results .snakemake/metadata
 
-## make docs: copy the README's figures and headline table from results/ (after make study)
-docs: results/tables/headline.md
+## make docs: copy the README's figures, headline table and numbers from results/ (after make
+## study); tests/test_readme.py then holds the README's findings to docs/findings.json
+docs: results/tables/headline.md results/tables/findings.json
 	mkdir -p docs
 	cp results/figures/seed_shrinkage.png results/figures/relmse_by_n.png docs/
 	sed -n '/^## The seed/,$$p' results/tables/headline.md > docs/headline-seed.md
+	cp results/tables/findings.json docs/findings.json

@@ -1,16 +1,15 @@
 # shrinkstudy: simulation study of shrinkage estimators of group means.
 #
-#   simulate (cell x replication chunk) -> fit -> summarise (cell) -> aggregate -> figures
+#   simulate (cell x replication chunk) -> fit -> summarise (cell) -> aggregate -> figures,
+#   findings, protocol
 #
-# The study is config/config.yaml (checked against workflow/schemas/config.schema.yaml
-# before any job runs). Run: snakemake --cores all   (or: make study)
+# The study is config/config.yaml, or the file given with --configfile alone (read in
+# workflow/rules/common.smk, checked against workflow/schemas/config.schema.yaml before any job
+# runs). Run: snakemake --cores all   (or: make study)
 
 from snakemake.utils import min_version
 
 min_version("9.0")
-
-
-configfile: "config/config.yaml"
 
 
 include: "workflow/rules/common.smk"
@@ -19,6 +18,7 @@ include: "workflow/rules/fit.smk"
 include: "workflow/rules/summarise.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:

@@ -17,7 +17,11 @@ import pandas as pd
 import pytest
 
 from shrinkstudy.cli import main
-from shrinkstudy.estimators import ESTIMATORS, INTERVAL_ESTIMATORS, fit_estimators
+from shrinkstudy.estimators import fit_estimators
+from shrinkstudy.registry import interval_names, names
+
+ESTIMATORS, INTERVAL_ESTIMATORS = names(), interval_names()
+TRUTH = {"oracle", "oracle_linear"}  # need the truth: not fitted on your own data
 from shrinkstudy.hierbayes import HierPrior
 from shrinkstudy.simulate import suffstats_from_long
 
@@ -25,7 +29,7 @@ DATA = Path(__file__).parent / "data"
 CLINICS = DATA / "clinics.csv"  # long form: columns clinic, score; 6 clinics of 2 to 8 patients
 STUDIES = DATA / "three_studies.csv"  # long form, three datasets: columns study, group, y
 SCHOOLS = DATA / "eight_schools.csv"  # summary form: school, estimate, se (Rubin 1981)
-NAMES = [e for e in ESTIMATORS if e != "oracle"]
+NAMES = [e for e in ESTIMATORS if e not in TRUTH]
 
 
 def _fit(argv, capsys=None):
@@ -57,7 +61,11 @@ def _assert_rows_equal(table, expected):
         for col, v in exp.items():
             assert np.isnan(v) == np.isnan(row[col]), col
             if not np.isnan(v):
-                assert row[col] == pytest.approx(v, rel=1e-12, abs=1e-12), (row["group"], col)
+                # SURE's minimiser sits on a flat criterion and the NPMLE's EM stops at a
+                # tolerance: ulp changes in the group means (the CSV round trip) move them by
+                # about sqrt(machine epsilon)
+                tol = 1e-7 if col in ("sure", "npmle") else 1e-12
+                assert row[col] == pytest.approx(v, rel=tol, abs=tol), (row["group"], col)
 
 
 def test_long_csv_equals_fit_estimators(tmp_path, capsys):
@@ -412,18 +420,28 @@ def test_unreadable_input_and_unwritable_out_by_permissions(tmp_path, capsys):
 
 
 def test_unreadable_input_file(tmp_path, capsys, monkeypatch):
-    """A file the system refuses to open (EACCES; as root, simulated at open())."""
+    """A file the system refuses to open (EACCES), simulated where the command opens it (Arrow's
+    reader, Python's open): root, which the tests may run as, reads any file."""
     import builtins
 
+    import pyarrow.csv
+
     data = _write(tmp_path, GOOD)
-    real_open = builtins.open
+    real_open, real_arrow = builtins.open, pyarrow.csv.read_csv
+    denied = PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(data))
 
     def refuse(file, *a, **kw):
         if str(file) == str(data):
-            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(file))
+            raise denied
         return real_open(file, *a, **kw)
 
+    def refuse_arrow(file, *a, **kw):
+        if str(file) == str(data):
+            raise OSError(f"Failed to open local file '{data}'. Detail: [errno 13] Permission denied")
+        return real_arrow(file, *a, **kw)
+
     monkeypatch.setattr(builtins, "open", refuse)
+    monkeypatch.setattr(pyarrow.csv, "read_csv", refuse_arrow)
     _one_line_error(["fit", str(data), "--out", str(tmp_path / "o")], capsys, str(data), "Permission denied")
 
 
@@ -478,12 +496,16 @@ def _scaled_fit(tmp_path, frame, columns, factor, argv, then=1.0):
     return json.loads((out / "fit.json").read_text())["datasets"], pd.read_csv(out / "estimates.csv")
 
 
-def _assert_scaled(ref, got, factor, keys, df_of, rtol):
-    """Records and estimates of data times ``factor`` equal those at factor 1, scaled."""
+def _assert_scaled(ref, got, factor, keys, df_of, rtol, loose=None):
+    """Records and estimates of data times ``factor`` equal those at factor 1, scaled (``loose``:
+    a wider tolerance for some columns)."""
     (r_rec, r_tab), (g_rec, g_tab) = ref, got
+    loose = loose or {}
     numeric = [c for c in r_tab.columns if c not in ("dataset", "group", "n")]
-    got_values, ref_values = g_tab[numeric].to_numpy() / factor, r_tab[numeric].to_numpy()
-    np.testing.assert_allclose(got_values, ref_values, rtol=rtol, atol=0)
+    for column in numeric:
+        tol = max(rtol, loose.get(column, 0.0))
+        got_values, ref_values = g_tab[column].to_numpy() / factor, r_tab[column].to_numpy()
+        np.testing.assert_allclose(got_values, ref_values, rtol=tol, atol=0, err_msg=column)
     for a, b in zip(r_rec, g_rec, strict=True):
         assert (a["status"], a["boundary"]) == (b["status"], b["boundary"]), (factor, a["dataset"])
         for key in keys:  # means and standard deviations: times the factor
@@ -508,8 +530,9 @@ def _assert_scaled(ref, got, factor, keys, df_of, rtol):
 
 
 #: Data times these factors. Decimal factors round every value (1 ulp), and the optimum moves
-#: with that (the engine stops at 1e-11 in log gamma): against the unscaled data 1e-9; against
-#: the same numbers brought near 1 by a power of two (exact), 1e-12.
+#: with that (the engine stops at 1e-11 in log gamma): against the unscaled data 1e-9 (sure,
+#: whose own search stops at about 1e-8: 1e-7); against the same numbers brought near 1 by a
+#: power of two (exact), 1e-12 for every column.
 EXTREME = [1e-170, 1e170, 1e-300, 1e300, 2.0**-150, 2.0**150]
 
 
@@ -520,7 +543,7 @@ def _check_scales(tmp_path, frame, columns, argv_of, keys, df_of):
         near_one = 2.0 ** -(np.frexp(factor)[1] - 1)
         same = _scaled_fit(tmp_path, frame, columns, factor, argv_of(factor * near_one), then=near_one)
         _assert_scaled(same, got, 1.0 / near_one, keys, df_of, rtol=1e-12)
-        _assert_scaled(ref, got, factor, keys, df_of, rtol=1e-9)
+        _assert_scaled(ref, got, factor, keys, df_of, rtol=1e-9, loose={"sure": 1e-7})
     return ref
 
 
@@ -580,3 +603,26 @@ def test_standard_errors_too_far_apart_are_one_line(tmp_path, capsys):
     argv += ["--out", str(tmp_path / "o")]
     _one_line_error(argv, capsys, str(path), "too far apart", "1e-300")
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("damage", ["zero bytes", "no magic", "cut short", "flipped value byte"])
+def test_damaged_parquet_input_is_one_line_naming_it(tmp_path, capsys, damage):
+    """A Parquet input that is empty, cut, without its magic bytes, or with a flipped byte in a
+    value (the file has page checksums: verified on reading) is one line naming the file."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "data.parquet"
+    table = pa.table({"group": ["a", "a", "b", "b", "c", "c"], "y": [1.0, 2.0, 3.0, 5.0, 4.0, 7.0]})
+    pq.write_table(table, path, compression="NONE", use_dictionary=False, write_page_checksum=True)
+    good = path.read_bytes()
+    assert main(["fit", str(path), "--out", str(tmp_path / "ok")]) == 0
+    at = good.index(np.float64(5.0).tobytes()) + 7  # the sign and exponent byte of y = 5
+    flipped = good[:at] + bytes([good[at] ^ 0x80]) + good[at + 1 :]  # 5 -> -5 without checksums
+    path.write_bytes(
+        {"zero bytes": b"", "no magic": good[:-4] + b"XXXX", "cut short": good[: len(good) // 2],
+         "flipped value byte": flipped}[damage]
+    )
+    _one_line_error(["fit", str(path), "--out", str(tmp_path / "o")], capsys, str(path), "Parquet")
+    if damage == "flipped value byte":  # without the verification, a silent change
+        assert pq.read_table(path)["y"].to_pylist()[3] == -5.0

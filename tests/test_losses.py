@@ -9,8 +9,11 @@ import pandas as pd
 import pytest
 
 from shrinkstudy.design import Cell
-from shrinkstudy.estimators import ESTIMATORS, Fit, Truth, fit_estimators
-from shrinkstudy.losses import LOSS_COLUMNS, VARCOMP_COLUMNS, replication_losses, varcomp_table
+from shrinkstudy.estimators import Fit, Truth, fit_estimators
+from shrinkstudy.registry import names
+
+ESTIMATORS = names()
+from shrinkstudy.losses import LOSS_COLUMNS, VARCOMP_COLUMNS, loss_columns, replication_losses, varcomp_table
 from shrinkstudy.simulate import simulate_reps, suffstats_from_array
 
 FAST = ("raw", "pooled", "blup", "varmatch", "bayesglm", "james_stein", "oracle")
@@ -165,3 +168,18 @@ def test_vectorised_and_fast():
     assert elapsed < 0.5, f"replication_losses took {elapsed:.3f} s"
     a = replication_losses(fit, means, reps, cell)
     pd.testing.assert_frame_equal(L, a, check_exact=True)
+
+
+def test_a_replications_losses_do_not_depend_on_its_chunk():
+    """The same bits for a replication fitted in a chunk of 300 and alone (J = 24: a column
+    selection laid out by columns would sum a row in another order)."""
+    cell = Cell(sizes=(10,) * 24, sigma=2.5, tau=1.0)
+    y, means = simulate_reps(cell, range(300), 11)
+    st = suffstats_from_array(y, cell.sizes)
+    truth = Truth(0.0, 1.0, 2.5)
+    chunk = loss_columns(fit_estimators(st, truth=truth), means, np.arange(300), cell)
+    for r in (0, 17, 299):
+        one = loss_columns(fit_estimators(suffstats_from_array(y[r : r + 1], cell.sizes), truth=truth), means[r : r + 1], [r], cell)
+        rows = chunk["rep"] == r
+        for col in ("sq_err", "err", "var_est", "covered", "width"):
+            np.testing.assert_array_equal(one[col], chunk[col][rows], err_msg=col)

@@ -38,7 +38,7 @@ from shrinkstudy.measures import (
 from shrinkstudy.simulate import simulate_reps, suffstats_from_array
 
 FAST = ("raw", "pooled", "blup", "varmatch", "bayesglm", "james_stein", "oracle")
-# DESIGN section 2: balanced J = 5, n = 5, tau^2 / sigma^2 = 0.25, about 23% boundary fits
+# docs/formulas.md section 2: balanced J = 5, n = 5, tau^2 / sigma^2 = 0.25, about 23% boundary fits
 SMALL = Cell(sizes=(5,) * 5, sigma=1.0, tau=0.5, block="test")
 SEED_CELL = Cell(sizes=(100,) * 6 + (2,) * 6, sigma=5.0, tau=1.0, block="seed")
 K_STUDIES, R_STUDY = 200, 50
@@ -160,7 +160,7 @@ def test_boundary_share_matches_f_distribution(small):
     r = row(full, "raw")
     p = sps.f.cdf(1 / (1 + 5 * 0.25), 4, 20)
     assert r["p_boundary_theory"] == pytest.approx(p)
-    assert 0.2 < p < 0.25  # DESIGN: about 23%
+    assert 0.2 < p < 0.25  # about 23%
     assert abs(r["boundary_share"] - p) < 4 * r["boundary_share_mcse"]
     assert full["boundary_share"].nunique() == 1
 

@@ -20,7 +20,9 @@ from shrinkstudy.provenance import (
     config_sha256,
     git_state,
     library_closure,
+    module_file,
     provenance,
+    script_modules,
 )
 from shrinkstudy.simulate import simulate_reps, suffstats_from_array
 from shrinkstudy.smkio import DamagedFile
@@ -222,12 +224,21 @@ def test_tables_from_per_cell_csv_files(summary, tmp_path):
 
 
 def test_library_closure_follows_relative_imports(tmp_path):
-    # the real package: the intervals' t table is reached through hierbayes; __init__ always
+    # the real package: the intervals' t table is reached through hierbayes, the summary form
+    # through the registry's "shrinkstudy.knownse:..." references; __init__ always
     assert library_closure(["estimators"]) == [
-        "__init__", "design", "estimators", "hierbayes", "reml", "simulate", "tdist"
+        "__init__", "design", "ebayes", "estimators", "hierbayes", "knownse", "plugins", "registry",
+        "reml", "simulate", "tdist", "worlds",
     ]
-    assert library_closure(["design"]) == ["__init__", "design"]
+    assert library_closure(["design"]) == ["__init__", "design", "worlds"]
     assert "figures" in library_closure(["cli"])  # importlib.import_module("shrinkstudy.figures")
+    # the figures subpackage: its __init__ re-exports every figure module, which reach the
+    # registry through "from ..registry import" / "from .. import registry"
+    closure = library_closure(["figures"])
+    assert {"figures", "figures.style", "figures.facets", "figures.seed", "registry"} <= set(closure)
+    package_dir = module_file("__init__").parent
+    assert module_file("figures").relative_to(package_dir).as_posix() == "figures/__init__.py"
+    assert library_closure(["figures.style"]) == closure  # the subpackage's __init__ runs first
     # a toy package: every import form, imports inside functions, attributes and other packages
     # skipped, cycles
     pkg = tmp_path / "toypkg"
@@ -248,6 +259,37 @@ def test_library_closure_follows_relative_imports(tmp_path):
     assert library_closure(["d"], pkg) == ["__init__", "d"]
     with pytest.raises(FileNotFoundError, match="'zz'"):
         library_closure(["d", "zz"], pkg)
+    # a toy subpackage: relative imports inside it (".", ".."; one going above the package is
+    # skipped), a submodule imported by name from it, a module importing one of its modules
+    sub = pkg / "fig"
+    sub.mkdir()
+    files = {
+        "fig/__init__.py": "from .style import s\nfrom .plot import p\n",
+        "fig/style.py": "from ..d import w\nfrom .. import g\nfrom ...other import q\n",
+        "fig/plot.py": "def p():\n    from .style import s\n    from toypkg.fig import helpers, s\n",
+        "fig/helpers.py": "",
+        "fig/unused.py": "from ..a import x\n",
+        "k.py": "from toypkg.fig.plot import p\n",
+        "m.py": "import toypkg.fig.helpers\n",
+    }
+    for name, text in files.items():
+        (pkg / name).write_text(text)
+    fig = ["fig", "fig.helpers", "fig.plot", "fig.style"]
+    assert library_closure(["k"], pkg) == ["__init__", "d", *fig, "g", "k"]
+    assert library_closure(["m"], pkg) == ["__init__", "d", *fig, "g", "m"]  # fig/__init__ runs
+    assert library_closure(["fig.helpers"], pkg) == ["__init__", "d", *fig, "g"]
+    everything = ["__init__", "a", "b", "c", "d", "e", "f", *fig, "fig.unused", "g"]
+    assert library_closure(["fig.unused"], pkg) == everything
+    assert module_file("fig", pkg) == sub / "__init__.py"
+    assert module_file("fig.style", pkg) == sub / "style.py"
+    assert module_file("__init__", pkg) == pkg / "__init__.py"
+    assert module_file("fig.s", pkg) is None and module_file("zz", pkg) is None
+    with pytest.raises(FileNotFoundError, match="'fig.zz'"):
+        library_closure(["fig.zz"], pkg)
+    # a script: attributes of the subpackage are not modules, its modules are
+    script = tmp_path / "script.py"
+    script.write_text("from toypkg.fig import p, helpers\nfrom toypkg import fig, __version__\n")
+    assert script_modules(script, "toypkg", pkg) == ["fig", "fig.helpers"]
 
 
 def test_damaged_or_foreign_cell_summary_is_refused(summary, tmp_path):
@@ -284,3 +326,21 @@ def test_damaged_or_foreign_cell_summary_is_refused(summary, tmp_path):
     path.unlink()
     with pytest.raises(DamagedFile, match="missing"):
         read_summary_csv(path, cell)
+
+
+def test_damaged_or_foreign_failures_csv_is_refused(tmp_path):
+    from shrinkstudy.tables import read_failures_csv
+
+    cell = "J3_n2_sigma3_tau1_mu0"
+    path = tmp_path / f"{cell}.failures.csv"
+    path.write_text("cell,rep,estimator,message\n")  # nothing failed
+    assert read_failures_csv(path, cell).empty
+    good = f'cell,rep,estimator,message\n{cell},4,blup,"two\nlines, a comma"\n'
+    path.write_text(good)
+    back = read_failures_csv(path, cell)
+    assert back["rep"].tolist() == [4] and back["message"].tolist() == ["two\nlines, a comma"]
+    for text in ("", good.replace(cell, "J3_n2_sigma5_tau1_mu0"), good[:-3], good.replace(",4,", ",x,")):
+        path.write_text(text)
+        with pytest.raises(DamagedFile) as err:
+            read_failures_csv(path, cell)
+        assert str(err.value).startswith(str(path)) and "\n" not in str(err.value)

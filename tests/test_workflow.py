@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 # the workflow runs from a copy of the repository, so a test can edit a library module
 # (Snakemake reruns on a changed input's content, not on its timestamp alone)
-WORKFLOW_FILES = ("Snakefile", "workflow", "src", "config", "matplotlibrc")
+WORKFLOW_FILES = ("Snakefile", "workflow", "src", "config", "examples", "matplotlibrc", "profiles", "Makefile")
+BIN = Path(sys.executable).parent
 
 SMALL = {
     "base_seed": 5,
@@ -31,6 +32,7 @@ SMALL = {
 }
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("workflow")]
+REPO: list = []  # the copy of the repository (set by the fixture repo)
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +45,12 @@ def repo(tmp_path_factory) -> Path:
             shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
         elif src.exists():
             shutil.copy2(src, dest / name)
+    # a git repository of its own: provenance records its commit
+    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.org", "-C", str(dest)]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "copy"], check=True)
+    REPO[:] = [dest]
     return dest
 
 
@@ -77,9 +85,6 @@ def planned_jobs(workdir: Path, *args) -> dict:
     return jobs
 
 
-REPO: list = []
-
-
 @pytest.fixture(scope="module")
 def study(tmp_path_factory, repo):
     """The small study, run once on 2 cores."""
@@ -105,6 +110,65 @@ def test_study_writes_tables_and_figures(study):
     assert any((study / "results" / "logs" / "simulate").rglob("*.log"))
     figures = list((study / "results" / "figures").glob("*.png"))
     assert figures, "no figures"
+
+
+def test_provenance_records_the_projects_commit(study, repo):
+    """Run with -s from another directory: the commit is the project's, not the run directory's."""
+    import json
+
+    head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    prov = json.loads((study / "results" / "tables" / "provenance.json").read_text())
+    assert len(head) == 40 and prov["git"]["commit"] == head
+
+
+TABLES = ("summary.csv", "summary.md", "summary.tex", "headline.md", "headline.csv", "replication.md",
+          "replication.csv", "provenance.json")
+
+
+#: Outputs whose rule is not the one of their folder (below).
+RULE_OF = {"tables/findings.json": "findings", "protocol.md": "protocol", "report/protocol.html": "protocol"}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [f"tables/{t}" for t in TABLES]
+    + ["seed/fit.json", "report/headline.html", "figures/coverage.pdf", *RULE_OF],
+)
+def test_a_deleted_output_is_rebuilt(study, name):
+    path = study / "results" / name
+    moved = path.with_name(path.name + ".away")
+    path.rename(moved)
+    try:
+        jobs = planned_jobs(study)
+    finally:
+        moved.rename(path)
+    assert "simulate" not in jobs and "fit" not in jobs
+    rule = RULE_OF.get(name) or {
+        "tables": "aggregate", "seed": "seed_example", "report": "report_tables", "figures": "fig_coverage"
+    }[name.split("/")[0]]
+    assert rule in jobs, jobs
+
+
+def test_protocol_and_findings_of_the_study(study):
+    """The protocol names every cell and estimator of the study and the commands of its own
+    config file; findings.json holds the seed example's chosen seed."""
+    import json
+
+    import pandas as pd
+
+    text = (study / "results" / "protocol.md").read_text()
+    summary = pd.read_csv(study / "results" / "tables" / "summary.csv")
+    for cell in summary["cell"].unique():
+        assert f"| `{cell}` |" in text
+    for est in SMALL["estimators"]:
+        assert f"- `{est}` (" in text
+    assert f"--configfile {study / 'config.yaml'}" in text
+    assert "shrinkstudy replicate J12_n100x6+2x6_sigma5_tau1_mu0 0 --config" in text
+    found = json.loads((study / "results" / "tables" / "findings.json").read_text())
+    fit = json.loads((study / "results" / "seed" / "fit.json").read_text())
+    assert fit["seed_choice"]["rule"] == "closest_fit"
+    assert found["seed_example_seed"]["text"] == str(fit["seed"])
+    assert (study / "results" / "report" / "protocol.html").stat().st_size > 0
 
 
 def test_nothing_to_do_after_a_run(study):
@@ -144,6 +208,21 @@ def test_library_change_reruns_fits_not_simulations(study, repo, name):
         module.write_text(original)
     assert "simulate" not in jobs
     assert len(jobs["fit"]) == 10 and len(jobs["summarise"]) == 5 and "aggregate" in jobs
+
+
+def test_figure_module_change_reruns_figures_only(study, repo):
+    """A module of the figures subpackage is an input of every rule whose script imports the
+    package (its __init__ imports each figure module), and of nothing upstream."""
+    module = repo / "src" / "shrinkstudy" / "figures" / "facets.py"
+    original = module.read_text()
+    try:
+        module.write_text(original + "\n# a change\n")
+        jobs = planned_jobs(study)
+    finally:
+        module.write_text(original)
+    figures = ("seed_shrinkage", "seed_blup_bayesglm", "relmse_by_n", "nested_loop", "group_size_mse",
+               "spread", "boundary", "coverage")  # fmt: skip
+    assert set(jobs) - {"all"} == {f"fig_{f}" for f in figures} | {"report_tables"}
 
 
 def test_another_results_directory_leaves_the_study_alone(study, tmp_path):
@@ -195,7 +274,7 @@ def test_same_tables_on_one_core_reordered_and_interrupted(study, tmp_path):
         if str(p.relative_to(tmp_path)) not in cut and p.with_name(p.name.replace("losses", "varcomp")).exists()
     }
     assert done_before, "the run was interrupted before any fit finished"
-    res = snakemake(tmp_path, "--cores", "1", "--rerun-incomplete")
+    res = snakemake(tmp_path, "--cores", "1")  # the same command (the profile reruns incomplete jobs)
     assert res.returncode == 0
     for p, mtime in done_before.items():
         assert p.stat().st_mtime_ns == mtime, f"{p} was recomputed"
@@ -281,3 +360,213 @@ def test_damaged_or_foreign_intermediate_stops_the_job(repo, tmp_path):
     res = snakemake(tmp_path, "--cores", "1", "results/tables/summary.csv", check=False, repo_dir=repo)
     assert CELL_B in _stopped_on(res, summary_a)
     assert not (tmp_path / "results/tables/summary.csv").exists()
+
+
+# --- which config is the study: the default, or a given file alone -----------------------------
+
+ONE = {"replications": 20, "chunk_size": 10, "grid": {"mine": {"J": [3], "sizes": [4], "sigma": [1], "tau": [1]}}}
+# a block named as one of the default's, holding one of the default's cells
+ONE_DEFAULT_NAME = {"replications": 20, "chunk_size": 10, "grid": {"balanced": {"J": [3], "sizes": [2], "sigma": [1], "tau": [1]}}}
+
+
+def dry_run(cwd: Path, *args) -> dict:
+    """rule -> wildcards of the jobs a dry run started in ``cwd`` would execute."""
+    res = subprocess.run([SNAKEMAKE, "-n", *args], cwd=cwd, capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    jobs, current = {}, None
+    for line in res.stdout.splitlines():
+        line = line.strip()
+        for prefix in ("rule ", "localrule "):
+            if line.startswith(prefix) and line.endswith(":"):
+                current = line[len(prefix) : -1]
+                jobs.setdefault(current, [])
+        if line.startswith("wildcards:") and current:
+            jobs[current].append(line[len("wildcards:") :].strip())
+    return jobs
+
+
+def summarised(jobs: dict) -> set:
+    return {w.split("cell=")[1].split(",")[0] for w in jobs.get("summarise", [])}
+
+
+@pytest.mark.parametrize("where", ["project", "elsewhere"])
+def test_a_config_file_is_the_whole_study(repo, tmp_path, where):
+    """No --configfile: config/config.yaml (116 cells). A file: that file alone, from the project
+    directory and from another one (-s); --config key=value still applies on top."""
+    run_dir = repo if where == "project" else tmp_path
+    s = [] if where == "project" else ["-s", str(repo / "Snakefile")]
+    default = dry_run(run_dir, *s)
+    assert len(summarised(default)) == 116 and len(default["simulate"]) == 116
+    one = write_config(tmp_path, ONE)
+    jobs = dry_run(run_dir, *s, "--configfile", str(one))
+    assert summarised(jobs) == {"J3_n4_sigma1_tau1_mu0"} and len(jobs["simulate"]) == 2
+    jobs = dry_run(run_dir, *s, "--configfile", str(one), "--config", "replications=40")
+    assert summarised(jobs) == {"J3_n4_sigma1_tau1_mu0"} and len(jobs["simulate"]) == 4
+    same_name = tmp_path / "same_name.yaml"
+    same_name.write_text(yaml.safe_dump(ONE_DEFAULT_NAME))
+    jobs = dry_run(run_dir, *s, "--configfile", str(same_name))  # no duplicate-cell error
+    assert summarised(jobs) == {"J3_n2_sigma1_tau1_mu0"}
+
+
+# --- bad values and bad files stop the run before any job, with one line ------------------------
+
+SMALL_YAML = yaml.safe_dump({k: v for k, v in SMALL.items() if k != "grid"})
+GRID_YAML = "grid:\n  b: {J: [3], sizes: [2], sigma: [1], tau: [1]}\n"
+
+
+@pytest.mark.parametrize(
+    "text, line",
+    [
+        ("level: .nan\n" + GRID_YAML, "config error: level: nan is not a finite number"),
+        ("hier_bayes_prior: {scale: .inf}\n" + GRID_YAML, "config error: hier_bayes_prior.scale: inf is not a finite number"),
+        ("seed_example: {sizes: '100x6+2x6', sigma: .nan}\n" + GRID_YAML, "config error: seed_example.sigma: nan is not a finite number"),
+        ("seed_example: {sizes: 1, J: 12}\n" + GRID_YAML, "config error: seed_example.sizes: design '1' has a single observation"),
+        ("replications: 1e12\n" + GRID_YAML, "config error: replications: 1000000000000 is not valid"),
+        ("replications: 100000000\nchunk_size: 10\n" + GRID_YAML, "config error: replications: 100000000 is not valid"),
+        ("grid:\n  b: {J: [3, 100000000], sizes: [2], sigma: [1], tau: [1]}\n", "config error: grid.b.J.1: 100000000 is not valid"),
+        ("grid:\n  b: {J: [3], sizes: [2, 100000000], sigma: [1], tau: [1]}\n", "config error: grid.b.sizes.1: 100000000 is not valid"),
+        ("grid:\n  b: {J: [3], sizes: [1], sigma: [1], tau: [1]}\n", "config error: grid.b.sizes: design '1' has a single observation"),
+        ("replications: 20\n" + GRID_YAML + "replications: 40\n", "config error: {file}:4: key 'replications' is given twice (also on line 1)"),
+        ("results: src\n" + GRID_YAML, "config error: results: 'src' is inside the project's own folder 'src'"),
+        ("results: taken/mine\n" + GRID_YAML, "config error: results: 'taken/mine': taken exists and is not a directory"),
+    ],
+)
+def test_bad_config_stops_with_one_line(repo, tmp_path, text, line):
+    cfg = tmp_path / "mine.yaml"
+    cfg.write_text(text)
+    (tmp_path / "taken").write_text("a file")
+    t0 = time.time()
+    res = snakemake(tmp_path, "--cores", "1", check=False, config=cfg, repo_dir=repo)
+    assert res.returncode != 0 and time.time() - t0 < 60
+    errors = [x for x in (res.stdout + res.stderr).splitlines() if "error" in x.lower()]
+    assert len(errors) == 1 and errors[0].startswith(line.format(file=cfg)), res.stderr[-2000:]
+    assert not (tmp_path / "results").exists()
+
+
+def test_integral_replications_and_exponents_are_accepted(repo, tmp_path):
+    cfg = tmp_path / "mine.yaml"
+    cfg.write_text("replications: 200.0\nchunk_size: 1e2\nlevel: 9e-1\n" + GRID_YAML)
+    jobs = planned_jobs(tmp_path, "--configfile", str(cfg))
+    assert len(jobs["simulate"]) == 2 and "start=100, stop=200" in " ".join(jobs["simulate"])
+
+
+def make_cmd(target, *args):
+    """``make <target>`` in the project copy with this test's virtualenv (not rebuilt)."""
+    return [shutil.which("make") or "make", "-s", "-o", f"{BIN}/snakemake", target, f"BIN={BIN}", "CORES=2", *args]
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+@pytest.mark.parametrize(
+    "content, line",
+    [
+        (None, "config error: {file}: no such config file"),
+        (b"# caf\xe9\nreplications: 20\n", "config error: {file}:1: not UTF-8 text (byte 0xe9); save the file as UTF-8"),
+        (b"", "config error: {file}: the file is empty; a study config needs at least a grid"),
+        (b"replications: 20\ngrid: [unclosed\n", "config error: {file}:3: not valid YAML (expected ',' or ']', but got '<stream end>')"),
+    ],
+)
+def test_make_study_names_a_bad_config_file(repo, tmp_path, content, line):
+    """Files Snakemake itself cannot read (it reads --configfile before the workflow runs):
+    ``make study CONFIG=file`` checks the file first and names it, and the line."""
+    cfg = tmp_path / "mine.yaml"
+    if content is not None:
+        cfg.write_bytes(content)
+    res = subprocess.run(make_cmd("study", f"CONFIG={cfg}"), cwd=repo, capture_output=True, text=True)
+    assert res.returncode != 0
+    assert res.stderr.splitlines()[0] == line.format(file=cfg), res.stderr
+    assert "Building DAG" not in res.stdout + res.stderr  # snakemake did not start
+
+
+# --- a killed run resumes with the same command ---------------------------------------------------
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            out += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return out
+
+
+def _snakemake_pid(pid: int) -> int | None:
+    """The snakemake process below ``pid`` (make runs it)."""
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            argv = Path(f"/proc/{p}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(os.path.basename(a.decode()) == "snakemake" for a in argv[:2]):
+            return p
+        todo += _children(p)
+    return None
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists() or shutil.which("make") is None, reason="needs Linux /proc and make")
+def test_kill_9_then_the_same_command_finishes(study, repo, tmp_path):
+    """``make study`` killed with kill -9 (snakemake itself, its jobs left running) at a random
+    moment, after a fit, and once the tables are written; each time the same command goes on
+    (no --unlock, no --rerun-incomplete), a second run beside a live one is refused, and the
+    tables are byte-identical to an uninterrupted run's."""
+    import random
+
+    from shrinkstudy.runlock import lock_files
+
+    cfg = write_config(tmp_path, dict(SMALL, results="results/killed"))
+    out = repo / "results" / "killed"
+    cmd = make_cmd("study", f"CONFIG={cfg}")
+    fits = lambda: len(list((out / "fit").rglob("*.losses.parquet")))  # noqa: E731
+    logs = []
+
+    def run_until(cond):
+        log = tmp_path / f"run{len(logs)}.log"
+        with open(log, "w") as fh:
+            proc = subprocess.Popen(cmd, cwd=repo, stdout=fh, stderr=subprocess.STDOUT)
+            deadline = time.time() + 300
+            killed = False
+            while proc.poll() is None and time.time() < deadline:
+                if cond():
+                    pid = _snakemake_pid(proc.pid)
+                    if pid is not None:
+                        os.kill(pid, signal.SIGKILL)
+                        killed = True
+                        break
+                time.sleep(0.05)
+            proc.wait(timeout=120)
+        logs.append(log.read_text())
+        return killed, proc.returncode
+
+    delay = random.uniform(1.0, 8.0)
+    t0 = time.time()
+    killed, _ = run_until(lambda: time.time() - t0 > delay)
+    assert killed, f"finished within {delay:.1f} s:\n{logs[-1][-2000:]}"
+    n0 = fits()
+    lock_checked = []
+
+    def after_one_more_fit():
+        if fits() <= n0:
+            return False
+        if not lock_checked:  # the same command beside this live run is refused, its lock kept
+            res = subprocess.run(cmd, cwd=repo, capture_output=True, text=True)
+            lock_checked.append(res)
+            assert lock_files(repo), "the lock of a live run was removed"
+        return True
+
+    killed, _ = run_until(after_one_more_fit)
+    assert killed, logs[-1][-3000:]
+    res = lock_checked[0]
+    assert res.returncode != 0 and "LockException" in res.stdout + res.stderr
+    killed, _ = run_until(lambda: (out / "tables" / "summary.csv").exists())
+    assert killed, logs[-1][-3000:]
+    killed, rc = run_until(lambda: False)
+    assert rc == 0, logs[-1][-3000:]
+    for log in logs[1:]:
+        assert "IncompleteFilesException" not in log and "LockException" not in log, log[-3000:]
+    assert sum("Removed the lock of an earlier run" in log for log in logs[1:]) == 3
+    for name in TABLES[:-1]:
+        assert (study / "results" / "tables" / name).read_bytes() == (out / "tables" / name).read_bytes(), name
+    assert dry_run(repo, "--configfile", str(cfg)) == {}  # nothing left to do
+    assert not lock_files(repo)

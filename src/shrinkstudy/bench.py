@@ -36,14 +36,19 @@ import pandas as pd
 
 from .design import Cell
 from .engines import fit_statsmodels
-from .estimators import ESTIMATORS, Truth, blup, fit_estimators
+from .estimators import Truth, blup, fit_estimators
 from .reml import criterion, fit_varcomp
 from .simulate import SuffStats, simulate_reps, suffstats_from_array
 
 __all__ = ["seed_cell", "machine_info", "run", "main"]
 
 _BUDGET = 10.0  # seconds of repeated runs per timing
-TARGETS = {"engine_over_statsmodels": 1000.0, "engine_over_lme4": 300.0, "fit_over_generate": 1.0}
+TARGETS = {
+    "engine_over_statsmodels": 1000.0,
+    "engine_over_lme4": 300.0,
+    "fit_over_generate": 1.0,
+    "cli_csv_over_statsmodels": 100.0,
+}
 
 _R_SCRIPT = r"""
 args <- commandArgs(trailingOnly = TRUE)
@@ -201,6 +206,31 @@ def _run_lme4(y: np.ndarray, cell: Cell, reps, rscript: str):
     return float(elapsed), res, {"R": r_version, "lme4": lme4_version}
 
 
+def _run_cli(y: np.ndarray, cell: Cell, cli_reps: int, tmp: Path) -> dict:
+    """``shrinkstudy fit`` end to end, in a fresh process (start-up, reading, fitting every
+    estimator with intervals, writing estimates.csv and fit.json), on ``cli_reps`` datasets in one
+    CSV file (``--dataset``) and in one Parquet file; seconds and peak resident memory of each."""
+    k = min(cli_reps, y.shape[0])
+    frame = _long(y[:k], cell.sizes, np.arange(k)).rename(columns={"rep": "dataset"})
+    files = {"csv": tmp / "datasets.csv", "parquet": tmp / "datasets.parquet"}
+    frame.to_csv(files["csv"], index=False)
+    frame.to_parquet(files["parquet"], index=False)
+    out = {"datasets": k, "csv_bytes": files["csv"].stat().st_size}
+    for kind, path in files.items():
+        cmd = [sys.executable, "-m", "shrinkstudy", "fit", str(path), "--dataset", "dataset", "--out", str(tmp / kind)]
+        t0 = time.perf_counter()
+        with open(tmp / f"{kind}.err", "w+") as err:
+            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
+            _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak memory
+            elapsed = time.perf_counter() - t0
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            if proc.returncode != 0:
+                err.seek(0)
+                raise RuntimeError(f"shrinkstudy fit failed on {path.name}: {err.read().strip()}")
+        out[kind] = {"seconds": elapsed, "peak_rss_mb": usage.ru_maxrss / 1024}
+    return out
+
+
 def run(
     reps: int = 10_000,
     sm_reps: int = 50,
@@ -208,6 +238,7 @@ def run(
     seed: int = 20240522,
     repeat: int = 3,
     use_r: bool = True,
+    cli_reps: int = 5_000,
     log=print,
 ) -> dict:
     """Run the benchmark and return its results as a dict (see the module docstring)."""
@@ -242,7 +273,7 @@ def run(
 
     log("engine: every estimator with intervals ...")
     t_all, _ = _best_time(
-        lambda: fit_estimators(suffstats_from_array(y, sizes), ESTIMATORS, truth=truth), repeat
+        lambda: fit_estimators(suffstats_from_array(y, sizes), truth=truth), repeat
     )
 
     rates = {
@@ -280,6 +311,16 @@ def run(
         "boundary_engine": int(vc.boundary[:m].sum()),
         **_compare(stats, vc, eng_blup, sm["tau2"].to_numpy(), sm["sigma2"].to_numpy(), sm_blup, cell.sigma),
     }
+
+    if cli_reps > 0:
+        log(f"shrinkstudy fit end to end on {min(cli_reps, reps)} datasets (CSV, then Parquet) ...")
+        with tempfile.TemporaryDirectory() as d:
+            res["cli"] = _run_cli(y, cell, cli_reps, Path(d))
+        k = res["cli"]["datasets"]
+        rates["cli_csv"] = k / res["cli"]["csv"]["seconds"]
+        rates["cli_parquet"] = k / res["cli"]["parquet"]["seconds"]
+        res["seconds"]["cli_csv"] = res["cli"]["csv"]["seconds"]
+        res["seconds"]["cli_parquet"] = res["cli"]["parquet"]["seconds"]
 
     rscript = shutil.which("Rscript") if use_r else None
     if rscript and r_reps > 0:
@@ -321,6 +362,9 @@ def run(
         "fit_over_generate": rates["engine_varcomp_blup"] / rates["generate"],
         "fit_all_over_generate": rates["engine_all_estimators"] / rates["generate"],
     }
+    if "cli_csv" in rates:
+        ratios["cli_csv_over_statsmodels"] = rates["cli_csv"] / rates["statsmodels"]
+        ratios["cli_parquet_over_statsmodels"] = rates["cli_parquet"] / rates["statsmodels"]
     if "lme4" in rates:
         ratios["engine_over_lme4"] = rates["engine_varcomp_blup"] / rates["lme4"]
         ratios["engine_all_over_lme4"] = rates["engine_all_estimators"] / rates["lme4"]
@@ -354,6 +398,14 @@ def report(res: dict) -> str:
         f"  engine: all estimators + intervals {r['engine_all_estimators']:>14,.0f}",
         f"  statsmodels MixedLM                {r['statsmodels']:>14,.2f}",
     ]
+    if "cli_csv" in r:
+        c = res["cli"]
+        lines += [
+            f"  shrinkstudy fit, CSV, end to end   {r['cli_csv']:>14,.0f}   ({c['datasets']} datasets, "
+            f"{c['csv_bytes'] / 1e6:.0f} MB: {c['csv']['seconds']:.2f} s, peak {c['csv']['peak_rss_mb']:.0f} MB)",
+            f"  shrinkstudy fit, Parquet           {r['cli_parquet']:>14,.0f}   "
+            f"({c['parquet']['seconds']:.2f} s, peak {c['parquet']['peak_rss_mb']:.0f} MB)",
+        ]
     if "lme4" in r:
         lines.append(f"  lme4 lmer (inside R)               {r['lme4']:>14,.2f}")
     else:
@@ -401,6 +453,9 @@ def main(argv=None) -> int:
         "--repeat", type=int, default=3, help="runs of the engine and generation timings (best kept)"
     )
     p.add_argument("--no-r", action="store_true", help="skip lme4 even when Rscript is present")
+    p.add_argument(
+        "--cli-reps", type=int, default=5_000, help="datasets for shrinkstudy fit end to end (default 5000; 0 skips)"
+    )
     p.add_argument("--out", default=str(Path("results") / "bench" / "bench.json"), help="JSON output")
     args = p.parse_args(argv)
     res = run(
@@ -410,6 +465,7 @@ def main(argv=None) -> int:
         args.seed,
         args.repeat,
         use_r=not args.no_r,
+        cli_reps=args.cli_reps,
         log=lambda msg: print(msg, file=sys.stderr),
     )
     print(report(res))

@@ -34,6 +34,7 @@ header, a row with more fields than the header, text in a numeric column, a miss
 value, a single group, an ``--out`` it cannot write in or where an output would overwrite the
 input ...) gives one line on stderr naming the file, line and column, and exit status 2.
 
+
 ``--plot`` calls ``shrinkstudy.figures.seed_figure1(estimates=<the estimates.csv DataFrame>,
 fit=<the fit.json dict>, out=DIR/"figure1.png")`` after the fit; without that function the
 command stops with exit status 2 before fitting.
@@ -99,10 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
         "fit",
         help="fit every estimator to a CSV file of your own data",
         description=(
-            "Fit raw, pooled, blup, varmatch, bayesglm, hier_bayes and james_stein (long form) or "
-            "raw, pooled, blup, varmatch and hier_bayes (summary form, --se) to DATA and write "
-            "DIR/estimates.csv and DIR/fit.json."
+            "Fit every estimator that applies (below; the summary form, --se, has those marked "
+            "'known SE') to DATA and write DIR/estimates.csv and DIR/fit.json."
         ),
+        epilog=_estimators_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     fit.add_argument("data", metavar="DATA.csv", help="CSV file with a header row")
     fit.add_argument("--out", required=True, metavar="DIR", help="output directory (created if needed)")
@@ -139,10 +141,76 @@ def build_parser() -> argparse.ArgumentParser:
         "--prior-scale", type=_positive_float, metavar="X", help="half-Cauchy scale (long form default: 1)"
     )
     fit.add_argument(
+        "--estimator",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help=(
+            "also fit your own estimator, 'file.py:function' or 'module:function' (repeatable; "
+            "the contract: python -c 'help(\"shrinkstudy.plugins\")')"
+        ),
+    )
+    fit.add_argument(
         "--plot", action="store_true", help="also draw DIR/figure1.png (needs shrinkstudy.figures)"
     )
     fit.set_defaults(func=_cmd_fit)
+
+    rep = sub.add_parser(
+        "replicate",
+        help="regenerate one replication of a study and fit every estimator to it",
+        description=(
+            "Regenerate replication REP of cell CELL of a study (its dataset, written as CSV), fit "
+            "every estimator of the study to it and print the estimates and losses: the numbers "
+            "the study stored for it."
+        ),
+    )
+    rep.add_argument("cell", metavar="CELL", help="cell name, e.g. J12_n100x6+2x6_sigma5_tau1_mu0")
+    rep.add_argument("rep", metavar="REP", type=int, help="replication index (0-based)")
+    rep.add_argument(
+        "--config",
+        action="append",
+        metavar="FILE",
+        help="the study's config file, as given to snakemake --configfile (repeatable; default: the "
+        "project's config/config.yaml)",
+    )
+    rep.add_argument(
+        "--out", default="replicate", metavar="DIR", help="where the dataset and tables go (default: replicate/)"
+    )
+    rep.set_defaults(func=_cmd_replicate)
     return parser
+
+
+
+
+def _estimators_help() -> str:
+    """The registry's estimators, one line each, for ``fit --help``."""
+    from .registry import BUILTIN
+
+    lines = ["estimators:"]
+    for e in BUILTIN:
+        if "truth" in e.needs:
+            continue
+        forms = ["long"] + (["known SE"] if e.known_se is not None else [])
+        lines.append(f"  {e.name:<12} {e.description} [{', '.join(forms)}]")
+    return "\n".join(lines)
+
+
+def _user_estimators(args):
+    """Registry entries of the --estimator options (paths relative to the current directory)."""
+    from .plugins import PluginError, user_estimator
+
+    entries = []
+    for k, spec in enumerate(args.estimator):
+        try:
+            entries.append(user_estimator(spec, ".", where=f"--estimator {spec}", position=k))
+        except PluginError as exc:
+            raise InputError(str(exc)) from None
+        if "truth" in entries[-1].needs:
+            raise InputError(f"--estimator {spec}: takes truth, which your own data do not have")
+    names = [e.name for e in entries]
+    if len(set(names)) < len(names):
+        raise InputError(f"--estimator: two estimators are called {max(names, key=names.count)!r}")
+    return entries
 
 
 # ---------------------------------------------------------------------------------------------
@@ -250,6 +318,82 @@ def _output_dir(out: Path) -> Path:
     return out
 
 
+def _read_parquet_text(path: Path) -> tuple[pd.DataFrame, np.ndarray]:
+    """A Parquet file as the text reader's frame (every cell as stripped text; "line" k is row k)."""
+    import pyarrow.parquet as pq
+
+    df = pq.read_table(path, page_checksum_verification=True).to_pandas()
+    df.columns = [str(c).strip() for c in df.columns]
+    df = df.apply(lambda col: col.astype(str).str.strip().where(col.notna(), ""))
+    return df, np.arange(1, len(df) + 1)
+
+
+class _Irregular(Exception):
+    """The typed fast reading met something only the text reader explains (line numbers)."""
+
+
+def _read_typed(path: Path, args) -> pd.DataFrame | None:
+    """The file read by Arrow with typed columns, when it is regular: a Parquet file, or a CSV
+    file whose header names are unique after stripping, whose value (and SE) columns are finite
+    numbers and whose label columns have no missing or padded entries. None otherwise: the text
+    reader (``_read_csv``) then reads it again and names the line of the problem."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    labels = [c for c in (args.group, args.dataset) if c]
+    try:
+        if path.suffix.lower() == ".parquet":
+            import pyarrow.parquet as pq
+
+            table = pq.read_table(path, page_checksum_verification=True)  # where the file has them
+        else:
+            from pyarrow import csv
+
+            options = csv.ConvertOptions(
+                column_types={c: pa.string() for c in labels},  # labels stay text: '01' is not '1'
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            )
+            table = csv.read_csv(path, convert_options=options)
+    except (pa.ArrowInvalid, OSError, UnicodeDecodeError):
+        if path.suffix.lower() == ".parquet":
+            raise InputError(f"{path}: not a readable Parquet file") from None
+        return None
+    names = list(table.column_names)
+    if [str(c).strip() for c in names] != names or len(set(names)) < len(names) or table.num_rows == 0:
+        return None
+    wanted = {args.group, args.value, args.se, args.dataset} - {None}
+    if not wanted <= set(names):
+        return None  # the text reader names the missing column
+    cols = {}
+    for name in wanted:
+        col = table.column(name)
+        if col.null_count:
+            return None
+        numeric = name in (args.value, args.se)
+        if pa.types.is_floating(col.type) or pa.types.is_integer(col.type):
+            values = col.to_numpy()
+            if numeric and not np.all(np.isfinite(values)):
+                return None
+            cols[name] = values.astype(float) if numeric else values
+        elif pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+            if numeric:
+                return None
+            labels_ = pc.unique(col)  # checked once per distinct label, not per row
+            if not pc.all(pc.equal(labels_, pc.utf8_trim_whitespace(labels_))).as_py():
+                return None
+            if pc.any(pc.equal(labels_, "")).as_py():
+                return None
+            # codes in order of first appearance, the labels once each (no per-row text objects)
+            enc = col.dictionary_encode().combine_chunks()
+            cols[name] = pd.Categorical.from_codes(
+                enc.indices.to_numpy(), categories=pd.Index(enc.dictionary.to_pylist(), dtype=object)
+            )
+        else:
+            return None
+    return pd.DataFrame(cols)
+
+
 def _column(df: pd.DataFrame, path: Path, name: str, option: str) -> pd.Series:
     if name not in df.columns:
         have = ", ".join(repr(c) for c in df.columns)
@@ -258,6 +402,8 @@ def _column(df: pd.DataFrame, path: Path, name: str, option: str) -> pd.Series:
 
 
 def _labels(col: pd.Series, path: Path, line: np.ndarray, what: str) -> np.ndarray:
+    if line is None:  # read typed and checked (_read_typed)
+        return col.array if isinstance(col.dtype, pd.CategoricalDtype) else col.to_numpy()
     bad = (col == "").to_numpy()
     if bad.any():
         i = int(np.argmax(bad))
@@ -266,6 +412,8 @@ def _labels(col: pd.Series, path: Path, line: np.ndarray, what: str) -> np.ndarr
 
 
 def _numbers(col: pd.Series, path: Path, line: np.ndarray) -> np.ndarray:
+    if line is None:  # read typed and checked (_read_typed)
+        return col.to_numpy(dtype=float)
     values = pd.to_numeric(col, errors="coerce").to_numpy(dtype=float)
     bad = ~np.isfinite(values)
     if bad.any():
@@ -280,10 +428,12 @@ def _numbers(col: pd.Series, path: Path, line: np.ndarray) -> np.ndarray:
     return values
 
 
-def _codes(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Integer codes in order of first appearance and the distinct labels."""
-    codes, uniques = pd.factorize(pd.Series(labels), sort=False)
-    return codes, np.asarray(uniques, dtype=object)
+def _codes(labels) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes in order of first appearance and the distinct labels (as text)."""
+    if isinstance(labels, pd.Categorical):  # from _read_typed: categories in order of appearance
+        return labels.codes.astype(np.int64), np.asarray(labels.categories, dtype=object)
+    codes, uniques = pd.factorize(labels, sort=False)
+    return codes, np.asarray([str(u) for u in uniques], dtype=object)
 
 
 def _dataset_name(ds_label, have_dataset: bool) -> str:
@@ -424,14 +574,41 @@ def _sd_fields(fit, r: int) -> dict:
     return {"tau": _finite_or_none(fit.extra["tau"][r]), "sigma": _finite_or_none(fit.extra["sigma"][r])}
 
 
-def _estimate_columns(fit, names, interval_names, index) -> dict:
+def _estimate_columns(fit, names, index) -> dict:
     """Output columns: each estimator's estimates, then the bounds of those with intervals."""
     out = {name: fit.estimates[name][index] for name in names}
-    for name in (e for e in interval_names if e in fit.intervals):
+    for name in (e for e in names if e in fit.intervals):
         lo, hi = fit.intervals[name]
         out[f"{name}_lower"] = lo[index]
         out[f"{name}_upper"] = hi[index]
     return out
+
+
+def _failure_messages(fit, names, r: int) -> dict:
+    """Why each estimator that failed on dataset r failed (only when one did)."""
+    why = {name: fit.messages[name][r] for name in names if fit.failed[name][r] and fit.messages.get(name) is not None}
+    return {"failure_messages": why} if why else {}
+
+
+def _sizes_differ(stats, r: int) -> str:
+    n = stats.n[r][stats.present[r]]
+    if n.min() != n.max():
+        return f"group sizes differ ({int(n.min())} to {int(n.max())}); it needs equal ones"
+    return "every group has one observation, so sigma^2 cannot be estimated"
+
+
+def _ses_differ(se) -> str:
+    se = se[np.isfinite(se)]
+    return f"standard errors differ ({se.min():.6g} to {se.max():.6g}); it needs equal ones"
+
+
+def _not_applicable(fit, names, r: int, why: str) -> dict:
+    """Estimators that do not apply to dataset r (no estimate, not a failure), and why."""
+    from .registry import BUILTIN
+
+    partial = {e.name for e in BUILTIN if e.applies == "balanced"}
+    absent = [n for n in names if n in partial and not fit.failed[n][r] and np.isnan(fit.estimates[n][r]).all()]
+    return {"not_applicable": {n: why for n in absent}} if absent else {}
 
 
 def _varcomp_fields(vc, r: int, sigma2) -> dict:
@@ -448,8 +625,10 @@ def _varcomp_fields(vc, r: int, sigma2) -> dict:
 
 
 def _fit_long(args, df, line, path):
-    from .estimators import ESTIMATORS, INTERVAL_ESTIMATORS, fit_estimators
+    from .estimators import fit_estimators
     from .hierbayes import HierPrior
+    from .plugins import observations_from_long
+    from .registry import BUILTIN
     from .simulate import suffstats_from_long
 
     family = args.prior or "half_cauchy"
@@ -467,11 +646,13 @@ def _fit_long(args, df, line, path):
     lo_hi = pd.Series(y).groupby(d_codes).agg(["min", "max"]).to_numpy()
     size = 0.5 * lo_hi[:, 1] - 0.5 * lo_hi[:, 0]  # half the range (no overflow) or, if 0, the value
     size = np.where(size > 0, size, np.abs(lo_hi[:, 0]))
-    names = [_dataset_name(lab, bool(args.dataset)) for lab in d_labels]
-    scale = _dataset_scales(size, size, names, path, "the values")
-    stats, _, groups = suffstats_from_long(d_codes, g_codes, y / scale[d_codes])
+    names_of = [_dataset_name(lab, bool(args.dataset)) for lab in d_labels]
+    scale = _dataset_scales(size, size, names_of, path, "the values")
+    if np.any(scale != 1.0):
+        y = y / scale[d_codes]  # exact: powers of two
+    stats, _, groups = suffstats_from_long(d_codes, g_codes, y)
     for r, lab in enumerate(d_labels):
-        J = int(stats.J[r])
+        J = int(stats.J[r])  # (J and N are computed once per SuffStats)
         if J < 2:
             only = g_labels[groups[r][0]]
             raise _one_group(path, lab, only, args)
@@ -481,8 +662,11 @@ def _fit_long(args, df, line, path):
                 "so tau^2 and sigma^2 cannot be told apart; for one estimate per group give its "
                 "standard error with --se"
             )
-    names = [e for e in ESTIMATORS if e != "oracle"]
-    fit = fit_estimators(stats, names, method=args.method, level=args.level, prior=prior)
+    users = _user_estimators(args)
+    entries = [e for e in BUILTIN if "truth" not in e.needs] + users
+    names = [e.name for e in entries]
+    data = observations_from_long(d_codes, g_codes, y) if any("data" in e.needs for e in users) else None
+    fit = fit_estimators(stats, entries, method=args.method, level=args.level, prior=prior, data=data)
     fit = _unscale_fit(fit, scale, stats.N - (1.0 if args.method == "REML" else 0.0))
     # rows: datasets in order of first appearance, and each dataset's groups in the order they
     # first appear in it
@@ -498,7 +682,7 @@ def _fit_long(args, df, line, path):
         "n": stats.n[r_idx, j_idx].astype(np.int64),
         "ybar": stats.ybar[r_idx, j_idx] * scale[r_idx],
     }
-    out.update(_estimate_columns(fit, names, INTERVAL_ESTIMATORS, (r_idx, j_idx)))
+    out.update(_estimate_columns(fit, names, (r_idx, j_idx)))
     vc = fit.varcomp
     records = []
     for r, lab in enumerate(d_labels):
@@ -513,10 +697,13 @@ def _fit_long(args, df, line, path):
                 "hier_bayes_tau2_mean": _finite_or_none(fit.extra["hier_bayes_tau2"][r]),
                 "bayesglm_s2": _finite_or_none(fit.extra["bayesglm_s2"][r]),
                 "failed": [name for name in names if fit.failed[name][r]],
+                **_failure_messages(fit, names, r),
+                **_not_applicable(fit, names, r, _sizes_differ(stats, r)),
             }
         )
     settings = {
         "form": "long",
+        "estimators": {e.name: e.reference if not e.builtin else "built-in" for e in entries},
         "columns": {"group": args.group, "value": args.value, "dataset": args.dataset},
         "prior": {
             "family": prior.family,
@@ -530,7 +717,7 @@ def _fit_long(args, df, line, path):
 
 
 def _fit_summary(args, df, line, path):
-    from .engines import META_ESTIMATORS, META_INTERVAL_ESTIMATORS, MetaPrior, fit_meta
+    from .knownse import META_ESTIMATORS, MetaPrior, fit_meta
 
     family = args.prior or "uniform"
     if family == "half_cauchy" and args.prior_scale is None:
@@ -545,6 +732,8 @@ def _fit_summary(args, df, line, path):
     se = _numbers(se_col, path, line)
     bad = ~(se > 0)
     if bad.any():
+        if line is None:
+            raise _Irregular
         i = int(np.argmax(bad))
         raise InputError(
             f"{path}, line {line[i]}, column {args.se!r}: a standard error must be positive, "
@@ -555,6 +744,8 @@ def _fit_summary(args, df, line, path):
     g_codes, _ = _codes(group)
     dup = pd.DataFrame({"d": d_codes, "g": g_codes}).duplicated().to_numpy()
     if dup.any():
+        if line is None:
+            raise _Irregular
         i = int(np.argmax(dup))
         raise InputError(
             f"{path}, line {line[i]}, column {args.group!r}: group {group[i]!r} appears twice"
@@ -586,7 +777,7 @@ def _fit_summary(args, df, line, path):
         "se": se,
         "ybar": y,
     }
-    out.update(_estimate_columns(fit, META_ESTIMATORS, META_INTERVAL_ESTIMATORS, (d_codes, col)))
+    out.update(_estimate_columns(fit, META_ESTIMATORS, (d_codes, col)))
     order = np.lexsort((col, d_codes))
     table = pd.DataFrame(out).iloc[order].reset_index(drop=True)
     vc = fit.varcomp
@@ -598,10 +789,12 @@ def _fit_summary(args, df, line, path):
                 "J": int(counts[r]),
                 **_varcomp_fields(vc, r, sigma2=None),
                 "tau": _finite_or_none(fit.extra["tau"][r]),
-                "engine": "shrinkstudy.engines.fit_meta (known standard errors, exact optimum)",
+                "engine": "shrinkstudy.knownse.fit_meta (known standard errors, exact optimum)",
                 "hier_bayes_tau_mean": _finite_or_none(fit.extra["hier_bayes_tau_mean"][r]),
                 "hier_bayes_tau2_mean": _finite_or_none(fit.extra["hier_bayes_tau2_mean"][r]),
+                "james_stein_factor": _finite_or_none(fit.extra["james_stein_factor"][r]),
                 "failed": [name for name in META_ESTIMATORS if fit.failed[name][r]],
+                **_not_applicable(fit, META_ESTIMATORS, r, _ses_differ(S[r])),
             }
         )
     settings = {
@@ -630,15 +823,32 @@ def _seed_figure1():
     return fn
 
 
+def _fit_json(meta: dict) -> str:
+    """fit.json: the settings indented, then one line per dataset (json's fast encoder; a file
+    of thousands of datasets stays quick to write and easy to read or grep)."""
+    head = {k: v for k, v in meta.items() if k != "datasets"}
+    text = json.dumps(head, indent=2, allow_nan=False)
+    rows = ",\n".join("    " + json.dumps(r, allow_nan=False) for r in meta["datasets"])
+    return text[:-2] + f',\n  "datasets": [\n{rows}\n  ]\n}}\n'
+
+
 def _cmd_fit(args) -> int:
     path = Path(args.data)
     plot = _seed_figure1() if args.plot else None
-    df, line = _read_csv(path)
     _check_not_input(Path(args.out), path, ("estimates.csv", "fit.json", "figure1.png"))
-    if args.se:
-        table, records, settings = _fit_summary(args, df, line, path)
-    else:
-        table, records, settings = _fit_long(args, df, line, path)
+    fit = _fit_summary if args.se else _fit_long
+    result = None
+    if path.is_file():  # typed and fast where the file is regular; else the text reader names the line
+        typed = _read_typed(path, args)
+        if typed is not None:
+            try:
+                result = fit(args, typed, None, path)
+            except _Irregular:
+                result = None
+    if result is None:
+        df, line = _read_parquet_text(path) if path.suffix.lower() == ".parquet" else _read_csv(path)
+        result = fit(args, df, line, path)
+    table, records, settings = result
     out = _output_dir(Path(args.out))
     table.to_csv(out / "estimates.csv", index=False)
     meta = {
@@ -650,7 +860,7 @@ def _cmd_fit(args) -> int:
         "versions": _versions(),
         "datasets": records,
     }
-    (out / "fit.json").write_text(json.dumps(meta, indent=2, allow_nan=False) + "\n")
+    (out / "fit.json").write_text(_fit_json(meta))
     written = [out / "estimates.csv", out / "fit.json"]
     if plot is not None:
         fig = out / "figure1.png"
@@ -661,6 +871,50 @@ def _cmd_fit(args) -> int:
         f"fitted {n_ds} dataset{'s' if n_ds != 1 else ''} ({len(table)} groups); wrote "
         + ", ".join(str(p) for p in written)
     )
+    return 0
+
+
+def _cmd_replicate(args) -> int:
+    from .config import PROJECT, load_study, study_config
+    from .design import ConfigError
+    from .runner import replicate
+
+    # the project: this directory when it holds the workflow, else the one of this installation
+    root = Path.cwd() if (Path.cwd() / "Snakefile").is_file() else PROJECT
+    try:
+        study = load_study(study_config(args.config or ()), root=root)
+    except ConfigError as exc:
+        raise InputError(f"config: {exc}") from None
+    try:
+        res = replicate(study, args.cell, args.rep, root)
+    except (KeyError, IndexError) as exc:
+        raise InputError(str(exc.args[0])) from None
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{out}: cannot create the output directory ({exc.strerror})") from None
+    stem = f"{res.cell.name}_rep{res.rep}"
+    paths = {
+        "dataset": out / f"{stem}.csv",
+        "estimates": out / f"{stem}.estimates.csv",
+        "losses": out / f"{stem}.losses.csv",
+    }
+    res.data.to_csv(paths["dataset"], index=False)
+    res.estimates.to_csv(paths["estimates"], index=False, float_format="%.17g")
+    res.losses.to_csv(paths["losses"], index=False, float_format="%.17g")
+    vc = res.varcomp.iloc[0]
+    with pd.option_context("display.width", 160, "display.max_columns", 40, "display.precision", 6):
+        print(f"cell {res.cell.name}, replication {res.rep} (seed {study.config['base_seed']})")
+        print(
+            f"variance components ({study.config['method']}): mu {vc['mu']:.6g}, tau2 {vc['tau2']:.6g}, "
+            f"sigma2 {vc['sigma2']:.6g}, boundary {bool(vc['boundary'])}"
+        )
+        print("\nestimates of the group means:")
+        print(res.estimates.to_string(index=False))
+        print("\nlosses (mean over the groups):")
+        print(res.losses.drop(columns="rep").to_string(index=False))
+    print("\nwrote " + ", ".join(str(p) for p in paths.values()))
     return 0
 
 

@@ -4,21 +4,70 @@
 ``workflow/schemas/config.schema.yaml`` and the meaning of the values (design labels, J < 2,
 duplicated cells, replications a multiple of chunk_size, raw among the estimators), and
 raises ``ConfigError`` with one line that names the key and the value.
+
+Every number is finite and within a stated bound (the schema's minimum/maximum, and the caps
+below on the size of a study: observations per dataset and per job, datasets and jobs in all),
+so that a study that passes runs within the memory of a 24 GB machine and its DAG is built in
+under a minute. ``read_config_file`` reads a study file strictly: a missing, non-UTF-8, empty or
+invalid file, or a key given twice, is one line naming the file (and the line).
+
+Which file is the study (``study_config``): with no config file given, config/config.yaml;
+with one or more, those files alone (a later file's top-level key replaces an earlier one's
+as a whole, so a ``grid`` is never a mix of two files); ``--config key=value`` replaces that
+top-level key last.
 """
 
 from __future__ import annotations
 
 import copy
+import math
+import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
-from .design import Cell, ConfigError, cells_from_config, parse_sizes
+from . import registry
+from .design import Cell, ConfigError, cells_from_config, parse_sizes, sizes_label
+from .plugins import PluginError, estimator_entries
 
-__all__ = ["SCHEMA_PATH", "Study", "load_study", "load_config_file", "chunk_ranges"]
+__all__ = [
+    "SCHEMA_PATH",
+    "DEFAULT_CONFIG",
+    "PROJECT_FOLDERS",
+    "MAX_OBS_PER_DATASET",
+    "MAX_OBS_PER_JOB",
+    "MAX_DATASETS",
+    "MAX_JOBS",
+    "Study",
+    "load_study",
+    "load_config_file",
+    "read_config_file",
+    "study_config",
+    "chunk_ranges",
+    "fit_settings",
+]
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+#: The project directory (user estimators' files are relative to it) and the config schema.
+PROJECT = Path(__file__).resolve().parents[2]
+SCHEMA_PATH = PROJECT / "workflow" / "schemas" / "config.schema.yaml"
+#: The study run when no config file is given.
+DEFAULT_CONFIG = PROJECT / "config" / "config.yaml"
+#: Folders of the project that ``results`` may neither be nor lie in.
+PROJECT_FOLDERS = (
+    ".git", ".snakemake", ".venv", ".ci", "config", "docs", "profiles", "src", "tests", "workflow",
+)
+
+#: Caps on the size of a study (the schema's description states them too). One job holds
+#: chunk_size datasets in memory (a fit job of 4.8 million observations peaked at 390 MB RSS):
+#: these keep a job below about 1.5 GB, a machine of 24 GB running 16 of them at once, and the
+#: DAG small enough to be built in under a minute (10,000 chunks: 41 s on 2 busy cores).
+MAX_OBS_PER_DATASET = 1_000_000  # N = sum of the group sizes of a cell
+MAX_OBS_PER_JOB = 20_000_000  # chunk_size x N
+MAX_DATASETS = 100_000_000  # cells x replications
+MAX_JOBS = 10_000  # cells x chunks (simulate jobs; as many fit jobs)
+MAX_GROUPS = 100_000  # J of a cell
 
 
 @dataclass(frozen=True)
@@ -26,6 +75,12 @@ class Study:
     config: dict
     cells: tuple[Cell, ...]
     seed_cell: Cell
+    estimators: tuple[registry.Estimator, ...] = ()
+
+    @property
+    def user_files(self) -> list[str]:
+        """Files of the user's estimators (inputs of the fit jobs)."""
+        return sorted({e.source for e in self.estimators if e.source})
 
     @property
     def chunks(self) -> list[tuple[int, int]]:
@@ -43,9 +98,26 @@ def chunk_ranges(replications: int, chunk_size: int) -> list[tuple[int, int]]:
     return [(s, min(s + chunk_size, replications)) for s in range(0, replications, chunk_size)]
 
 
+def fit_settings(config: dict) -> dict:
+    """The settings of a fit job, from a checked config (plain Python, Snakemake params)."""
+    return {
+        "estimators": list(config["estimators"]),
+        "method": config["method"],
+        "engine": config["engine"],
+        "level": float(config["level"]),
+        "prior": {k: config["hier_bayes_prior"][k] for k in sorted(config["hier_bayes_prior"])},
+    }
+
+
 def _schema(path: Path | None = None) -> dict:
+    """The schema, with the registry's built-in estimator names as the enum and the default."""
     with open(path or SCHEMA_PATH) as fh:
-        return yaml.safe_load(fh)
+        schema = yaml.safe_load(fh)
+    builtin = schema.get("$defs", {}).get("builtin_estimator")
+    if builtin is not None:
+        builtin["enum"] = list(registry.names())
+        schema["properties"]["estimators"]["default"] = list(registry.names())
+    return schema
 
 
 def _fill_defaults(config: dict, schema: dict) -> dict:
@@ -63,14 +135,22 @@ def _where(error) -> str:
     return path or "config"
 
 
-def load_study(config: dict, schema_path: Path | None = None) -> Study:
-    """Check ``config`` and expand its grid; raise ConfigError (one line) on the first problem."""
+def load_study(
+    config: dict, schema_path: Path | None = None, *, cwd=None, root: Path | str = PROJECT
+) -> Study:
+    """Check ``config`` and expand its grid; raise ConfigError (one line) on the first problem.
+
+    ``cwd``: the directory the study runs in; given, ``results`` is also checked against
+    it (not an existing file, nor below one). User estimators' files are relative to ``root``
+    (the project); each is imported and its signature checked here, before any job."""
     import jsonschema
 
     if not isinstance(config, dict):
         raise ConfigError("config: expected a mapping of keys to values")
     schema = _schema(schema_path)
+    _check_finite(config, "")
     config = _fill_defaults(config, schema)
+    config = _integral(config, schema)
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: (list(map(str, e.absolute_path)), e.message))
     if errors:
@@ -86,6 +166,13 @@ def load_study(config: dict, schema_path: Path | None = None) -> Study:
             f"results: {config['results']!r} must be a directory below the project "
             "(a relative path without '..')"
         )
+    if results.parts[0] in PROJECT_FOLDERS:
+        raise ConfigError(
+            f"results: {config['results']!r} is inside the project's own folder {results.parts[0]!r}; "
+            "choose a directory of its own such as results/mine"
+        )
+    if cwd is not None:
+        _check_results_dir(config["results"], Path(cwd))
     reps, chunk = config["replications"], config["chunk_size"]
     if reps % chunk:
         raise ConfigError(
@@ -94,21 +181,279 @@ def load_study(config: dict, schema_path: Path | None = None) -> Study:
         )
     if "raw" not in config["estimators"]:
         raise ConfigError(f"estimators: {config['estimators']!r} must include 'raw' (relative MSE is against it)")
+    _check_size(config)
+    try:
+        estimators = estimator_entries(config["estimators"], root)
+    except PluginError as exc:
+        raise ConfigError(str(exc)) from None
     cells = cells_from_config(config["grid"])
+    for cell in cells:
+        _check_fittable(cell.sizes, f"grid.{cell.block}.sizes")
     ex = config["seed_example"]
     sizes = parse_sizes(ex["sizes"], ex.get("J"), key="seed_example.sizes")
+    _check_fittable(sizes, "seed_example.sizes")
     seed_cell = Cell(sizes=sizes, sigma=float(ex["sigma"]), tau=float(ex["tau"]), mu=float(ex["mu"]))
-    return Study(config=config, cells=tuple(cells), seed_cell=seed_cell)
+    if ex["choose"] == "closest_fit":
+        _check_seed_search(ex, seed_cell.N)
+    return Study(config=config, cells=tuple(cells), seed_cell=seed_cell, estimators=estimators)
+
+
+MAX_SEED = 2**64 - 1  # numpy's SeedSequence takes any non-negative integer; the schema's bound
+
+
+def _check_seed_search(ex: dict, N: int) -> None:
+    """closest_fit searches seeds seed .. seed + candidates - 1, candidates datasets of N
+    observations: the last seed within the schema's bound, the observations within a job's."""
+    last = ex["seed"] + ex["candidates"] - 1
+    if last > MAX_SEED:
+        raise ConfigError(
+            f"seed_example.candidates: seeds {ex['seed']} to {last} go beyond the largest seed {MAX_SEED}"
+        )
+    if ex["candidates"] * N > MAX_OBS_PER_JOB:
+        raise ConfigError(
+            f"seed_example.candidates: {ex['candidates']} candidate datasets of {N} observations is "
+            f"{ex['candidates'] * N:,} observations; at most {MAX_OBS_PER_JOB:,}"
+        )
+
+
+def _check_finite(value, where: str) -> None:
+    """NaN and infinities (YAML's .nan, .inf) anywhere are an error naming the key."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{where or 'config'}: {value!r} is not a finite number")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _check_finite(v, f"{where}.{k}" if where else str(k))
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            _check_finite(v, f"{where}.{i}")
+
+
+def _integral(value, schema: dict):
+    """A float with an integral value where the schema wants an integer (``200.0``, ``1e3``)
+    is that integer; any other float there is left for the schema to reject."""
+    types = schema.get("type")
+    types = [types] if isinstance(types, str) else (types or [])
+    if "integer" in types and "number" not in types:
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        return value
+    if isinstance(value, dict):
+        props = schema.get("properties", {})
+        extra = schema.get("additionalProperties")
+        return {
+            k: _integral(v, props.get(k, extra if isinstance(extra, dict) else {})) for k, v in value.items()
+        }
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        return [_integral(v, schema["items"]) for v in value]
+    return value
+
+
+_BALANCED = re.compile(r"^\s*(\d+)\s*$")
+_TERMS = re.compile(r"^\s*\d+\s*x\s*\d+\s*(?:\+\s*\d+\s*x\s*\d+\s*)*$")
+
+
+def _design_size(label, J) -> tuple[int, int] | None:
+    """(groups, observations) of a design label without expanding it; None when the label is
+    not one (parse_sizes then names the problem)."""
+    if isinstance(label, bool) or not isinstance(label, (int, str)):
+        return None
+    text = str(label)
+    m = _BALANCED.match(text)
+    if m:
+        return (int(J), int(J) * int(m.group(1))) if J is not None else None
+    if _TERMS.match(text):
+        pairs = [tuple(int(v) for v in t.split("x")) for t in text.replace(" ", "").split("+")]
+        return sum(c for _, c in pairs), sum(n * c for n, c in pairs)
+    return None
+
+
+def _check_design(label, J, key: str, chunk: int) -> None:
+    size = _design_size(label, J)
+    if size is None:
+        return
+    groups, obs = size
+    if groups > MAX_GROUPS:
+        raise ConfigError(f"{key}: design {label!r} has {groups} groups; at most {MAX_GROUPS:,} are allowed")
+    if obs > MAX_OBS_PER_DATASET:
+        raise ConfigError(
+            f"{key}: design {label!r} has {obs} observations per dataset; "
+            f"at most {MAX_OBS_PER_DATASET:,} are allowed"
+        )
+    if chunk and chunk * obs > MAX_OBS_PER_JOB:
+        raise ConfigError(
+            f"{key}: design {label!r} ({obs} observations) times chunk_size {chunk} is {chunk * obs:,} "
+            f"observations in one job; at most {MAX_OBS_PER_JOB:,} (lower chunk_size)"
+        )
+
+
+#: The parameter key of each effects distribution that has one (a grid block's lists).
+_EFFECT_PARAMS = {"t": "effects_df", "skewed": "effects_skew", "bimodal": "effects_sep", "sparse": "effects_p"}
+
+
+def _variants(spec: dict, key: str, params: dict) -> int:
+    """Distributions of a block's ``key`` list, each times its parameter list's length."""
+    names = spec.get(key, ["normal"])
+    names = names if isinstance(names, list) else [names]
+    total = 0
+    for name in names:
+        values = spec.get(params.get(name, ""), [None])
+        total += len(values) if isinstance(values, list) else 1
+    return total
+
+
+def _check_size(config: dict) -> None:
+    """The caps on a study's size, from the grid's lists before any cell is built."""
+    reps, chunk = config["replications"], config["chunk_size"]
+    n_cells = 0
+    for block, spec in config["grid"].items():
+        if not isinstance(spec, dict):
+            continue  # cells_from_config names it
+        count = 1
+        for factor in ("J", "sizes", "sigma", "tau", "mu", "sigma_ratio"):
+            values = spec.get(factor, [None])
+            count *= len(values) if isinstance(values, list) else 1
+        count *= _variants(spec, "effects", _EFFECT_PARAMS) * _variants(spec, "errors", {"t": "errors_df"})
+        for J in spec.get("J", [None]) if isinstance(spec.get("J", [None]), list) else [None]:
+            for label in spec.get("sizes", []):
+                _check_design(label, J, f"grid.{block}.sizes", chunk)
+        n_cells += count
+    if n_cells * (reps // chunk) > MAX_JOBS:
+        raise ConfigError(
+            f"replications: {n_cells} cells x {reps // chunk} chunks is {n_cells * (reps // chunk):,} jobs; "
+            f"at most {MAX_JOBS:,} (raise chunk_size or split the study)"
+        )
+    if n_cells * reps > MAX_DATASETS:
+        raise ConfigError(
+            f"replications: {n_cells} cells x {reps} replications is {n_cells * reps:,} datasets; "
+            f"at most {MAX_DATASETS:,}"
+        )
+    ex = config["seed_example"]
+    _check_design(ex.get("sizes"), ex.get("J"), "seed_example.sizes", 0)
+
+
+def _check_fittable(sizes, key: str) -> None:
+    """As ``shrinkstudy fit``: a design whose every group has one observation cannot be fitted."""
+    if sum(sizes) <= len(sizes):
+        raise ConfigError(
+            f"{key}: design {sizes_label(sizes)!r} has a single observation in every group, so tau^2 "
+            "and sigma^2 cannot be told apart (some group needs at least 2)"
+        )
+
+
+def _check_results_dir(results: str, workdir: Path) -> None:
+    path = workdir
+    for part in Path(results).parts:
+        path = path / part
+        if path.exists() and not path.is_dir():
+            where = path.relative_to(workdir)
+            raise ConfigError(f"results: {results!r}: {where} exists and is not a directory")
+
+
+# --- reading a study file ----------------------------------------------------------------------
+
+
+class _Duplicate(Exception):
+    def __init__(self, key, line, first):
+        super().__init__(key)
+        self.key, self.line, self.first = key, line, first
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """YAML 1.1 safe loading, except: a key twice in one mapping is an error, and 1e-3, 2E5
+    (YAML 1.2 floats, without a dot) are numbers, not text."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            self.flatten_mapping(node)
+            seen = {}
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    hash(key)
+                except TypeError:
+                    continue  # SafeLoader names it
+                line = key_node.start_mark.line + 1
+                if key in seen:
+                    raise _Duplicate(key, line, seen[key])
+                seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
+
+
+def read_config_file(path) -> dict:
+    """The mapping of a YAML (or JSON) study file; ConfigError (one line naming the file, and the
+    line where known) for a missing, unreadable, non-UTF-8, empty or invalid file, a duplicate
+    key or a top level that is not a mapping."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, not a config file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{path}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x}); save the file as UTF-8"
+        ) from None
+    try:
+        config = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader)
+    except _Duplicate as dup:
+        where = f"{path}:{dup.line}"
+        raise ConfigError(f"{where}: key {dup.key!r} is given twice (also on line {dup.first})") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
+        raise ConfigError(f"{where}: not valid YAML ({problem})") from None
+    if config is None:
+        raise ConfigError(f"{path}: the file is empty; a study config needs at least a grid")
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys to values, not a {type(config).__name__}")
+    return config
+
+
+def study_config(configfiles=(), overrides=None) -> dict:
+    """The study's raw config: config/config.yaml when ``configfiles`` is empty, else those files
+    alone, a later file's top-level keys replacing an earlier one's; then ``overrides``
+    (``--config key=value``), also by top-level key."""
+    files = [Path(f) for f in configfiles] or [DEFAULT_CONFIG]
+    config: dict = {}
+    for f in files:
+        config.update(read_config_file(f))
+    config.update(dict(overrides or {}))
+    return config
 
 
 def load_config_file(path) -> Study:
-    """``load_study`` of a YAML file; a missing or unreadable file is a ConfigError too."""
-    path = Path(path)
-    try:
-        with open(path) as fh:
-            config = yaml.safe_load(fh)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc.__class__.__name__})") from None
-    return load_study(config or {})
+    """``load_study`` of a study file (``read_config_file``)."""
+    return load_study(read_config_file(path))
+
+
+def main(argv=None) -> int:
+    """``python -m shrinkstudy.config FILE ...``: check study files, one line per problem."""
+    argv = sys.argv[1:] if argv is None else argv
+    status = 0
+    for f in argv or [str(DEFAULT_CONFIG)]:
+        try:
+            study = load_study(read_config_file(f), cwd=Path.cwd())
+        except ConfigError as exc:
+            sys.stderr.write(f"config error: {exc}\n")
+            status = 1
+        else:
+            print(f"{f}: {len(study.cells)} cells, {study.config['replications']} replications each")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

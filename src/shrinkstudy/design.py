@@ -1,7 +1,10 @@
 """The study grid: group-size designs, cells, their names and their random streams.
 
 A *cell* is one setting of the simulation factors (number of groups J, the group sizes,
-the within-group SD sigma, the between-group SD tau and the grand mean mu). Each cell has a
+the within-group SD sigma, the between-group SD tau and the grand mean mu; and the world beyond
+the normal one, DESIGN section 8: the distribution of the effects and its parameter, the
+distribution of the errors and its degrees of freedom, the ratio of the largest to the
+smallest within-group SD; see ``worlds``). Each cell has a
 short, stable, readable name built from canonically formatted values, so that writing ``1``
 or ``1.0`` in the config names the same cell, and a 64-bit key (a hash of that name) that
 seeds its random streams.
@@ -10,6 +13,15 @@ Group-size designs are written as labels:
 
 * ``"5"`` or ``5``: balanced, every group has 5 observations (needs J);
 * ``"100x6+2x6"``: 6 groups of 100 followed by 6 groups of 2 (J is implied: 12).
+
+Cell names: ``J12_n100x6+2x6_sigma5_tau1_mu0`` for a normal world (today's names, unchanged),
+followed only by what differs from it, in this order:
+
+* ``_eff-t3``, ``_eff-skew2``, ``_eff-bimodal0.9``, ``_eff-sparse0.2``: effects distribution and
+  its parameter (always written, default or not); ``_eff-mymodule.draw`` for a user's
+  ``mymodule:draw`` (the colon becomes a dot);
+* ``_err-t5``: t errors with 5 degrees of freedom;
+* ``_sr4``: heteroscedastic, largest within-group SD 4 times the smallest.
 
 Seeding (see ``rep_seed_sequence``): every replication has its own stream,
 ``SeedSequence(base_seed, spawn_key=(cell_key, rep))``. Adding, removing or reordering cells,
@@ -26,11 +38,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import worlds
+
 __all__ = [
-    "ESTIMATORS",
-    "INTERVAL_ESTIMATORS",
     "ConfigError",
     "Cell",
+    "SPEC_KEYS",
+    "WORLD_KEYS",
     "fmt_number",
     "parse_sizes",
     "sizes_label",
@@ -38,13 +52,6 @@ __all__ = [
     "rep_seed_sequence",
     "rep_generator",
 ]
-
-
-#: Every estimator the engine knows, in the order tables show them (defined here, a light module,
-#: so that the measures and tables need not import the estimation engine).
-ESTIMATORS = ("raw", "pooled", "blup", "varmatch", "bayesglm", "hier_bayes", "james_stein", "oracle")
-#: Estimators with intervals.
-INTERVAL_ESTIMATORS = ("raw", "blup", "hier_bayes", "oracle")
 
 
 class ConfigError(ValueError):
@@ -130,15 +137,74 @@ def sizes_label(sizes) -> str:
     return "+".join(f"{n}x{c}" for n, c in runs)
 
 
+#: The order of ``Cell.spec()``'s keys (everything needed to rebuild a cell).
+SPEC_KEYS = (
+    "sizes", "sigma", "tau", "mu", "effects", "effects_param", "errors", "errors_df", "sigma_ratio", "block"
+)
+
+
+def _dist_param(dist, value, where: str):
+    """The canonical parameter of a distribution: its default when None, a checked float."""
+    if dist.param is None:
+        if value is not None:
+            raise ConfigError(f"{where}: {dist.name} takes no parameter, got {value!r}")
+        return None
+    if value is None:
+        return float(dist.default)
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ConfigError(f"{where}: {dist.param} {value!r} is not a number")
+    v = float(value)
+    if not math.isfinite(v):
+        raise ConfigError(f"{where}: {dist.param} {value!r} is not finite")
+    problem = dist.check(v)
+    if problem:
+        raise ConfigError(f"{where}: {dist.name} {dist.param} = {value!r}: {problem}")
+    return v
+
+
 @dataclass(frozen=True)
 class Cell:
-    """One setting of the grid. ``sizes`` holds one group size per group."""
+    """One setting of the grid. ``sizes`` holds one group size per group.
+
+    The world's fields (``worlds``): ``effects`` (registry name or ``"module:function"``) and
+    ``effects_param`` (its parameter, the default when None), ``errors`` and ``errors_df``,
+    ``sigma_ratio`` (>= 1). The defaults are today's normal, homoscedastic world.
+    """
 
     sizes: tuple[int, ...]
     sigma: float
     tau: float
     mu: float = 0.0
     block: str = field(default="", compare=False)
+    effects: str = "normal"
+    effects_param: float | None = None
+    errors: str = "normal"
+    errors_df: float | None = None
+    sigma_ratio: float = 1.0
+
+    def __post_init__(self):
+        eff = str(self.effects)
+        if worlds.is_user_name(eff):
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*", eff):
+                raise ConfigError(f"effects: {eff!r} must be written 'module:function'")
+            dist = worlds.Distribution(eff, None, None, None, None)
+        elif eff in worlds.EFFECTS:
+            dist = worlds.EFFECTS[eff]
+        else:
+            raise ConfigError(
+                f"effects: unknown distribution {eff!r} (known: {', '.join(worlds.EFFECTS)}, or 'module:function')"
+            )
+        if self.errors not in worlds.ERRORS:
+            raise ConfigError(f"errors: unknown distribution {self.errors!r} (known: {', '.join(worlds.ERRORS)})")
+        ratio = self.sigma_ratio
+        if isinstance(ratio, bool) or not isinstance(ratio, (int, float, np.integer, np.floating)):
+            raise ConfigError(f"sigma_ratio: {ratio!r} is not a number")
+        if not (math.isfinite(float(ratio)) and float(ratio) >= 1):
+            raise ConfigError(f"sigma_ratio: {ratio!r} must be a finite number of at least 1")
+        object.__setattr__(self, "effects", eff)
+        object.__setattr__(self, "effects_param", _dist_param(dist, self.effects_param, "effects"))
+        object.__setattr__(self, "errors_df", _dist_param(worlds.ERRORS[self.errors], self.errors_df, "errors"))
+        object.__setattr__(self, "sigma_ratio", float(ratio))
 
     @property
     def J(self) -> int:
@@ -162,12 +228,32 @@ class Cell:
         return self.sizes[0] if self.balanced else None
 
     @property
+    def normal_world(self) -> bool:
+        """Today's world: normal effects, normal errors, one within-group SD."""
+        return self.effects == "normal" and self.errors == "normal" and self.sigma_ratio == 1
+
+    @property
+    def world_suffix(self) -> str:
+        """The name's suffix for a world beyond the normal one ('' for the normal world)."""
+        parts = []
+        if self.effects != "normal":
+            if worlds.is_user_name(self.effects):
+                parts.append("_eff-" + self.effects.replace(":", "."))
+            else:
+                parts.append(f"_eff-{worlds.EFFECTS[self.effects].short}{fmt_number(self.effects_param)}")
+        if self.errors != "normal":
+            parts.append(f"_err-{worlds.ERRORS[self.errors].short}{fmt_number(self.errors_df)}")
+        if self.sigma_ratio != 1:
+            parts.append(f"_sr{fmt_number(self.sigma_ratio)}")
+        return "".join(parts)
+
+    @property
     def name(self) -> str:
-        """Stable, readable name such as ``J12_n100x6+2x6_sigma5_tau1_mu0``."""
+        """Stable, readable name such as ``J12_n100x6+2x6_sigma5_tau1_mu0`` (module docstring)."""
         return (
             f"J{self.J}_n{self.design}_sigma{fmt_number(self.sigma)}"
             f"_tau{fmt_number(self.tau)}_mu{fmt_number(self.mu)}"
-        )
+        ) + self.world_suffix
 
     @property
     def key(self) -> int:
@@ -178,6 +264,25 @@ class Cell:
         """Group indices by group size, as ``{"n=2": array([6, ...]), ...}`` (unbalanced only)."""
         sizes = np.asarray(self.sizes)
         return {f"n={v}": np.flatnonzero(sizes == v) for v in sorted(set(self.sizes))}
+
+    def effects_dist(self) -> worlds.Distribution:
+        """The effects distribution (a user's one is imported here, unchecked)."""
+        return worlds.effects_distribution(self.effects)
+
+    def errors_dist(self) -> worlds.Distribution:
+        return worlds.ERRORS[self.errors]
+
+    def group_sigmas(self) -> np.ndarray:
+        """True within-group SDs sigma_j, shape (J,) (``worlds.group_sigmas``)."""
+        return worlds.group_sigmas(self.sigma, self.sigma_ratio, self.J)
+
+    def sampling_variances(self) -> np.ndarray:
+        """True variances sigma_j^2 / n_j of the group means, shape (J,)."""
+        return self.group_sigmas() ** 2 / np.asarray(self.sizes, dtype=float)
+
+    def effects_prior(self):
+        """The true distribution of theta_j (GaussMixture or QuantilePrior), for the oracle."""
+        return self.effects_dist().prior(self.tau, self.effects_param)
 
     def params(self) -> dict:
         """Plain-Python description (for tables and Snakemake params)."""
@@ -192,7 +297,59 @@ class Cell:
             "sigma": float(self.sigma),
             "tau": float(self.tau),
             "mu": float(self.mu),
+            "effects": self.effects,
+            "effects_param": self.effects_param,
+            "errors": self.errors,
+            "errors_df": self.errors_df,
+            "sigma_ratio": self.sigma_ratio,
         }
+
+    def spec(self) -> dict:
+        """Everything needed to rebuild the cell, as plain Python, keys in the order of ``SPEC_KEYS``.
+
+        ``sizes``, ``sigma``, ``tau`` and ``mu`` always; a world key (``effects``,
+        ``effects_param``, ``errors``, ``errors_df``, ``sigma_ratio``) only when it differs from
+        today's normal world, so a normal-world cell's spec is exactly the dict the workflow
+        tracked before the non-normal worlds (Snakemake reruns a job whose params change: none
+        does). ``block`` is a label, not part of the cell's identity, and is left out (renaming
+        a block reruns no simulation); ``from_spec(spec, block=...)`` restores it.
+        ``Cell.from_spec(cell.spec()) == cell``.
+        """
+        out = {
+            "sizes": [int(s) for s in self.sizes],
+            "sigma": float(self.sigma),
+            "tau": float(self.tau),
+            "mu": float(self.mu),
+        }
+        if self.effects != "normal":
+            out["effects"] = self.effects
+            if self.effects_param is not None:
+                out["effects_param"] = self.effects_param
+        if self.errors != "normal":
+            out["errors"] = self.errors
+            out["errors_df"] = self.errors_df
+        if self.sigma_ratio != 1:
+            out["sigma_ratio"] = self.sigma_ratio
+        return out
+
+    @classmethod
+    def from_spec(cls, spec: dict, block: str | None = None) -> Cell:
+        """The cell of a ``spec()`` dict (missing world keys take today's defaults)."""
+        unknown = set(spec) - set(SPEC_KEYS)
+        if unknown:
+            raise ConfigError(f"cell spec: unknown key(s) {sorted(unknown)}")
+        return cls(
+            sizes=tuple(int(s) for s in spec["sizes"]),
+            sigma=float(spec["sigma"]),
+            tau=float(spec["tau"]),
+            mu=float(spec.get("mu", 0.0)),
+            block=str(block if block is not None else spec.get("block", "")),
+            effects=spec.get("effects", "normal"),
+            effects_param=spec.get("effects_param"),
+            errors=spec.get("errors", "normal"),
+            errors_df=spec.get("errors_df"),
+            sigma_ratio=spec.get("sigma_ratio", 1.0),
+        )
 
 
 def _as_list(value):
@@ -210,12 +367,74 @@ def _positive(block: str, key: str, value, *, allow_zero: bool = False) -> float
     return v
 
 
+#: The grid keys of the world beyond the normal one, with their defaults (DESIGN section 8).
+#: A distribution's parameter key is ``<effects|errors>_<param>``; each applies only to the
+#: distribution that has that parameter, so lists of them never duplicate a cell.
+WORLD_KEYS = {
+    "effects": "normal",
+    "effects_df": worlds.EFFECTS["t"].default,
+    "effects_skew": worlds.EFFECTS["skewed"].default,
+    "effects_sep": worlds.EFFECTS["bimodal"].default,
+    "effects_p": worlds.EFFECTS["sparse"].default,
+    "errors": "normal",
+    "errors_df": worlds.ERRORS["t"].default,
+    "sigma_ratio": 1.0,
+}
+
+
+def _world_variants(block: str, spec: dict) -> list[dict]:
+    """The (effects, effects_param, errors, errors_df, sigma_ratio) settings of a block."""
+    checked_users: dict[str, None] = {}
+
+    def dists(kind: str, registry: dict) -> list[tuple[str, float | None]]:
+        out = []
+        for name in _as_list(spec.get(kind, WORLD_KEYS[kind])):
+            if not isinstance(name, str):
+                raise ConfigError(f"grid.{block}.{kind}: {name!r} is not a distribution name")
+            if kind == "effects" and worlds.is_user_name(name):
+                if name not in checked_users:
+                    try:  # the user's function, checked before any job
+                        worlds.user_effects(name, check=True)
+                    except ValueError as exc:
+                        raise ConfigError(f"grid.{block}.{exc}") from None
+                    checked_users[name] = None
+                out.append((name, None))
+                continue
+            if name not in registry:
+                extra = ", or 'module:function'" if kind == "effects" else ""
+                raise ConfigError(f"grid.{block}.{kind}: unknown distribution {name!r} (known: {', '.join(registry)}{extra})")
+            dist = registry[name]
+            if dist.param is None:
+                out.append((name, None))
+                continue
+            key = f"{kind}_{dist.param}"
+            for v in _as_list(spec.get(key, dist.default)):
+                out.append((name, _dist_param(dist, v, f"grid.{block}.{key}")))
+        return out
+
+    ratios = [_positive(block, "sigma_ratio", r) for r in _as_list(spec.get("sigma_ratio", 1.0))]
+    for r in ratios:
+        if r < 1:
+            raise ConfigError(f"grid.{block}.sigma_ratio: {r!r} must be at least 1")
+    return [
+        dict(effects=e, effects_param=ep, errors=er, errors_df=erp, sigma_ratio=r)
+        for (e, ep), (er, erp), r in itertools.product(
+            dists("effects", worlds.EFFECTS), dists("errors", worlds.ERRORS), ratios
+        )
+    ]
+
+
 def cells_from_config(grid: dict) -> list[Cell]:
     """Expand the config's ``grid`` (named blocks, each a full factorial) into cells.
 
     Each block has ``sizes`` (design labels), ``sigma``, ``tau``, optionally ``J`` (needed by
-    balanced labels) and ``mu`` (default 0). Raises ConfigError naming the key for a bad value
-    or a cell that appears twice.
+    balanced labels) and ``mu`` (default 0), and the world's keys of ``WORLD_KEYS`` (each a
+    value or a list; defaults give today's normal world and today's cell names): ``effects``,
+    ``effects_df`` (t), ``effects_skew`` (skewed), ``effects_sep`` (bimodal), ``effects_p``
+    (sparse), ``errors``, ``errors_df`` (t errors), ``sigma_ratio``. A parameter key crosses only
+    with the distribution that has the parameter. A user's ``effects: module:function`` is
+    imported and checked here (``worlds.user_effects``). Raises ConfigError naming the key for a
+    bad value or a cell that appears twice.
     """
     if not isinstance(grid, dict) or not grid:
         raise ConfigError("grid: needs at least one block of settings")
@@ -224,7 +443,7 @@ def cells_from_config(grid: dict) -> list[Cell]:
     for block, spec in grid.items():
         if not isinstance(spec, dict):
             raise ConfigError(f"grid.{block}: must be a mapping of factor lists")
-        unknown = set(spec) - {"J", "sizes", "sigma", "tau", "mu"}
+        unknown = set(spec) - {"J", "sizes", "sigma", "tau", "mu"} - set(WORLD_KEYS)
         if unknown:
             raise ConfigError(f"grid.{block}: unknown key(s) {sorted(unknown)}")
         for req in ("sizes", "sigma", "tau"):
@@ -241,9 +460,12 @@ def cells_from_config(grid: dict) -> list[Cell]:
             if isinstance(m, bool) or not isinstance(m, (int, float)) or not math.isfinite(float(m)):
                 raise ConfigError(f"grid.{block}.mu: {m!r} is not a finite number")
             mus.append(float(m))
-        for J, label, sigma, tau, mu in itertools.product(Js, _as_list(spec["sizes"]), sigmas, taus, mus):
+        variants = _world_variants(str(block), spec)
+        for J, label, sigma, tau, mu, world in itertools.product(
+            Js, _as_list(spec["sizes"]), sigmas, taus, mus, variants
+        ):
             sizes = parse_sizes(label, J, key=f"grid.{block}.sizes")
-            cell = Cell(sizes=sizes, sigma=sigma, tau=tau, mu=mu, block=str(block))
+            cell = Cell(sizes=sizes, sigma=sigma, tau=tau, mu=mu, block=str(block), **world)
             if cell.name in seen:
                 raise ConfigError(
                     f"grid.{block}: cell {cell.name} is duplicated (also in grid.{seen[cell.name]})"

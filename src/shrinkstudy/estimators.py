@@ -2,65 +2,121 @@
 
 Every function takes sufficient statistics (``SuffStats``: n, ybar of shape (R, J), SSW of
 shape (R,)) and returns an (R, J) array; groups a dataset does not have (n_j = 0) are NaN.
-Formulas: DESIGN section 2. Intervals: DESIGN section 3.
+Formulas: docs/formulas.md, sections 2 (estimators) and 3 (intervals).
+
+Which estimators exist, in which order, with which inputs, is the registry's business
+(``shrinkstudy.registry``); ``fit_estimators`` runs the entries it is given, built-in or a
+user's (``shrinkstudy.plugins``), and records failures per estimator and dataset.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import special
 
-from .design import ESTIMATORS, INTERVAL_ESTIMATORS
+from . import registry
 from .hierbayes import HierPrior, hier_bayes
-from .reml import VarComp, fit_varcomp
+from .plugins import Estimate, PluginError, check_estimate
+from .registry import Estimator
+from .reml import CONSTANT, NOT_IDENTIFIED, ZERO_WITHIN, VarComp, fit_varcomp
 from .simulate import SuffStats
 
 __all__ = [
-    "ESTIMATORS",
-    "INTERVAL_ESTIMATORS",
     "Truth",
     "Fit",
+    "shrinkage",
     "shrinkage_factors",
+    "shrink",
     "raw",
     "pooled",
     "blup",
     "varmatch",
     "bayesglm",
+    "bayesglm_estimate",
+    "hier_bayes_estimate",
     "james_stein",
+    "james_stein_shrink",
     "oracle",
+    "oracle_bayes",
+    "oracle_bayes_interval",
+    "blup_ml",
+    "constrained_bayes",
+    "sure",
+    "npmle",
     "raw_interval",
     "blup_interval",
     "oracle_interval",
+    "balanced_datasets",
     "fit_estimators",
 ]
 
+#: Names of the variance-component status codes (``reml``), for failure messages and fit.json.
+STATUS_NAMES = {0: "ok", ZERO_WITHIN: "zero_within", CONSTANT: "constant", NOT_IDENTIFIED: "not_identified"}
 
 
 @dataclass(frozen=True)
 class Truth:
-    """The true hyperparameters, for the oracle."""
+    """The true parameters, for the oracles: mu, tau and sigma; in a world beyond the normal one
+    (``Cell.normal_world`` False) also the true distribution of the effects (``effects_prior``,
+    None for normal effects) and the true group SDs (``sigmas``, None for one sigma)."""
 
     mu: float
     tau: float
     sigma: float
+    effects_prior: object = None
+    sigmas: tuple | None = None
+
+    @classmethod
+    def from_cell(cls, cell) -> Truth:
+        """The truth of a study cell (``design.Cell``)."""
+        if cell.normal_world:
+            return cls(cell.mu, cell.tau, cell.sigma)
+        sigmas = tuple(float(s) for s in cell.group_sigmas()) if cell.sigma_ratio != 1 else None
+        prior = cell.effects_prior() if cell.effects != "normal" else None
+        return cls(cell.mu, cell.tau, cell.sigma, prior, sigmas)
+
+    def sampling_variances(self, stats: SuffStats) -> np.ndarray:
+        """True variances of the group means, sigma_j^2 / n_j, shape (R, J)."""
+        sig2 = np.asarray(self.sigmas, dtype=float) ** 2 if self.sigmas is not None else self.sigma**2
+        with np.errstate(divide="ignore"):
+            return np.broadcast_to(sig2 / stats.n, stats.n.shape)
 
 
 def _nan_absent(stats: SuffStats, est: np.ndarray) -> np.ndarray:
     return np.where(stats.present, est, np.nan)
 
 
+def shrinkage(tau2, v) -> np.ndarray:
+    """B = tau^2 / (tau^2 + v) for sampling variances v: 1 where v = 0, 0 where tau^2 = 0 < v.
+
+    ``tau2`` is (R,) (one per dataset), ``v`` (R, J): sigma^2 / n_j in the long form, s_j^2 for
+    estimates with known standard errors. The one shrinkage kernel of blup, varmatch and the
+    oracle in both forms."""
+    tau2 = np.asarray(tau2, dtype=float)[..., None]
+    v = np.asarray(v, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        B = tau2 / (tau2 + v)
+    B = np.where(v == 0, 1.0, B)
+    B = np.where((tau2 == 0) & (v > 0), 0.0, B)
+    return np.where(np.isnan(tau2) | np.isnan(v), np.nan, B)
+
+
 def shrinkage_factors(n, tau2, sigma2) -> np.ndarray:
     """B_j = tau^2 / (tau^2 + sigma^2 / n_j), with B = 1 where sigma^2 = 0 and B = 0 where tau^2 = 0."""
     n = np.asarray(n, dtype=float)
-    tau2 = np.asarray(tau2, dtype=float)[..., None]
     sigma2 = np.asarray(sigma2, dtype=float)[..., None]
     with np.errstate(invalid="ignore", divide="ignore"):
-        B = tau2 / (tau2 + sigma2 / n)
-    B = np.where(sigma2 == 0, 1.0, B)
-    B = np.where((tau2 == 0) & (sigma2 > 0), 0.0, B)
-    return np.where(np.isnan(tau2) | np.isnan(sigma2), np.nan, B)
+        v = np.where(sigma2 == 0, 0.0, sigma2 / n)
+    return shrinkage(tau2, v)
+
+
+def shrink(y, mu, B) -> np.ndarray:
+    """The shrinkage step mu + B (y - mu), mu (R,) toward which the (R, J) values y move."""
+    mu = np.asarray(mu, dtype=float)[:, None]
+    return mu + B * (y - mu)
 
 
 def raw(stats: SuffStats) -> np.ndarray:
@@ -73,21 +129,19 @@ def pooled(stats: SuffStats) -> np.ndarray:
     return _nan_absent(stats, np.broadcast_to(stats.grand_mean()[:, None], stats.n.shape))
 
 
-def blup(stats: SuffStats, vc: VarComp) -> np.ndarray:
+def blup(stats: SuffStats, varcomp: VarComp) -> np.ndarray:
     """Mixed-model BLUP (lme4 ``coef()``): mu^ + B^_j (ybar_j - mu^)."""
-    B = shrinkage_factors(stats.n, vc.tau2, vc.sigma2)
-    mu = vc.mu[:, None]
-    return _nan_absent(stats, mu + B * (stats.ybar - mu))
+    B = shrinkage_factors(stats.n, varcomp.tau2, varcomp.sigma2)
+    return _nan_absent(stats, shrink(stats.ybar, varcomp.mu, B))
 
 
-def varmatch(stats: SuffStats, vc: VarComp) -> np.ndarray:
+def varmatch(stats: SuffStats, varcomp: VarComp) -> np.ndarray:
     """The seed's rescaling: mu^ + (ybar_j - mu^) tau^ / sqrt(tau^2^ + sigma^2^ / n_j) = ... sqrt(B^_j)."""
-    B = shrinkage_factors(stats.n, vc.tau2, vc.sigma2)
-    mu = vc.mu[:, None]
-    return _nan_absent(stats, mu + np.sqrt(B) * (stats.ybar - mu))
+    B = shrinkage_factors(stats.n, varcomp.tau2, varcomp.sigma2)
+    return _nan_absent(stats, shrink(stats.ybar, varcomp.mu, np.sqrt(B)))
 
 
-def bayesglm(stats: SuffStats, vc: VarComp, *, tol: float = 1e-12, maxiter: int = 500):
+def bayesglm(stats: SuffStats, varcomp: VarComp, *, tol: float = 1e-12, maxiter: int = 500):
     """The seed's Bayes fit: ``arm::bayesglm(y ~ 0 + g, prior.mean = mu^, prior.scale = tau^,
     prior.df = Inf, scaled = FALSE)``.
 
@@ -105,7 +159,7 @@ def bayesglm(stats: SuffStats, vc: VarComp, *, tol: float = 1e-12, maxiter: int 
 
     Where tau^2^ = 0 (a boundary fit, where arm's prior has zero scale and its fit breaks down)
     every group gets mu^, the limit as tau^ -> 0; where sigma^2^ = 0 (no within-group noise) the
-    raw means. Where the variance components are not identified (``vc.ok`` False) the
+    raw means. Where the variance components are not identified (``varcomp.ok`` False) the
     estimates and s2 are NaN.
 
     Returns
@@ -113,10 +167,10 @@ def bayesglm(stats: SuffStats, vc: VarComp, *, tol: float = 1e-12, maxiter: int 
     est : (R, J) estimates; s2 : (R,) the converged dispersion.
     """
     n, ybar = stats.n, stats.ybar
-    mu = vc.mu[:, None]
-    tau2 = vc.tau2[:, None]
+    mu = varcomp.mu[:, None]
+    tau2 = varcomp.tau2[:, None]
     N = stats.N
-    s2 = vc.sigma2.copy()
+    s2 = varcomp.sigma2.copy()
     active = np.ones(s2.shape, dtype=bool)  # each dataset stops on its own test (chunk-invariant)
     with np.errstate(invalid="ignore", divide="ignore"):
         for _ in range(maxiter):
@@ -132,11 +186,24 @@ def bayesglm(stats: SuffStats, vc: VarComp, *, tol: float = 1e-12, maxiter: int 
                 break
         lam = s2[:, None] / tau2
         m = np.where(tau2 > 0, (n * ybar + lam * mu) / (n + lam), mu)
-        m = np.where(vc.sigma2[:, None] == 0, ybar, m)
-    bad = ~vc.ok
+        m = np.where(varcomp.sigma2[:, None] == 0, ybar, m)
+    bad = ~varcomp.ok
     m = np.where(bad[:, None], np.nan, m)
     s2 = np.where(bad, np.nan, s2)
     return _nan_absent(stats, m), s2
+
+
+def bayesglm_estimate(stats: SuffStats, varcomp: VarComp) -> Estimate:
+    """``bayesglm`` for the registry: the estimates, and the converged dispersion as ``s2``."""
+    est, s2 = bayesglm(stats, varcomp)
+    return Estimate(est, extra={"s2": s2})
+
+
+def hier_bayes_estimate(stats: SuffStats, prior: HierPrior, level: float | None) -> Estimate:
+    """``hierbayes.hier_bayes`` for the registry: posterior means, central intervals at ``level``
+    (none when it is None) and the posterior mean of tau^2 as ``tau2``."""
+    hb = hier_bayes(stats, prior, level=level)
+    return Estimate(hb.mean, hb.lower, hb.upper, extra={"tau2": hb.tau2_mean})
 
 
 def james_stein(stats: SuffStats) -> np.ndarray:
@@ -148,29 +215,103 @@ def james_stein(stats: SuffStats) -> np.ndarray:
     ``J - 3`` is taken as 0 (no shrinkage: the raw means); the formula would expand the
     estimates away from the grand mean for J = 2.
     """
-    n, ybar = stats.n, stats.ybar
     present = stats.present
     J = stats.J.astype(float)
     N = stats.N
-    nn = np.where(present, n, np.nan)
-    balanced = np.nanmin(nn, axis=1) == np.nanmax(nn, axis=1)
-    n0 = np.nanmax(nn, axis=1)
-    gm = stats.grand_mean()[:, None]
-    d = np.where(present, ybar - gm, 0.0)
+    n0 = np.nanmax(np.where(present, stats.n, np.nan), axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         s2 = stats.ssw / (N - J) / n0
+    est, _ = james_stein_shrink(stats.ybar, stats.grand_mean(), present, s2)
+    return np.where(present & balanced_datasets(stats)[:, None], est, np.nan)
+
+
+def james_stein_shrink(y, center, present, s2):
+    """The positive-part James-Stein step for R datasets of values y (R, J) with a common
+    sampling variance s2 (R,), toward ``center`` (R,): ``center + c (y_j - center)``,
+    ``c = max(0, 1 - (J - 3) s2 / sum (y_j - center)^2)`` (Efron & Morris 1973), with J - 3
+    taken as 0 for J <= 3 and c = 0 where every y_j equals the center. Where c = 1 the
+    estimates are y itself. Returns the estimates and c; the long form and the known-SE form
+    (``knownse.james_stein``) share it."""
+    J = present.sum(axis=1).astype(float)
+    gm = center[:, None]
+    d = np.where(present, y - gm, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
         ss = (d * d).sum(axis=1)
         factor = np.maximum(0.0, 1.0 - np.maximum(J - 3.0, 0.0) * s2 / ss)
-    factor = np.where(ss == 0, 0.0, factor)  # all group means equal: every estimate is ybar.
-    est = np.where(factor[:, None] == 1.0, ybar, gm + factor[:, None] * d)  # no shrinkage: exactly raw
-    ok = balanced & (N > J)
-    return np.where(present & ok[:, None], est, np.nan)
+    factor = np.where(ss == 0, 0.0, factor)  # all group means equal: every estimate is the center
+    est = np.where(factor[:, None] == 1.0, y, gm + factor[:, None] * d)  # no shrinkage: exactly y
+    return est, factor
 
 
 def oracle(stats: SuffStats, truth: Truth) -> np.ndarray:
-    """Posterior mean with the true mu, tau, sigma: mu + B_j (ybar_j - mu)."""
-    B = shrinkage_factors(stats.n, np.full(stats.R, truth.tau**2), np.full(stats.R, truth.sigma**2))
-    return _nan_absent(stats, truth.mu + B * (stats.ybar - truth.mu))
+    """The normal-theory Bayes rule with the true parameters: mu + B_j (ybar_j - mu),
+    B_j = tau^2 / (tau^2 + sigma_j^2 / n_j) (one sigma, or the true group SDs): the best linear
+    rule whatever the distribution of the effects (``oracle_linear`` in the registry)."""
+    if truth.sigmas is None:
+        B = shrinkage_factors(stats.n, np.full(stats.R, truth.tau**2), np.full(stats.R, truth.sigma**2))
+    else:
+        B = shrinkage(np.full(stats.R, truth.tau**2), truth.sampling_variances(stats))
+    return _nan_absent(stats, shrink(stats.ybar, np.full(stats.R, float(truth.mu)), B))
+
+
+def oracle_bayes(stats: SuffStats, truth: Truth) -> np.ndarray:
+    """The Bayes rule under the true distribution of the effects, mu + E[theta_j | ybar_j] (the
+    floor, ``oracle`` in the registry): by quadrature for a continuous distribution, exactly for
+    a normal mixture (``ebayes.oracle_bayes``); under normal effects the linear rule, exactly."""
+    if truth.effects_prior is None:
+        return oracle(stats, truth)
+    from .ebayes import oracle_bayes as _bayes
+
+    return _bayes(stats, float(truth.mu), truth.effects_prior, truth.sampling_variances(stats))
+
+
+def oracle_bayes_interval(stats: SuffStats, truth: Truth, level: float = 0.95):
+    """Under normal effects the exact posterior interval (``oracle_interval``); under others none
+    (NaN: the posterior is not normal, and no interval of it is computed)."""
+    if truth.effects_prior is None:
+        return oracle_interval(stats, truth, level)
+    nan = np.full(stats.n.shape, np.nan)
+    return nan, nan.copy()
+
+
+def blup_ml(stats: SuffStats) -> np.ndarray:
+    """The BLUP with ML variance components (whatever the study's method): mu^ + B^_j (ybar_j - mu^)."""
+    return blup(stats, fit_varcomp(stats, "ML"))
+
+
+def _pooled_sigma2(stats: SuffStats) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return stats.ssw / (stats.N - stats.J)
+
+
+def constrained_bayes(stats: SuffStats, varcomp: VarComp) -> np.ndarray:
+    """Constrained Bayes (Louis 1984; Ghosh 1992) around the plug-in posterior of the fitted
+    model: the BLUPs spread about their mean so that the estimates' sample mean and variance
+    equal the posterior expectation of the true means' (``ebayes.constrained_bayes``)."""
+    from .ebayes import constrained_bayes as _cb
+
+    return _cb(stats, varcomp)
+
+
+def sure(stats: SuffStats) -> np.ndarray:
+    """Xie, Kou & Brown (2012) SURE shrinkage toward a location, s_j^2 = sigma^2^ / n_j with the
+    pooled sigma^2^ = SSW / (N - J) (``ebayes.sure``)."""
+    from .ebayes import sure as _sure
+
+    return _sure(stats, _pooled_sigma2(stats))
+
+
+#: The study's NPMLE settings: a grid of 100 points, at most 150 accelerated EM iterations per
+#: dataset, stopping when the certified gap is below 1e-8 or an iteration gains under 1e-6.
+NPMLE_SETTINGS = {"grid_size": 100, "maxiter": 150, "ltol": 1e-6}
+
+
+def npmle(stats: SuffStats) -> np.ndarray:
+    """Kiefer-Wolfowitz NPMLE empirical Bayes (Koenker & Mizera 2014): posterior means under the
+    estimated distribution of the means, s_j^2 = sigma^2^ / n_j (``ebayes.npmle``)."""
+    from .ebayes import npmle as _npmle
+
+    return _npmle(stats, _pooled_sigma2(stats), **NPMLE_SETTINGS)
 
 
 def raw_interval(stats: SuffStats, level: float = 0.95):
@@ -184,24 +325,36 @@ def raw_interval(stats: SuffStats, level: float = 0.95):
     return est - half, est + half
 
 
-def blup_interval(stats: SuffStats, vc: VarComp, level: float = 0.95):
+def blup_interval(stats: SuffStats, varcomp: VarComp, level: float = 0.95):
     """Plug-in empirical-Bayes interval mu^ + B^_j (ybar_j - mu^) +- z sqrt(B^_j sigma^2^ / n_j)."""
-    B = shrinkage_factors(stats.n, vc.tau2, vc.sigma2)
+    B = shrinkage_factors(stats.n, varcomp.tau2, varcomp.sigma2)
     z = special.ndtri(0.5 + level / 2)
     with np.errstate(invalid="ignore", divide="ignore"):
-        half = z * np.sqrt(B * vc.sigma2[:, None] / stats.n)
-    est = blup(stats, vc)
+        half = z * np.sqrt(B * varcomp.sigma2[:, None] / stats.n)
+    est = blup(stats, varcomp)
     return est - half, est + half
 
 
 def oracle_interval(stats: SuffStats, truth: Truth, level: float = 0.95):
-    """Exact posterior interval with known mu, tau, sigma: mean +- z sqrt(B_j sigma^2 / n_j)."""
-    B = shrinkage_factors(stats.n, np.full(stats.R, truth.tau**2), np.full(stats.R, truth.sigma**2))
+    """Posterior interval of the normal-theory rule with the true parameters:
+    mean +- z sqrt(B_j sigma_j^2 / n_j) (exact under normal effects)."""
     z = special.ndtri(0.5 + level / 2)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        half = z * np.sqrt(B * truth.sigma**2 / stats.n)
+    if truth.sigmas is None:
+        B = shrinkage_factors(stats.n, np.full(stats.R, truth.tau**2), np.full(stats.R, truth.sigma**2))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            half = z * np.sqrt(B * truth.sigma**2 / stats.n)
+    else:
+        v = truth.sampling_variances(stats)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            half = z * np.sqrt(shrinkage(np.full(stats.R, truth.tau**2), v) * v)
     est = oracle(stats, truth)
     return est - half, est + half
+
+
+def balanced_datasets(stats: SuffStats) -> np.ndarray:
+    """(R,) True where a dataset's groups all have the same size and N > J (James-Stein applies)."""
+    nn = np.where(stats.present, stats.n, np.nan)
+    return (np.nanmin(nn, axis=1) == np.nanmax(nn, axis=1)) & (stats.N > stats.J)
 
 
 @dataclass
@@ -214,7 +367,9 @@ class Fit:
     intervals : name -> ((R, J) lower, (R, J) upper), for the interval estimators requested.
     failed : name -> (R,) bool, True where the estimator could not be computed.
     varcomp : the REML/ML variance components.
-    extra : other per-dataset outputs (``bayesglm_s2``, ``hier_bayes_tau2`` ...).
+    extra : other per-dataset outputs, ``<estimator>_<key>`` (``bayesglm_s2``,
+        ``hier_bayes_tau2`` ...).
+    messages : name -> (R,) str array, why each failed replication failed ("" elsewhere).
     """
 
     estimates: dict
@@ -222,11 +377,95 @@ class Fit:
     failed: dict
     varcomp: VarComp
     extra: dict = field(default_factory=dict)
+    messages: dict = field(default_factory=dict)
+
+
+def _entries(estimators) -> list[Estimator]:
+    unknown = [e for e in estimators if not isinstance(e, Estimator) and e not in registry.names()]
+    if unknown:
+        raise ValueError(f"unknown estimator(s) {unknown}; built-in: {list(registry.names())}")
+    return [e if isinstance(e, Estimator) else registry.get(e) for e in estimators]
+
+
+def _builtin(entry: Estimator, stats: SuffStats, inputs: dict, level, intervals: bool):
+    """(point, lower, upper, extra) of a built-in estimator (numpy's warnings on degenerate
+    datasets silenced: their answers are defined, and checked below)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        result = entry.point_function()(stats, **{k: inputs[k] for k in entry.needs})
+    if not isinstance(result, Estimate):
+        result = Estimate(result)
+    lower, upper = result.lower, result.upper
+    interval = entry.interval_function()
+    if intervals and interval is not None:
+        lower, upper = interval(stats, level=level, **{k: inputs[k] for k in entry.needs})
+    return result.point, lower, upper, result.extra
+
+
+def _rows(obj, idx):
+    """Replications ``idx`` of the statistics, variance components or observations."""
+    if obj is None or not hasattr(obj, "__dataclass_fields__"):
+        return obj
+    if isinstance(obj, SuffStats):
+        return SuffStats(obj.n[idx], obj.ybar[idx], obj.ssw[idx])
+    if isinstance(obj, VarComp):
+        fields = {k: getattr(obj, k)[idx] for k in ("mu", "tau2", "sigma2", "gamma", "crit", "boundary", "status")}
+        return VarComp(**fields, method=obj.method)
+    return obj.rows(idx) if hasattr(obj, "rows") else obj
+
+
+def _message(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:500]
+
+
+def _user(entry: Estimator, stats: SuffStats, inputs: dict, intervals: bool):
+    """(point, lower, upper, extra, bad, messages) of a user's estimator; never raises.
+
+    A call on all R datasets that raises is retried one dataset at a time, so that only the
+    replications that fail are lost."""
+    fn = entry.point_function()
+    R, J = stats.n.shape
+    wants_interval = "level" in entry.needs
+    kw = {k: inputs[k] for k in entry.needs}
+    messages = np.full(R, "", dtype=object)
+    nan = np.full((R, J), np.nan)
+
+    def call(st, args):
+        with np.errstate(all="ignore"):
+            return check_estimate(fn(st, **args), st.n.shape, st.present, interval=wants_interval)
+
+    try:
+        point, lower, upper, extra, bad = call(stats, kw)
+    except PluginError as exc:  # the wrong type or shape: every replication fails
+        messages[:] = f"{entry.name} {exc}"
+        return nan, nan, nan, {}, np.ones(R, bool), messages
+    except Exception:  # noqa: BLE001 - a user's exception is data; find the replications
+        point, lower, upper = nan.copy(), nan.copy(), nan.copy()
+        bad = np.zeros(R, bool)
+        extra = {}
+        for r in range(R):
+            idx = slice(r, r + 1)
+            try:
+                p1, l1, u1, _, b1 = call(_rows(stats, idx), {k: _rows(v, idx) for k, v in kw.items()})
+            except PluginError as exc:
+                bad[r], messages[r] = True, f"{entry.name} {exc}"
+                continue
+            except Exception as exc:  # noqa: BLE001
+                bad[r], messages[r] = True, _message(exc)
+                continue
+            point[r], bad[r] = p1[0], b1[0]
+            if wants_interval:
+                lower[r], upper[r] = l1[0], u1[0]
+    messages[bad & (messages == "")] = f"{entry.name} returned NaN or inf for a group the dataset has"
+    point = np.where(bad[:, None], np.nan, point)
+    if not (intervals and wants_interval):
+        lower = upper = None
+    return point, lower, upper, extra, bad, messages
 
 
 def fit_estimators(
     stats: SuffStats,
-    estimators=ESTIMATORS,
+    estimators=None,
     *,
     truth: Truth | None = None,
     method: str = "REML",
@@ -234,56 +473,62 @@ def fit_estimators(
     intervals: bool = True,
     prior: HierPrior | None = None,
     varcomp: VarComp | None = None,
+    data=None,
 ) -> Fit:
     """Fit the requested estimators (and their intervals) on every dataset.
 
-    A failure (a dataset whose variance components are not identified, a non-finite result) is
-    recorded in ``Fit.failed`` per estimator and dataset, never raised. ``james_stein`` on an
-    unbalanced dataset gives NaN and is not counted as a failure (it does not apply).
+    Parameters
+    ----------
+    stats : sufficient statistics of R datasets.
+    estimators : names of built-in estimators or registry entries (``registry.Estimator``, e.g.
+        a user's from ``plugins.user_estimator``); default every built-in one.
+    truth : the true hyperparameters (for the oracle).
+    method : "REML" or "ML" variance components (unless ``varcomp`` is given).
+    level, intervals : interval level, and whether to compute intervals at all.
+    prior : prior of hier_bayes.
+    varcomp : variance components fitted elsewhere (e.g. statsmodels MixedLM).
+    data : ``plugins.Observations``, for estimators that need the raw observations.
+
+    A failure (a dataset whose variance components are not identified, a non-finite result, a
+    user's estimator that raises) is recorded in ``Fit.failed`` and ``Fit.messages`` per
+    estimator and dataset, never raised. Where an estimator does not apply (``james_stein`` on
+    an unbalanced dataset) its estimates are NaN and no failure is counted.
     """
-    unknown = [e for e in estimators if e not in ESTIMATORS]
-    if unknown:
-        raise ValueError(f"unknown estimator(s) {unknown}; known: {list(ESTIMATORS)}")
-    if "oracle" in estimators and truth is None:
-        raise ValueError("the oracle needs the true mu, tau and sigma (truth=...)")
+    entries = _entries(registry.names() if estimators is None else estimators)
+    for need, what in (("truth", "the true mu, tau and sigma (truth=...)"), ("data", "the raw observations (data=...)")):
+        wanting = [e.name for e in entries if need in e.needs]
+        if wanting and (truth if need == "truth" else data) is None:
+            raise ValueError(f"{', '.join(wanting)} need{'s' if len(wanting) == 1 else ''} {what}")
     vc = varcomp if varcomp is not None else fit_varcomp(stats, method)
-    est, ints, extra = {}, {}, {}
-    for name in estimators:
-        if name == "raw":
-            est[name] = raw(stats)
-            if intervals:
-                ints[name] = raw_interval(stats, level)
-        elif name == "pooled":
-            est[name] = pooled(stats)
-        elif name == "blup":
-            est[name] = blup(stats, vc)
-            if intervals:
-                ints[name] = blup_interval(stats, vc, level)
-        elif name == "varmatch":
-            est[name] = varmatch(stats, vc)
-        elif name == "bayesglm":
-            est[name], extra["bayesglm_s2"] = bayesglm(stats, vc)
-        elif name == "hier_bayes":
-            hb = hier_bayes(stats, prior or HierPrior(), level=level if intervals else None)
-            est[name] = hb.mean
-            if intervals:
-                ints[name] = (hb.lower, hb.upper)
-            extra["hier_bayes_tau2"] = hb.tau2_mean
-        elif name == "james_stein":
-            est[name] = james_stein(stats)
-        elif name == "oracle":
-            est[name] = oracle(stats, truth)
-            if intervals:
-                ints[name] = oracle_interval(stats, truth, level)
+    inputs = {
+        "varcomp": vc,
+        "truth": truth,
+        "prior": prior or HierPrior(),
+        "data": data,
+        "level": level if intervals else None,
+    }
     present = stats.present
-    failed = {}
-    for name, e in est.items():
-        bad = ~np.all(np.isfinite(e) | ~present, axis=1)
-        if name == "james_stein":
-            nn = np.where(present, stats.n, np.nan)
-            applies = (np.nanmin(nn, axis=1) == np.nanmax(nn, axis=1)) & (stats.N > stats.J)
-            bad &= applies
-        if name in ("blup", "varmatch", "bayesglm"):
-            bad |= ~vc.ok
+    est, ints, extra, failed, messages = {}, {}, {}, {}, {}
+    for entry in entries:
+        name = entry.name
+        if entry.builtin:
+            point, lower, upper, more = _builtin(entry, stats, inputs, level, intervals)
+            bad = ~np.all(np.isfinite(point) | ~present, axis=1)
+            msg = np.where(bad, "non-finite estimate", "").astype(object)
+            if entry.applies == "balanced":
+                bad &= balanced_datasets(stats)
+            if entry.uses_varcomp and not vc.ok.all():
+                for r in np.flatnonzero(~vc.ok):
+                    msg[r] = f"variance components not identified ({STATUS_NAMES.get(int(vc.status[r]))})"
+                bad |= ~vc.ok
+            msg[~bad] = ""
+        else:
+            user_inputs = dict(inputs, level=level)
+            point, lower, upper, more, bad, msg = _user(entry, stats, user_inputs, intervals)
+        est[name] = point
+        if intervals and lower is not None:
+            ints[name] = (lower, upper)
+        extra.update({f"{name}_{k}": v for k, v in more.items()})
         failed[name] = bad
-    return Fit(estimates=est, intervals=ints, failed=failed, varcomp=vc, extra=extra)
+        messages[name] = msg
+    return Fit(estimates=est, intervals=ints, failed=failed, varcomp=vc, extra=extra, messages=messages)

@@ -1,7 +1,7 @@
 """Full hierarchical Bayes for the one-way model by one-dimensional quadrature (no MCMC).
 
 Prior ``p(mu, sigma^2, gamma) ∝ p(gamma) / sigma^2`` with ``gamma = tau^2 / sigma^2``.
-Integrating mu and sigma^2 out analytically leaves (DESIGN section 4)::
+Integrating mu and sigma^2 out analytically leaves (docs/formulas.md section 4)::
 
     p(gamma | y) ∝ p(gamma) exp(-REMLcrit(gamma) / 2)
     E[m_j | gamma, y] = mu^(gamma) + B_j(gamma) (ybar_j - mu^(gamma))
@@ -45,7 +45,15 @@ from .reml import CONSTANT, ZERO_WITHIN, _parts, criterion, data_status
 from .simulate import SuffStats
 from .tdist import TCdf
 
-__all__ = ["HierPrior", "HierBayes", "hier_bayes", "posterior_nodes", "zoomed_quadrature", "PRIOR_FAMILIES"]
+__all__ = [
+    "HierPrior",
+    "HierBayes",
+    "hier_bayes",
+    "posterior_nodes",
+    "zoomed_quadrature",
+    "mixture_quantiles",
+    "PRIOR_FAMILIES",
+]
 
 PRIOR_FAMILIES = ("half_cauchy", "uniform_shrinkage")
 
@@ -151,6 +159,17 @@ def posterior_nodes(stats: SuffStats, prior: HierPrior):
     return zoomed_quadrature(evaluate, stats.R, prior.nodes, prior.passes)
 
 
+class _NormalCdf:
+    """The standard normal in the t table's interface (the limit df -> inf)."""
+
+    @staticmethod
+    def cdf_pdf(z):
+        return special.ndtr(z), np.exp(-0.5 * z * z) / np.sqrt(2.0 * np.pi)
+
+
+_NORMAL = _NormalCdf()
+
+
 def _mixture_cdf_pdf(x, rows, pf, cf, sf, dff, tables, target, block=2048):
     """Mixture CDF minus ``target`` and density at ``x`` for the flattened problems ``rows``.
 
@@ -172,8 +191,9 @@ def _mixture_cdf_pdf(x, rows, pf, cf, sf, dff, tables, target, block=2048):
     return err, dens
 
 
-def _mixture_quantiles(p, c, s, df, targets, tol=1e-10, maxiter=60):
-    """Quantiles of the mixture sum_k p_k t_df(c_k, s_k) for each (R, J); p (R, G), c, s (R, G, J).
+def mixture_quantiles(p, c, s, df, targets, tol=1e-10, maxiter=60):
+    """Quantiles of the mixture sum_k p_k t_df(c_k, s_k) for each (R, J); p (R, G), c, s (R, G, J);
+    df (R,), ``inf`` for a mixture of normals (the summary form's posterior).
 
     Newton's method on the mixture CDF from a moment-matched start, safeguarded by a bracket
     (a step leaving it bisects), iterating only on the entries not yet converged
@@ -185,7 +205,8 @@ def _mixture_quantiles(p, c, s, df, targets, tol=1e-10, maxiter=60):
     """
     R, G, J = c.shape
     mean = np.einsum("rg,rgj->rj", p, c)
-    var_t = np.where(df > 2, df / np.maximum(df - 2, 1e-300), 3.0)
+    with np.errstate(invalid="ignore"):
+        var_t = np.where(np.isinf(df), 1.0, np.where(df > 2, df / np.maximum(df - 2, 1e-300), 3.0))
     var = np.einsum("rg,rgj->rj", p, s * s * var_t[:, None, None] + c * c) - mean * mean
     sd = np.sqrt(np.maximum(var, 0.0))
     spread = (s.max(axis=1) + 1e-300) * 1e3
@@ -194,7 +215,7 @@ def _mixture_quantiles(p, c, s, df, targets, tol=1e-10, maxiter=60):
     cf = c.transpose(0, 2, 1).reshape(R * J, G)
     sf = s.transpose(0, 2, 1).reshape(R * J, G)
     dff = np.repeat(df, J)
-    tables = {d: TCdf(d) for d in np.unique(df)}
+    tables = {d: TCdf(d) if np.isfinite(d) else _NORMAL for d in np.unique(df)}
     out = []
     for target in targets:
         x = (mean + special.stdtrit(df, target)[:, None] * sd).reshape(-1)
@@ -265,7 +286,7 @@ def hier_bayes(stats: SuffStats, prior: HierPrior | None = None, level: float | 
                 var = (qf / df[:, None])[..., None] * (Bw / nsafe + (1.0 - Bw) ** 2 / S[..., None])
             s = np.sqrt(var)
             a = (1.0 - level) / 2.0
-            lo_q, hi_q = _mixture_quantiles(p, cond, s, df, [a, 1.0 - a])
+            lo_q, hi_q = mixture_quantiles(p, cond, s, df, [a, 1.0 - a])
             lower[idx] = np.where(present[idx], lo_q, np.nan)
             upper[idx] = np.where(present[idx], hi_q, np.nan)
     mean[failed] = np.nan

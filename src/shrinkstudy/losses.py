@@ -1,6 +1,6 @@
 """Per-replication losses: the stored unit from which every performance measure is computed.
 
-A replication (one simulated dataset) is the unit of the study (DESIGN section 5). The estimand
+A replication (one simulated dataset) is the unit of the study (docs/formulas.md section 5). The estimand
 is the vector of J group means, so each replication is reduced, per estimator and per set of
 groups, to a handful of numbers (its losses) averaged over those groups. Performance measures
 and their Monte Carlo standard errors (``measures``) are means and standard deviations of these
@@ -24,6 +24,12 @@ covered  fraction of the class's groups whose interval [lo_j, hi_j] contains m_j
          NaN for estimators without an interval or where an interval bound is not finite
 width    mean over the class's groups of hi_j - lo_j; NaN without an interval
 failed   bool, from ``Fit.failed``; a failed replication keeps its row, with NaN losses
+message  why it failed (``Fit.messages``), "" where it did not
+w1       ``"all"`` rows only: Wasserstein-1 distance between the empirical distributions of the
+         estimates and of the true means, mean |sorted(est) - sorted(m)| (histogram accuracy)
+spearman ``"all"`` rows only: Spearman correlation of the estimates with the true means (rank
+         accuracy; average ranks for ties; 0 when the estimates are all equal, NaN when the
+         true means are)
 ======== ===================================================================================
 
 An estimator that does not apply to a replication (``james_stein`` on an unbalanced dataset:
@@ -32,11 +38,14 @@ all estimates NaN and not failed) has no row for it.
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .design import ESTIMATORS, Cell
+from . import registry
+from .design import Cell
+from .ensemble import spearman, wasserstein1
 
 if TYPE_CHECKING:  # the engine is not imported by the summarise jobs
     from .estimators import Fit
@@ -53,7 +62,8 @@ __all__ = [
 
 #: Columns of the table written by ``replication_losses``, in order.
 LOSS_COLUMNS = (
-    "rep", "estimator", "groups", "sq_err", "err", "var_est", "var_true", "covered", "width", "failed"
+    "rep", "estimator", "groups", "sq_err", "err", "var_est", "var_true", "covered", "width", "failed", "message",
+    "w1", "spearman",
 )
 #: numpy dtypes of the loss columns (strings as objects, written by pyarrow as text).
 LOSS_DTYPES = {
@@ -67,6 +77,9 @@ LOSS_DTYPES = {
     "covered": np.float64,
     "width": np.float64,
     "failed": bool,
+    "message": object,
+    "w1": np.float64,
+    "spearman": np.float64,
 }
 #: Columns of the table written by ``varcomp_table``, in order.
 VARCOMP_COLUMNS = ("rep", "mu", "tau2", "sigma2", "gamma", "crit", "boundary", "status")
@@ -79,11 +92,6 @@ def group_classes(cell: Cell) -> dict[str, np.ndarray]:
     if not cell.balanced:
         classes.update(cell.size_classes())
     return classes
-
-
-def _estimator_order(names) -> list[str]:
-    known = [e for e in ESTIMATORS if e in names]
-    return known + sorted(e for e in names if e not in ESTIMATORS)
 
 
 def _var_rows(x: np.ndarray) -> np.ndarray:
@@ -111,7 +119,7 @@ def loss_columns(fit: Fit, means, reps, cell: Cell) -> dict:
     Returns
     -------
     dict of numpy columns ``LOSS_COLUMNS`` (see the module docstring), rows ordered by
-    estimator (in ``ESTIMATORS`` order), then groups (``"all"`` first), then replication.
+    estimator (in registry order), then groups (``"all"`` first), then replication.
     Computation is row-wise, so a replication's losses do not depend on which other
     replications are in the same call.
     """
@@ -128,16 +136,20 @@ def loss_columns(fit: Fit, means, reps, cell: Cell) -> dict:
         true_var = _var_rows(means)
 
     parts = []
-    for name in _estimator_order(fit.estimates):
+    for name in registry.order(fit.estimates):
         est = np.asarray(fit.estimates[name], dtype=float)
         if est.shape != (R, J):
             raise ValueError(f"estimates of {name} have shape {est.shape}, expected {(R, J)}")
         failed = np.asarray(fit.failed.get(name, np.zeros(R, bool)), dtype=bool).reshape(R)
+        messages = fit.messages.get(name)
+        if messages is None:
+            messages = np.where(failed, "failed", "").astype(object)
         applies = failed | np.any(np.isfinite(est), axis=1)
         if not applies.any():
             continue
         keep = np.flatnonzero(applies)
         est_k, means_k, failed_k = est[keep], means[keep], failed[keep]
+        message_k = np.where(failed_k, np.asarray(messages, dtype=object)[keep], "").astype(object)
         bad = failed_k[:, None]
         d = np.where(bad, np.nan, est_k - means_k)
         interval = fit.intervals.get(name)
@@ -149,13 +161,25 @@ def loss_columns(fit: Fit, means, reps, cell: Cell) -> dict:
             inside = np.where(finite & ~bad, inside, np.nan)
             w = np.where(bad, np.nan, hi - lo)
         var_est = _var_rows(np.where(bad, np.nan, est_k))
+        with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows of failed fits
+            w1 = np.where(failed_k, np.nan, wasserstein1(est_k, means_k))
+            rho = np.where(failed_k, np.nan, spearman(est_k, means_k))
+            # estimates all equal (complete pooling, a boundary fit) rank nothing: correlation 0;
+            # where the true means are all equal (tau = 0) it stays undefined
+            spread_est = np.fmax.reduce(est_k, axis=1) - np.fmin.reduce(est_k, axis=1)
+            spread_true = np.fmax.reduce(means_k, axis=1) - np.fmin.reduce(means_k, axis=1)
+            rho = np.where(np.isnan(rho) & ~failed_k & (spread_est == 0) & (spread_true > 0), 0.0, rho)
         var_true = np.where(failed_k, np.nan, true_var[keep])
         nk = keep.size
         for label, idx in classes.items():
-            dc = d[:, idx]
+            # contiguous rows: a row's mean is then summed in the same order whatever the number
+            # of rows (a column selection is laid out by columns), so a replication's losses are
+            # the same bits in a chunk of 1,000 and alone (shrinkstudy replicate)
+            dc = np.ascontiguousarray(d[:, idx])
             if interval is not None:
-                covered = inside[:, idx].mean(axis=1)
-                width = w[:, idx].mean(axis=1)
+                covered = np.ascontiguousarray(inside[:, idx]).mean(axis=1)
+                width = np.ascontiguousarray(w[:, idx]).mean(axis=1)
             else:
                 covered = width = np.full(nk, np.nan)
             parts.append(
@@ -170,6 +194,9 @@ def loss_columns(fit: Fit, means, reps, cell: Cell) -> dict:
                     "covered": covered,
                     "width": width,
                     "failed": failed_k,
+                    "message": message_k,
+                    "w1": w1 if label == "all" else np.full(nk, np.nan),
+                    "spearman": rho if label == "all" else np.full(nk, np.nan),
                 }
             )
     return {
@@ -199,6 +226,9 @@ def _loss_dtypes(df):
             "covered": "float64",
             "width": "float64",
             "failed": "bool",
+            "message": "str",
+            "w1": "float64",
+            "spearman": "float64",
         }
     )
 

@@ -2,7 +2,7 @@
 
 Definitions follow Morris, White & Crowther (2019), "Using simulation studies to evaluate
 statistical methods", Statistics in Medicine 38:2074-2102, table 6 (the formulas of rsimsum),
-adapted to a vector-valued estimand (DESIGN section 5).
+adapted to a vector-valued estimand (docs/formulas.md section 5).
 
 Vector-valued estimands
 -----------------------
@@ -53,8 +53,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from . import registry
 from .design import Cell
-from .design import ESTIMATORS
 from .losses import LOSS_COLUMNS, group_classes
 from .reml import NOT_IDENTIFIED
 
@@ -80,7 +80,10 @@ __all__ = [
 ]
 
 #: The cell's descriptive columns (``Cell.params()``), first in every summary row.
-PARAM_COLUMNS = ("cell", "block", "J", "design", "balanced", "n", "N", "sigma", "tau", "mu")
+PARAM_COLUMNS = (
+    "cell", "block", "J", "design", "balanced", "n", "N", "sigma", "tau", "mu",
+    "effects", "effects_param", "errors", "errors_df", "sigma_ratio",
+)
 #: Every column of ``summarise_cell``'s output, in order.
 SUMMARY_COLUMNS = PARAM_COLUMNS + (
     "estimator",
@@ -97,6 +100,10 @@ SUMMARY_COLUMNS = PARAM_COLUMNS + (
     "rel_mse_mcse",
     "spread",
     "spread_mcse",
+    "w1",
+    "w1_mcse",
+    "spearman",
+    "spearman_mcse",
     "coverage",
     "coverage_mcse",
     "width",
@@ -285,14 +292,19 @@ def mcse_proportion(p: float, R: int) -> float:
 def theory_risks(cell: Cell, idx=None) -> tuple[float, float]:
     """Raw and oracle (Bayes) risk, averaged over the groups ``idx`` (default: all).
 
-    raw risk = mean_j sigma^2 / n_j; oracle risk = mean_j B_j sigma^2 / n_j with
-    B_j = tau^2 / (tau^2 + sigma^2 / n_j) at the true tau and sigma (DESIGN section 2).
+    raw risk = mean_j sigma_j^2 / n_j; oracle risk = mean_j B_j sigma_j^2 / n_j with
+    B_j = tau^2 / (tau^2 + sigma_j^2 / n_j) at the true tau and sigma_j (docs/formulas.md section
+    2): the risk of the linear oracle, which depends on the effects' and errors' distributions
+    through their variances only (so it holds in every world).
     """
     n = np.asarray(cell.sizes, dtype=float)
+    if cell.sigma_ratio == 1:
+        v = float(cell.sigma) ** 2 / n
+    else:
+        v = cell.sampling_variances()
     if idx is not None:
-        n = n[np.asarray(idx)]
-    s2, t2 = float(cell.sigma) ** 2, float(cell.tau) ** 2
-    v = s2 / n
+        v = v[np.asarray(idx)]
+    t2 = float(cell.tau) ** 2
     B = t2 / (t2 + v)
     return float(v.mean()), float((B * v).mean())
 
@@ -303,7 +315,7 @@ def p_boundary_balanced(cell: Cell) -> float:
     In a balanced design the REML estimate is 0 exactly when MSB <= MSW, and
     MSB / MSW ~ (1 + n tau^2 / sigma^2) F_{J-1, N-J}. NaN for unbalanced cells or N = J.
     """
-    if not cell.balanced or cell.N <= cell.J:
+    if not cell.balanced or cell.N <= cell.J or not cell.normal_world:  # the F law needs normality
         return math.nan
     ratio = 1.0 / (1.0 + cell.n * float(cell.tau) ** 2 / float(cell.sigma) ** 2)
     return f_cdf(ratio, cell.J - 1, cell.N - cell.J)
@@ -400,16 +412,20 @@ def _betainc_cf(a: float, b: float, x: float, y: float) -> float:
 # Summaries
 
 
-def _order(names, reference) -> list:
-    known = [e for e in reference if e in names]
-    return known + sorted(e for e in names if e not in reference)
-
-
 def _check_unique(reps: np.ndarray, what: str) -> None:
     """``reps`` sorted; raise if a replication appears twice (overlapping chunks)."""
     if reps.size > 1 and np.any(reps[1:] == reps[:-1]):
         dup = np.unique(reps[1:][reps[1:] == reps[:-1]])[:5].tolist()
         raise ValueError(f"{what}: replication(s) {dup} appear more than once (overlapping chunks?)")
+
+
+def _mean_finite(x: np.ndarray) -> tuple[float, float]:
+    """Mean of a per-replication measure and its MCSE (sd / sqrt(R)), NaN unless every
+    replication has it (a measure undefined in some replications is not averaged over the rest)."""
+    x = np.asarray(x, dtype=float)
+    if x.size == 0 or not np.isfinite(x).all():
+        return math.nan, math.nan
+    return float(x.mean()), mcse_mean(x)
 
 
 def _mean(x: np.ndarray) -> float:
@@ -436,7 +452,7 @@ def summarise_cell(losses, varcomp, cell: Cell, level: float = 0.95) -> pd.DataF
     Returns
     -------
     DataFrame with columns ``SUMMARY_COLUMNS``, one row per (estimator, groups), estimators in
-    ``ESTIMATORS`` order and groups ``"all"`` first, then by group size:
+    registry order and groups ``"all"`` first, then by group size:
 
     * cell, block, J, design, balanced, n (nullable Int64: NA when unbalanced), N, sigma, tau, mu:
       ``cell.params()``;
@@ -488,7 +504,8 @@ def summary_rows(losses, varcomp, cell: Cell, level: float = 0.95) -> list[dict]
     key = e_codes[order].astype(np.int64) * len(g_names) + g_codes[order]
     cols = {
         c: np.asarray(losses[c], dtype=float)[order]
-        for c in ("sq_err", "err", "var_est", "var_true", "covered", "width")
+        for c in ("sq_err", "err", "var_est", "var_true", "covered", "width", "w1", "spearman")
+        if c in losses or c not in ("w1", "spearman")
     }
     cols["rep"] = rep_all[order]
     cols["failed"] = np.asarray(losses["failed"], dtype=bool)[order]
@@ -506,7 +523,7 @@ def summary_rows(losses, varcomp, cell: Cell, level: float = 0.95) -> list[dict]
 
     params = cell.params()
     rows = []
-    for est in _order({e for e, _ in blocks}, ESTIMATORS):
+    for est in registry.order({e for e, _ in blocks}):
         for grp, idx in classes.items():
             blk = blocks.get((est, grp))
             if blk is None:
@@ -532,8 +549,12 @@ def summary_rows(losses, varcomp, cell: Cell, level: float = 0.95) -> list[dict]
 
             is_all = grp == "all"
             spread, spread_mcse = math.nan, math.nan
+            w1 = w1_mcse = rho = rho_mcse = math.nan
             if is_all:
                 spread, spread_mcse = spread_ratio(blk["var_est"], blk["var_true"])
+                if "w1" in blk:
+                    w1, w1_mcse = _mean_finite(blk["w1"])
+                    rho, rho_mcse = _mean_finite(blk["spearman"])
             has_interval = bool(np.isfinite(cov).any())
             raw_risk, oracle_risk = theory_risks(cell, idx)
             rows.append(
@@ -553,6 +574,10 @@ def summary_rows(losses, varcomp, cell: Cell, level: float = 0.95) -> list[dict]
                     "rel_mse_mcse": rel_mcse,
                     "spread": spread,
                     "spread_mcse": spread_mcse,
+                    "w1": w1,
+                    "w1_mcse": w1_mcse,
+                    "spearman": rho,
+                    "spearman_mcse": rho_mcse,
                     "coverage": _mean(cov) if has_interval else math.nan,
                     "coverage_mcse": mcse_mean(cov) if has_interval else math.nan,
                     "width": _mean(wid) if has_interval else math.nan,
@@ -571,7 +596,7 @@ def summary_rows(losses, varcomp, cell: Cell, level: float = 0.95) -> list[dict]
 #: The type of the summary columns that are not floats (the DataFrame, the CSV and reading it
 #: back all follow it).
 SUMMARY_COLUMN_TYPES = {
-    **dict.fromkeys(("cell", "block", "design", "estimator", "groups"), "str"),
+    **dict.fromkeys(("cell", "block", "design", "estimator", "groups", "effects", "errors"), "str"),
     "balanced": "bool",
     "n": "nullable int",  # NA for unbalanced cells
     **dict.fromkeys(("J", "N", "reps", "failures"), "int"),
@@ -602,8 +627,36 @@ def _csv_field(column: str, value) -> str:
         return str(bool(value))
     if kind in ("int", "nullable int"):
         return "" if value is None else str(int(value))
-    value = float(value)
+    value = math.nan if value is None else float(value)
     return "" if math.isnan(value) else "%.10g" % value
+
+
+#: Columns of a cell's failures file (``failure_csv``) and of ``tables/failures.csv``.
+FAILURE_COLUMNS = ("cell", "rep", "estimator", "message")
+
+
+def failure_rows(losses, cell: Cell) -> list[tuple]:
+    """One ``(cell, rep, estimator, message)`` per failed replication and estimator, in
+    registry order of the estimators, then by replication."""
+    failed = np.asarray(losses["failed"], dtype=bool) & (np.asarray(losses["groups"]) == "all")
+    idx = np.flatnonzero(failed)
+    if idx.size == 0:
+        return []
+    est = np.asarray(losses["estimator"], dtype=object)[idx]
+    reps = np.asarray(losses["rep"], dtype=np.int64)[idx]
+    msg = np.asarray(losses["message"], dtype=object)[idx] if "message" in losses else np.full(idx.size, "")
+    rank = {e: k for k, e in enumerate(registry.order(set(est)))}
+    order = sorted(range(idx.size), key=lambda i: (rank[est[i]], reps[i]))
+    return [(cell.name, int(reps[i]), str(est[i]), str(msg[i])) for i in order]
+
+
+def failure_csv(rows: list[tuple]) -> str:
+    """``failure_rows`` as CSV text with a header."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(FAILURE_COLUMNS)
+    writer.writerows(rows)
+    return out.getvalue()
 
 
 def summary_csv(rows: list[dict]) -> str:

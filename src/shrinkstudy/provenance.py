@@ -27,6 +27,8 @@ __all__ = [
     "config_sha256",
     "git_state",
     "library_closure",
+    "module_file",
+    "script_modules",
     "package_versions",
     "provenance",
 ]
@@ -141,25 +143,69 @@ def provenance(config: dict, repo=None) -> dict:
     }
 
 
-def _imported_names(tree: ast.AST, package: str):
-    """Top-level names of ``package`` that a module's code imports (modules or attributes)."""
+def module_file(name: str, package_dir: Path | str | None = None) -> Path | None:
+    """The file of the library module ``name``, or None where the package has no such module.
+
+    ``name`` is dotted, relative to the package: ``"registry"`` is ``registry.py``,
+    ``"figures"`` a subpackage's ``figures/__init__.py`` (or a module ``figures.py``),
+    ``"figures.style"`` is ``figures/style.py``, and ``"__init__"`` the package's own
+    ``__init__.py``. A subpackage wins over a module of the same name, as in Python's import.
+    """
+    package_dir = Path(package_dir or Path(__file__).parent)
+    if name == "__init__":
+        path = package_dir / "__init__.py"
+        return path if path.is_file() else None
+    parts = name.split(".")
+    if not all(part.isidentifier() for part in parts):
+        return None
+    init = package_dir.joinpath(*parts, "__init__.py")
+    if init.is_file():
+        return init
+    path = package_dir.joinpath(*parts[:-1], parts[-1] + ".py")
+    return path if path.is_file() else None
+
+
+def _is_package(name: str, package_dir: Path) -> bool:
+    """Whether ``name`` (dotted, see ``module_file``) is the package itself or a subpackage."""
+    return name == "__init__" or (module_file(name, package_dir) or Path()).name == "__init__.py"
+
+
+def _imported_names(tree: ast.AST, package: str, package_dir: Path, current: str = "__init__"):
+    """Dotted names (relative to ``package``) of the library modules that the code of module
+    ``current`` imports. A name that may be a module or an attribute (``from .x import y``,
+    ``from . import y``) is given only where the module exists; one that must be a module
+    (``from .x import y``'s ``x``, ``import package.x``) always, so that a missing one is noticed."""
+    # the package that relative imports start from: the module's own if it is a package
+    if _is_package(current, package_dir):
+        base = [] if current == "__init__" else current.split(".")
+    else:
+        base = current.split(".")[:-1]
+
+    def maybe(name):
+        return [name] if module_file(name, package_dir) is not None else []
+
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):
-            if node.level == 1:  # from .x.y import z / from . import x
-                module = node.module
-            elif node.level == 0 and node.module and node.module.split(".")[0] == package:
-                module = node.module.partition(".")[2]  # from package.x import y / from package import x
+            if node.level > 0:  # from .x.y import z / from . import x / from ..x import y
+                if node.level - 1 > len(base):
+                    continue  # above the package
+                parts = base[: len(base) - (node.level - 1)]
+                parts += node.module.split(".") if node.module else []
+            elif node.module and node.module.split(".")[0] == package:
+                parts = node.module.split(".")[1:]  # from package.x import y / from package import x
             else:
                 continue
+            module = ".".join(parts)
             if module:
-                yield module.split(".")[0]
-            else:
-                yield from (alias.name for alias in node.names)
-        elif isinstance(node, ast.Import):  # import package.x
+                yield module
+            for alias in node.names:  # a submodule, or an attribute of the module
+                if alias.name != "*":
+                    yield from maybe(f"{module}.{alias.name}" if module else alias.name)
+        elif isinstance(node, ast.Import):  # import package.x.y
             for alias in node.names:
                 parts = alias.name.split(".")
                 if parts[0] == package and len(parts) > 1:
-                    yield parts[1]
+                    yield ".".join(parts[1:])
         elif (
             isinstance(node, ast.Call)  # importlib.import_module("package.x")
             and getattr(node.func, "attr", getattr(node.func, "id", None)) == "import_module"
@@ -169,33 +215,66 @@ def _imported_names(tree: ast.AST, package: str):
         ):
             parts = node.args[0].value.split(".")
             if parts[0] == package and len(parts) > 1:
-                yield parts[1]
+                yield ".".join(parts[1:])
+        elif (  # a function named "package.x:attr" (the estimator registry's references)
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and node.value.startswith(package + ".")
+            and ":" in node.value
+        ):
+            parts = node.value.partition(":")[0].split(".")[1:]
+            if parts and all(part.isidentifier() for part in parts):
+                yield ".".join(parts)
+
+
+def script_modules(
+    script: Path | str, package: str = "shrinkstudy", package_dir: Path | str | None = None
+) -> list[str]:
+    """Library modules a workflow script imports itself (its rule adds what they import).
+
+    Dotted names relative to the package (``"figures"``, ``"figures.style"``, see
+    ``module_file``); ``package_dir`` is the package's folder (default: this package's).
+    """
+    path = Path(script)
+    package_dir = Path(package_dir or Path(__file__).parent)
+    tree = ast.parse(path.read_text(), filename=str(path))
+    return sorted(set(_imported_names(tree, package, package_dir, current="__main__")))
 
 
 def library_closure(modules, package_dir: Path | None = None) -> list[str]:
     """The given library modules, ``__init__`` and every package module they import, transitively.
 
-    Followed, anywhere in a module (function bodies included): relative imports
-    (``from .reml import ...``, ``from . import tdist``), absolute imports of the package
-    (``import shrinkstudy.x``, ``from shrinkstudy import x``) and
-    ``importlib.import_module("shrinkstudy.x")`` with a literal name; a name that is not a
-    module of the package (``from . import __version__``) is skipped, and imports under
+    Modules are named as dotted names relative to the package (``"registry"``,
+    ``"figures"`` for a subpackage's ``__init__.py``, ``"figures.style"``; ``"__init__"`` for
+    the package's own ``__init__.py``); ``module_file`` gives each one's file. A module of a
+    subpackage brings the subpackage's ``__init__`` (Python runs it first).
+
+    Followed, anywhere in a module (function bodies included): relative imports at any depth
+    (``from .reml import ...``, ``from . import tdist``, in a subpackage ``from .style import
+    ...`` and ``from ..registry import ...``), absolute imports of the package
+    (``import shrinkstudy.x``, ``from shrinkstudy import x``, ``from shrinkstudy.sub import y``
+    where ``y`` is a module), ``importlib.import_module("shrinkstudy.x")`` with a literal name,
+    and functions named as ``"shrinkstudy.x:function"`` (the estimator registry); a name that is
+    not a module of the package (``from . import __version__``) is skipped, and imports under
     ``if TYPE_CHECKING:`` count too (a harmless excess). Sorted module names. The workflow
-    declares these files as rule inputs, so a change to a module reruns the jobs whose results
+    declares their files as rule inputs, so a change to a module reruns the jobs whose results
     it can change, however indirectly it is used.
     """
     package_dir = Path(package_dir or Path(__file__).parent)
     package = package_dir.name
-    missing = [m for m in modules if not (package_dir / f"{m}.py").is_file()]
+    missing = [m for m in modules if module_file(m, package_dir) is None]
     if missing:
         raise FileNotFoundError(f"no library module {missing[0]!r} in {package_dir}")
     seen: set[str] = set()
     todo = list(modules) + ["__init__"]
     while todo:
         name = todo.pop()
-        path = package_dir / f"{name}.py"
-        if name in seen or not path.is_file():
+        path = module_file(name, package_dir)
+        if name in seen or path is None:
             continue
         seen.add(name)
-        todo.extend(_imported_names(ast.parse(path.read_text(), filename=str(path)), package))
+        parts = name.split(".")
+        todo.extend(".".join(parts[:k]) for k in range(1, len(parts)))  # its parent packages
+        tree = ast.parse(path.read_text(), filename=str(path))
+        todo.extend(_imported_names(tree, package, package_dir, name))
     return sorted(seen)

@@ -27,7 +27,7 @@ refined point wins. ``gamma = 0`` exactly when f'(0) >= 0 and no interior point 
 boundary ("singular") fit. For balanced designs the criterion is unimodal and the boundary
 is exactly ``boundary_test`` (MSB <= MSW for REML); in general ``boundary_test`` (the local
 condition f'(0) >= 0) is necessary, not sufficient. At gamma = 0 the REML test reduces to
-``(N - 1) sum n_j^2 (ybar_j - ybar)^2 / SST <= N - sum n_j^2 / N`` (DESIGN section 2).
+``(N - 1) sum n_j^2 (ybar_j - ybar)^2 / SST <= N - sum n_j^2 / N`` (docs/formulas.md section 2).
 
 Degenerate data have defined answers (``status`` codes):
 

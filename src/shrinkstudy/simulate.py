@@ -1,13 +1,19 @@
 """Generate datasets of the one-way random-effects model and reduce them to sufficient statistics.
 
-Model (DESIGN section 1): ``y_ij = mu + theta_j + e_ij``, ``theta_j ~ N(0, tau^2)``,
+Model (docs/formulas.md section 1): ``y_ij = mu + theta_j + e_ij``, ``theta_j ~ N(0, tau^2)``,
 ``e_ij ~ N(0, sigma^2)``. A dataset reduces to ``(n_j, ybar_j, SSW)``.
+
+Beyond the normal world (DESIGN section 8, ``worlds``): theta_j is drawn from the cell's
+effects distribution (mean 0, SD tau) and e_ij from its errors distribution at the group's
+own SD sigma_j (``Cell.group_sigmas``). Per replication, the J effects are drawn first (none when
+tau = 0), then the N errors in the order of the observations; a normal world draws exactly
+the random numbers it drew before non-normal worlds existed (same datasets, bit for bit).
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -18,6 +24,11 @@ if TYPE_CHECKING:  # pandas is imported where it is used: the simulate jobs do w
     import pandas as pd
 
 __all__ = ["SuffStats", "simulate_reps", "simulate_chunk", "suffstats_from_long"]
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    a.setflags(write=False)
+    return a
 
 
 @dataclass(frozen=True)
@@ -52,19 +63,20 @@ class SuffStats:
     def R(self) -> int:
         return self.n.shape[0]
 
-    @property
+    # computed once per instance (the statistics are fixed), read-only so a cached array stays true
+    @functools.cached_property
     def N(self) -> np.ndarray:
         """Observations per dataset, shape (R,)."""
-        return self.n.sum(axis=1)
+        return _frozen(self.n.sum(axis=1))
 
-    @property
+    @functools.cached_property
     def J(self) -> np.ndarray:
         """Groups present per dataset, shape (R,)."""
-        return (self.n > 0).sum(axis=1)
+        return _frozen((self.n > 0).sum(axis=1))
 
-    @property
+    @functools.cached_property
     def present(self) -> np.ndarray:
-        return self.n > 0
+        return _frozen(self.n > 0)
 
     def grand_mean(self) -> np.ndarray:
         """Mean of all observations (complete pooling), shape (R,)."""
@@ -89,10 +101,13 @@ def simulate_reps(cell: Cell, reps, base_seed: int):
     group = np.repeat(np.arange(cell.J), sizes)
     y = np.empty((len(reps), cell.N))
     means = np.empty((len(reps), cell.J))
+    effects, errors = cell.effects_dist(), cell.errors_dist()
+    # one scalar SD (today's call) unless the groups have their own
+    scale = cell.sigma if cell.sigma_ratio == 1 else cell.group_sigmas()[group]
     for i, rep in enumerate(reps):
         rng = rep_generator(base_seed, cell, int(rep))
-        means[i] = cell.mu + rng.normal(0.0, cell.tau, cell.J) if cell.tau > 0 else cell.mu
-        y[i] = means[i, group] + rng.normal(0.0, cell.sigma, cell.N)
+        means[i] = cell.mu + effects.draw(rng, cell.J, cell.tau, cell.effects_param) if cell.tau > 0 else cell.mu
+        y[i] = means[i, group] + errors.draw(rng, cell.N, scale, cell.errors_df)
     return y, means
 
 

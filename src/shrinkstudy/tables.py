@@ -20,6 +20,7 @@ Nothing here reads a clock, so the files depend only on the inputs.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 from pathlib import Path
@@ -27,8 +28,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .design import ESTIMATORS
-from .measures import SUMMARY_COLUMN_TYPES, SUMMARY_COLUMNS
+from . import registry
+from .measures import FAILURE_COLUMNS, SUMMARY_COLUMN_TYPES, SUMMARY_COLUMNS
 from .provenance import _plain
 from .smkio import DamagedFile
 
@@ -41,6 +42,7 @@ __all__ = [
     "format_estimate",
     "headline_table",
     "normalise_summary",
+    "read_failures_csv",
     "read_summary_csv",
     "replication_table",
     "sort_summary",
@@ -49,7 +51,8 @@ __all__ = [
 
 #: printf format of every float in the CSV files.
 FLOAT_FORMAT = "%.10g"
-#: The seed's group-size design (DESIGN section 1) and the sigma of the headline table.
+#: The seed answer's group-size design (docs/formulas.md section 1) and sigma: the defaults of
+#: the headline table (the workflow passes its config's ``seed_example`` design and sigma).
 SEED_DESIGN = "100x6+2x6"
 HEADLINE_SIGMA = 5.0
 #: Columns of headline.csv (tidy: one row per table section, cell, group class and estimator).
@@ -94,9 +97,7 @@ REPLICATION_COLUMNS = (
 
 
 def _estimator_rank(names: pd.Series) -> pd.Series:
-    known = {e: i for i, e in enumerate(ESTIMATORS)}
-    others = sorted(set(names) - set(known))
-    rank = {**known, **{e: len(known) + i for i, e in enumerate(others)}}
+    rank = {e: i for i, e in enumerate(registry.order(names))}
     return names.map(rank).astype("int64")
 
 
@@ -114,6 +115,19 @@ def _group_rank(groups: pd.Series) -> pd.Series:
 
 def _columns_of(kind: str) -> tuple:
     return tuple(c for c in SUMMARY_COLUMNS if SUMMARY_COLUMN_TYPES.get(c, "float") == kind)
+
+
+def normal_world(summary: pd.DataFrame) -> pd.Series:
+    """Rows of cells in the world the mixed model assumes: normal effects, normal errors, one
+    sigma (every row of a summary without those columns)."""
+    mask = pd.Series(True, index=summary.index)
+    if "effects" in summary:
+        mask &= summary["effects"].astype(str) == "normal"
+    if "errors" in summary:
+        mask &= summary["errors"].astype(str) == "normal"
+    if "sigma_ratio" in summary:
+        mask &= summary["sigma_ratio"].astype(float) == 1.0
+    return mask
 
 
 def normalise_summary(summary: pd.DataFrame) -> pd.DataFrame:
@@ -137,7 +151,7 @@ def normalise_summary(summary: pd.DataFrame) -> pd.DataFrame:
 
 def sort_summary(summary: pd.DataFrame) -> pd.DataFrame:
     """Rows in a fixed order: block, J, balanced first, n, design, sigma, tau, mu, then
-    estimator (``ESTIMATORS`` order) and groups (``"all"`` first, then by group size)."""
+    estimator (registry order) and groups (``"all"`` first, then by group size)."""
     df = summary.copy()
     df["_bal"] = ~df["balanced"].astype(bool)
     df["_n"] = df["n"].astype("Float64").fillna(np.inf).astype(float)
@@ -199,8 +213,7 @@ def _csv(df: pd.DataFrame) -> str:
 
 
 def _estimators_in(df: pd.DataFrame) -> list[str]:
-    names = set(df["estimator"])
-    return [e for e in ESTIMATORS if e in names] + sorted(names - set(ESTIMATORS))
+    return registry.order(df["estimator"])
 
 
 # ----------------------------------------------------------------------------------------------
@@ -442,7 +455,50 @@ def _replication_markdown(rep: pd.DataFrame) -> str:
 # ----------------------------------------------------------------------------------------------
 
 
-def write_tables(summary: pd.DataFrame, outdir, provenance: dict) -> list[Path]:
+def failures_markdown(failures: pd.DataFrame, limit: int = 200) -> str:
+    """The failed replications, one row each (cell, replication, estimator, message); the first
+    ``limit`` rows, with a count of the rest."""
+    if failures.empty:
+        return "# Failures\n\nNo estimator failed on any replication.\n"
+    rows = [
+        [f"`{r.cell}`", str(r.rep), r.estimator, str(r.message).replace("|", "\\|"), f"`{r.command}`"]
+        for r in failures.head(limit).itertuples()
+    ]
+    header = ["cell", "replication", "estimator", "message", "reproduce"]
+    text = "# Failures\n\n" + _md_table(header, rows, [":---", "---:", ":---", ":---", ":---"])
+    counts = failures.groupby("estimator", sort=False).size()
+    text += "\nFailures per estimator: " + ", ".join(f"{e} {n}" for e, n in counts.items()) + ".\n"
+    if len(failures) > limit:
+        text += f"\n({len(failures) - limit} more rows in failures.csv.)\n"
+    return text
+
+
+def replicate_command(cell: str, rep: int, configfiles=()) -> str:
+    """The command that regenerates one replication and refits it (``shrinkstudy replicate``)."""
+    return " ".join([f"shrinkstudy replicate {cell} {int(rep)}"] + [f"--config {f}" for f in configfiles])
+
+
+def write_failures(failures: pd.DataFrame, outdir, configfiles=()) -> list[Path]:
+    """``failures.csv`` and ``failures.md``: every failed replication of every estimator, with the
+    command that reproduces it (``configfiles``: the study's, as given to Snakemake)."""
+    outdir = Path(outdir)
+    failures = failures.assign(_rank=_estimator_rank(failures["estimator"]))
+    failures = failures.sort_values(["cell", "_rank", "rep"], kind="stable").drop(columns="_rank")
+    failures["command"] = [replicate_command(c, r, configfiles) for c, r in zip(failures["cell"], failures["rep"])]
+    return [
+        _write(outdir / "failures.csv", failures.to_csv(index=False, lineterminator="\n")),
+        _write(outdir / "failures.md", failures_markdown(failures)),
+    ]
+
+
+def write_tables(
+    summary: pd.DataFrame,
+    outdir,
+    provenance: dict,
+    *,
+    headline_sigma: float = HEADLINE_SIGMA,
+    seed_design: str = SEED_DESIGN,
+) -> list[Path]:
     """Write every table of the study into ``outdir`` (see the module docstring).
 
     Parameters
@@ -453,6 +509,8 @@ def write_tables(summary: pd.DataFrame, outdir, provenance: dict) -> list[Path]:
         Output directory (created if needed), e.g. ``results/tables``.
     provenance : dict
         From ``provenance.provenance(config)``; written as ``provenance.json``.
+    headline_sigma, seed_design : the sigma and the unbalanced design of the headline table
+        (the study's ``seed_example``).
 
     Returns
     -------
@@ -463,14 +521,14 @@ def write_tables(summary: pd.DataFrame, outdir, provenance: dict) -> list[Path]:
     s = sort_summary(normalise_summary(summary))
     if s.duplicated(["cell", "estimator", "groups"]).any():
         raise ValueError("summary: a (cell, estimator, groups) row appears more than once")
-    head = headline_table(s)
+    head = headline_table(s, headline_sigma, seed_design)
     rep = replication_table(s)
     paths = [
         _write(outdir / "summary.csv", _csv(s)),
         _write(outdir / "summary.md", summary_markdown(s)),
         _write(outdir / "summary.tex", summary_latex(s)),
         _write(outdir / "headline.csv", _csv(head)),
-        _write(outdir / "headline.md", _headline_markdown(head, HEADLINE_SIGMA, SEED_DESIGN)),
+        _write(outdir / "headline.md", _headline_markdown(head, headline_sigma, seed_design)),
         _write(outdir / "replication.csv", _csv(rep)),
         _write(outdir / "replication.md", _replication_markdown(rep)),
         _write(outdir / "provenance.json", json.dumps(_plain(provenance), indent=2, sort_keys=True) + "\n"),
@@ -478,12 +536,10 @@ def write_tables(summary: pd.DataFrame, outdir, provenance: dict) -> list[Path]:
     return paths
 
 
-def read_summary_csv(path, cell: str) -> pd.DataFrame:
-    """One cell's summary CSV (``measures.summary_csv``) as a DataFrame, as ``pandas.read_csv``
-    reads it, after checking it is that cell's file and whole: UTF-8 text ending in a newline,
-    the header ``measures.SUMMARY_COLUMNS``, every row as many fields as the header and naming
-    ``cell``, every field of its column's type (integers, True/False, numbers; NaN and NA
-    empty). Anything else raises ``smkio.DamagedFile`` (one line naming the file)."""
+def _check_cell_csv(path, cell: str, columns, types: dict) -> None:
+    """A per-cell CSV must be that cell's and whole: UTF-8 text ending in a newline, the header
+    ``columns``, every row as many fields as the header and naming ``cell``, every field of its
+    column's type (``types``: int, nullable int, bool, float; others text). Else DamagedFile."""
     import csv
     import re
 
@@ -499,27 +555,39 @@ def read_summary_csv(path, cell: str) -> pd.DataFrame:
     if not text.endswith("\n") or "\x00" in text:
         raise DamagedFile(path, "cut short or not a CSV file (no newline at its end)")
     try:
-        header, *rows = list(csv.reader(text.splitlines()))
+        header, *rows = list(csv.reader(io.StringIO(text)))
     except csv.Error as exc:
         raise DamagedFile(path, f"not a readable CSV file ({exc})") from None
-    if header != list(SUMMARY_COLUMNS):
-        raise DamagedFile(path, "its header is not that of a cell summary")
-    if not rows:
-        raise DamagedFile(path, "no rows below the header")
+    if header != list(columns):
+        raise DamagedFile(path, f"its header is not {','.join(columns)}")
     number = r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|[-+]?inf"
     pattern = {"int": r"-?\d+", "nullable int": r"(-?\d+)?", "bool": r"True|False", "float": f"({number})?"}
-    checks = [
-        (k, column, re.compile(pattern[kind]))
-        for k, column in enumerate(header)
-        if (kind := SUMMARY_COLUMN_TYPES.get(column, "float")) != "str"
-    ]
+    checks = [(k, c, re.compile(pattern[types[c]])) for k, c in enumerate(header) if types.get(c, "str") != "str"]
     at = header.index("cell")
     for i, row in enumerate(rows, start=2):
         if len(row) != len(header):
-            raise DamagedFile(path, f"line {i} has {len(row)} fields, the header {len(header)}")
+            raise DamagedFile(path, f"row {i} has {len(row)} fields, the header {len(header)}")
         if row[at] != cell:
-            raise DamagedFile(path, f"line {i} is of cell {row[at]!r}, expected {cell!r}")
+            raise DamagedFile(path, f"row {i} is of cell {row[at]!r}, expected {cell!r}")
         for k, column, rx in checks:
             if rx.fullmatch(row[k]) is None:
-                raise DamagedFile(path, f"line {i}, column {column!r}: {row[k]!r} is not of its type")
-    return pd.read_csv(p)
+                raise DamagedFile(path, f"row {i}, column {column!r}: {row[k]!r} is not of its type")
+
+
+def read_summary_csv(path, cell: str) -> pd.DataFrame:
+    """One cell's summary CSV (``measures.summary_csv``) as ``pandas.read_csv`` reads it, after
+    checking it is that cell's file and whole (``_check_cell_csv``: header
+    ``measures.SUMMARY_COLUMNS``, types ``measures.SUMMARY_COLUMN_TYPES``, floats elsewhere) and
+    has rows. Anything else raises ``smkio.DamagedFile`` (one line naming the file)."""
+    types = {c: SUMMARY_COLUMN_TYPES.get(c, "float") for c in SUMMARY_COLUMNS}
+    _check_cell_csv(path, cell, SUMMARY_COLUMNS, types)
+    if Path(path).read_text(encoding="utf-8").count("\n") < 2:
+        raise DamagedFile(path, "no rows below the header")
+    return pd.read_csv(path)
+
+
+def read_failures_csv(path, cell: str) -> pd.DataFrame:
+    """One cell's failures CSV (``measures.failure_csv``; no rows when nothing failed), checked
+    as ``read_summary_csv`` checks a summary (``rep`` an integer)."""
+    _check_cell_csv(path, cell, FAILURE_COLUMNS, {"rep": "int"})
+    return pd.read_csv(path, dtype={"cell": str, "estimator": str, "message": str}, keep_default_na=False)

@@ -1,7 +1,8 @@
 rule aggregate:
     input:
         summaries=expand(rules.summarise.output.summary, cell=CELLS),
-        code=lib("tables", "provenance"),
+        failures=expand(rules.summarise.output.failures, cell=CELLS),
+        code=code("aggregate.py"),
     output:
         summary=res("tables/summary.csv"),
         markdown=res("tables/summary.md"),
@@ -11,8 +12,14 @@ rule aggregate:
         replication=res("tables/replication.md"),
         replication_csv=res("tables/replication.csv"),
         provenance=res("tables/provenance.json"),
+        failures=res("tables/failures.csv"),
+        failures_md=res("tables/failures.md"),
     params:
         config=STUDY.config,
+        # the headline table: the seed example's design and sigma
+        headline={"design": STUDY.seed_cell.design, "sigma": float(STUDY.seed_cell.sigma)},
+        # the study's config files as given (the failures table's `shrinkstudy replicate` commands)
+        configfiles=[str(f) for f in workflow.config_settings.configfiles],
     log:
         res("logs/aggregate.log"),
     benchmark:

@@ -11,21 +11,52 @@ ENV = "../envs/shrinkstudy.yaml"
 
 from snakemake.utils import validate
 
-from shrinkstudy.config import load_study
+from shrinkstudy.config import fit_settings, load_study, study_config
 from shrinkstudy.design import ConfigError
-from shrinkstudy.provenance import library_closure
+from shrinkstudy.provenance import library_closure, module_file, script_modules
+from shrinkstudy.runlock import clear_stale_lock
 
-# The config against workflow/schemas/config.schema.yaml, and the checks a schema cannot state
-# (a duplicated cell, an unknown design label ...), before any job: one line naming the key.
+# The study is config/config.yaml when no --configfile is given, else the given file(s) alone
+# (no default grid block is merged in); --config key=value replaces a top-level key. The files are
+# read again here, strictly (a duplicate key is an error, 1e-3 is a number). Then the config
+# against workflow/schemas/config.schema.yaml, and the checks a schema cannot state (a duplicated
+# cell, an unknown design label, the caps on a study's size ...), before any job: one line
+# naming the file and line, or the key.
 try:
-    STUDY = load_study(dict(config))
+    STUDY = load_study(
+        study_config(workflow.config_settings.configfiles, workflow.config_settings.config),
+        cwd=Path.cwd(),
+        root=Path(workflow.basedir),  # user estimators' files are relative to the project
+    )
 except ConfigError as exc:
     sys.stderr.write(f"config error: {exc}\n")
     sys.exit(1)
+config.clear()
 config.update(STUDY.config)
+
+# A lock left by a run that was killed (kill -9, or Ctrl-C while Snakemake cleaned up) is removed
+# when no live Snakemake process of this machine runs in this directory, so that the same command
+# resumes the run (the workflow profile adds --rerun-incomplete).
+if workflow.is_main_process:
+    clear_stale_lock(Path.cwd())
 # The same schema through Snakemake's own validator (it passes whenever load_study did).
 validate(config, "../schemas/config.schema.yaml")
 
+
+
+def config_file_label(configfiles):
+    """The study's file as a command line names it (relative to the project when inside it; None
+    for the default study), for the protocol's reproduce commands."""
+    if not configfiles:
+        return None
+    path = Path(configfiles[-1]).resolve()
+    try:
+        return path.relative_to(Path(workflow.basedir).resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+CONFIG_FILE = config_file_label(workflow.config_settings.configfiles)
 RESULTS = STUDY.config["results"].rstrip("/")  # every output below this directory
 
 
@@ -38,28 +69,30 @@ CELLS = [cell.name for cell in STUDY.cells]
 CHUNKS = STUDY.chunks
 
 wildcard_constraints:
-    cell=r"J\d+_n[0-9x+]+_sigma[0-9.em]+_tau[0-9.em]+_mu[0-9.em]+",
+    cell=r"J\d+_n[0-9x+]+_sigma[0-9.em]+_tau[0-9.em]+_mu[0-9.em]+(?:_(?:eff|err)-[A-Za-z0-9_.]+|_sr[0-9.em]+)*",
     start=r"\d+",
     stop=r"\d+",
 
 
-def lib(*modules):
-    """Library modules a rule's script uses, with every library module they import in turn.
+SCRIPTS = Path(workflow.basedir) / "workflow" / "scripts"
 
-    Snakemake does not watch imported code: declared as inputs, a changed module reruns the
-    jobs that use it, directly or through another module."""
-    return [str(SRC / "shrinkstudy" / f"{m}.py") for m in library_closure(modules)]
+
+LIBRARY = SRC / "shrinkstudy"
+
+
+def code(script):
+    """The files of the library modules ``script`` imports, with every library module they
+    import in turn (a subpackage's modules and its ``__init__.py`` included).
+
+    Snakemake does not watch imported code: declared as inputs (``code=code("fit.py")``), a
+    changed module reruns the jobs that use it, directly or through another module."""
+    modules = library_closure(script_modules(SCRIPTS / script, package_dir=LIBRARY), LIBRARY)
+    return [str(module_file(m, LIBRARY)) for m in modules]
 
 
 def cell_spec(wildcards):
-    """Plain-Python description of the cell (tracked as params: a change reruns its jobs)."""
-    cell = STUDY.cell(wildcards.cell)
-    return {
-        "sizes": list(cell.sizes),
-        "sigma": float(cell.sigma),
-        "tau": float(cell.tau),
-        "mu": float(cell.mu),
-    }
+    """``Cell.spec()``: plain Python, tracked as params (a change reruns the cell's jobs)."""
+    return STUDY.cell(wildcards.cell).spec()
 
 
 def cell_block(wildcards):
@@ -75,15 +108,14 @@ def cell_chunks(path):
     return files
 
 
-def fit_settings():
-    c = STUDY.config
-    return {
-        "estimators": list(c["estimators"]),
-        "method": c["method"],
-        "engine": c["engine"],
-        "level": float(c["level"]),
-        "prior": {k: c["hier_bayes_prior"][k] for k in sorted(c["hier_bayes_prior"])},
-    }
+def seed_choice(spec):
+    """The seed example's choice of seed, as plain Python (tracked as params): ``seed`` and
+    ``choose``, and for closest_fit its target and number of candidates."""
+    out = {"seed": int(spec["seed"]), "choose": str(spec["choose"])}
+    if out["choose"] == "closest_fit":
+        out["target"] = {k: float(spec["target"][k]) for k in ("tau", "sigma", "mu")}
+        out["candidates"] = int(spec["candidates"])
+    return out
 
 
 def maybe_temp(path):
@@ -91,4 +123,6 @@ def maybe_temp(path):
 
 
 def all_targets():
-    return [rules.aggregate.output.summary] + FIGURE_TARGETS
+    """Every declared output but the per-cell intermediates: each table, the seed example, each
+    figure and report page, the findings and the protocol (a deleted one is rebuilt)."""
+    return list(rules.aggregate.output) + list(rules.seed_example.output) + FIGURE_TARGETS + REPORT_TARGETS

@@ -1,6 +1,6 @@
 # Figures: the seed answer's illustration (one dataset, its figures 1 and 2) and the study's
-# figures from the summary table. One script per figure; each writes a PNG (in the report) and
-# a PDF. `snakemake --report results/report.html` collects figures, captions and tables.
+# figures from the summary table. Each rule writes a PNG (in the report) and a PDF.
+# `snakemake --report results/report.html` collects figures, captions and tables.
 
 FIGURES = res("figures")
 
@@ -11,19 +11,21 @@ SEED_CELL = {
     "tau": float(STUDY.seed_cell.tau),
     "mu": float(STUDY.seed_cell.mu),
 }
-SEED_SETTINGS = {k: fit_settings()[k] for k in ("method", "level", "prior")}
+SEED_SETTINGS = {k: fit_settings(STUDY.config)[k] for k in ("method", "level", "prior")}
+# How its seed is chosen: the given seed, or the closest fit to a target among candidate seeds.
+SEED_CHOICE = seed_choice(STUDY.config["seed_example"])
 
 
 rule seed_example:
     input:
-        code=lib("seed_example"),
+        code=code("seed_example.py"),
     output:
         data=res("seed/data.csv"),
         estimates=res("seed/estimates.csv"),
         fit=res("seed/fit.json"),
     params:
         cell=SEED_CELL,
-        seed=int(config["seed_example"]["seed"]),
+        choice=SEED_CHOICE,
         settings=SEED_SETTINGS,
     log:
         res("logs/seed_example.log"),
@@ -40,7 +42,7 @@ rule fig_seed_shrinkage:
         data=rules.seed_example.output.data,
         estimates=rules.seed_example.output.estimates,
         fit=rules.seed_example.output.fit,
-        code=lib("figures"),
+        code=code("fig_seed_shrinkage.py"),
     output:
         png=report(
             f"{FIGURES}/seed_shrinkage.png",
@@ -62,7 +64,7 @@ rule fig_seed_blup_bayesglm:
     input:
         estimates=rules.seed_example.output.estimates,
         fit=rules.seed_example.output.fit,
-        code=lib("figures"),
+        code=code("fig_seed_blup_bayesglm.py"),
     output:
         png=report(
             f"{FIGURES}/seed_blup_bayesglm.png",
@@ -80,132 +82,46 @@ rule fig_seed_blup_bayesglm:
         "../scripts/fig_seed_blup_bayesglm.py"
 
 
-rule fig_relmse_by_n:
-    input:
-        summary=rules.aggregate.output.summary,
-        code=lib("figures"),
-    output:
-        png=report(
-            f"{FIGURES}/relmse_by_n.png",
-            caption="../report/relmse_by_n.rst",
-            category="2. Accuracy",
-        ),
-        pdf=f"{FIGURES}/relmse_by_n.pdf",
-    log:
-        res("logs/figures/relmse_by_n.log"),
-    benchmark:
-        res("benchmarks/figures/relmse_by_n.tsv")
-    conda:
-        ENV
-    script:
-        "../scripts/fig_relmse_by_n.py"
+# The study's figures from the summary table: one rule each (fig_relmse_by_n, ...), all drawn
+# by fig_summary.py with shrinkstudy.figures.plot_<name>; extra params are its keywords.
+SUMMARY_FIGURES = {
+    "relmse_by_n": {"category": "2. Accuracy"},
+    "nested_loop": {"category": "2. Accuracy"},
+    "group_size_mse": {"category": "2. Accuracy"},
+    "spread": {"category": "3. Spread, boundary fits, coverage"},
+    "boundary": {"category": "3. Spread, boundary fits, coverage"},
+    "coverage": {
+        "category": "3. Spread, boundary fits, coverage",
+        "params": {"level": float(config["level"])},
+    },
+}
 
+for fig, spec in SUMMARY_FIGURES.items():
 
-rule fig_nested_loop:
-    input:
-        summary=rules.aggregate.output.summary,
-        code=lib("figures"),
-    output:
-        png=report(
-            f"{FIGURES}/nested_loop.png",
-            caption="../report/nested_loop.rst",
-            category="2. Accuracy",
-        ),
-        pdf=f"{FIGURES}/nested_loop.pdf",
-    log:
-        res("logs/figures/nested_loop.log"),
-    benchmark:
-        res("benchmarks/figures/nested_loop.tsv")
-    conda:
-        ENV
-    script:
-        "../scripts/fig_nested_loop.py"
-
-
-rule fig_group_size_mse:
-    input:
-        summary=rules.aggregate.output.summary,
-        code=lib("figures"),
-    output:
-        png=report(
-            f"{FIGURES}/group_size_mse.png",
-            caption="../report/group_size_mse.rst",
-            category="2. Accuracy",
-        ),
-        pdf=f"{FIGURES}/group_size_mse.pdf",
-    log:
-        res("logs/figures/group_size_mse.log"),
-    benchmark:
-        res("benchmarks/figures/group_size_mse.tsv")
-    conda:
-        ENV
-    script:
-        "../scripts/fig_group_size_mse.py"
-
-
-rule fig_spread:
-    input:
-        summary=rules.aggregate.output.summary,
-        code=lib("figures"),
-    output:
-        png=report(
-            f"{FIGURES}/spread.png",
-            caption="../report/spread.rst",
-            category="3. Spread, boundary fits, coverage",
-        ),
-        pdf=f"{FIGURES}/spread.pdf",
-    log:
-        res("logs/figures/spread.log"),
-    benchmark:
-        res("benchmarks/figures/spread.tsv")
-    conda:
-        ENV
-    script:
-        "../scripts/fig_spread.py"
-
-
-rule fig_boundary:
-    input:
-        summary=rules.aggregate.output.summary,
-        code=lib("figures"),
-    output:
-        png=report(
-            f"{FIGURES}/boundary.png",
-            caption="../report/boundary.rst",
-            category="3. Spread, boundary fits, coverage",
-        ),
-        pdf=f"{FIGURES}/boundary.pdf",
-    log:
-        res("logs/figures/boundary.log"),
-    benchmark:
-        res("benchmarks/figures/boundary.tsv")
-    conda:
-        ENV
-    script:
-        "../scripts/fig_boundary.py"
-
-
-rule fig_coverage:
-    input:
-        summary=rules.aggregate.output.summary,
-        code=lib("figures"),
-    output:
-        png=report(
-            f"{FIGURES}/coverage.png",
-            caption="../report/coverage.rst",
-            category="3. Spread, boundary fits, coverage",
-        ),
-        pdf=f"{FIGURES}/coverage.pdf",
-    params:
-        level=float(config["level"]),
-    log:
-        res("logs/figures/coverage.log"),
-    benchmark:
-        res("benchmarks/figures/coverage.tsv")
-    conda:
-        ENV
-    script:
-        "../scripts/fig_coverage.py"
+    rule:
+        name:
+            f"fig_{fig}"
+        input:
+            summary=rules.aggregate.output.summary,
+            code=code("fig_summary.py"),
+        output:
+            png=report(
+                f"{FIGURES}/{fig}.png",
+                caption=f"../report/{fig}.rst",
+                category=spec["category"],
+            ),
+            pdf=f"{FIGURES}/{fig}.pdf",
+        params:
+            figure=fig,
+            **spec.get("params", {}),
+        log:
+            res(f"logs/figures/{fig}.log"),
+        benchmark:
+            res(f"benchmarks/figures/{fig}.tsv")
+        conda:
+            ENV
+        script:
+            "../scripts/fig_summary.py"
 
 
 # The report shows images and HTML inline: the tables go in as HTML pages.
@@ -214,7 +130,7 @@ rule report_tables:
         summary=rules.aggregate.output.summary,
         headline=rules.aggregate.output.headline,
         replication=rules.aggregate.output.replication,
-        code=lib("figures"),
+        code=code("report_tables.py"),
     output:
         summary=report(
             res("report/summary.html"),
@@ -247,12 +163,7 @@ FIGURE_TARGETS = [
     for r in (
         rules.fig_seed_shrinkage,
         rules.fig_seed_blup_bayesglm,
-        rules.fig_relmse_by_n,
-        rules.fig_nested_loop,
-        rules.fig_group_size_mse,
-        rules.fig_spread,
-        rules.fig_boundary,
-        rules.fig_coverage,
+        *(getattr(rules, f"fig_{fig}") for fig in SUMMARY_FIGURES),
     )
     for path in (r.output.png, r.output.pdf)
 ] + list(rules.report_tables.output)

@@ -6,13 +6,14 @@ rule fit:
     input:
         data=rules.simulate.output.data,
         truth=rules.simulate.output.truth,
-        code=lib("simulate", "estimators", "hierbayes", "losses", "engines", "smkio"),
+        code=code("fit.py"),
+        user=STUDY.user_files,  # the files of the user's own estimators
     output:
         losses=FIT_LOSSES,
         varcomp=FIT_VARCOMP,
     params:
         cell=cell_spec,
-        settings=fit_settings(),
+        settings=fit_settings(STUDY.config),
     log:
         res("logs/fit/{cell}/reps{start}-{stop}.log"),
     benchmark:

@@ -4,7 +4,7 @@ SIM_TRUTH = res("simulate/{cell}/reps{start}-{stop}.truth.parquet")
 
 rule simulate:
     input:
-        code=lib("simulate", "smkio"),
+        code=code("simulate.py"),
     output:
         data=maybe_temp(SIM_DATA),
         truth=SIM_TRUTH,

@@ -2,9 +2,10 @@ rule summarise:
     input:
         losses=cell_chunks(FIT_LOSSES),
         varcomp=cell_chunks(FIT_VARCOMP),
-        code=lib("measures", "smkio"),
+        code=code("summarise.py"),
     output:
         summary=res("summarise/{cell}.csv"),
+        failures=res("summarise/{cell}.failures.csv"),
     params:
         cell=cell_spec,
         block=cell_block,

@@ -9,7 +9,7 @@ from shrinkstudy.smkio import file_identity, logged, write_columns
 
 def main(smk):
     spec = smk.params.cell
-    cell = Cell(sizes=tuple(spec["sizes"]), sigma=spec["sigma"], tau=spec["tau"], mu=spec["mu"])
+    cell = Cell.from_spec(spec)
     reps = np.arange(int(smk.wildcards.start), int(smk.wildcards.stop))
     data, truth = chunk_columns(cell, reps, smk.params.base_seed)
     start, stop = int(smk.wildcards.start), int(smk.wildcards.stop)

@@ -1,25 +1,26 @@
-"""Performance measures of one cell with Monte Carlo SEs, from its per-replication losses."""
+"""Performance measures of one cell with Monte Carlo SEs, from its per-replication losses;
+and the cell's failed replications with their messages."""
 
 from pathlib import Path
 
 from shrinkstudy.design import Cell
-from shrinkstudy.measures import summary_csv, summary_rows
+from shrinkstudy.measures import failure_csv, failure_rows, summary_csv, summary_rows
 from shrinkstudy.smkio import file_identity, logged, read_parquets
 
 
 def main(smk):
     spec = smk.params.cell
-    cell = Cell(
-        sizes=tuple(spec["sizes"]), sigma=spec["sigma"], tau=spec["tau"], mu=spec["mu"], block=smk.params.block
-    )
+    cell = Cell.from_spec(spec, block=smk.params.block)
     # each chunk's files must be those written for this cell and chunk, undamaged
     name = smk.wildcards.cell
     chunks = smk.params.chunks
     losses = read_parquets(smk.input.losses, [file_identity("losses", name, a, b) for a, b in chunks])
     varcomp = read_parquets(smk.input.varcomp, [file_identity("varcomp", name, a, b) for a, b in chunks])
     rows = summary_rows(losses, varcomp, cell, level=smk.params.level)
+    failures = failure_rows(losses, cell)
     Path(smk.output.summary).write_text(summary_csv(rows))
-    print(f"{cell.name}: {len(varcomp['rep'])} replications summarised")
+    Path(smk.output.failures).write_text(failure_csv(failures))
+    print(f"{cell.name}: {len(varcomp['rep'])} replications summarised, {len(failures)} failures")
 
 
 if "snakemake" in globals():

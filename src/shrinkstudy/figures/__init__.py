@@ -1,0 +1,80 @@
+"""Figures of the study and of the seed answer's illustration.
+
+Two kinds of functions:
+
+* ``*_data(summary, ...)``: the rows of the summary table (``results/tables/summary.csv``, one
+  row per cell, estimator and set of groups) that a figure plots, with exactly the numbers it
+  plots. Tests hold these against the table.
+* ``plot_*``: draw one figure and return a ``matplotlib.figure.Figure``. They build figures
+  without ``pyplot`` (no GUI backend, no global figure registry), so they run headless anywhere;
+  ``save_figure`` writes PNG and PDF with fixed metadata (no creation date), so the same inputs
+  give the same files.
+
+Conventions shared by every study figure:
+
+* one colour and marker per estimator (``ESTIMATOR_STYLE``), from the Okabe-Ito colour-blind
+  safe palette, the same in every figure; the oracle (the floor no estimator beats on average)
+  is a grey dashed line;
+* error bars and bands are +-1.96 Monte Carlo standard errors (``MCSE_Z``);
+* sizes for a journal page: ``SINGLE`` (3.5 in) and ``DOUBLE`` (7 in) column widths, 7-8 pt text.
+
+The seed answer's two figures keep its own colours: true means red, raw means blue crosshairs,
+shrunken (variance-matched) means purple, lme4 BLUPs and ``arm::bayesglm`` estimates black.
+
+Modules (every public name is re-exported here: ``figures.plot_boundary``, ...):
+
+* ``style``: sizes, rc settings, per-estimator styles (from ``shrinkstudy.registry``), the seed's
+  colours, legends, ``save_figure``;
+* ``summary``: ``read_summary``;
+* ``facets``: helpers shared by several figures (rows, scenario labels, log axes, the small
+  multiples by n);
+* one module per study figure, each with its ``*_data`` and ``plot_*``: ``relmse_by_n``,
+  ``nested_loop``, ``group_size_mse``, ``spread``, ``boundary``, ``coverage``;
+* ``seed``: the seed answer's two figures and ``seed_figure1`` (``shrinkstudy fit --plot``);
+* ``html``: the report's table pages.
+"""
+
+from __future__ import annotations
+
+from .boundary import boundary_data, boundary_probability, plot_boundary
+from .coverage import coverage_data, plot_coverage
+from .group_size_mse import group_size_mse_data, plot_group_size_mse
+from .html import REPORT_COLUMNS, summary_html, text_html
+from .nested_loop import nested_loop_data, plot_nested_loop
+from .relmse_by_n import plot_relmse_by_n, relmse_by_n_data
+from .seed import plot_fit, plot_seed_blup_bayesglm, plot_seed_shrinkage, seed_figure1
+from .spread import plot_spread, spread_data
+from .style import DOUBLE, ESTIMATOR_STYLE, MCSE_Z, RC, SEED_COLOURS, SINGLE, estimator_order, save_figure
+from .summary import read_summary
+
+__all__ = [
+    "RC",
+    "MCSE_Z",
+    "SINGLE",
+    "DOUBLE",
+    "ESTIMATOR_STYLE",
+    "SEED_COLOURS",
+    "read_summary",
+    "save_figure",
+    "estimator_order",
+    "boundary_probability",
+    "relmse_by_n_data",
+    "nested_loop_data",
+    "group_size_mse_data",
+    "spread_data",
+    "boundary_data",
+    "coverage_data",
+    "plot_seed_shrinkage",
+    "plot_seed_blup_bayesglm",
+    "plot_relmse_by_n",
+    "plot_nested_loop",
+    "plot_group_size_mse",
+    "plot_spread",
+    "plot_boundary",
+    "plot_coverage",
+    "plot_fit",
+    "seed_figure1",
+    "summary_html",
+    "text_html",
+    "REPORT_COLUMNS",
+]

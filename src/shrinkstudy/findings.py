@@ -1,0 +1,303 @@
+"""The numbers the README's "What the study finds" quotes, computed from the study's tables.
+
+``findings(summary, replication, ...)`` returns one entry per quoted number: its value at full
+precision, its text exactly as the README writes it, and what it is. ``write_findings`` writes
+them to ``results/tables/findings.json``; ``make docs`` copies that file to
+``docs/findings.json``, and ``tests/test_readme.py`` fails when the README's findings section
+and that file disagree (a number in the README that no entry gives, or an entry's text that the
+README does not show), so the README cannot drift from the study (the showyourwork habit).
+
+The quantities (balanced cells: the balanced block's cells; the seed's cell: the seed example's
+design at its sigma; every MSE, spread and coverage is the ``all``-groups row unless a group
+class is named):
+
+* design: number of cells, replications per cell, the balanced grid's J, n and sigma, the
+  seed's design;
+* the BLUP's relative MSE in the seed's cell for its smallest and largest groups (percent);
+* spread ratios in the seed's cell (varmatch, blup, raw), varmatch's MSE over the BLUP's
+  (relative MSEs and the excess in percent), median spread ratios over the balanced cells;
+* ``|MSE(bayesglm) / MSE(blup) - 1|`` over all cells: median and maximum (percent), and the
+  maximum's cell;
+* coverage: the BLUP's lowest over the balanced cells and its value in the seed's cell,
+  hier_bayes's range over all cells, and the largest ``|coverage - level| / MCSE`` of raw and
+  oracle over all cells;
+* theory checks over the balanced cells, as the largest distance in MCSE units: raw MSE from
+  sigma^2/n and oracle MSE from its Bayes risk (MCSE of the MSE), the boundary share from its
+  F probability p (MCSE ``sqrt(p (1 - p) / R)``, the share's own MCSE being 0 where no fit is
+  at the boundary);
+* Monte Carlo precision: the largest and the median over cells of ``replication.csv``'s
+  relative MCSE (percent);
+* the seed example: its seed, how it was chosen, its fit and the target fit (``fit.json``).
+
+"Within x MCSE" is a bound: those numbers are rounded up (to one decimal); every other number is
+rounded to the places shown.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .tables import normal_world, normalise_summary
+
+__all__ = ["findings", "findings_json", "fmt", "write_findings"]
+
+
+def fmt(value: float, spec: str) -> str:
+    """``value`` as the README writes it.
+
+    ``spec``: ``".3f"``-style decimals; ``"%0"``, ``"%1"``, ``"%2"``: a fraction as percent with
+    that many decimals (0.0907 -> ``9%``); ``"ceil1"``: rounded up to one decimal (a bound:
+    2.13 -> ``2.2``); ``","``: an integer with thousands separators (``1,000``); ``"g"``: the
+    shortest form (5.0 -> ``5``, 0.035 -> ``0.035``).
+    """
+    value = float(value)
+    if spec.startswith("%"):
+        return f"{100 * value:.{int(spec[1:])}f}%"
+    if spec == "ceil1":
+        return f"{math.ceil(round(value * 10, 9)) / 10:.1f}"
+    if spec == ",":
+        return f"{round(value):,}"
+    if spec == "g":
+        return f"{value:g}"
+    return format(value, spec)
+
+
+def _entry(value, spec: str, what: str) -> dict:
+    return {"value": float(value), "text": fmt(value, spec), "what": what}
+
+
+def _set_text(values) -> str:
+    """``{3, 6, 12}``; a single value as itself (``1``)."""
+    values = sorted(set(values))
+    if len(values) == 1:
+        return fmt(values[0], "g")
+    return "{" + ", ".join(fmt(v, "g") for v in values) + "}"
+
+
+class _Missing(Exception):
+    """What a finding needs is not in the study (no seed cell, no balanced cell, no bayesglm)."""
+
+
+def _section():
+    """Leave out the findings of a block whose inputs the study does not have."""
+    return contextlib.suppress(_Missing, KeyError)
+
+
+def _need(x, what: str):
+    if len(x) == 0:
+        raise _Missing(what)
+    return x
+
+
+def _one(df: pd.DataFrame, what: str) -> pd.Series:
+    if len(df) == 0:
+        raise _Missing(what)
+    if len(df) != 1:
+        raise ValueError(f"findings: {what}: expected one row of the summary, found {len(df)}")
+    return df.iloc[0]
+
+
+def findings(
+    summary: pd.DataFrame,
+    replication: pd.DataFrame,
+    *,
+    seed_design: str = "100x6+2x6",
+    seed_sigma: float = 5.0,
+    level: float = 0.95,
+    seed_fit: dict | None = None,
+) -> dict:
+    """Every number of the README's findings (module docstring), as
+    ``{key: {"value": float, "text": str, "what": str}}`` (plus ``text``-only entries for
+    words such as a cell's parameters). A finding whose inputs the study lacks (no cell of the
+    seed's design, no balanced cell, an estimator not fitted) is left out.
+
+    Parameters
+    ----------
+    summary : the study's ``summary.csv`` (any row order).
+    replication : its ``replication.csv``.
+    seed_design, seed_sigma : the seed's cell (the config's ``seed_example`` design and sigma).
+    level : nominal interval level.
+    seed_fit : the seed example's ``fit.json`` (with ``seed_choice``), or None.
+    """
+    s = normalise_summary(summary)
+    s = s[normal_world(s)]  # the README's findings are about the model's own world
+    a = s[s["groups"] == "all"]
+    bal = a[a["balanced"]]
+    seed_rows = s[(s["design"] == seed_design) & np.isclose(s["sigma"], seed_sigma)]
+    seed_all = seed_rows[seed_rows["groups"] == "all"]
+
+    def seed(est, groups="all"):
+        return _one(
+            seed_rows[(seed_rows["estimator"] == est) & (seed_rows["groups"] == groups)], f"{est} {groups}"
+        )
+
+    def est(df, e):
+        return _need(df[df["estimator"] == e], f"rows of {e}")
+
+    out: dict[str, dict] = {}
+    # A study without what a finding needs (the seed's cell, balanced cells, an estimator) leaves
+    # that finding out; the README's test then names it.
+    with _section():  # design
+        out["cells"] = _entry(a["cell"].nunique(), ",", "cells of the study")
+        out["replications"] = _entry(int((a["reps"] + a["failures"]).max()), ",", "replications per cell")
+        out["level"] = _entry(level, "g", "nominal level of the intervals")
+    with _section():
+        _need(bal, "balanced cells")
+        out["balanced_J"] = {"text": _set_text(bal["J"]), "what": "J of the balanced cells"}
+        out["balanced_n"] = {"text": _set_text(bal["n"].astype(float)), "what": "n of the balanced cells"}
+        out["balanced_sigma"] = {"text": _set_text(bal["sigma"]), "what": "sigma of the balanced cells"}
+        out["balanced_tau"] = {"text": _set_text(bal["tau"]), "what": "tau of the balanced cells"}
+    with _section():
+        seed_cell = _one(seed_all.drop_duplicates("cell"), "the seed's cell")
+        out["seed_J"] = _entry(seed_cell["J"], "g", "J of the seed's design")
+        out["seed_design"] = {"text": seed_design, "what": "the seed's design (group size x count)"}
+        out["seed_sigma"] = _entry(seed_cell["sigma"], "g", "sigma of the seed's cell")
+        out["seed_tau"] = _entry(seed_cell["tau"], "g", "tau of the seed's cell")
+
+    with _section():  # shrinkage pays most where the noise is largest
+        classes = sorted(
+            (g for g in seed_rows["groups"].unique() if g != "all"), key=lambda g: int(g.split("=")[1])
+        )
+        _need(classes, "group classes of the seed's cell")
+        small, large = classes[0], classes[-1]
+        out["seed_small_n"] = {
+            "text": small.split("=")[1],
+            "what": "smallest group size of the seed's design",
+        }
+        out["seed_blup_relmse_small"] = _entry(
+            seed("blup", small)["rel_mse"], "%0", f"BLUP relative MSE, {small}"
+        )
+        out["seed_blup_relmse_large"] = _entry(
+            seed("blup", large)["rel_mse"], "%0", f"BLUP relative MSE, {large}"
+        )
+
+    with _section():  # spread
+        out["seed_spread_varmatch"] = _entry(
+            seed("varmatch")["spread"], ".3f", "varmatch spread ratio, seed's cell"
+        )
+        out["seed_spread_blup"] = _entry(seed("blup")["spread"], ".2f", "BLUP spread ratio, seed's cell")
+        out["seed_spread_raw"] = _entry(seed("raw")["spread"], ".2f", "raw spread ratio, seed's cell")
+        vm, bl = seed("varmatch")["rel_mse"], seed("blup")["rel_mse"]
+        out["seed_relmse_varmatch"] = _entry(vm, ".3f", "varmatch relative MSE, seed's cell")
+        out["seed_relmse_blup"] = _entry(bl, ".3f", "BLUP relative MSE, seed's cell")
+        out["seed_varmatch_over_blup"] = _entry(
+            vm / bl - 1, "%0", "varmatch's MSE above the BLUP's, seed's cell"
+        )
+    with _section():
+        med = bal.groupby("estimator")["spread"].median()
+        out["median_spread_varmatch"] = _entry(
+            med["varmatch"], ".3f", "median spread ratio of varmatch, balanced cells"
+        )
+        out["median_spread_blup"] = _entry(
+            med["blup"], ".2f", "median spread ratio of the BLUP, balanced cells"
+        )
+
+    with _section():  # bayesglm against the BLUP
+        mse = a.pivot(index="cell", columns="estimator", values="mse")
+        diff = _need((mse["bayesglm"] / mse["blup"] - 1).abs().dropna(), "cells with bayesglm and blup")
+        worst = _one(a[(a["cell"] == diff.idxmax()) & (a["estimator"] == "blup")], "bayesglm's worst cell")
+        out["bayesglm_blup_median"] = _entry(
+            diff.median(), "%2", "median over cells of |MSE(bayesglm)/MSE(blup) - 1|"
+        )
+        out["bayesglm_blup_max"] = _entry(diff.max(), "%1", "largest |MSE(bayesglm)/MSE(blup) - 1|")
+        n = worst["n"] if pd.notna(worst["n"]) else worst["design"]
+        out["bayesglm_blup_max_cell"] = {
+            "text": f"J = {worst['J']}, n = {n}, sigma = {fmt(worst['sigma'], 'g')}",
+            "what": "the cell of the largest difference",
+        }
+
+    # coverage
+    with _section():
+        out["blup_coverage_min_balanced"] = _entry(
+            est(bal, "blup")["coverage"].min(), ".2f", "lowest BLUP coverage, balanced cells"
+        )
+    with _section():
+        out["blup_coverage_seed"] = _entry(seed("blup")["coverage"], ".2f", "BLUP coverage, seed's cell")
+    with _section():
+        hb = est(a, "hier_bayes")["coverage"]
+        out["hier_bayes_coverage_min"] = _entry(hb.min(), ".3f", "lowest hier_bayes coverage, all cells")
+        out["hier_bayes_coverage_max"] = _entry(hb.max(), ".3f", "highest hier_bayes coverage, all cells")
+    with _section():
+        ro = _need(
+            a[a["estimator"].isin(["raw", "oracle"]) & a["coverage"].notna()], "raw and oracle coverage"
+        )
+        z = ((ro["coverage"] - level) / ro["coverage_mcse"]).abs()
+        out["raw_oracle_coverage_mcse"] = _entry(
+            z.max(), "ceil1", "largest |coverage - level| / MCSE of raw and oracle"
+        )
+
+    # theory checks
+    with _section():
+        raw = est(bal, "raw")
+        out["theory_raw_mcse"] = _entry(
+            ((raw["mse"] - raw["raw_risk"]) / raw["mse_mcse"]).abs().max(),
+            "ceil1",
+            "largest |MSE(raw) - sigma^2/n| / MCSE",
+        )
+        p, R = raw["p_boundary_theory"], raw["reps"]
+        out["theory_boundary_mcse"] = _entry(
+            ((raw["boundary_share"] - p) / np.sqrt(p * (1 - p) / R)).abs().max(),
+            "ceil1",
+            "largest |boundary share - F probability| / sqrt(p (1 - p) / R)",
+        )
+    with _section():
+        orc = est(bal, "oracle")
+        out["theory_oracle_mcse"] = _entry(
+            ((orc["mse"] - orc["oracle_risk"]) / orc["mse_mcse"]).abs().max(),
+            "ceil1",
+            "largest |MSE(oracle) - Bayes risk| / MCSE",
+        )
+
+    with _section():  # Monte Carlo precision
+        rel = _need(replication["rel_mcse"].astype(float).dropna(), "relative MCSEs")
+        out["largest_rel_mcse"] = _entry(
+            rel.max(), "%1", "largest MCSE / estimate of any MSE or relative MSE"
+        )
+        out["median_rel_mcse"] = _entry(
+            rel.median(), "%1", "median over cells of the largest MCSE / estimate"
+        )
+
+    # the seed example
+    if seed_fit is not None:
+        choice = seed_fit.get("seed_choice") or {"rule": "seed", "seed": seed_fit["seed"]}
+        out["seed_example_seed"] = {
+            "text": str(seed_fit["seed"]),
+            "what": f"seed of the example ({choice['rule']})",
+        }
+        out["seed_example_tau"] = _entry(seed_fit["tau"], ".2f", "the example's fitted tau")
+        out["seed_example_sigma"] = _entry(seed_fit["sigma"], ".2f", "the example's fitted sigma")
+        out["seed_example_mu"] = _entry(seed_fit["mu"], ".3f", "the example's fitted mu")
+        if choice["rule"] == "closest_fit":
+            out["seed_example_candidates"] = _entry(choice["candidates"], ",", "candidate seeds searched")
+            for k in ("tau", "sigma", "mu"):
+                out[f"seed_example_target_{k}"] = _entry(
+                    choice["target"][k], "g", f"the answer's reported {k}"
+                )
+    return out
+
+
+def findings_json(entries: dict) -> str:
+    """The findings as JSON text: sorted keys, two-space indent, a final newline (same entries,
+    same bytes)."""
+    return json.dumps(entries, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def write_findings(summary_csv, replication_csv, out, *, seed_fit_json=None, **kwargs) -> Path:
+    """``findings`` of the tables at ``summary_csv`` and ``replication_csv`` (and the seed
+    example's ``fit.json``), written to ``out`` as ``findings_json``."""
+    text = {c: str for c in ("cell", "block", "design", "estimator", "groups")}
+    summary = pd.read_csv(summary_csv, dtype=text)
+    replication = pd.read_csv(replication_csv)
+    seed_fit = json.loads(Path(seed_fit_json).read_text()) if seed_fit_json else None
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(
+        findings_json(findings(summary, replication, seed_fit=seed_fit, **kwargs)), encoding="utf-8"
+    )
+    return out

@@ -1,0 +1,299 @@
+"""Your own estimator: the contract, and how it joins the study.
+
+An estimator is a Python function in a module (``mypkg.shrink:limited_translation``) or in a
+file relative to the project (``examples/limited_translation.py:estimate``), named in the
+config's ``estimators:`` list or on the command line (``shrinkstudy fit data.csv --estimator
+examples/limited_translation.py:estimate``). Copy this signature::
+
+    import numpy as np
+    from shrinkstudy.reml import VarComp
+    from shrinkstudy.simulate import SuffStats
+
+    def estimate(stats: SuffStats, varcomp: VarComp) -> np.ndarray:
+        '''One line that says what it is (shown in tables and the protocol).'''
+        B = varcomp.tau2[:, None] / (varcomp.tau2[:, None] + varcomp.sigma2[:, None] / stats.n)
+        mu = varcomp.mu[:, None]
+        return mu + B * (stats.ybar - mu)
+
+**Arguments**, passed by name; take the ones you need, ``stats`` first:
+
+``stats`` (``simulate.SuffStats``)
+    R datasets of up to J groups: ``stats.n`` (R, J) group sizes (0 marks a group the dataset
+    does not have), ``stats.ybar`` (R, J) group means, ``stats.ssw`` (R,) the within-group sum
+    of squares; ``stats.N``, ``stats.J``, ``stats.present``, ``stats.grand_mean()``.
+``varcomp`` (``reml.VarComp``)
+    the study's fitted variance components, (R,) arrays ``mu``, ``tau2``, ``sigma2``, ``gamma``,
+    ``boundary`` (tau2 == 0), ``status`` and ``ok``.
+``truth`` (``estimators.Truth``)
+    the true ``mu``, ``tau`` and ``sigma`` of the cell (not given by ``shrinkstudy fit``: an
+    estimator that takes it is skipped there).
+``data`` (``plugins.Observations``)
+    the raw observations, for an estimator that needs more than the sufficient statistics (a
+    median, a robust fit): ``data.y`` (R, M) with NaN padding and ``data.group`` (R, M), the
+    group's column in ``stats`` (-1 on padding).
+``level`` (float)
+    take it to give an interval: then return ``(estimate, lower, upper)``, three (R, J) arrays,
+    at this level.
+
+**Returns** an (R, J) float array, row r the estimates of dataset r's group means, NaN where
+``stats.n`` is 0 (anything there is ignored).
+
+**Failures** are data, not crashes: an exception, a wrong shape, or NaN/inf for a group the
+dataset has is recorded per replication with its message (``summary.csv``'s ``failures``, the
+failures table), and the study goes on. When a call on R datasets raises, each dataset is tried
+alone, so only the replications that fail are lost.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import inspect
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .registry import NEEDS, Estimator, get, names, style
+
+__all__ = [
+    "Estimate",
+    "Observations",
+    "PluginError",
+    "ARGUMENTS",
+    "observations_from_long",
+    "load_function",
+    "function_file",
+    "user_estimator",
+    "estimator_entries",
+    "needs_of",
+    "check_estimate",
+]
+
+#: Argument names an estimator may take, besides ``stats``.
+ARGUMENTS = ("varcomp", "truth", "data", "level")
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_FUNCTION = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class PluginError(ValueError):
+    """A user's estimator that cannot be used; the message is one line naming the entry."""
+
+
+@dataclass
+class Estimate:
+    """What an estimator returns: (R, J) estimates, optionally an interval and other outputs."""
+
+    point: np.ndarray
+    lower: np.ndarray | None = None
+    upper: np.ndarray | None = None
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Observations:
+    """Raw observations of R datasets: y (R, M), NaN-padded; group (R, M) the group's column
+    in the sufficient statistics, -1 on padding."""
+
+    y: np.ndarray
+    group: np.ndarray
+
+    def rows(self, idx) -> Observations:
+        return Observations(self.y[idx], self.group[idx])
+
+
+def observations_from_long(dataset, group, y) -> Observations:
+    """Observations of long-format data, rows and columns in the order of
+    ``simulate.suffstats_from_long`` (datasets and groups by sorted label)."""
+    import pandas as pd
+
+    y = np.asarray(y, dtype=float)
+    d_codes, _ = pd.factorize(pd.Series(dataset), sort=True)
+    g_codes, _ = pd.factorize(pd.Series(group), sort=True)
+    pairs = pd.DataFrame({"d": d_codes, "g": g_codes})
+    col = pairs.groupby("d")["g"].rank(method="dense").to_numpy(dtype=np.int64) - 1
+    pos = pairs.groupby("d").cumcount().to_numpy()
+    R = int(d_codes.max()) + 1 if len(d_codes) else 0
+    M = int(pos.max()) + 1 if len(pos) else 0
+    obs_y = np.full((R, M), np.nan)
+    obs_g = np.full((R, M), -1, dtype=np.int64)
+    obs_y[d_codes, pos] = y
+    obs_g[d_codes, pos] = col
+    return Observations(obs_y, obs_g)
+
+
+def _is_file(target: str) -> bool:
+    return target.endswith(".py") or "/" in target or "\\" in target
+
+
+def _root_name(root) -> str:
+    return "the current directory" if str(root) in ("", ".") else "the project"
+
+
+def load_function(spec: str, root: Path | str = ".", *, where: str = "estimator"):
+    """The function of ``spec``: ``"package.module:function"`` or ``"path/file.py:function"``
+    (relative to ``root``: the project for a study, the current directory on the command line).
+    Raises PluginError naming ``where`` and the problem."""
+    target, sep, attr = str(spec).rpartition(":")
+    if not sep or not target or not _FUNCTION.match(attr):
+        raise PluginError(
+            f"{where}: {spec!r} is neither a built-in estimator ({', '.join(names())}) nor "
+            "'module:function' or 'file.py:function'"
+        )
+    if _is_file(target):
+        path = Path(root) / target
+        if not path.is_file():
+            raise PluginError(f"{where}: no such file {target!r} (relative to {_root_name(root)})")
+        key = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]
+        stem = re.sub(r"\W", "_", path.stem)
+        modname = f"shrinkstudy_user_{stem}_{key}"
+        module = sys.modules.get(modname)
+        if module is None:
+            loader_spec = importlib.util.spec_from_file_location(modname, path)
+            module = importlib.util.module_from_spec(loader_spec)
+            try:
+                loader_spec.loader.exec_module(module)
+            except Exception as exc:
+                raise PluginError(f"{where}: {target} cannot be imported ({type(exc).__name__}: {exc})") from None
+            sys.modules[modname] = module
+    else:
+        try:
+            module = importlib.import_module(target)
+        except ModuleNotFoundError as exc:
+            raise PluginError(f"{where}: no module {exc.name!r} (importing {target!r})") from None
+        except Exception as exc:
+            raise PluginError(f"{where}: module {target!r} cannot be imported ({type(exc).__name__}: {exc})") from None
+    fn = getattr(module, attr, None)
+    if fn is None:
+        raise PluginError(f"{where}: {target} has no function {attr!r}")
+    if not callable(fn):
+        raise PluginError(f"{where}: {target}:{attr} is not a function")
+    return fn
+
+
+def function_file(spec: str, root: Path | str = ".") -> Path | None:
+    """The file that holds the function of ``spec`` (for the workflow's rerun triggers)."""
+    target = str(spec).rpartition(":")[0]
+    if _is_file(target):
+        return (Path(root) / target).resolve()
+    found = importlib.util.find_spec(target)
+    return Path(found.origin).resolve() if found and found.origin else None
+
+
+def needs_of(fn, *, where: str = "estimator") -> tuple[str, ...]:
+    """The inputs a user's function takes (its parameter names after ``stats``), checked."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        raise PluginError(f"{where}: cannot read the signature of {fn!r}") from None
+    if not params or params[0].name != "stats" or params[0].kind not in (
+        inspect.Parameter.POSITIONAL_ONLY,
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+    ):
+        raise PluginError(
+            f"{where}: the function must take the sufficient statistics first, as "
+            "'def f(stats, varcomp=..., ...)'; see shrinkstudy.plugins"
+        )
+    needs = []
+    for p in params[1:]:
+        if p.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+            raise PluginError(f"{where}: *args and **kwargs are not part of the contract; name the arguments")
+        if p.name not in ARGUMENTS:
+            raise PluginError(
+                f"{where}: unknown argument {p.name!r}; an estimator takes stats and any of "
+                f"{', '.join(ARGUMENTS)}"
+            )
+        needs.append(p.name)
+    assert set(needs) <= set(NEEDS)
+    return tuple(needs)
+
+
+def user_estimator(entry, root: Path | str = ".", *, where: str = "estimator", position: int = 0) -> Estimator:
+    """The registry entry of a user's estimator.
+
+    ``entry`` is a spec string (``"module:function"``, ``"file.py:function"``) or a mapping
+    with ``function`` (the spec) and optionally ``name`` and ``label``. The name defaults to the
+    function's name, or the file's (module's) when the function is called ``estimate``.
+    """
+    if isinstance(entry, str):
+        entry = {"function": entry}
+    spec = entry["function"]
+    fn = load_function(spec, root, where=where)
+    target, _, attr = str(spec).rpartition(":")
+    default = attr if attr != "estimate" else Path(target).stem.rpartition(".")[2]
+    name = entry.get("name") or default
+    if not _NAME.match(name):
+        raise PluginError(
+            f"{where}: estimator name {name!r} must be lower-case letters, digits and '_' "
+            "(give one with name:)"
+        )
+    if name in names():
+        raise PluginError(f"{where}: name {name!r} is that of a built-in estimator; give another with name:")
+    needs = needs_of(fn, where=where)
+    doc = inspect.getdoc(fn) or ""
+    source = function_file(spec, root)
+    return Estimator(
+        name=name,
+        label=str(entry.get("label") or name),
+        description=doc.strip().splitlines()[0] if doc.strip() else f"user estimator {spec}",
+        point=fn,
+        needs=needs,
+        style=style(name, position),
+        reference=str(spec),
+        builtin=False,
+        source=str(source) if source else None,
+    )
+
+
+def estimator_entries(entries, root: Path | str = ".") -> tuple[Estimator, ...]:
+    """Registry entries of a study's ``estimators`` list (built-in names and user functions, as
+    in the config); a user function that cannot be used raises PluginError naming its entry
+    (``estimators.K``)."""
+    out = []
+    for k, entry in enumerate(entries):
+        if isinstance(entry, str) and entry in names():
+            out.append(get(entry))
+        else:
+            out.append(user_estimator(entry, root, where=f"estimators.{k}", position=len(out)))
+    seen: dict[str, int] = {}
+    for k, e in enumerate(out):
+        if e.name in seen:
+            raise PluginError(f"estimators.{k}: a second estimator called {e.name!r} (also estimators.{seen[e.name]})")
+        seen[e.name] = k
+    return tuple(out)
+
+
+def check_estimate(result, shape: tuple[int, int], present: np.ndarray, *, interval: bool) -> tuple:
+    """``(point, lower, upper, extra, bad)`` of a user's result on R datasets.
+
+    ``bad`` (R,) marks the replications with NaN or inf for a present group; a wrong type or
+    shape raises PluginError (every replication then fails with its message).
+    """
+    lower = upper = None
+    extra = {}
+    if isinstance(result, Estimate):
+        point, lower, upper, extra = result.point, result.lower, result.upper, result.extra
+    elif interval:
+        if not (isinstance(result, tuple) and len(result) == 3):
+            raise PluginError("takes level, so must return (estimate, lower, upper)")
+        point, lower, upper = result
+    else:
+        point = result
+    arrays = [("estimate", point)] + ([("interval lower bound", lower), ("interval upper bound", upper)] if interval else [])
+    out = []
+    for what, a in arrays:
+        try:
+            a = np.asarray(a, dtype=float)
+        except (TypeError, ValueError):
+            raise PluginError(f"returned an {what} that is not an array of numbers") from None
+        if a.shape != shape:
+            raise PluginError(f"returned an {what} of shape {a.shape}, expected (R, J) = {shape}")
+        out.append(np.where(present, a, np.nan))
+    bad = np.zeros(shape[0], dtype=bool)
+    for a in out:
+        bad |= ~np.all(np.isfinite(a) | ~present, axis=1)
+    point, lower, upper = (out + [None, None])[:3] if not interval else out
+    return point, lower, upper, extra, bad

@@ -1,0 +1,298 @@
+"""The study's protocol, written by the workflow: ``results/protocol.md``.
+
+``protocol_markdown`` writes the protocol of a simulation study in the order of Morris, White
+& Crowther (2019, section 3, "ADEMP"): aims, data-generating mechanisms (the cells), estimands,
+methods (one line per estimator of the study, from the estimator registry, user estimators
+included), performance measures with their Monte Carlo SE formulas (``MEASURE_FORMULAS``), the
+number of replications and its justification (the largest Monte Carlo SE relative to its
+estimate, from ``replication.csv``), seeds and the seeding scheme, package versions and the
+commit (``provenance.json``), and the commands that reproduce the study, one cell and one
+replication.
+
+Every number in it comes from the config, the registries or the results: none is typed here.
+It reads no clock, so the same inputs give the same bytes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+from .provenance import SEEDING
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .design import Cell
+    from .registry import Estimator
+
+__all__ = ["AIMS", "ESTIMANDS", "MEASURE_FORMULAS", "protocol_markdown", "reproduce_commands"]
+
+#: The aims of the study (the seed answer's claims, README "The question").
+AIMS = (
+    "Compare estimators of the group means of the one-way random-effects model "
+    "y_ij = mu + theta_j + e_ij, theta_j ~ N(0, tau^2), e_ij ~ N(0, sigma^2), from no pooling "
+    "(the raw means) to complete pooling, and test the claims of the Cross Validated answer "
+    "522387: that the mixed model's shrinkage reduces the error of every group's estimate, most "
+    "where the noise is largest; that rescaling the raw means to the true means' spread (the "
+    "answer's variance-matching rule) gets the spread right, and at what cost in mean squared "
+    "error; and that arm::bayesglm with a prior built from the mixed model reproduces the "
+    "mixed model's estimates. Also measured: the coverage of the estimators' intervals and the "
+    "share of boundary fits (tau^2^ = 0) against its theoretical probability."
+)
+
+#: What is estimated (docs/formulas.md sections 1 and 5).
+ESTIMANDS = (
+    "The J true group means m_j = mu + theta_j of each dataset, drawn anew in every replication. "
+    "The loss of a replication is averaged over the groups of a class (all groups; in an "
+    "unbalanced cell also the groups of each size), then summarised across replications. "
+    "Secondary: the spread of the true means (the spread ratio of the estimates against it) and "
+    "the event tau^2^ = 0 of the variance-component fit."
+)
+
+#: The performance measures and their Monte Carlo SEs (Morris, White & Crowther 2019, table 6;
+#: docs/formulas.md section 5): (measure, estimate, Monte Carlo SE, the function of
+#: ``shrinkstudy.measures`` computing it). Each MCSE text is quoted from that function's
+#: docstring (``tests/test_protocol.py`` holds them together). Per replication i and group
+#: class G: s_i = mean_{j in G} e_ij^2, ebar_i = mean_{j in G} e_ij with e_ij = est_ij - m_ij,
+#: c_i the fraction of G's intervals containing m_ij; x the per-replication values, R the
+#: replications that did not fail.
+MEASURE_FORMULAS = (
+    ("mse", "mean_i s_i", "sqrt(sum_i (s_i - MSE)^2 / (R (R - 1)))", "mcse_mse"),
+    ("bias", "mean_i ebar_i", "sd(x, ddof=1) / sqrt(R)", "mcse_mean"),
+    ("empse", "sd_i(ebar_i)", "empse / sqrt(2 (R - 1))", "mcse_empse"),
+    (
+        "rel_mse",
+        "mean_i s_i(a) / mean_i s_i(raw), on the same datasets",
+        "sqrt((var x - 2 r cov(x, y) + r^2 var y) / R) / ybar",
+        "mcse_ratio",
+    ),
+    (
+        "spread",
+        "sqrt(sum_i var_j(est) / sum_i var_j(m)), all groups",
+        "delta method on the paired variances (``mcse_ratio``), divided by ``2 * spread``",
+        "spread_ratio",
+    ),
+    ("coverage", "mean_i c_i", "sd(x, ddof=1) / sqrt(R)", "mcse_mean"),
+    ("width", "mean_i (mean interval width)", "sd(x, ddof=1) / sqrt(R)", "mcse_mean"),
+    ("boundary_share", "share of fits with tau^2^ = 0", "sqrt(p (1 - p) / R)", "mcse_proportion"),
+)
+
+
+def _num(x) -> str:
+    return f"{float(x):g}"
+
+
+def _md_table(header: Sequence[str], rows: Iterable[Sequence[str]], align: Sequence[str]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return lines
+
+
+def reproduce_commands(config_file: str | None, results: str, cell: str, rep: int = 0) -> dict:
+    """The commands that reproduce the whole study, one cell's summary and one replication.
+
+    ``config_file``: the study's file as given to Snakemake (None: the default study,
+    config/config.yaml); ``results``: its results directory; ``cell``: an example cell.
+    """
+    from .tables import replicate_command
+
+    given = f" --configfile {config_file}" if config_file else ""
+    make = f"make study CONFIG={config_file}" if config_file else "make study"
+    return {
+        "study": [make, f"snakemake --cores all{given}"],
+        "cell": [f"snakemake --cores all{given} {results}/summarise/{cell}.csv"],
+        "replication": [replicate_command(cell, rep, [config_file] if config_file else [])],
+    }
+
+
+def protocol_markdown(
+    config: dict,
+    cells: Sequence[Cell],
+    estimators: Sequence[Estimator],
+    summary: pd.DataFrame,
+    replication: pd.DataFrame,
+    provenance: dict,
+    *,
+    seed_fit: dict | None = None,
+    config_file: str | None = None,
+    example_cell: str | None = None,
+) -> str:
+    """The protocol as Markdown (module docstring).
+
+    Parameters
+    ----------
+    config : the checked study config (``Study.config``).
+    cells : the study's cells (``Study.cells``), in config order.
+    estimators : the registry entries of the study's estimators (``Study.estimators``).
+    summary : ``summary.csv`` (for the replications used and the failures per estimator).
+    replication : ``replication.csv`` (the justification of the replication count).
+    provenance : ``provenance.json`` (packages, commit, config hash).
+    seed_fit : the seed example's ``fit.json``, or None.
+    config_file : the study's file as given (None: config/config.yaml, the default study).
+    example_cell : the cell of the reproduce-one-cell commands (default: the seed example's
+        design if it is a cell of the study, else the first cell).
+    """
+    out: list[str] = ["# Protocol of the study", ""]
+    out.append(
+        "Written by the workflow from the study's config, the estimator registry and the results "
+        "(`results/tables/`); no number in it is typed by hand. Structure: Morris, White & "
+        'Crowther (2019), "Using simulation studies to evaluate statistical methods", '
+        "Statistics in Medicine 38:2074-2102 (aims, data-generating mechanisms, estimands, "
+        "methods, performance measures)."
+    )
+    config_line = (
+        f"Config: `{config_file or 'config/config.yaml'}`, SHA-256 of its canonical JSON "
+        f"`{provenance.get('config_sha256', 'n/a')}`."
+    )
+    out += ["", config_line, ""]
+
+    out += ["## Aims", "", AIMS, ""]
+
+    # data-generating mechanisms
+    out += ["## Data-generating mechanisms", ""]
+    out.append(
+        f"{len(cells)} cells (the config's `grid`, each block a full factorial of its lists). A "
+        "dataset of a cell has J groups of the given sizes (`a x k + b x l`: k groups of a, then l "
+        "of b; a single number: every group of that size); the true means are mu + theta_j, "
+        "theta_j ~ N(0, tau^2), and the observations add e_ij ~ N(0, sigma^2)."
+    )
+    out.append("")
+    rows = [
+        [f"`{c.name}`", c.block, str(c.J), c.design, str(c.N), _num(c.sigma), _num(c.tau), _num(c.mu)]
+        for c in cells
+    ]
+    out += _md_table(
+        ["cell", "block", "J", "group sizes", "N", "sigma", "tau", "mu"],
+        rows,
+        [":---", ":---", "---:", ":---", "---:", "---:", "---:", "---:"],
+    )
+    out.append("")
+
+    out += ["## Estimands", "", ESTIMANDS, ""]
+
+    # methods
+    out += ["## Methods", ""]
+    prior = config.get("hier_bayes_prior", {})
+    out.append(
+        f"Variance components by {config.get('method', 'REML')} (engine `{config.get('engine', 'exact')}`); "
+        f"intervals at level {_num(config.get('level', math.nan))}; hierarchical-Bayes prior "
+        f"{prior.get('family', 'n/a')} with scale {_num(prior.get('scale', math.nan))}. "
+        "One line per estimator, from the estimator registry (`shrinkstudy.registry`; a user's "
+        "estimator from its file, named by its reference):"
+    )
+    out.append("")
+    fails = {}
+    if len(summary):
+        all_rows = summary[summary["groups"].astype(str) == "all"]
+        fails = all_rows.groupby("estimator")["failures"].sum().to_dict()
+    for e in estimators:
+        line = f"- `{e.name}` ({e.label}): {e.description}"
+        if e.reference:
+            line += f". Reference: {e.reference}"
+        if e.applies == "balanced":
+            line += ". Applies to balanced cells only"
+        line += f". Failed fits: {int(fails.get(e.name, 0))}."
+        out.append(line)
+    out.append("")
+
+    # performance measures
+    out += ["## Performance measures", ""]
+    out.append(
+        "Per replication i the loss is averaged over the groups of a class G (e_ij = est_ij - "
+        "m_ij; s_i = mean over G of e_ij^2, ebar_i = mean over G of e_ij, c_i = fraction of G's "
+        "intervals containing m_ij), then summarised across the R replications that did not "
+        "fail; x stands for the per-replication values. Morris, White & Crowther (2019), table 6; "
+        "`docs/formulas.md` section 5; computed by `shrinkstudy.measures`."
+    )
+    out.append("")
+    out += _md_table(
+        ["measure", "estimate", "Monte Carlo SE", "function"],
+        [[f"`{m}`", est, se.replace("``", "`"), f"`{fn}`"] for m, est, se, fn in MEASURE_FORMULAS],
+        [":---", ":---", ":---", ":---"],
+    )
+    out.append("")
+
+    # replications
+    reps, chunk = int(config["replications"]), int(config["chunk_size"])
+    out += ["## Replications", ""]
+    out.append(
+        f"{reps:,} replications per cell (a fixed count, the config's `replications`), in jobs of "
+        f"{chunk:,} (`chunk_size`, which changes no number)."
+    )
+    if len(summary):
+        used = summary[summary["groups"].astype(str) == "all"]["reps"]
+        out.append(
+            f"Replications used per cell and estimator (after failures): {int(used.min()):,} to {int(used.max()):,}."
+        )
+    rel = replication["rel_mcse"].astype(float) if len(replication) else None
+    if rel is not None and rel.notna().any():
+        w = replication.loc[rel.idxmax()]
+        out.append(
+            f"Justification: the largest Monte Carlo SE relative to its estimate, over the MSE and "
+            f"relative MSE of every estimator and group class of every cell, is "
+            f"{100 * float(w['rel_mcse']):.2f}% ({w['measure']} of {w['estimator']}, groups "
+            f"{w['groups']}, cell `{w['cell']}`); the median over cells of each cell's largest is "
+            f"{100 * float(rel.median()):.2f}% (`results/tables/replication.csv`)."
+        )
+    out.append("")
+
+    # seeds
+    out += ["## Seeds", ""]
+    out.append(f"Base seed {config['base_seed']} (the config's `base_seed`). {SEEDING}")
+    out.append("")
+    if seed_fit is not None:
+        choice = seed_fit.get("seed_choice") or {"rule": "seed", "seed": seed_fit["seed"]}
+        text = (
+            f"The seed example (figures 1 and 2, cell `{seed_fit['cell']}`) is replication 0 of seed "
+            f"{seed_fit['seed']}"
+        )
+        if choice["rule"] == "closest_fit":
+            t = choice["target"]
+            text += (
+                f": of the {choice['candidates']:,} seeds {choice['first']} to "
+                f"{choice['first'] + choice['candidates'] - 1}, the one whose {seed_fit['method']} fit is "
+                f"closest to the answer's reported fit (tau {_num(t['tau'])}, sigma {_num(t['sigma'])}, "
+                f"mu {_num(t['mu'])}) in the distance of `shrinkstudy.seed_example.fit_distance` "
+                f"(distance {choice['distance']:.4g})"
+            )
+        else:
+            text += " (the config's `seed_example.seed`)"
+        text += (
+            f". Its fit: tau {seed_fit['tau']:.4g}, sigma {seed_fit['sigma']:.4g}, mu {seed_fit['mu']:.4g}."
+        )
+        out += [text, ""]
+
+    # software
+    out += ["## Software", ""]
+    git = provenance.get("git", {}) or {}
+    commit = git.get("commit") or "unknown (not a git checkout)"
+    dirty = " (with uncommitted changes)" if git.get("dirty") else ""
+    out.append(f"Project commit `{commit}`{dirty}.")
+    out.append("")
+    packages = provenance.get("packages", {}) or {}
+    out += _md_table(
+        ["package", "version"],
+        [[k, str(packages[k]) if packages[k] is not None else "not installed"] for k in sorted(packages)],
+        [":---", ":---"],
+    )
+    out.append("")
+
+    # reproduce
+    names = [c.name for c in cells]
+    cell = example_cell
+    if cell is None:
+        seed_cells = [c.name for c in cells if seed_fit is not None and c.name == seed_fit.get("cell")]
+        cell = seed_cells[0] if seed_cells else (names[0] if names else "CELL")
+    cmds = reproduce_commands(config_file, str(config["results"]).rstrip("/"), cell)
+    out += ["## Reproducing", ""]
+    out.append(
+        "The whole study (from the project directory; the same command resumes a run that was stopped):"
+    )
+    out += ["", "```sh", *cmds["study"], "```", ""]
+    out.append(f"One cell's summary (here `{cell}`; any cell name of the table above):")
+    out += ["", "```sh", *cmds["cell"], "```", ""]
+    out.append("One replication (its dataset as CSV and every estimator fitted to it, the stored numbers):")
+    out += ["", "```sh", *cmds["replication"], "```", ""]
+    return "\n".join(out)

@@ -1,0 +1,151 @@
+"""From a chunk of simulated datasets to per-replication losses: what a fit job does, and what
+``shrinkstudy replicate`` does for a single replication (the same function, so the two agree
+to the bit: every estimator's numbers for a replication depend on that replication alone).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .config import fit_settings
+from .design import Cell
+from .estimators import Fit, Truth, fit_estimators
+from .hierbayes import HierPrior
+from .losses import loss_columns, varcomp_columns
+from .plugins import Observations, estimator_entries
+from .simulate import chunk_columns, suffstats_from_array, suffstats_from_long
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .config import Study
+
+__all__ = ["ChunkFit", "Replication", "chunk_stats", "chunk_observations", "truth_means", "fit_chunk", "replicate"]
+
+
+def chunk_stats(data: dict, cell: Cell, reps: np.ndarray):
+    """Sufficient statistics, by reshaping when the columns hold whole datasets in order."""
+    expected_rows = len(reps) * cell.N
+    group = np.repeat(np.arange(cell.J), cell.sizes)
+    if (
+        len(data["y"]) == expected_rows
+        and np.array_equal(data["rep"], np.repeat(reps, cell.N))
+        and np.array_equal(data["group"], np.tile(group, len(reps)))
+    ):
+        return suffstats_from_array(data["y"].reshape(len(reps), cell.N), cell.sizes)
+    stats, labels, _ = suffstats_from_long(data["rep"], data["group"], data["y"])
+    if not np.array_equal(labels, reps):
+        raise ValueError(f"{cell.name}: dataset file holds replications {labels[:3]}..., expected {reps[:3]}...")
+    return stats
+
+
+def chunk_observations(data: dict, cell: Cell, reps: np.ndarray) -> Observations:
+    """The raw observations, for estimators that need more than the sufficient statistics."""
+    order = np.lexsort((data["group"], data["rep"]))  # stable: within a group, file order
+    y = data["y"][order].reshape(len(reps), cell.N)
+    group = np.tile(np.repeat(np.arange(cell.J), cell.sizes), (len(reps), 1))
+    return Observations(y, group)
+
+
+def truth_means(truth: dict, cell: Cell, reps: np.ndarray) -> np.ndarray:
+    """(R, J) true group means from the truth columns (rep, group, mean)."""
+    order = np.lexsort((truth["group"], truth["rep"]))
+    return truth["mean"][order].reshape(len(reps), cell.J)
+
+
+@dataclass
+class ChunkFit:
+    """A chunk's fit and its tables (numpy columns of the losses and variance components)."""
+
+    fit: Fit
+    losses: dict
+    varcomp: dict
+
+
+def fit_chunk(cell: Cell, reps, data: dict, means: np.ndarray, settings: dict, root: Path | str) -> ChunkFit:
+    """Fit the study's estimators (``settings``, see ``fit_settings``; user estimators' files
+    relative to ``root``) on the datasets ``data`` (columns rep, group, y) of replications
+    ``reps`` of ``cell``, with true group means ``means``; the losses and variance components."""
+    reps = np.asarray(reps, dtype=np.int64)
+    stats = chunk_stats(data, cell, reps)
+    estimators = estimator_entries(settings["estimators"], root)
+    needs_data = any("data" in e.needs for e in estimators)
+    varcomp, extra = None, None
+    if settings["engine"] == "statsmodels":
+        import pandas as pd
+
+        from .engines import statsmodels_varcomp
+
+        varcomp, extra = statsmodels_varcomp(pd.DataFrame(data), reml=settings["method"] == "REML")
+        if not np.array_equal(extra["rep"].to_numpy(), reps):
+            raise ValueError(f"{cell.name}: statsmodels fits do not cover replications {reps[0]}-{reps[-1]}")
+    fit = fit_estimators(
+        stats,
+        estimators,
+        truth=Truth.from_cell(cell),
+        method=settings["method"],
+        level=settings["level"],
+        prior=HierPrior(**settings["prior"]),
+        varcomp=varcomp,
+        data=chunk_observations(data, cell, reps) if needs_data else None,
+    )
+    vc = varcomp_columns(fit, reps)
+    if extra is not None:  # MixedLM's convergence flag, warning count and error, per replication
+        vc.update({c: extra[c].to_numpy() for c in extra.columns if c != "rep"})
+    return ChunkFit(fit, loss_columns(fit, means, reps, cell), vc)
+
+
+@dataclass
+class Replication:
+    """One replication of a study, regenerated and refitted (``replicate``)."""
+
+    cell: Cell
+    rep: int
+    data: pd.DataFrame  # rep, group, y
+    estimates: pd.DataFrame  # group, n, true_mean, ybar, one column per estimator (+ interval bounds)
+    losses: pd.DataFrame  # the loss table's rows of this replication
+    varcomp: pd.DataFrame  # its variance components
+
+
+def replicate(study: Study, cell_name: str, rep: int, root: Path | str) -> Replication:
+    """Regenerate replication ``rep`` of cell ``cell_name`` of ``study`` and fit every estimator,
+    exactly as the study's simulate and fit jobs did."""
+    import pandas as pd
+
+    try:
+        cell = study.cell(cell_name)
+    except KeyError:
+        raise KeyError(f"no cell {cell_name!r} in this study (e.g. {study.cells[0].name})") from None
+    reps_total = int(study.config["replications"])
+    if not 0 <= rep < reps_total:
+        raise IndexError(f"replication {rep} is not one of the study's 0 to {reps_total - 1}")
+    reps = np.array([rep], dtype=np.int64)
+    data, truth = chunk_columns(cell, reps, study.config["base_seed"])
+    means = truth_means(truth, cell, reps)
+    out = fit_chunk(cell, reps, data, means, fit_settings(study.config), root)
+    fit = out.fit
+    est = pd.DataFrame(
+        {
+            "group": np.arange(cell.J),
+            "n": np.asarray(cell.sizes, dtype=np.int64),
+            "true_mean": means[0],
+            "ybar": chunk_stats(data, cell, reps).ybar[0],
+        }
+    )
+    for name, e in fit.estimates.items():
+        est[name] = e[0]
+    for name, (lo, hi) in fit.intervals.items():
+        est[f"{name}_lower"] = lo[0]
+        est[f"{name}_upper"] = hi[0]
+    return Replication(
+        cell=cell,
+        rep=int(rep),
+        data=pd.DataFrame(data),
+        estimates=est,
+        losses=pd.DataFrame(out.losses),
+        varcomp=pd.DataFrame(out.varcomp),
+    )

@@ -1,0 +1,322 @@
+"""Worlds beyond the normal one: distributions of the group effects and of the errors, group SDs.
+
+Every distribution here is *standardised*: a draw at scale ``s`` has mean 0 and SD ``s``
+(DESIGN section 8). The effects theta_j are drawn at scale tau, the errors e_ij at scale sigma_j.
+
+Effects distributions (``EFFECTS``), each with one parameter and its default:
+
+* ``normal``: N(0, tau^2) (today's world; drawn with exactly today's random numbers).
+* ``t`` (``df``, default 3, must exceed 2): tau sqrt((df - 2) / df) T_df.
+* ``skewed`` (``skew``, default 2, non-zero): a standardised gamma, tau (G - k) / sqrt(k) with
+  G ~ Gamma(k, 1), k = 4 / skew^2, whose skewness is 2 / sqrt(k) = skew (a negative skew
+  mirrors it). skew = 2 is a standardised exponential; skew = 1 a standardised chi-square(8).
+* ``bimodal`` (``sep``, default 0.9, in [0, 1]): the equal mixture of N(+-sep tau, (1 - sep^2)
+  tau^2); bimodal when sep > 1/sqrt(2), two point masses at +-tau when sep = 1.
+* ``sparse`` (``p``, default 0.2, in (0, 1]): 0 with probability 1 - p, else N(0, tau^2 / p).
+
+Errors distributions (``ERRORS``): ``normal`` and ``t`` (``df``, default 5, must exceed 2),
+rescaled to SD sigma_j in the same way.
+
+A user's own effects distribution is named ``"module:function"``: ``function(rng, shape, tau)``
+returns an array of that shape with mean 0 and SD tau (``user_effects`` loads and checks it).
+
+Heteroscedastic worlds (``group_sigmas``): with ratio r >= 1, the within-group SDs are J values
+evenly spaced on the log scale from sigma / sqrt(r) to sigma * sqrt(r) (geometric mean sigma),
+in increasing order of the group index: group 1 gets the smallest SD, group J the largest. In the
+seed's design (6 groups of 100 first, then 6 groups of 2) the large groups are the quiet ones
+and the small groups the noisy ones.
+
+What the oracle needs: ``Distribution.prior(scale, value)`` is the distribution of theta, either
+a ``GaussMixture`` (normal, bimodal, sparse, point masses, a user's distribution as 20,000 equal
+atoms drawn with a fixed seed) or a ``QuantilePrior`` (t, skewed: cdf, survival function and
+their inverses, for quadrature in the probability scale).
+
+Only numpy is imported at module level (the simulate jobs import this module); scipy.special
+is imported by the priors that need it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+__all__ = [
+    "Distribution",
+    "GaussMixture",
+    "QuantilePrior",
+    "EFFECTS",
+    "ERRORS",
+    "effects_distribution",
+    "errors_distribution",
+    "user_effects",
+    "is_user_name",
+    "group_sigmas",
+]
+
+
+# ----------------------------------------------------------------------------------------------
+# priors: what the Bayes rule under the true effect distribution needs
+
+
+@dataclass(frozen=True)
+class GaussMixture:
+    """sum_k weights_k N(means_k, variances_k); a variance of 0 is a point mass."""
+
+    weights: np.ndarray
+    means: np.ndarray
+    variances: np.ndarray
+
+
+@dataclass(frozen=True)
+class QuantilePrior:
+    """A continuous distribution by its cdf, survival function and their inverses (vectorised).
+
+    ``ppf(u)`` is the quantile of lower-tail probability u, ``isf(v)`` that of upper-tail
+    probability v; both are needed so that either tail keeps full relative precision.
+    """
+
+    cdf: Callable[[np.ndarray], np.ndarray]
+    sf: Callable[[np.ndarray], np.ndarray]
+    ppf: Callable[[np.ndarray], np.ndarray]
+    isf: Callable[[np.ndarray], np.ndarray]
+
+
+def _point_mass() -> GaussMixture:
+    return GaussMixture(np.array([1.0]), np.array([0.0]), np.array([0.0]))
+
+
+# ----------------------------------------------------------------------------------------------
+# the distributions
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """A standardised distribution (mean 0, SD 1) with at most one parameter.
+
+    Attributes
+    ----------
+    name : registry name (``"t"``).
+    param : name of its parameter (``"df"``), or None.
+    default : the parameter's default value, or None.
+    check : ``check(value)`` returns an error message for an invalid value, else None.
+    """
+
+    name: str
+    param: str | None
+    default: float | None
+    _draw: Callable
+    _prior: Callable | None
+    check: Callable[[float], str | None] = lambda v: None
+
+    def draw(self, rng: np.random.Generator, shape, scale, value: float | None = None) -> np.ndarray:
+        """Draws of shape ``shape`` at scale ``scale`` (scalar or broadcasting against ``shape``)."""
+        return self._draw(rng, shape, scale, self.default if value is None else value)
+
+    def prior(self, scale: float, value: float | None = None):
+        """The distribution at scale ``scale`` as a GaussMixture or QuantilePrior (for the oracle)."""
+        if scale == 0:
+            return _point_mass()
+        return self._prior(float(scale), self.default if value is None else float(value))
+
+    @property
+    def short(self) -> str:
+        """Prefix of the parameter's value in cell names: ``t`` (t3), ``skew`` (skew2) ..."""
+        return {"skewed": "skew"}.get(self.name, self.name)
+
+
+def _draw_normal(rng, shape, scale, _):
+    # exactly today's call: rng.normal(0.0, scale, shape) (same random numbers, same bits)
+    return rng.normal(0.0, scale, shape)
+
+
+def _t_factor(df: float) -> float:
+    return math.sqrt((df - 2.0) / df)
+
+
+def _draw_t(rng, shape, scale, df):
+    return rng.standard_t(df, shape) * (np.asarray(scale) * _t_factor(df))
+
+
+def _prior_t(scale, df):
+    from scipy import special
+
+    c = scale * _t_factor(df)
+    return QuantilePrior(
+        cdf=lambda x: special.stdtr(df, x / c),
+        sf=lambda x: special.stdtr(df, -x / c),
+        ppf=lambda u: c * special.stdtrit(df, u),
+        isf=lambda v: -c * special.stdtrit(df, v),
+    )
+
+
+def _draw_skewed(rng, shape, scale, skew):
+    k = 4.0 / skew**2
+    z = (rng.standard_gamma(k, shape) - k) / math.sqrt(k)
+    return (z if skew > 0 else -z) * np.asarray(scale)
+
+
+def _prior_skewed(scale, skew):
+    """theta = sign * c (G - k), c = scale / sqrt(k); mirrored for a negative skew."""
+    from scipy import special
+
+    k = 4.0 / skew**2
+    c = scale / math.sqrt(k)
+    # G's cdf/sf at g = k + x / c
+    lower = dict(
+        cdf=lambda x: special.gammainc(k, np.maximum(k + x / c, 0.0)),
+        sf=lambda x: special.gammaincc(k, np.maximum(k + x / c, 0.0)),
+        ppf=lambda u: c * (special.gammaincinv(k, u) - k),
+        isf=lambda v: c * (special.gammainccinv(k, v) - k),
+    )
+    if skew > 0:
+        return QuantilePrior(**lower)
+    # mirrored: X = -Y, P(X <= x) = P(Y >= -x)
+    return QuantilePrior(
+        cdf=lambda x: lower["sf"](-x),
+        sf=lambda x: lower["cdf"](-x),
+        ppf=lambda u: -lower["isf"](u),
+        isf=lambda v: -lower["ppf"](v),
+    )
+
+
+def _draw_bimodal(rng, shape, scale, sep):
+    side = np.where(rng.random(shape) < 0.5, -1.0, 1.0)
+    z = sep * side + math.sqrt(1.0 - sep * sep) * rng.standard_normal(shape)
+    return z * np.asarray(scale)
+
+
+def _prior_bimodal(scale, sep):
+    v = (1.0 - sep * sep) * scale * scale
+    return GaussMixture(np.array([0.5, 0.5]), np.array([-sep * scale, sep * scale]), np.array([v, v]))
+
+
+def _draw_sparse(rng, shape, scale, p):
+    on = rng.random(shape) < p
+    z = rng.standard_normal(shape) / math.sqrt(p)
+    return np.where(on, z, 0.0) * np.asarray(scale)
+
+
+def _prior_sparse(scale, p):
+    return GaussMixture(np.array([1.0 - p, p]), np.zeros(2), np.array([0.0, scale * scale / p]))
+
+
+def _prior_normal(scale, _):
+    return GaussMixture(np.array([1.0]), np.array([0.0]), np.array([scale * scale]))
+
+
+def _check_df(v):
+    return None if v > 2 else "degrees of freedom must exceed 2 (the SD must exist)"
+
+
+EFFECTS: dict[str, Distribution] = {
+    "normal": Distribution("normal", None, None, _draw_normal, _prior_normal),
+    "t": Distribution("t", "df", 3.0, _draw_t, _prior_t, _check_df),
+    "skewed": Distribution(
+        "skewed", "skew", 2.0, _draw_skewed, _prior_skewed, lambda v: None if v != 0 else "skew must be non-zero"
+    ),
+    "bimodal": Distribution(
+        "bimodal", "sep", 0.9, _draw_bimodal, _prior_bimodal, lambda v: None if 0 <= v <= 1 else "sep must be in [0, 1]"
+    ),
+    "sparse": Distribution(
+        "sparse", "p", 0.2, _draw_sparse, _prior_sparse, lambda v: None if 0 < v <= 1 else "p must be in (0, 1]"
+    ),
+}
+
+ERRORS: dict[str, Distribution] = {
+    "normal": Distribution("normal", None, None, _draw_normal, _prior_normal),
+    "t": Distribution("t", "df", 5.0, _draw_t, _prior_t, _check_df),
+}
+
+
+# ----------------------------------------------------------------------------------------------
+# a user's own effects distribution
+
+
+def is_user_name(name: str) -> bool:
+    """True for ``"module:function"`` (a user's distribution), False for registry names."""
+    return ":" in str(name)
+
+
+_USER_ATOMS = 20_000
+_USER_SEED = 20_240_522
+
+
+def user_effects(name: str, *, check: bool = True) -> Distribution:
+    """The user's effects distribution ``"module:function"`` as a Distribution.
+
+    ``function(rng, shape, tau)`` must return a float array of ``shape`` with mean 0 and SD tau.
+    With ``check``, it is called on a test sample before any job: shape, finiteness and the
+    first two moments (200,000 draws at tau = 1: |mean| <= 0.05 and |SD - 1| <= 0.1) are checked,
+    and ValueError names the problem. Its oracle prior is 20,000 equally weighted atoms drawn
+    with a fixed seed (an approximation of the Bayes rule, documented as such).
+    """
+    module_name, _, func_name = str(name).partition(":")
+    if not module_name or not func_name:
+        raise ValueError(f"effects: {name!r} must be written 'module:function'")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ValueError(f"effects: cannot import module {module_name!r} ({exc})") from exc
+    func = getattr(module, func_name, None)
+    if not callable(func):
+        raise ValueError(f"effects: {module_name!r} has no function {func_name!r}")
+
+    def draw(rng, shape, scale, _):
+        return np.asarray(func(rng, shape, float(scale)), dtype=float)
+
+    def prior(scale, _):
+        atoms = draw(np.random.default_rng(_USER_SEED), (_USER_ATOMS,), scale, None)
+        return GaussMixture(np.full(atoms.size, 1.0 / atoms.size), atoms, np.zeros(atoms.size))
+
+    dist = Distribution(str(name), None, None, draw, prior)
+    if check:
+        rng = np.random.default_rng(1)
+        small = draw(rng, (3, 4), 1.0, None)
+        if small.shape != (3, 4):
+            raise ValueError(f"effects: {name} returned shape {small.shape} for shape (3, 4)")
+        big = draw(rng, (200_000,), 1.0, None)
+        if not np.all(np.isfinite(big)):
+            raise ValueError(f"effects: {name} returned non-finite values")
+        m, s = float(big.mean()), float(big.std())
+        if abs(m) > 0.05 or abs(s - 1.0) > 0.1:
+            raise ValueError(f"effects: {name} at tau = 1 has mean {m:.3g} and SD {s:.3g}; it must have mean 0, SD tau")
+    return dist
+
+
+def effects_distribution(name: str) -> Distribution:
+    """The registry entry (or the user's distribution) named ``name``."""
+    if is_user_name(name):
+        return user_effects(name, check=False)
+    try:
+        return EFFECTS[name]
+    except KeyError:
+        raise ValueError(f"unknown effects distribution {name!r} (known: {', '.join(EFFECTS)}, or 'module:function')") from None
+
+
+def errors_distribution(name: str) -> Distribution:
+    try:
+        return ERRORS[name]
+    except KeyError:
+        raise ValueError(f"unknown errors distribution {name!r} (known: {', '.join(ERRORS)})") from None
+
+
+# ----------------------------------------------------------------------------------------------
+# heteroscedastic worlds
+
+
+def group_sigmas(sigma: float, ratio: float, J: int) -> np.ndarray:
+    """Within-group SDs: sigma * ratio^(j / (J - 1) - 1/2), j = 0..J-1 (increasing in j).
+
+    The J values are evenly spaced on the log scale between sigma / sqrt(ratio) and
+    sigma * sqrt(ratio) (so their geometric mean is sigma and the largest is ``ratio`` times the
+    smallest); ratio 1 gives sigma for every group.
+    """
+    if ratio < 1:
+        raise ValueError(f"sigma_ratio must be at least 1, got {ratio}")
+    if ratio == 1 or J == 1:
+        return np.full(J, float(sigma))
+    return float(sigma) * float(ratio) ** (np.arange(J) / (J - 1) - 0.5)

@@ -1,0 +1,91 @@
+"""The README's findings cannot drift from the study: every number of its "What the study finds"
+section is one of docs/findings.json's (the study's results/tables/findings.json, copied by
+`make docs`), written as that file writes it, every entry of the file is quoted, and the
+headline table is the one of docs/headline-seed.md (the study's headline.md)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+FINDINGS = ROOT / "docs" / "findings.json"
+HEADLINE = ROOT / "docs" / "headline-seed.md"
+
+#: Numerals of the section that are not results: figure numbers, the 1.96 of the error bars, the
+#: boundary event tau^2 = 0 and exponents, and everything in inline code (file names, formulas).
+NOT_RESULTS = (r"`[^`]*`", r"[Ff]igure \d+", r"\+-1\.96", r"tau\^2 = 0", r"\^2")
+#: A number as written in the README: 1,000 / 0.925 / 41% / 12.
+NUMBER = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?%?|\d+(?:\.\d+)?%?")
+
+
+def findings_section(text: str) -> str:
+    m = re.search(r"^## What the study finds\n(.*?)(?=^## )", text, flags=re.DOTALL | re.MULTILINE)
+    assert m, "README has no 'What the study finds' section"
+    return m.group(1)
+
+
+def prose(section: str) -> str:
+    """The section without its tables and images, whitespace made single spaces."""
+    lines = [ln for ln in section.splitlines() if not ln.startswith("|") and not ln.startswith("![")]
+    return " ".join(" ".join(lines).split())
+
+
+def numbers(text: str) -> list[str]:
+    for pattern in NOT_RESULTS:
+        text = re.sub(pattern, " ", text)
+    return NUMBER.findall(text)
+
+
+@pytest.fixture(scope="module")
+def entries() -> dict:
+    return json.loads(FINDINGS.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def section() -> str:
+    return findings_section(README.read_text(encoding="utf-8"))
+
+
+def test_numbers_are_read_from_the_findings(entries, section):
+    allowed = {n for e in entries.values() for n in numbers(e["text"])}
+    stray = sorted(set(numbers(prose(section))) - allowed)
+    assert not stray, f"README numbers found in no entry of docs/findings.json: {stray}"
+
+
+def test_every_finding_is_quoted_as_written(entries, section):
+    text = prose(section)
+    missing = {k: e["text"] for k, e in entries.items() if e["text"] not in text}
+    assert not missing, f"entries of docs/findings.json the README does not show as written: {missing}"
+
+
+def _table(lines: list[str]) -> list[dict]:
+    rows = [[c.strip() for c in ln.strip().strip("|").split("|")] for ln in lines if ln.startswith("|")]
+    header, body = rows[0], [r for r in rows[2:]]
+    return [dict(zip(header, r)) for r in body]
+
+
+def test_headline_table_is_the_studys(section):
+    readme = _table([ln for ln in section.splitlines() if ln.startswith("|")])
+    study = {row["groups"]: row for row in _table(HEADLINE.read_text(encoding="utf-8").splitlines())}
+    assert readme, "README has no headline table"
+    for row in readme:
+        for column, value in row.items():
+            assert study[row["groups"]][column] == value, (row["groups"], column)
+
+
+def test_rules_of_the_check():
+    """The check itself: numbers as written, and what does not count as a result."""
+    assert numbers("1,000 replications, 41% above, 0.925 to 0.977 (J = 12)") == [
+        "1,000",
+        "41%",
+        "0.925",
+        "0.977",
+        "12",
+    ]
+    assert numbers("figure 2, +-1.96 MCSE, tau^2 = 0, sigma^2/n, `results/tables/x2.md`") == []
+    assert prose("a\n| 1 | 2 |\n![x](y3.png)\nb  c") == "a b c"

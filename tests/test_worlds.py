@@ -1,0 +1,266 @@
+"""Worlds beyond the normal one: distributions, group SDs, cell names and specs, the simulation."""
+
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from scipy import special
+
+from reference.simulate_v1 import simulate_reps_v1
+from shrinkstudy.design import Cell, ConfigError, WORLD_KEYS, cells_from_config
+from shrinkstudy.simulate import chunk_columns, simulate_reps, suffstats_from_array
+from shrinkstudy.worlds import EFFECTS, ERRORS, GaussMixture, QuantilePrior, group_sigmas, user_effects
+
+SEED = (100,) * 6 + (2,) * 6
+
+# ----------------------------------------------------------------------------------------------
+# today's cells: same names, same specs, same datasets bit for bit
+
+
+TODAY = [
+    Cell(sizes=SEED, sigma=5.0, tau=1.0, mu=0.0),
+    Cell(sizes=(5,) * 5, sigma=1.0, tau=0.5, mu=2.0),
+    Cell(sizes=(5,) * 5, sigma=1.0, tau=0.0),  # no draw of the effects at all
+    Cell(sizes=(1, 4, 2, 7), sigma=2.0, tau=3.0, mu=-1.5),
+]
+
+
+@pytest.mark.parametrize("cell", TODAY, ids=lambda c: c.name)
+def test_normal_world_datasets_are_byte_identical(cell):
+    y, m = simulate_reps(cell, np.arange(7), base_seed=2024)
+    y1, m1 = simulate_reps_v1(cell, np.arange(7), base_seed=2024)
+    assert y.tobytes() == y1.tobytes() and m.tobytes() == m1.tobytes()
+
+
+def test_normal_world_names_and_specs_are_unchanged():
+    cell = TODAY[0]
+    assert cell.name == "J12_n100x6+2x6_sigma5_tau1_mu0"
+    assert cell.normal_world and cell.world_suffix == ""
+    # exactly the dict the workflow tracked as params before (no job reruns)
+    assert cell.spec() == {"sizes": list(SEED), "sigma": 5.0, "tau": 1.0, "mu": 0.0}
+    assert list(cell.spec()) == ["sizes", "sigma", "tau", "mu"]
+    grid = {"b": {"sizes": ["100x6+2x6"], "sigma": [5], "tau": [1]}}
+    explicit = dict(grid["b"], **{k: [v] for k, v in WORLD_KEYS.items()})
+    assert [c.name for c in cells_from_config(grid)] == [c.name for c in cells_from_config({"b": explicit})]
+    assert cells_from_config({"b": explicit})[0] == cell
+
+
+def test_world_names_specs_and_round_trip():
+    c = Cell(sizes=(5,) * 4, sigma=1, tau=1, effects="t", errors="t", errors_df=10, sigma_ratio=4)
+    assert c.name == "J4_n5_sigma1_tau1_mu0_eff-t3_err-t10_sr4"
+    assert c.effects_param == 3.0  # the default, filled in
+    assert c == Cell(sizes=(5,) * 4, sigma=1, tau=1, effects="t", effects_param=3.0, errors="t", errors_df=10.0,
+                     sigma_ratio=4.0)
+    assert list(c.spec()) == ["sizes", "sigma", "tau", "mu", "effects", "effects_param", "errors", "errors_df",
+                              "sigma_ratio"]
+    for cell in [c, *TODAY,
+                 Cell(sizes=(3, 4), sigma=1, tau=1, effects="skewed", effects_param=-1),
+                 Cell(sizes=(3, 4), sigma=1, tau=1, effects="bimodal"),
+                 Cell(sizes=(3, 4), sigma=1, tau=1, effects="sparse", effects_param=0.05),
+                 Cell(sizes=(3, 4), sigma=1, tau=1, effects="mymod.sub:draw")]:
+        back = Cell.from_spec(cell.spec(), block="x")
+        assert back == cell and back.name == cell.name and back.block == "x"
+    names = {
+        "skewed": "_eff-skew2", "bimodal": "_eff-bimodal0.9", "sparse": "_eff-sparse0.2", "mymod.sub:draw": "_eff-mymod.sub.draw",
+    }
+    for eff, suffix in names.items():
+        assert Cell(sizes=(3, 4), sigma=1, tau=1, effects=eff).world_suffix == suffix
+    assert Cell(sizes=(3, 4), sigma=1, tau=1, effects="skewed", effects_param=-1).world_suffix == "_eff-skewm1"
+    p = c.params()
+    assert (p["effects"], p["effects_param"], p["errors"], p["errors_df"], p["sigma_ratio"]) == ("t", 3.0, "t", 10.0, 4.0)
+
+
+def test_names_match_the_workflow_wildcard():
+    import re
+
+    text = open("workflow/rules/common.smk").read()
+    pattern = re.search(r'cell=r"([^"]+)"', text).group(1)
+    cells = cells_from_config(
+        {"b": {"J": 3, "sizes": [2], "sigma": [1e-5, 2], "tau": [0, 1.5], "mu": [-1],
+               "effects": list(EFFECTS), "effects_df": [3, 4.5], "errors": list(ERRORS), "sigma_ratio": [1, 2.5]}}
+    )
+    assert len({c.name for c in cells}) == len(cells) == 2 * 2 * (1 + 2 + 1 + 1 + 1) * 2 * 2
+    for c in cells + [Cell(sizes=(3, 4), sigma=1, tau=1, effects="my_mod.x:my_draw")]:
+        assert re.fullmatch(pattern, c.name), c.name
+
+
+def test_world_config_errors_name_the_key():
+    base = {"sizes": [5], "J": 3, "sigma": [1], "tau": [1]}
+    for extra, match in [
+        ({"effects": ["cauchy"]}, r"grid.b.effects: unknown distribution 'cauchy'"),
+        ({"effects": ["t"], "effects_df": [2]}, r"grid.b.effects_df: t df = 2"),
+        ({"effects": ["skewed"], "effects_skew": [0]}, r"grid.b.effects_skew"),
+        ({"effects": ["bimodal"], "effects_sep": [1.5]}, r"grid.b.effects_sep"),
+        ({"effects": ["sparse"], "effects_p": [0]}, r"grid.b.effects_p"),
+        ({"errors": ["t"], "errors_df": [1]}, r"grid.b.errors_df"),
+        ({"errors": ["skewed"]}, r"grid.b.errors: unknown"),
+        ({"sigma_ratio": [0.5]}, r"grid.b.sigma_ratio"),
+        ({"effects_shape": [1]}, r"unknown key"),
+    ]:
+        with pytest.raises(ConfigError, match=match):
+            cells_from_config({"b": dict(base, **extra)})
+    with pytest.raises(ConfigError, match="takes no parameter"):
+        Cell(sizes=(3, 4), sigma=1, tau=1, effects="normal", effects_param=2.0)
+
+
+# ----------------------------------------------------------------------------------------------
+# a user's own effects distribution
+
+
+@pytest.fixture
+def user_module(tmp_path, monkeypatch):
+    (tmp_path / "myworld.py").write_text(textwrap.dedent("""
+        import numpy as np
+
+        def draw(rng, shape, tau):  # a standardised uniform
+            return tau * np.sqrt(3.0) * rng.uniform(-1.0, 1.0, shape)
+
+        def wide(rng, shape, tau):
+            return 2.0 * tau * rng.standard_normal(shape)
+    """))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield "myworld"
+    sys.modules.pop("myworld", None)
+
+
+def test_user_effects_checked_before_any_job(user_module):
+    cells = cells_from_config({"b": {"J": 4, "sizes": [3], "sigma": [1], "tau": [2], "effects": ["myworld:draw"]}})
+    (cell,) = cells
+    assert cell.name == "J4_n3_sigma1_tau2_mu0_eff-myworld.draw"
+    _, m = simulate_reps(cell, np.arange(200), base_seed=1)
+    assert np.all(np.abs(m) <= 2 * np.sqrt(3.0))
+    prior = cell.effects_prior()
+    assert isinstance(prior, GaussMixture) and prior.means.size == 20_000
+    with pytest.raises(ConfigError, match=r"grid.b.effects: myworld:wide at tau = 1 has mean .* SD 2"):
+        cells_from_config({"b": {"J": 4, "sizes": [3], "sigma": [1], "tau": [2], "effects": ["myworld:wide"]}})
+    with pytest.raises(ConfigError, match="no function"):
+        cells_from_config({"b": {"J": 4, "sizes": [3], "sigma": [1], "tau": [2], "effects": ["myworld:nothing"]}})
+    with pytest.raises(ValueError, match="cannot import"):
+        user_effects("no_such_module_xyz:draw")
+
+
+# ----------------------------------------------------------------------------------------------
+# the distributions: mean 0 and SD tau within 4 MCSE, draws consistent with the oracle's prior
+
+DISTS = [
+    ("effects", "normal", None),
+    ("effects", "t", 3.0),
+    ("effects", "t", 5.0),
+    ("effects", "t", 10.0),
+    ("effects", "skewed", 2.0),
+    ("effects", "skewed", -0.5),
+    ("effects", "bimodal", 0.9),
+    ("effects", "bimodal", 1.0),
+    ("effects", "sparse", 0.2),
+    ("errors", "normal", None),
+    ("errors", "t", 5.0),
+]
+
+
+def _moments_within_4_mcse(x, scale, check_sd=True):
+    n = x.size
+    m = x.mean()
+    assert abs(m) <= 4 * x.std() / np.sqrt(n), (m, x.std() / np.sqrt(n))
+    if check_sd:
+        x2 = x * x  # the mean is known (0): E x^2 = scale^2, MCSE sd(x^2) / sqrt(n)
+        v, mcse_v = x2.mean(), x2.std() / np.sqrt(n)
+        assert abs(v - scale**2) <= 4 * mcse_v + 1e-12 * scale**2, (v, scale**2, mcse_v)
+
+
+@pytest.mark.parametrize("kind,name,value", DISTS)
+def test_distributions_have_mean_zero_and_sd_scale(kind, name, value):
+    dist = (EFFECTS if kind == "effects" else ERRORS)[name]
+    rng = np.random.default_rng(abs(hash((kind, name, value))) % 2**32)
+    x = dist.draw(rng, 400_000, 2.5, value)
+    # the sample variance of t3 has no finite variance itself: its SD is checked by quantiles below
+    _moments_within_4_mcse(x, 2.5, check_sd=not (name == "t" and value == 3.0))
+    # the draws follow the oracle's prior: P(X <= q) at a few points, binomial MCSE
+    prior = dist.prior(2.5, value)
+    for q in (-3.0, -1.0, -0.2, 0.0, 0.4, 1.5, 4.0):
+        if isinstance(prior, QuantilePrior):
+            p = float(prior.cdf(np.array(q)))
+            assert abs(p + float(prior.sf(np.array(q))) - 1) < 1e-12
+        else:
+            sd = np.sqrt(prior.variances)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                z = np.where(sd > 0, (q - prior.means) / np.where(sd > 0, sd, 1), np.where(q >= prior.means, np.inf, -np.inf))
+            p = float(np.sum(prior.weights * special.ndtr(z)))
+        phat = np.mean(x <= q)
+        assert abs(phat - p) <= 4 * np.sqrt(p * (1 - p) / x.size) + 1e-12, (q, phat, p)
+
+
+@pytest.mark.parametrize("name,value", [("t", 3.0), ("t", 7.0), ("skewed", 2.0), ("skewed", -1.0)])
+def test_quantile_priors_have_mean_zero_sd_tau_and_inverse_functions(name, value):
+    prior = EFFECTS[name].prior(1.7, value)
+    # moments by Gauss-Legendre in the probability scale, both halves
+    x, w = np.polynomial.legendre.leggauss(400)
+    u = 0.25 * (x + 1)  # (0, 0.5)
+    t_lo, t_hi = prior.ppf(u), prior.isf(u)
+    m1 = 0.25 * np.sum(w * (t_lo + t_hi))
+    assert abs(m1) < 2e-3
+    if not (name == "t" and value < 5):  # a slowly converging tail integral for t3
+        m2 = 0.25 * np.sum(w * (t_lo**2 + t_hi**2))
+        assert m2 == pytest.approx(1.7**2, rel=2e-2)
+    np.testing.assert_allclose(prior.cdf(t_lo), u, rtol=1e-9)
+    np.testing.assert_allclose(prior.sf(t_hi), u, rtol=1e-9)
+
+
+# ----------------------------------------------------------------------------------------------
+# heteroscedastic worlds
+
+
+def test_group_sigmas_order_and_spread():
+    s = group_sigmas(2.0, 4.0, 5)
+    np.testing.assert_allclose(s, [1.0, 2**-0.5 * 2, 2.0, 2 * 2**0.5, 4.0])
+    assert np.all(np.diff(s) > 0)
+    assert np.exp(np.mean(np.log(s))) == pytest.approx(2.0)
+    np.testing.assert_array_equal(group_sigmas(2.0, 1.0, 3), [2.0, 2.0, 2.0])
+    cell = Cell(sizes=SEED, sigma=5, tau=1, sigma_ratio=9)
+    np.testing.assert_allclose(cell.sampling_variances()[[0, -1]], [25 / 9 / 100, 25 * 9 / 2])
+
+
+@pytest.mark.parametrize(
+    "cell",
+    [
+        Cell(sizes=(2, 5, 3, 8, 4), sigma=1.5, tau=1.0, mu=1.0, effects="skewed", errors="t", errors_df=5,
+             sigma_ratio=4),
+        Cell(sizes=SEED, sigma=5.0, tau=1.0, effects="bimodal", sigma_ratio=9),
+        Cell(sizes=(3,) * 6, sigma=1.0, tau=0.0, effects="t", errors="t"),
+    ],
+    ids=lambda c: c.name,
+)
+def test_raw_mse_is_mean_sampling_variance(cell):
+    """MSE of the raw means = mean_j sigma_j^2 / n_j; E SSW / (N - J) = sum (n_j - 1) sigma_j^2 / (N - J)."""
+    R = 6000
+    y, m = simulate_reps(cell, np.arange(R), base_seed=7)
+    st = suffstats_from_array(y, cell.sizes)
+    loss = np.mean((st.ybar - m) ** 2, axis=1)
+    target = np.mean(cell.sampling_variances())
+    assert abs(loss.mean() - target) <= 4 * loss.std(ddof=1) / np.sqrt(R), (loss.mean(), target)
+    s2 = st.ssw / (cell.N - cell.J)
+    sizes = np.asarray(cell.sizes)
+    target_s2 = np.sum((sizes - 1) * cell.group_sigmas() ** 2) / (cell.N - cell.J)
+    assert abs(s2.mean() - target_s2) <= 4 * s2.std(ddof=1) / np.sqrt(R)
+    if cell.tau == 0:
+        np.testing.assert_array_equal(m, cell.mu)
+
+
+def test_world_streams_do_not_depend_on_chunking():
+    cell = Cell(sizes=(3, 4, 2), sigma=1.0, tau=1.0, effects="sparse", errors="t", sigma_ratio=2)
+    y, m = simulate_reps(cell, np.arange(8), base_seed=3)
+    ya, ma = simulate_reps(cell, np.arange(3), base_seed=3)
+    yb, mb = simulate_reps(cell, np.arange(7, 2, -1), base_seed=3)
+    np.testing.assert_array_equal(np.vstack([ya, yb[::-1]]), y)
+    np.testing.assert_array_equal(np.vstack([ma, mb[::-1]]), m)
+    data, truth = chunk_columns(cell, np.arange(2), base_seed=3)
+    np.testing.assert_array_equal(truth["mean"], m[:2].reshape(-1))
+
+
+def test_normal_effects_with_t_errors_have_sd_tau():
+    """A world with t errors has its own name and stream; its effects are still N(0, tau^2)."""
+    a = Cell(sizes=(4,) * 5, sigma=1.0, tau=1.0)
+    b = Cell(sizes=(4,) * 5, sigma=1.0, tau=1.0, errors="t")
+    assert a.key != b.key
+    _, m = simulate_reps(b, np.arange(3000), base_seed=1)
+    _moments_within_4_mcse(m.reshape(-1), 1.0)
