@@ -34,7 +34,6 @@ header, a row with more fields than the header, text in a numeric column, a miss
 value, a single group, an ``--out`` it cannot write in or where an output would overwrite the
 input ...) gives one line on stderr naming the file, line and column, and exit status 2.
 
-
 ``--plot`` calls ``shrinkstudy.figures.seed_figure1(estimates=<the estimates.csv DataFrame>,
 fit=<the fit.json dict>, out=DIR/"figure1.png")`` after the fit; without that function the
 command stops with exit status 2 before fitting.

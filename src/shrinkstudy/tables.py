@@ -562,7 +562,8 @@ def _check_cell_csv(path, cell: str, columns, types: dict) -> None:
         raise DamagedFile(path, f"its header is not {','.join(columns)}")
     number = r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|[-+]?inf"
     pattern = {"int": r"-?\d+", "nullable int": r"(-?\d+)?", "bool": r"True|False", "float": f"({number})?"}
-    checks = [(k, c, re.compile(pattern[types[c]])) for k, c in enumerate(header) if types.get(c, "str") != "str"]
+    typed = [(k, c) for k, c in enumerate(header) if types.get(c, "str") != "str"]
+    checks = [(k, c, re.compile(pattern[types[c]])) for k, c in typed]
     at = header.index("cell")
     for i, row in enumerate(rows, start=2):
         if len(row) != len(header):
