@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import math
+import os
 import shutil
 import subprocess
 import sys
@@ -261,6 +264,19 @@ BAD = {
         ["--prior-scale", "-1"],
         ["--prior-scale", "positive"],
     ),
+    "extra field in the first data row": (
+        "group,y\na,1,7\na,2\nb,3\nb,5\n",
+        [],
+        ["first data row has 3 fields", "header 2"],
+    ),
+    "extra field in a later row": ("group,y\na,1\na,2\nb,3,7\nb,5\n", [], ["cannot be read as CSV"]),
+    "duplicate column after stripping": ("group,y, y\na,1,1\na,2,2\nb,3,3\nb,5,5\n", [], ["'y'", "twice"]),
+    "duplicate group column after stripping": (
+        "group,y,group \na,1,a\na,2,a\nb,3,b\nb,5,b\n",
+        [],
+        ["'group'", "twice"],
+    ),
+    "exact duplicate column": ("group,y,y\na,1,9\na,2,9\nb,3,9\nb,5,9\n", [], ["'y'", "twice"]),
 }
 
 
@@ -368,3 +384,245 @@ def test_summary_form_with_datasets_equals_separate_fits(tmp_path, capsys):
             rtol=1e-12,
             atol=1e-12,
         )
+
+
+# ---------------------------------------------------------------------------------------------
+# files the command cannot read or write: one line, exit status 2
+# ---------------------------------------------------------------------------------------------
+
+GOOD = "group,y\na,1\na,2\nb,3\nb,5\nc,4\nc,7\n"
+
+
+def _one_line_error(argv, capsys, *words):
+    code, err = _fit(argv, capsys)
+    assert code == 2, err
+    assert err.endswith("\n") and err.count("\n") == 1 and "Traceback" not in err, err
+    for word in words:
+        assert word in err, (word, err)
+    return err
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root reads and writes anything")
+def test_unreadable_input_and_unwritable_out_by_permissions(tmp_path, capsys):
+    data = _write(tmp_path, GOOD)
+    data.chmod(0)
+    try:
+        _one_line_error(["fit", str(data), "--out", str(tmp_path / "o")], capsys, str(data), "cannot be read")
+    finally:
+        data.chmod(0o644)
+    out = tmp_path / "locked"
+    out.mkdir()
+    out.chmod(0o500)
+    try:
+        _one_line_error(["fit", str(data), "--out", str(out)], capsys, str(out), "cannot write")
+    finally:
+        out.chmod(0o755)
+
+
+def test_unreadable_input_file(tmp_path, capsys, monkeypatch):
+    """A file the system refuses to open (EACCES), simulated where the command opens it (Arrow's
+    reader, Python's open): root, which the tests may run as, reads any file."""
+    import builtins
+
+    import pyarrow.csv
+
+    data = _write(tmp_path, GOOD)
+    real_open, real_arrow = builtins.open, pyarrow.csv.read_csv
+    denied = PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(data))
+
+    def refuse(file, *a, **kw):
+        if str(file) == str(data):
+            raise denied
+        return real_open(file, *a, **kw)
+
+    def refuse_arrow(file, *a, **kw):
+        if str(file) == str(data):
+            raise OSError(f"Failed to open local file '{data}'. Detail: [errno 13] Permission denied")
+        return real_arrow(file, *a, **kw)
+
+    monkeypatch.setattr(builtins, "open", refuse)
+    monkeypatch.setattr(pyarrow.csv, "read_csv", refuse_arrow)
+    _one_line_error(["fit", str(data), "--out", str(tmp_path / "o")], capsys, str(data), "Permission denied")
+
+
+@pytest.mark.parametrize("err", [errno.EROFS, errno.EACCES])
+def test_out_on_a_read_only_file_system_or_not_writable(tmp_path, capsys, monkeypatch, err):
+    """An existing --out the system refuses files in (EROFS: read-only file system; EACCES), as
+    the kernel answers at open(2) (simulated: the tests may run as root on a writable disk)."""
+    data = _write(tmp_path, GOOD)
+    out = tmp_path / "ro"
+    out.mkdir()
+    real_open = os.open
+
+    def refuse(file, *a, **kw):
+        if str(file).startswith(str(out)):
+            raise OSError(err, os.strerror(err), str(file))
+        return real_open(file, *a, **kw)
+
+    monkeypatch.setattr(os, "open", refuse)
+    _one_line_error(["fit", str(data), "--out", str(out)], capsys, str(out), "cannot write", os.strerror(err))
+    assert not list(out.iterdir())
+
+
+def test_out_is_a_file(tmp_path, capsys):
+    data = _write(tmp_path, GOOD)
+    _one_line_error(["fit", str(data), "--out", str(data)], capsys, str(data), "cannot create")
+
+
+@pytest.mark.parametrize("name", ["estimates.csv", "fit.json"])
+def test_out_that_would_overwrite_the_input_is_refused(tmp_path, capsys, name):
+    data = _write(tmp_path, GOOD, name=name)
+    _one_line_error(["fit", str(data), "--out", str(tmp_path)], capsys, name, "overwrite", "--out")
+    assert data.read_text() == GOOD
+    # another directory is fine
+    assert main(["fit", str(data), "--out", str(tmp_path / "elsewhere")]) == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# extreme scales: the fit does not depend on the data's units
+# ---------------------------------------------------------------------------------------------
+
+
+def _scaled_fit(tmp_path, frame, columns, factor, argv, then=1.0):
+    """Fit ``frame`` with ``columns`` times ``factor`` (then times ``then``, exactly: a power of
+    two); returns (fit.json records, estimates)."""
+    data = frame.copy()
+    for c in columns:
+        data[c] = (data[c] * factor) * then
+    path = tmp_path / "data.csv"
+    data.to_csv(path, index=False, float_format="%.17g")
+    out = tmp_path / f"out{len(list(tmp_path.iterdir()))}"
+    assert main(["fit", str(path), *argv, "--out", str(out)]) == 0
+    return json.loads((out / "fit.json").read_text())["datasets"], pd.read_csv(out / "estimates.csv")
+
+
+def _assert_scaled(ref, got, factor, keys, df_of, rtol, loose=None):
+    """Records and estimates of data times ``factor`` equal those at factor 1, scaled (``loose``:
+    a wider tolerance for some columns)."""
+    (r_rec, r_tab), (g_rec, g_tab) = ref, got
+    loose = loose or {}
+    numeric = [c for c in r_tab.columns if c not in ("dataset", "group", "n")]
+    for column in numeric:
+        tol = max(rtol, loose.get(column, 0.0))
+        got_values, ref_values = g_tab[column].to_numpy() / factor, r_tab[column].to_numpy()
+        np.testing.assert_allclose(got_values, ref_values, rtol=tol, atol=0, err_msg=column)
+    for a, b in zip(r_rec, g_rec, strict=True):
+        assert (a["status"], a["boundary"]) == (b["status"], b["boundary"]), (factor, a["dataset"])
+        for key in keys:  # means and standard deviations: times the factor
+            if a[key] is None:
+                assert b[key] is None
+            else:
+                assert b[key] / factor == pytest.approx(a[key], rel=rtol, abs=1e-300), (factor, key)
+        # -2 log likelihood: plus df log(factor^2)
+        shift = df_of(a) * 2.0 * math.log(factor)
+        if a["criterion"] is None:  # -inf: no within-group noise, or constant data
+            assert b["criterion"] is None
+        else:
+            assert b["criterion"] == pytest.approx(a["criterion"] + shift, rel=1e-12, abs=1e-8)
+        # variances: times factor^2 where that is a float, else null (tau and sigma stay)
+        for key in ("tau2", "sigma2"):
+            if not a[key]:
+                assert b[key] == a[key]
+            elif abs(log10 := math.log10(a[key]) + 2 * math.log10(factor)) < 300:
+                assert b[key] / factor / factor == pytest.approx(a[key], rel=rtol), (factor, key)
+            elif abs(log10) > 320:  # beyond the float range
+                assert b[key] is None, (factor, key)
+
+
+#: Data times these factors. Decimal factors round every value (1 ulp), and the optimum moves
+#: with that (the engine stops at 1e-11 in log gamma): against the unscaled data 1e-9 (sure,
+#: whose own search stops at about 1e-8: 1e-7); against the same numbers brought near 1 by a
+#: power of two (exact), 1e-12 for every column.
+EXTREME = [1e-170, 1e170, 1e-300, 1e300, 2.0**-150, 2.0**150]
+
+
+def _check_scales(tmp_path, frame, columns, argv_of, keys, df_of):
+    ref = _scaled_fit(tmp_path, frame, columns, 1.0, argv_of(1.0))
+    for factor in EXTREME:
+        got = _scaled_fit(tmp_path, frame, columns, factor, argv_of(factor))
+        near_one = 2.0 ** -(np.frexp(factor)[1] - 1)
+        same = _scaled_fit(tmp_path, frame, columns, factor, argv_of(factor * near_one), then=near_one)
+        _assert_scaled(same, got, 1.0 / near_one, keys, df_of, rtol=1e-12)
+        _assert_scaled(ref, got, factor, keys, df_of, rtol=1e-9, loose={"sure": 1e-7})
+    return ref
+
+
+@pytest.mark.parametrize("method", ["REML", "ML"])
+def test_long_form_at_extreme_scales(tmp_path, method):
+    """Data times 1e+-170, 1e+-300: the same statuses, estimates, intervals, mu, tau and sigma
+    (scaled) as the data themselves; before, 1e-170 came back ``constant`` and 1e+170
+    ``zero_within``. Datasets: three studies (one a boundary fit), one with no within-group
+    noise, one constant."""
+    raw = pd.read_csv(STUDIES)
+    extra = pd.DataFrame(
+        {
+            "study": ["zw"] * 4 + ["const"] * 4,
+            "group": ["a", "a", "b", "b"] * 2,
+            "y": [1.0, 1.0, 3.0, 3.0, 2.0, 2.0, 2.0, 2.0],
+        }
+    )
+    frame = pd.concat([raw, extra], ignore_index=True)
+    df = (lambda r: r["N"] - 1) if method == "REML" else (lambda r: r["N"])
+    argv = ["--dataset", "study", "--method", method]
+    ref = _check_scales(tmp_path, frame, ["y"], lambda f: argv, ["mu", "tau", "sigma"], df)
+    assert {r["status"] for r in ref[0]} == {"ok", "zero_within", "constant"}
+    assert any(r["boundary"] and r["status"] == "ok" for r in ref[0])
+
+
+@pytest.mark.parametrize("prior", ["uniform", "half_cauchy"])
+def test_summary_form_at_extreme_scales(tmp_path, prior):
+    """Estimates and standard errors times 1e+-170, 1e+-300: the same answers, scaled (before:
+    NaN estimates with exit status 0 from SEs of 1e-300). The half-Cauchy scale is in the
+    units of the estimates, so it is scaled with them."""
+    schools = pd.read_csv(SCHOOLS)
+    other = pd.DataFrame(
+        {"school": list("pqrs"), "estimate": [1.0, 5.0, -2.0, 9.0], "se": [1.0, 2.0, 1.5, 3.0]}
+    )
+    frame = pd.concat([schools.assign(set="rubin"), other.assign(set="small")], ignore_index=True)
+    base = ["--group", "school", "--value", "estimate", "--se", "se", "--dataset", "set"]
+
+    def argv(factor):
+        if prior == "half_cauchy":
+            return base + ["--prior", "half_cauchy", "--prior-scale", repr(float(25.0 * factor))]
+        return base
+
+    ref = _check_scales(
+        tmp_path, frame, ["estimate", "se"], argv, ["mu", "tau", "hier_bayes_tau_mean"], lambda r: r["J"] - 1
+    )
+    assert [r["boundary"] for r in ref[0]] == [True, False]
+
+
+def test_standard_errors_too_far_apart_are_one_line(tmp_path, capsys):
+    """One SE of 1e-300 beside SEs of 10: their squares cannot share the float range: one line."""
+    schools = pd.read_csv(SCHOOLS)
+    schools["se"] = schools["se"].astype(float)
+    schools.loc[0, "se"] = 1e-300
+    path = tmp_path / "tiny.csv"
+    schools.to_csv(path, index=False)
+    argv = ["fit", str(path), "--group", "school", "--value", "estimate", "--se", "se"]
+    argv += ["--out", str(tmp_path / "o")]
+    _one_line_error(argv, capsys, str(path), "too far apart", "1e-300")
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("damage", ["zero bytes", "no magic", "cut short", "flipped value byte"])
+def test_damaged_parquet_input_is_one_line_naming_it(tmp_path, capsys, damage):
+    """A Parquet input that is empty, cut, without its magic bytes, or with a flipped byte in a
+    value (the file has page checksums: verified on reading) is one line naming the file."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "data.parquet"
+    table = pa.table({"group": ["a", "a", "b", "b", "c", "c"], "y": [1.0, 2.0, 3.0, 5.0, 4.0, 7.0]})
+    pq.write_table(table, path, compression="NONE", use_dictionary=False, write_page_checksum=True)
+    good = path.read_bytes()
+    assert main(["fit", str(path), "--out", str(tmp_path / "ok")]) == 0
+    at = good.index(np.float64(5.0).tobytes()) + 7  # the sign and exponent byte of y = 5
+    flipped = good[:at] + bytes([good[at] ^ 0x80]) + good[at + 1 :]  # 5 -> -5 without checksums
+    path.write_bytes(
+        {"zero bytes": b"", "no magic": good[:-4] + b"XXXX", "cut short": good[: len(good) // 2],
+         "flipped value byte": flipped}[damage]
+    )
+    _one_line_error(["fit", str(path), "--out", str(tmp_path / "o")], capsys, str(path), "Parquet")
+    if damage == "flipped value byte":  # without the verification, a silent change
+        assert pq.read_table(path)["y"].to_pylist()[3] == -5.0

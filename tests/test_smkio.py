@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from shrinkstudy.smkio import read_columns, read_parquets, write_columns
+from shrinkstudy.smkio import DamagedFile, file_identity, read_columns, read_parquets, write_columns
 
 COLUMNS = {
     "rep": np.array([0, 1, 2, 3, 4, 2**40], dtype=np.int64),
@@ -29,7 +29,11 @@ def test_round_trip_and_same_bytes_as_pyarrow(tmp_path):
         assert back[name].dtype == values.dtype, name
         np.testing.assert_array_equal(back[name], values)
     assert np.signbit(back["y"][4])  # -0.0 survives, bit for bit
-    pq.write_table(pa.table(COLUMNS), tmp_path / "b.parquet", compression="zstd")
+    # the same bytes as pyarrow's own conversion, written with the same options and metadata
+    meta = pq.ParquetFile(path).schema_arrow.metadata
+    assert set(meta) == {b"shrinkstudy"}
+    table = pa.table(COLUMNS).replace_schema_metadata(meta)
+    pq.write_table(table, tmp_path / "b.parquet", compression="zstd", write_page_checksum=True)
     assert path.read_bytes() == (tmp_path / "b.parquet").read_bytes()
     assert not list(tmp_path.glob("*.tmp"))
 
@@ -117,7 +121,7 @@ from shrinkstudy.simulate import chunk_columns, suffstats_from_array
 from shrinkstudy.estimators import Truth, fit_estimators
 from shrinkstudy.losses import loss_columns, varcomp_columns
 from shrinkstudy.measures import summary_csv, summary_rows
-from shrinkstudy.smkio import read_columns, read_parquets, write_columns
+from shrinkstudy.smkio import DamagedFile, file_identity, read_columns, read_parquets, write_columns
 
 cell = Cell(sizes=(3, 3, 3), sigma=1.0, tau=1.0)
 reps = np.arange(4)
@@ -168,3 +172,128 @@ assert "pandas" not in sys.modules and "scipy" not in sys.modules, sorted(m for 
 
     want = summarise_cell(read_parquets([tmp_path / "l.parquet"]), read_parquets([tmp_path / "v.parquet"]), cell)
     assert res.stdout == want.to_csv(index=False, float_format="%.10g")
+
+
+# ---------------------------------------------------------------------------------------------
+# damaged and foreign files: never a silent change, always one line naming the file
+# ---------------------------------------------------------------------------------------------
+
+CELL = "J3_n2_sigma3_tau1_mu0"
+
+
+def _chunk(tmp_path, name="d.parquet", cell=CELL, start=0, stop=20, kind="data", seed=0):
+    rng = np.random.default_rng(seed)
+    reps = np.arange(start, stop)
+    cols = {
+        "rep": np.repeat(reps, 6),
+        "group": np.tile(np.repeat(np.arange(3, dtype=np.int32), 2), len(reps)),
+        "y": rng.normal(size=6 * len(reps)),
+    }
+    path = tmp_path / name
+    write_columns(cols, path, file_identity(kind, cell, start, stop))
+    return path, cols
+
+
+def _one_line(exc, path):
+    msg = str(exc)
+    assert "\n" not in msg and msg.startswith(str(path)) and "delete it" in msg, msg
+
+
+def test_identity_is_checked(tmp_path):
+    path, cols = _chunk(tmp_path)
+    back = read_columns(path, file_identity("data", CELL, 0, 20))
+    for name in cols:
+        np.testing.assert_array_equal(back[name], cols[name])
+    for wrong in (
+        file_identity("truth", CELL, 0, 20),
+        file_identity("data", "J5_n2_sigma3_tau1_mu0", 0, 20),
+        file_identity("data", CELL, 20, 40),
+    ):
+        with pytest.raises(DamagedFile) as err:
+            read_columns(path, wrong)
+        _one_line(err.value, path)
+    # a file without the metadata (e.g. written by pyarrow directly) is not accepted as an input
+    pq.write_table(pa.table(cols), tmp_path / "plain.parquet")
+    with pytest.raises(DamagedFile, match="no metadata"):
+        read_columns(tmp_path / "plain.parquet", file_identity("data", CELL, 0, 20))
+    # each file of a concatenation against its own identity
+    other, _ = _chunk(tmp_path, "e.parquet", start=20, stop=40, seed=1)
+    ids = [file_identity("data", CELL, 0, 20), file_identity("data", CELL, 20, 40)]
+    assert len(read_parquets([path, other], ids)["y"]) == 240
+    with pytest.raises(DamagedFile) as err:
+        read_parquets([other, path], ids)
+    _one_line(err.value, other)
+
+
+def test_foreign_cell_file_copied_over_is_refused(tmp_path):
+    mine, _ = _chunk(tmp_path, "mine.parquet")
+    theirs, _ = _chunk(tmp_path, "theirs.parquet", cell="J3_n2_sigma5_tau1_mu0", seed=3)
+    mine.write_bytes(theirs.read_bytes())
+    with pytest.raises(DamagedFile, match="J3_n2_sigma5_tau1_mu0") as err:
+        read_columns(mine, file_identity("data", CELL, 0, 20))
+    _one_line(err.value, mine)
+
+
+def test_every_single_byte_flip_is_caught_or_harmless(tmp_path):
+    """Each byte of a file XORed with 0x01, 0x80 and 0xFF (3 x the file's size of damaged
+    files): every read either raises DamagedFile naming the file or returns the very values
+    written. Page checksums alone let a few flips through (in page headers and the footer);
+    the SHA-256 of the values in the metadata catches those."""
+    path, cols = _chunk(tmp_path)
+    good = path.read_bytes()
+    expect = file_identity("data", CELL, 0, 20)
+    bad = tmp_path / "bad.parquet"
+    caught = harmless = 0
+    for i in range(len(good)):
+        for x in (0x01, 0x80, 0xFF):
+            b = bytearray(good)
+            b[i] ^= x
+            bad.write_bytes(bytes(b))
+            try:
+                back = read_columns(bad, expect)
+            except DamagedFile as exc:
+                _one_line(exc, bad)
+                caught += 1
+                continue
+            for name in cols:  # read back: then the values are those written, bit for bit
+                assert back[name].tobytes() == cols[name].tobytes(), (i, x, name)
+            harmless += 1
+    print(f"{len(good)} bytes: {caught} damaged files caught, {harmless} read back unchanged")
+    assert caught + harmless == 3 * len(good) and caught > harmless
+
+
+@pytest.mark.parametrize("damage", ["truncated", "half", "zero bytes", "no magic", "not parquet"])
+def test_truncated_empty_and_garbage_files_name_the_file(tmp_path, damage):
+    path, _ = _chunk(tmp_path)
+    good = path.read_bytes()
+    path.write_bytes(
+        {
+            "truncated": good[:-1],
+            "half": good[: len(good) // 2],
+            "zero bytes": b"",
+            "no magic": good[:-4] + b"XXXX",
+            "not parquet": b"rep,group,y\n0,0,1.5\n",
+        }[damage]
+    )
+    for expect in (file_identity("data", CELL, 0, 20), None):
+        with pytest.raises(DamagedFile) as err:
+            read_columns(path, expect)
+        _one_line(err.value, path)
+    with pytest.raises(DamagedFile) as err:
+        read_columns(tmp_path / "absent.parquet")
+    _one_line(err.value, tmp_path / "absent.parquet")
+
+
+def test_logged_job_reports_a_damaged_file_in_one_line(tmp_path):
+    """A job stopped by a damaged input writes one line on stderr: the file and what to do."""
+    path, _ = _chunk(tmp_path)
+    path.write_bytes(b"")
+    code = f"""
+from shrinkstudy.smkio import file_identity, logged, read_columns
+with logged(r"{tmp_path}/job.log"):
+    read_columns(r"{path}", file_identity("data", "{CELL}", 0, 20))
+"""
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 1
+    assert res.stderr == f"error: {path}: empty file (0 bytes); delete it and run the same command again\n"
+    assert "Traceback" in (tmp_path / "job.log").read_text()

@@ -289,6 +289,79 @@ def test_lint_is_clean():
     assert "Congratulations" in res.stdout + res.stderr, res.stdout[-3000:] + res.stderr[-2000:]
 
 
+# ---------------------------------------------------------------------------------------------
+# damaged and foreign intermediate files
+# ---------------------------------------------------------------------------------------------
+
+TWO_CELLS = {
+    "base_seed": 3,
+    "replications": 20,
+    "chunk_size": 20,
+    "estimators": ["raw", "blup"],
+    "keep_datasets": True,
+    "grid": {"balanced": {"J": [3], "sizes": [2], "sigma": [3, 5], "tau": [1]}},
+}
+CELL_A, CELL_B = "J3_n2_sigma3_tau1_mu0", "J3_n2_sigma5_tau1_mu0"
+
+
+def _stopped_on(res, path):
+    """The run failed, and said in one line which file to delete."""
+    assert res.returncode != 0, res.stdout[-2000:]
+    want = f"error: {path}: "
+    lines = [line for line in (res.stdout + res.stderr).splitlines() if line.startswith(want)]
+    assert len(lines) == 1, (res.stdout[-3000:], res.stderr[-3000:])
+    assert lines[0].endswith("; delete it and run the same command again"), lines[0]
+    assert "Traceback" not in res.stderr
+    return lines[0]
+
+
+def test_damaged_or_foreign_intermediate_stops_the_job(repo, tmp_path):
+    """A simulate file with a flipped byte, cut short, of zero bytes, or another cell's valid
+    file copied over it: the fit job stops with one line naming the file, writes nothing, and
+    after deleting the file the same command regenerates it (byte-identical) and finishes. The
+    same for a fit file read by summarise and a summary CSV read by aggregate."""
+    write_config(tmp_path, TWO_CELLS)
+    sim = {c: f"results/simulate/{c}/reps0-20.parquet" for c in (CELL_A, CELL_B)}
+    truth = {c: p.replace(".parquet", ".truth.parquet") for c, p in sim.items()}
+    fit_a = f"results/fit/{CELL_A}/reps0-20.losses.parquet"
+    snakemake(tmp_path, "--cores", "1", *sim.values(), *truth.values(), repo_dir=repo)
+    target = tmp_path / sim[CELL_A]
+    good = target.read_bytes()
+    flipped = bytearray(good)
+    flipped[len(good) // 2] ^= 0xFF
+    damaged = {
+        "a flipped byte": bytes(flipped),
+        "cut short": good[: len(good) - 100],
+        "zero bytes": b"",
+        "another cell's file": (tmp_path / sim[CELL_B]).read_bytes(),
+    }
+    for case, content in damaged.items():
+        target.write_bytes(content)
+        res = snakemake(tmp_path, "--cores", "1", fit_a, check=False, repo_dir=repo)
+        line = _stopped_on(res, sim[CELL_A])
+        if case == "another cell's file":
+            assert CELL_B in line, line
+        assert not (tmp_path / fit_a).exists(), case
+    target.unlink()  # as the line says: delete it and rerun
+    snakemake(tmp_path, "--cores", "1", fit_a, repo_dir=repo)
+    assert target.read_bytes() == good
+
+    # a fit file (read by summarise) and a cell's summary (read by aggregate)
+    summary_a = f"results/summarise/{CELL_A}.csv"
+    snakemake(tmp_path, "--cores", "1", summary_a, f"results/summarise/{CELL_B}.csv", repo_dir=repo)
+    losses = tmp_path / fit_a
+    (tmp_path / summary_a).unlink()
+    losses.write_bytes((tmp_path / f"results/fit/{CELL_B}/reps0-20.losses.parquet").read_bytes())
+    res = snakemake(tmp_path, "--cores", "1", summary_a, check=False, repo_dir=repo)
+    assert CELL_B in _stopped_on(res, fit_a)
+    losses.unlink()
+    snakemake(tmp_path, "--cores", "1", summary_a, repo_dir=repo)
+    (tmp_path / summary_a).write_text((tmp_path / f"results/summarise/{CELL_B}.csv").read_text())
+    res = snakemake(tmp_path, "--cores", "1", "results/tables/summary.csv", check=False, repo_dir=repo)
+    assert CELL_B in _stopped_on(res, summary_a)
+    assert not (tmp_path / "results/tables/summary.csv").exists()
+
+
 # --- which config is the study: the default, or a given file alone -----------------------------
 
 ONE = {"replications": 20, "chunk_size": 10, "grid": {"mine": {"J": [3], "sizes": [4], "sigma": [1], "tau": [1]}}}

@@ -19,11 +19,20 @@ Two input forms:
 Writes ``DIR/estimates.csv`` (one row per dataset and group: dataset, group, n or se, ybar,
 every estimator's estimate and ``<name>_lower`` / ``<name>_upper`` for the interval
 estimators) and ``DIR/fit.json`` (settings, package versions and, per dataset, mu, tau2,
-sigma2, the REML/ML criterion, boundary, method and engine). Without ``--dataset`` the dataset
-is named after the file.
+sigma2, tau, sigma, the REML/ML criterion, boundary, method and engine). Without ``--dataset``
+the dataset is named after the file.
 
-Bad input (a missing file or column, text in a numeric column, a missing or infinite value, a
-single group ...) gives one line on stderr naming the file, line and column, and exit status 2.
+Any finite data fit, whatever their units: a dataset whose spread (summary form: standard
+errors and spread of the estimates) lies outside 2^-100 .. 2^100 is divided by a power of two
+(exactly) before the fit, and its answers are scaled back; tau2 and sigma2 are null where they
+leave the float range (data beyond about 1e+-154; tau and sigma are always given). Data within
+that range are fitted as given. Standard errors too far apart for double precision (e.g. 1e-300
+beside 10) are refused.
+
+Bad input (a missing, unreadable or empty file, a missing column, a column name twice in the
+header, a row with more fields than the header, text in a numeric column, a missing or infinite
+value, a single group, an ``--out`` it cannot write in or where an output would overwrite the
+input ...) gives one line on stderr naming the file, line and column, and exit status 2.
 
 ``--plot`` calls ``shrinkstudy.figures.seed_figure1(estimates=<the estimates.csv DataFrame>,
 fit=<the fit.json dict>, out=DIR/"figure1.png")`` after the fit; without that function the
@@ -208,21 +217,66 @@ def _user_estimators(args):
 # ---------------------------------------------------------------------------------------------
 
 
+def _read_header(path: Path) -> tuple[list[str], int | None]:
+    """The header's names (stripped) and the field count of the first data row (None without one).
+
+    A header with a name twice (``y,y``, or ``y, y`` once stripped) is refused: pandas would
+    rename one copy and the command would silently use the other."""
+    import csv
+
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            rows = csv.reader(fh)
+            header = next(rows, None)
+            first = next((r for r in rows if any(f.strip() for f in r)), None)
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not a text (UTF-8) CSV file") from None
+    except csv.Error as exc:
+        raise InputError(f"{path}: cannot be read as CSV: {exc}") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if header is None:
+        raise InputError(f"{path}: the file is empty")
+    names = [h.strip() for h in header]
+    seen = set()
+    for name in names:
+        if name in seen:
+            raise InputError(
+                f"{path}, line 1: column {name!r} appears twice in the header; names must differ"
+            )
+        seen.add(name)
+    return names, (len(first) if first is not None else None)
+
+
 def _read_csv(path: Path) -> tuple[pd.DataFrame, np.ndarray]:
     """All cells as stripped text, blank lines dropped; returns the frame and each row's line number."""
+    import warnings
+
     if not path.exists():
         raise InputError(f"{path}: no such file")
     if not path.is_file():
         raise InputError(f"{path}: not a file")
+    names, first_fields = _read_header(path)
+    if first_fields is not None and first_fields > len(names):
+        # pandas would take the first column for the row labels and shift every column by one
+        raise InputError(
+            f"{path}: the first data row has {first_fields} fields, the header {len(names)}"
+        )
     try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[], skip_blank_lines=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)  # a field dropped is an error
+            df = pd.read_csv(
+                path, dtype=str, keep_default_na=False, na_values=[], skip_blank_lines=False, index_col=False
+            )
     except pd.errors.EmptyDataError:
         raise InputError(f"{path}: the file is empty") from None
     except UnicodeDecodeError:
         raise InputError(f"{path}: not a text (UTF-8) CSV file") from None
-    except (pd.errors.ParserError, ValueError) as exc:
+    except (pd.errors.ParserError, pd.errors.ParserWarning, ValueError) as exc:
         first = " ".join(str(exc).split())
         raise InputError(f"{path}: cannot be read as CSV: {first}") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     df.columns = [str(c).strip() for c in df.columns]
     df = df.apply(lambda col: col.str.strip())
     line = df.index.to_numpy() + 2  # the header is line 1
@@ -233,11 +287,41 @@ def _read_csv(path: Path) -> tuple[pd.DataFrame, np.ndarray]:
     return df, line
 
 
+def _check_not_input(out: Path, path: Path, names) -> None:
+    """Refuse an output directory where an output file would overwrite the input."""
+    for name in names:
+        target = out / name
+        try:
+            same = target.exists() and target.samefile(path)
+        except OSError:
+            same = False
+        if same:
+            raise InputError(
+                f"{path}: --out {out} would overwrite this input with {name}; choose another directory"
+            )
+
+
+def _output_dir(out: Path) -> Path:
+    """Create the output directory if needed and make sure files can be written in it."""
+    import tempfile
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{out}: cannot create the output directory ({exc.strerror or exc})") from None
+    try:
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".shrinkstudy-", suffix=".probe"):
+            pass
+    except OSError as exc:
+        raise InputError(f"{out}: cannot write in the output directory ({exc.strerror or exc})") from None
+    return out
+
+
 def _read_parquet_text(path: Path) -> tuple[pd.DataFrame, np.ndarray]:
     """A Parquet file as the text reader's frame (every cell as stripped text; "line" k is row k)."""
     import pyarrow.parquet as pq
 
-    df = pq.read_table(path).to_pandas()
+    df = pq.read_table(path, page_checksum_verification=True).to_pandas()
     df.columns = [str(c).strip() for c in df.columns]
     df = df.apply(lambda col: col.astype(str).str.strip().where(col.notna(), ""))
     return df, np.arange(1, len(df) + 1)
@@ -260,7 +344,7 @@ def _read_typed(path: Path, args) -> pd.DataFrame | None:
         if path.suffix.lower() == ".parquet":
             import pyarrow.parquet as pq
 
-            table = pq.read_table(path)
+            table = pq.read_table(path, page_checksum_verification=True)  # where the file has them
         else:
             from pyarrow import csv
 
@@ -393,6 +477,102 @@ def _one_group(path, label, only, args) -> InputError:
     )
 
 
+# ---------------------------------------------------------------------------------------------
+# scale: the engines see numbers of order one, whatever the data's units
+# ---------------------------------------------------------------------------------------------
+
+#: A dataset whose magnitudes (the spread of its values; with --se also its standard errors)
+#: lie within 2^-_SCALE_FREE .. 2^_SCALE_FREE is fitted as given (bit for bit the engine's
+#: answer); otherwise it is divided by a power of two (exact) and the answers scaled back.
+_SCALE_FREE = 100
+#: Beyond 2^+-_SCALE_SPAN of each other (after scaling) the squares and their reciprocals that
+#: the engines form would leave the float range: such a dataset is refused.
+_SCALE_SPAN = 240
+
+
+def _dataset_scales(lo, hi, names, path, what) -> np.ndarray:
+    """A power of two per dataset that brings magnitudes lo..hi (0 where none) near 1; names:
+    how the message calls each dataset."""
+    lo, hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
+    e_lo, e_hi = np.frexp(lo)[1], np.frexp(hi)[1]  # x in [2^(e-1), 2^e)
+    k = np.where((lo > 0) & ((e_lo < -_SCALE_FREE) | (e_hi > _SCALE_FREE)), (e_lo + e_hi) // 2, 0)
+    wide = (lo > 0) & ((e_lo - k < -_SCALE_SPAN) | (e_hi - k > _SCALE_SPAN))
+    if wide.any():
+        r = int(np.argmax(wide))
+        raise InputError(
+            f"{path}: {what} of {names[r]} range from {lo[r]:.3g} to {hi[r]:.3g}, too far apart "
+            f"to fit in double precision (at most about 1e{int(0.6 * _SCALE_SPAN)} between them)"
+        )
+    return np.ldexp(1.0, k.astype(np.int64))
+
+
+def _meta_scales(Y, S, labels, path, args, common: bool) -> np.ndarray:
+    """Scales of the summary form's datasets: from their standard errors and the spread of
+    their estimates (rows of Y and S, NaN where a dataset has no such group); ``common``: one
+    scale for the whole file (a half-Cauchy prior's scale is in the units of the estimates)."""
+    with np.errstate(invalid="ignore"):
+        half = 0.5 * np.nanmax(Y, axis=1) - 0.5 * np.nanmin(Y, axis=1)
+    lo = np.nanmin(S, axis=1)
+    hi = np.nanmax(S, axis=1)
+    lo = np.where(half > 0, np.minimum(lo, half), lo)
+    hi = np.where(half > 0, np.maximum(hi, half), hi)
+    names = [_dataset_name(lab, bool(args.dataset)) for lab in labels]
+    if common:
+        lo, hi = np.full_like(lo, lo.min()), np.full_like(hi, hi.max())
+        names = ["the file"] * len(names)
+    what = "the standard errors and the spread of the estimates"
+    return _dataset_scales(lo, hi, names, path, what)
+
+
+def _rescaled(x, scale, power: int) -> np.ndarray:
+    """``x * scale**power`` where that is a normal float (or 0 where x is), NaN where it leaves
+    the float range (a variance of data beyond about 1e+-154)."""
+    x = np.asarray(x, dtype=float)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        y = x
+        for _ in range(power):
+            y = y * scale
+    lost = np.isinf(y) & np.isfinite(x) | (x != 0) & (np.abs(y) < np.finfo(float).tiny)
+    return np.where(lost, np.nan, y)
+
+
+def _unscale_fit(fit, scale, crit_df: np.ndarray):
+    """The fit of data divided by ``scale`` (per dataset) in the data's own units.
+
+    Means, estimates and intervals times the scale; variances times its square (NaN where that
+    leaves the float range: ``extra["tau"]`` and ``extra["sigma"]``, the standard deviations,
+    are always given); the criterion (-2 log likelihood) plus ``crit_df * log(scale^2)``."""
+    import dataclasses
+
+    vc = fit.varcomp
+    tau, sigma = np.sqrt(vc.tau2), np.sqrt(vc.sigma2)
+    if np.all(scale == 1.0):
+        return dataclasses.replace(fit, extra={**fit.extra, "tau": tau, "sigma": sigma})
+    s = scale[:, None]
+    varcomp = dataclasses.replace(
+        vc,
+        mu=vc.mu * scale,
+        tau2=_rescaled(vc.tau2, scale, 2),
+        sigma2=_rescaled(vc.sigma2, scale, 2),
+        crit=vc.crit + crit_df * 2.0 * np.log(scale),
+    )
+    power = {"hier_bayes_tau_mean": 1, "hier_bayes_tau2_mean": 2, "hier_bayes_tau2": 2, "bayesglm_s2": 2}
+    extra = {k: _rescaled(v, scale, power[k]) if k in power else v for k, v in fit.extra.items()}
+    extra.update(tau=tau * scale, sigma=sigma * scale)
+    return dataclasses.replace(
+        fit,
+        estimates={k: v * s for k, v in fit.estimates.items()},
+        intervals={k: (lo * s, hi * s) for k, (lo, hi) in fit.intervals.items()},
+        varcomp=varcomp,
+        extra=extra,
+    )
+
+
+def _sd_fields(fit, r: int) -> dict:
+    """tau and sigma (standard deviations, data units) of dataset r, for fit.json."""
+    return {"tau": _finite_or_none(fit.extra["tau"][r]), "sigma": _finite_or_none(fit.extra["sigma"][r])}
+
+
 def _estimate_columns(fit, names, index) -> dict:
     """Output columns: each estimator's estimates, then the bounds of those with intervals."""
     out = {name: fit.estimates[name][index] for name in names}
@@ -462,6 +642,13 @@ def _fit_long(args, df, line, path):
     ds = _dataset_labels(args, df, line, path)
     d_codes, d_labels = _codes(ds)
     g_codes, g_labels = _codes(group)
+    lo_hi = pd.Series(y).groupby(d_codes).agg(["min", "max"]).to_numpy()
+    size = 0.5 * lo_hi[:, 1] - 0.5 * lo_hi[:, 0]  # half the range (no overflow) or, if 0, the value
+    size = np.where(size > 0, size, np.abs(lo_hi[:, 0]))
+    names_of = [_dataset_name(lab, bool(args.dataset)) for lab in d_labels]
+    scale = _dataset_scales(size, size, names_of, path, "the values")
+    if np.any(scale != 1.0):
+        y = y / scale[d_codes]  # exact: powers of two
     stats, _, groups = suffstats_from_long(d_codes, g_codes, y)
     for r, lab in enumerate(d_labels):
         J = int(stats.J[r])  # (J and N are computed once per SuffStats)
@@ -479,6 +666,7 @@ def _fit_long(args, df, line, path):
     names = [e.name for e in entries]
     data = observations_from_long(d_codes, g_codes, y) if any("data" in e.needs for e in users) else None
     fit = fit_estimators(stats, entries, method=args.method, level=args.level, prior=prior, data=data)
+    fit = _unscale_fit(fit, scale, stats.N - (1.0 if args.method == "REML" else 0.0))
     # rows: datasets in order of first appearance, and each dataset's groups in the order they
     # first appear in it
     r_idx, j_idx = np.nonzero(stats.present)
@@ -491,7 +679,7 @@ def _fit_long(args, df, line, path):
         "dataset": d_labels[r_idx],
         "group": g_labels[g_idx],
         "n": stats.n[r_idx, j_idx].astype(np.int64),
-        "ybar": stats.ybar[r_idx, j_idx],
+        "ybar": stats.ybar[r_idx, j_idx] * scale[r_idx],
     }
     out.update(_estimate_columns(fit, names, (r_idx, j_idx)))
     vc = fit.varcomp
@@ -503,6 +691,7 @@ def _fit_long(args, df, line, path):
                 "J": int(stats.J[r]),
                 "N": int(stats.N[r]),
                 **_varcomp_fields(vc, r, sigma2=vc.sigma2[r]),
+                **_sd_fields(fit, r),
                 "engine": "shrinkstudy.reml.fit_varcomp (exact optimum)",
                 "hier_bayes_tau2_mean": _finite_or_none(fit.extra["hier_bayes_tau2"][r]),
                 "bayesglm_s2": _finite_or_none(fit.extra["bayesglm_s2"][r]),
@@ -574,7 +763,13 @@ def _fit_summary(args, df, line, path):
         if counts[r] < 2:
             only = group[np.flatnonzero(d_codes == r)[0]]
             raise _one_group(path, lab, only, args)
-    fit = fit_meta(Y, S, META_ESTIMATORS, method=args.method, level=args.level, prior=prior)
+    scale = _meta_scales(Y, S, d_labels, path, args, common=family == "half_cauchy")
+    if family == "half_cauchy":  # its scale is in the units of the estimates
+        prior = MetaPrior(family=family, scale=args.prior_scale / scale[0])
+    Ys, Ss = Y / scale[:, None], S / scale[:, None]
+    fit = fit_meta(Ys, Ss, META_ESTIMATORS, method=args.method, level=args.level, prior=prior)
+    fit = _unscale_fit(fit, scale, counts - (1.0 if args.method == "REML" else 0.0))
+    prior = MetaPrior(family=family, scale=args.prior_scale)
     out = {
         "dataset": ds,
         "group": group,
@@ -592,6 +787,7 @@ def _fit_summary(args, df, line, path):
                 "dataset": str(lab),
                 "J": int(counts[r]),
                 **_varcomp_fields(vc, r, sigma2=None),
+                "tau": _finite_or_none(fit.extra["tau"][r]),
                 "engine": "shrinkstudy.knownse.fit_meta (known standard errors, exact optimum)",
                 "hier_bayes_tau_mean": _finite_or_none(fit.extra["hier_bayes_tau_mean"][r]),
                 "hier_bayes_tau2_mean": _finite_or_none(fit.extra["hier_bayes_tau2_mean"][r]),
@@ -638,6 +834,7 @@ def _fit_json(meta: dict) -> str:
 def _cmd_fit(args) -> int:
     path = Path(args.data)
     plot = _seed_figure1() if args.plot else None
+    _check_not_input(Path(args.out), path, ("estimates.csv", "fit.json", "figure1.png"))
     fit = _fit_summary if args.se else _fit_long
     result = None
     if path.is_file():  # typed and fast where the file is regular; else the text reader names the line
@@ -651,11 +848,7 @@ def _cmd_fit(args) -> int:
         df, line = _read_parquet_text(path) if path.suffix.lower() == ".parquet" else _read_csv(path)
         result = fit(args, df, line, path)
     table, records, settings = result
-    out = Path(args.out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"{out}: cannot create the output directory ({exc.strerror})") from None
+    out = _output_dir(Path(args.out))
     table.to_csv(out / "estimates.csv", index=False)
     meta = {
         "command": "shrinkstudy fit",

@@ -7,7 +7,14 @@ import logging
 import sys
 from pathlib import Path
 
-__all__ = ["logged", "write_columns", "read_columns", "read_parquets"]
+__all__ = [
+    "logged",
+    "write_columns",
+    "read_columns",
+    "read_parquets",
+    "file_identity",
+    "DamagedFile",
+]
 
 
 @contextlib.contextmanager
@@ -18,11 +25,15 @@ def logged(path):
         logging.basicConfig(stream=fh, level=logging.INFO, format="%(levelname)s %(message)s", force=True)
         try:
             yield
-        except BaseException:
+        except BaseException as exc:
             import traceback
 
             traceback.print_exc(file=fh)
             fh.flush()
+            if isinstance(exc, DamagedFile):  # one line that says what to do; the traceback is in the log
+                sys.__stderr__.write(f"error: {exc}\n")
+                sys.__stderr__.flush()
+                raise SystemExit(1) from None
             sys.__stderr__.write(f"failed: see {path}\n")
             raise
 
@@ -100,31 +111,145 @@ def _numpy_column(column):
     return out
 
 
-def write_columns(columns: dict, path) -> None:
-    """Write numpy columns to Parquet (zstd); atomic, so an interrupted job leaves no output."""
+# Every intermediate file proves it is the one written for the job that reads it: Parquet page
+# checksums (CRC-32 of every data page, verified on read) and, in the file's key-value metadata
+# under "shrinkstudy", what it is (kind, cell, replications [start, stop)), its row count, its
+# columns' names and types and a SHA-256 of their values. The digest covers what the page
+# checksums do not (page headers, the footer: a flipped byte there can change values and still
+# decode); the identity catches a valid file of another cell or chunk copied over this one.
+
+META_KEY = b"shrinkstudy"
+
+
+class DamagedFile(ValueError):
+    """An input file that is damaged, truncated or not the one written for this job (one line)."""
+
+    def __init__(self, path, reason):
+        reason = " ".join(str(reason).split())  # one line
+        super().__init__(f"{path}: {reason}; delete it and run the same command again")
+        self.path = str(path)
+
+
+def _digest(columns: dict) -> str:
+    """SHA-256 of the columns' names, types and values (as stored: little-endian, UTF-8)."""
+    import hashlib
+
+    import numpy as np
+
+    h = hashlib.sha256()
+    for name, values in columns.items():
+        a = np.asarray(values)
+        if a.dtype.kind in "iuf":
+            a = np.ascontiguousarray(a, a.dtype.newbyteorder("<"))
+            kind, data = a.dtype.str, a.tobytes()
+        elif a.dtype.kind == "b":
+            kind, data = "bool", np.packbits(a, bitorder="little").tobytes()
+        else:
+            kind = "str"
+            encoded = [str(v).encode() for v in a]
+            data = np.array([len(e) for e in encoded], dtype="<i8").tobytes() + b"".join(encoded)
+        for part in (name.encode(), kind.encode(), len(a).to_bytes(8, "little"), data):
+            h.update(len(part).to_bytes(8, "little"))
+            h.update(part)
+    return h.hexdigest()
+
+
+def file_identity(kind: str, cell: str, start: int, stop: int) -> dict:
+    """What an intermediate file is: its kind, its cell and its replications [start, stop)."""
+    return {"kind": str(kind), "cell": str(cell), "reps": [int(start), int(stop)]}
+
+
+def write_columns(columns: dict, path, identity: dict | None = None) -> None:
+    """Write numpy columns to Parquet (zstd, page checksums); atomic, so an interrupted job
+    leaves no output. ``identity`` (``file_identity``) is stored with the row count, the
+    columns' types and their SHA-256 in the file's metadata, and checked by ``read_columns``."""
+    import json
+
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(str(path) + ".tmp")
     table = pa.table({name: _arrow_array(values) for name, values in columns.items()})
-    pq.write_table(table, tmp, compression="zstd")
+    meta = {
+        **(identity or {}),
+        "rows": table.num_rows,
+        "columns": {name: str(table.schema.field(name).type) for name in table.column_names},
+        "sha256": _digest(columns),
+    }
+    table = table.replace_schema_metadata({META_KEY: json.dumps(meta, sort_keys=True).encode()})
+    pq.write_table(table, tmp, compression="zstd", write_page_checksum=True)
     tmp.replace(path)
 
 
-def read_columns(path) -> dict:
-    """A Parquet file as a dict of read-only numpy columns (numbers are views of Arrow's buffers)."""
+def _read_table(path):
+    """The Parquet file's table (page checksums verified) and its metadata, or DamagedFile."""
+    import json
+
     import pyarrow.parquet as pq
 
-    table = pq.ParquetFile(path).read()
-    return {name: _numpy_column(table.column(name)) for name in table.column_names}
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+    except FileNotFoundError:
+        raise DamagedFile(path, "missing") from None
+    if size == 0:
+        raise DamagedFile(path, "empty file (0 bytes)")
+    try:
+        pf = pq.ParquetFile(p, page_checksum_verification=True)
+        table = pf.read()
+    except Exception as exc:  # pyarrow: ArrowInvalid, OSError, ... on a damaged file
+        raise DamagedFile(path, f"not a readable Parquet file ({type(exc).__name__}: {exc})") from None
+    raw = (table.schema.metadata or {}).get(META_KEY)
+    try:
+        meta = json.loads(raw) if raw is not None else None
+    except ValueError:
+        raise DamagedFile(path, "its metadata are damaged") from None
+    if meta is not None and not isinstance(meta, dict):
+        raise DamagedFile(path, "its metadata are damaged")
+    return table, meta
 
 
-def read_parquets(paths) -> dict:
-    """Several Parquet files with the same columns, concatenated in the given order."""
+def read_columns(path, expect: dict | None = None) -> dict:
+    """A Parquet file as a dict of read-only numpy columns (numbers are views of Arrow's buffers).
+
+    With ``expect`` (``file_identity``), the file must be the one written for it: its metadata
+    name the same kind, cell and replications, and its row count, column types and values match
+    the metadata's record of them. A damaged, truncated, empty or foreign file raises
+    ``DamagedFile`` (one line naming the file). Without ``expect``, files written by
+    ``write_columns`` are still checked against their own record."""
+    table, meta = _read_table(path)
+    if meta is None:
+        if expect is not None:
+            kind = expect.get("kind", "shrinkstudy")
+            raise DamagedFile(path, f"not a {kind} file of this workflow (no metadata)")
+    elif expect is not None:
+        for key, want in expect.items():
+            if meta.get(key) != want:
+                raise DamagedFile(path, f"is the {key} {meta.get(key)!r} file, expected {want!r}")
+    try:
+        columns = {name: _numpy_column(table.column(name)) for name in table.column_names}
+    except (TypeError, ValueError) as exc:
+        raise DamagedFile(path, exc) from None
+    if meta is not None:
+        types = {name: str(table.schema.field(name).type) for name in table.column_names}
+        if meta.get("rows") != table.num_rows or meta.get("columns") != types:
+            raise DamagedFile(path, "its rows or columns differ from those written")
+        if meta.get("sha256") != _digest(columns):
+            raise DamagedFile(path, "its values differ from those written (checksum mismatch)")
+    return columns
+
+
+def read_parquets(paths, expect=None) -> dict:
+    """Several Parquet files with the same columns, concatenated in the given order.
+
+    ``expect``: one ``file_identity`` per path (or None), checked as by ``read_columns``."""
     import numpy as np
 
-    tables = [read_columns(p) for p in paths]
+    expect = list(expect) if expect is not None else [None] * len(paths)
+    if len(expect) != len(paths):
+        raise ValueError(f"{len(expect)} expected identities for {len(paths)} files")
+    tables = [read_columns(p, e) for p, e in zip(paths, expect)]
     if not tables:
         return {}
     names = list(tables[0])
@@ -132,3 +257,4 @@ def read_parquets(paths) -> dict:
         if list(t) != names:
             raise ValueError(f"{p}: columns {list(t)} differ from {names} of {paths[0]}")
     return {name: np.concatenate([t[name] for t in tables]) for name in names}
+

@@ -22,6 +22,7 @@ Nothing here reads a clock, so the files depend only on the inputs.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 from pathlib import Path
@@ -30,8 +31,9 @@ import numpy as np
 import pandas as pd
 
 from . import registry
-from .measures import SUMMARY_COLUMN_TYPES, SUMMARY_COLUMNS
+from .measures import FAILURE_COLUMNS, SUMMARY_COLUMN_TYPES, SUMMARY_COLUMNS
 from .provenance import _plain
+from .smkio import DamagedFile
 
 __all__ = [
     "FLOAT_FORMAT",
@@ -44,6 +46,8 @@ __all__ = [
     "format_estimate",
     "headline_table",
     "normalise_summary",
+    "read_failures_csv",
+    "read_summary_csv",
     "replication_table",
     "sort_summary",
     "write_tables",
@@ -663,3 +667,61 @@ def write_tables(
         _write(outdir / "provenance.json", json.dumps(_plain(provenance), indent=2, sort_keys=True) + "\n"),
     ]
     return paths
+
+
+def _check_cell_csv(path, cell: str, columns, types: dict) -> None:
+    """A per-cell CSV must be that cell's and whole: UTF-8 text ending in a newline, the header
+    ``columns``, every row as many fields as the header and naming ``cell``, every field of its
+    column's type (``types``: int, nullable int, bool, float; others text). Else DamagedFile."""
+    import csv
+    import re
+
+    p = Path(path)
+    if not p.is_file():
+        raise DamagedFile(path, "missing")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DamagedFile(path, f"not a readable text file ({type(exc).__name__})") from None
+    if not text:
+        raise DamagedFile(path, "empty file (0 bytes)")
+    if not text.endswith("\n") or "\x00" in text:
+        raise DamagedFile(path, "cut short or not a CSV file (no newline at its end)")
+    try:
+        header, *rows = list(csv.reader(io.StringIO(text)))
+    except csv.Error as exc:
+        raise DamagedFile(path, f"not a readable CSV file ({exc})") from None
+    if header != list(columns):
+        raise DamagedFile(path, f"its header is not {','.join(columns)}")
+    number = r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|[-+]?inf"
+    pattern = {"int": r"-?\d+", "nullable int": r"(-?\d+)?", "bool": r"True|False", "float": f"({number})?"}
+    typed = [(k, c) for k, c in enumerate(header) if types.get(c, "str") != "str"]
+    checks = [(k, c, re.compile(pattern[types[c]])) for k, c in typed]
+    at = header.index("cell")
+    for i, row in enumerate(rows, start=2):
+        if len(row) != len(header):
+            raise DamagedFile(path, f"row {i} has {len(row)} fields, the header {len(header)}")
+        if row[at] != cell:
+            raise DamagedFile(path, f"row {i} is of cell {row[at]!r}, expected {cell!r}")
+        for k, column, rx in checks:
+            if rx.fullmatch(row[k]) is None:
+                raise DamagedFile(path, f"row {i}, column {column!r}: {row[k]!r} is not of its type")
+
+
+def read_summary_csv(path, cell: str) -> pd.DataFrame:
+    """One cell's summary CSV (``measures.summary_csv``) as ``pandas.read_csv`` reads it, after
+    checking it is that cell's file and whole (``_check_cell_csv``: header
+    ``measures.SUMMARY_COLUMNS``, types ``measures.SUMMARY_COLUMN_TYPES``, floats elsewhere) and
+    has rows. Anything else raises ``smkio.DamagedFile`` (one line naming the file)."""
+    types = {c: SUMMARY_COLUMN_TYPES.get(c, "float") for c in SUMMARY_COLUMNS}
+    _check_cell_csv(path, cell, SUMMARY_COLUMNS, types)
+    if Path(path).read_text(encoding="utf-8").count("\n") < 2:
+        raise DamagedFile(path, "no rows below the header")
+    return pd.read_csv(path)
+
+
+def read_failures_csv(path, cell: str) -> pd.DataFrame:
+    """One cell's failures CSV (``measures.failure_csv``; no rows when nothing failed), checked
+    as ``read_summary_csv`` checks a summary (``rep`` an integer)."""
+    _check_cell_csv(path, cell, FAILURE_COLUMNS, {"rep": "int"})
+    return pd.read_csv(path, dtype={"cell": str, "estimator": str, "message": str}, keep_default_na=False)

@@ -7,16 +7,14 @@ import pandas as pd
 from shrinkstudy.precision import read_plan
 from shrinkstudy.provenance import provenance
 from shrinkstudy.smkio import logged
-from shrinkstudy.tables import write_failures, write_tables
+from shrinkstudy.tables import read_failures_csv, read_summary_csv, write_failures, write_tables
 
 
 def main(smk):
-    summary = pd.concat([pd.read_csv(p) for p in smk.input.summaries], ignore_index=True)
+    # each file must be its cell's (summarise/<cell>.csv, <cell>.failures.csv), whole
+    summary = pd.concat([read_summary_csv(p, Path(p).stem) for p in smk.input.summaries], ignore_index=True)
     failures = pd.concat(
-        [
-            pd.read_csv(p, dtype={"cell": str, "estimator": str, "message": str}, keep_default_na=False)
-            for p in smk.input.failures
-        ],
+        [read_failures_csv(p, Path(p).name.removesuffix(".failures.csv")) for p in smk.input.failures],
         ignore_index=True,
     )
     outdir = Path(smk.output.summary).parent

@@ -6,19 +6,22 @@ import numpy as np
 
 from shrinkstudy.design import Cell
 from shrinkstudy.runner import fit_chunk, truth_means
-from shrinkstudy.smkio import logged, read_columns, write_columns
+from shrinkstudy.smkio import file_identity, logged, read_columns, write_columns
 
 
 def main(smk):
     spec = smk.params.cell
     cell = Cell.from_spec(spec)
-    reps = np.arange(int(smk.wildcards.start), int(smk.wildcards.stop))
-    data = read_columns(smk.input.data)
-    means = truth_means(read_columns(smk.input.truth), cell, reps)
+    start, stop = int(smk.wildcards.start), int(smk.wildcards.stop)
+    reps = np.arange(start, stop)
+    # each input must be the file written for this cell and chunk, undamaged
+    name = smk.wildcards.cell
+    data = read_columns(smk.input.data, file_identity("data", name, start, stop))
+    means = truth_means(read_columns(smk.input.truth, file_identity("truth", name, start, stop)), cell, reps)
     project = Path(smk.scriptdir).resolve().parents[1]  # user estimators' files are relative to it
     out = fit_chunk(cell, reps, data, means, smk.params.settings, project)
-    write_columns(out.losses, smk.output.losses)
-    write_columns(out.varcomp, smk.output.varcomp)
+    write_columns(out.losses, smk.output.losses, file_identity("losses", name, start, stop))
+    write_columns(out.varcomp, smk.output.varcomp, file_identity("varcomp", name, start, stop))
     failed = {k: int(v.sum()) for k, v in out.fit.failed.items() if v.any()}
     print(f"{cell.name}: {len(reps)} datasets fitted; failures: {failed or 'none'}")
 

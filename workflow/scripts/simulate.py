@@ -4,7 +4,7 @@ import numpy as np
 
 from shrinkstudy.design import Cell
 from shrinkstudy.simulate import chunk_columns
-from shrinkstudy.smkio import logged, write_columns
+from shrinkstudy.smkio import file_identity, logged, write_columns
 
 
 def main(smk):
@@ -12,8 +12,9 @@ def main(smk):
     cell = Cell.from_spec(spec)
     reps = np.arange(int(smk.wildcards.start), int(smk.wildcards.stop))
     data, truth = chunk_columns(cell, reps, smk.params.base_seed)
-    write_columns(data, smk.output.data)
-    write_columns(truth, smk.output.truth)
+    start, stop = int(smk.wildcards.start), int(smk.wildcards.stop)
+    write_columns(data, smk.output.data, file_identity("data", smk.wildcards.cell, start, stop))
+    write_columns(truth, smk.output.truth, file_identity("truth", smk.wildcards.cell, start, stop))
     print(f"{cell.name}: replications {reps[0]}-{reps[-1]}, {len(data['y'])} observations")
 
 
