@@ -229,3 +229,23 @@ def test_default_study_protocol_names_every_estimator():
     assert "116 cells" in text
     for e in study.estimators:
         assert f"- `{e.name}` ({e.label}): {e.description}" in text
+
+
+def test_replications_from_a_precision_plan():
+    """With a precision block the protocol states the plan (pilot, targets, cap) and the counts
+    each cell ran, naming the cells held at the cap, from the replication table."""
+    config = {k: v for k, v in CONFIG.items() if k != "replications"}
+    config["precision"] = {
+        "pilot": 100,
+        "max": 400,
+        "targets": [{"estimator": "blup", "measure": "rel_mse", "mcse": 0.005}],
+    }
+    study = load_study(copy.deepcopy(config), root=ROOT)
+    replication = REPLICATION.assign(run=[200, 400], planned=[200, 400], capped=[False, True])
+    text = protocol_markdown(
+        study.config, study.cells, study.estimators, summary_of(study), replication, PROVENANCE
+    )
+    part = section(text, "Replications")
+    assert "a pilot of 100 replications" in part and "at most 400" in part
+    assert "MCSE of rel_mse of `blup` at most 0.005" in part
+    assert "Replications run per cell: 200 to 400; 1 cell(s) held at the cap: `J6_n5_sigma1_tau1_mu0`." in part

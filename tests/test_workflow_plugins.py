@@ -191,3 +191,31 @@ def test_replicate_gives_the_stored_numbers(example, repo, tmp_path):
     assert bad.returncode == 2 and bad.stderr.startswith("shrinkstudy: error: no cell 'J6_n2_sigma9_tau1_mu0'")
     bad = subprocess.run(cmd[:4] + ["J6_n2_sigma2.5_tau1_mu0", "500", "--config", str(config)], capture_output=True, text=True, cwd=repo)
     assert bad.returncode == 2 and "replication 500 is not one of the study's 0 to 499" in bad.stderr
+
+
+def test_a_users_effects_distribution_runs_and_is_an_input(repo, tmp_path):
+    """effects: 'module:function' from the project: the study runs (the module imports in every
+    job), the draws have the stated SD, and editing the module reruns its cell's simulations."""
+    config = {
+        "base_seed": 4,
+        "replications": 40,
+        "chunk_size": 40,
+        "estimators": ["raw", "blup", "oracle_linear", "oracle"],
+        "grid": {"u": {"J": [6], "sizes": [4], "sigma": [1], "tau": [1], "effects": ["examples.uniform_effects:draw"]}},
+    }
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(yaml.safe_dump(config))
+    run(repo, tmp_path, cfg, "--cores", "2", "results/tables/summary.csv")
+    cell = "J6_n4_sigma1_tau1_mu0_eff-examples.uniform_effects.draw"
+    truth = read_columns(tmp_path / "results" / "simulate" / cell / "reps0-40.truth.parquet")
+    assert np.all(np.abs(truth["mean"]) <= np.sqrt(3.0))  # uniform on +-sqrt(3) tau
+    summary = pd.read_csv(tmp_path / "results" / "tables" / "summary.csv")
+    assert set(summary["effects"]) == {"examples.uniform_effects:draw"}
+    path = repo / "examples" / "uniform_effects.py"
+    original = path.read_text()
+    try:
+        path.write_text(original + "\n# a change\n")
+        jobs = planned(repo, tmp_path, cfg)
+    finally:
+        path.write_text(original)
+    assert jobs.get("simulate") == 1 and jobs.get("fit") == 1

@@ -215,12 +215,34 @@ def protocol_markdown(
     out.append("")
 
     # replications
-    reps, chunk = int(config["replications"]), int(config["chunk_size"])
+    chunk = int(config["chunk_size"])
     out += ["## Replications", ""]
-    out.append(
-        f"{reps:,} replications per cell (a fixed count, the config's `replications`), in jobs of "
-        f"{chunk:,} (`chunk_size`, which changes no number)."
-    )
+    precision = config.get("precision")
+    if precision:
+        targets = "; ".join(
+            f"MCSE of {t['measure']} of `{t['estimator']}` at most {float(t['mcse']):g}" for t in precision["targets"]
+        )
+        out.append(
+            f"Planned per cell from target precisions (the config's `precision`): a pilot of "
+            f"{int(precision['pilot']):,} replications, then as many as the targets need ({targets}: "
+            f"R = R_pilot (MCSE_pilot / target)^2 per target, the largest, in whole chunks of "
+            f"{chunk:,}), at most {int(precision['max']):,}."
+        )
+        if len(replication) and "planned" in replication:
+            per_cell = replication.drop_duplicates("cell")
+            capped = per_cell[per_cell["capped"].astype(str).str.lower() == "true"]["cell"].tolist()
+            out.append(
+                f"Replications run per cell: {int(per_cell['run'].min()):,} to {int(per_cell['run'].max()):,}; "
+                + (f"{len(capped)} cell(s) held at the cap: " + ", ".join(f"`{c}`" for c in capped) + "."
+                   if capped else "no cell reached the cap.")
+                + " Per cell, the target that set the count and the MCSE reached: `results/tables/replication.md`."
+            )
+    else:
+        reps = int(config["replications"])
+        out.append(
+            f"{reps:,} replications per cell (a fixed count, the config's `replications`), in jobs of "
+            f"{chunk:,} (`chunk_size`, which changes no number)."
+        )
     if len(summary):
         used = summary[summary["groups"].astype(str) == "all"]["reps"]
         out.append(

@@ -1,4 +1,5 @@
 # Helpers of the rules: the checked study, paths and parameters. No rules here.
+import os
 import sys
 from pathlib import Path
 
@@ -6,6 +7,11 @@ from pathlib import Path
 # workflow/scripts/shrinkstudy (a script's folder is on its sys.path), installed or not.
 SRC = Path(workflow.basedir) / "src"
 sys.path.insert(0, str(SRC))
+# A user's own modules in the project ('module:function' for effects, estimators) import here and,
+# through PYTHONPATH, in every job.
+PROJECT = Path(workflow.basedir)
+sys.path.insert(1, str(PROJECT))
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT), os.environ.get("PYTHONPATH")) if p)
 # Software of every rule (for --software-deployment-method conda)
 ENV = "../envs/shrinkstudy.yaml"
 
@@ -15,6 +21,7 @@ from shrinkstudy.config import chunk_ranges, fit_settings, load_study, study_con
 from shrinkstudy.design import ConfigError
 from shrinkstudy.precision import read_plan
 from shrinkstudy.provenance import library_closure, module_file, script_modules
+from shrinkstudy.plugins import function_file
 from shrinkstudy.runlock import clear_stale_lock
 
 # The study is config/config.yaml when no --configfile is given, else the given file(s) alone
@@ -99,6 +106,16 @@ def code(script):
 def cell_spec(wildcards):
     """``Cell.spec()``: plain Python, tracked as params (a change reruns the cell's jobs)."""
     return STUDY.cell(wildcards.cell).spec()
+
+
+def effects_files(wildcards):
+    """The file of a cell's own effects distribution ('module:function'): an input of its
+    simulate and fit jobs, so that editing it reruns them."""
+    effects = STUDY.cell(wildcards.cell).effects
+    if ":" not in effects:
+        return []
+    path = function_file(effects, PROJECT)
+    return [str(path)] if path else []
 
 
 def cell_block(wildcards):

@@ -8,6 +8,7 @@ rule fit:
         truth=rules.simulate.output.truth,
         code=code("fit.py"),
         user=STUDY.user_files,  # the files of the user's own estimators
+        effects=effects_files,  # a user's own effects distribution (the oracle's prior)
     output:
         losses=FIT_LOSSES,
         varcomp=FIT_VARCOMP,

@@ -5,6 +5,7 @@ SIM_TRUTH = res("simulate/{cell}/reps{start}-{stop}.truth.parquet")
 rule simulate:
     input:
         code=code("simulate.py"),
+        effects=effects_files,  # a user's own effects distribution
     output:
         data=maybe_temp(SIM_DATA),
         truth=SIM_TRUTH,
