@@ -3,6 +3,9 @@
 #   simulate (cell x replication chunk) -> fit -> summarise (cell) -> aggregate -> figures,
 #   findings, protocol
 #
+# With a precision block in the config, each cell's pilot chunks are fitted first, then the
+# plan checkpoint (cell) sets how many chunks the cell needs for its Monte Carlo SE targets.
+#
 # The study is config/config.yaml, or the file given with --configfile alone (read in
 # workflow/rules/common.smk, checked against workflow/schemas/config.schema.yaml before any job
 # runs). Run: snakemake --cores all   (or: make study)
@@ -15,6 +18,7 @@ min_version("9.0")
 include: "workflow/rules/common.smk"
 include: "workflow/rules/simulate.smk"
 include: "workflow/rules/fit.smk"
+include: "workflow/rules/plan.smk"
 include: "workflow/rules/summarise.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/figures.smk"

@@ -2,8 +2,14 @@
 
 ``load_study(config)`` fills the schema's defaults, checks types and ranges against
 ``workflow/schemas/config.schema.yaml`` and the meaning of the values (design labels, J < 2,
-duplicated cells, replications a multiple of chunk_size, raw among the estimators), and
-raises ``ConfigError`` with one line that names the key and the value.
+duplicated cells, replications a multiple of chunk_size, raw among the estimators, the
+``precision`` block's counts and targets), and raises ``ConfigError`` with one line that names
+the key and the value.
+
+Replications per cell: a fixed ``replications``, or a ``precision`` block (``Study.precision``):
+every cell runs ``pilot`` replications, and the workflow's ``plan`` checkpoint
+(``shrinkstudy.precision``) sets each cell's count from Monte Carlo SE targets, in whole chunks
+of ``chunk_size``, at most ``max``. The two are exclusive.
 
 Every number is finite and within a stated bound (the schema's minimum/maximum, and the caps
 below on the size of a study: observations per dataset and per job, datasets and jobs in all),
@@ -40,6 +46,7 @@ __all__ = [
     "MAX_OBS_PER_JOB",
     "MAX_DATASETS",
     "MAX_JOBS",
+    "PRECISION_MEASURES",
     "Study",
     "load_study",
     "load_config_file",
@@ -69,6 +76,10 @@ MAX_DATASETS = 100_000_000  # cells x replications
 MAX_JOBS = 10_000  # cells x chunks (simulate jobs; as many fit jobs)
 MAX_GROUPS = 100_000  # J of a cell
 
+#: Measures a ``precision`` target may name: the summary's measures whose Monte Carlo SE
+#: falls as 1/sqrt(R) (``measures``; ``shrinkstudy.precision`` turns each into replications).
+PRECISION_MEASURES = ("mse", "bias", "empse", "rel_mse", "spread", "coverage", "width")
+
 
 @dataclass(frozen=True)
 class Study:
@@ -83,8 +94,16 @@ class Study:
         return sorted({e.source for e in self.estimators if e.source})
 
     @property
+    def precision(self) -> dict | None:
+        """The ``precision`` block (pilot, max, targets), or None for fixed replications."""
+        return self.config.get("precision")
+
+    @property
     def chunks(self) -> list[tuple[int, int]]:
-        return chunk_ranges(self.config["replications"], self.config["chunk_size"])
+        """The chunks every cell runs: all of them with fixed ``replications``; the pilot's
+        with a ``precision`` block (the plan of each cell adds the rest)."""
+        reps = self.precision["pilot"] if self.precision else self.config["replications"]
+        return chunk_ranges(reps, self.config["chunk_size"])
 
     def cell(self, name: str) -> Cell:
         for c in self.cells:
@@ -113,6 +132,9 @@ def _schema(path: Path | None = None) -> dict:
     """The schema, with the registry's built-in estimator names as the enum and the default."""
     with open(path or SCHEMA_PATH) as fh:
         schema = yaml.safe_load(fh)
+    measure = schema.get("$defs", {}).get("precision_measure")
+    if measure is not None:
+        measure["enum"] = list(PRECISION_MEASURES)
     builtin = schema.get("$defs", {}).get("builtin_estimator")
     if builtin is not None:
         builtin["enum"] = list(registry.names())
@@ -149,7 +171,14 @@ def load_study(
         raise ConfigError("config: expected a mapping of keys to values")
     schema = _schema(schema_path)
     _check_finite(config, "")
+    if "precision" in config and "replications" in config:
+        raise ConfigError(
+            "precision: a precision block sets the replications of each cell; remove "
+            "'replications' (or the block, for a fixed count)"
+        )
     config = _fill_defaults(config, schema)
+    if "precision" in config:
+        del config["replications"]  # the schema's default: not used, not recorded
     config = _integral(config, schema)
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: (list(map(str, e.absolute_path)), e.message))
@@ -173,10 +202,12 @@ def load_study(
         )
     if cwd is not None:
         _check_results_dir(config["results"], Path(cwd))
-    reps, chunk = config["replications"], config["chunk_size"]
-    if reps % chunk:
+    chunk = config["chunk_size"]
+    if "precision" in config:
+        _check_precision_counts(config["precision"], chunk)
+    elif config["replications"] % chunk:
         raise ConfigError(
-            f"replications: {reps} is not a multiple of chunk_size {chunk} "
+            f"replications: {config['replications']} is not a multiple of chunk_size {chunk} "
             "(so that raising it only adds chunks)"
         )
     if "raw" not in config["estimators"]:
@@ -186,6 +217,8 @@ def load_study(
         estimators = estimator_entries(config["estimators"], root)
     except PluginError as exc:
         raise ConfigError(str(exc)) from None
+    if "precision" in config:
+        _check_precision_targets(config["precision"], estimators)
     cells = cells_from_config(config["grid"])
     for cell in cells:
         _check_fittable(cell.sizes, f"grid.{cell.block}.sizes")
@@ -214,6 +247,34 @@ def _check_seed_search(ex: dict, N: int) -> None:
             f"seed_example.candidates: {ex['candidates']} candidate datasets of {N} observations is "
             f"{ex['candidates'] * N:,} observations; at most {MAX_OBS_PER_JOB:,}"
         )
+def _check_precision_counts(block: dict, chunk: int) -> None:
+    """pilot and max: whole chunks (so that a cell's chunks are a fixed run's), pilot <= max."""
+    for key in ("pilot", "max"):
+        if block[key] % chunk:
+            raise ConfigError(
+                f"precision.{key}: {block[key]} is not a multiple of chunk_size {chunk} "
+                "(a cell runs whole chunks, as a fixed run of that count)"
+            )
+    if block["pilot"] > block["max"]:
+        raise ConfigError(f"precision.pilot: {block['pilot']} is more than precision.max {block['max']}")
+
+
+def _check_precision_targets(block: dict, estimators) -> None:
+    """Each target names an estimator of the study (and a measure: the schema's enum)."""
+    names = [e.name for e in estimators]
+    seen = set()
+    for k, target in enumerate(block["targets"]):
+        if target["estimator"] not in names:
+            raise ConfigError(
+                f"precision.targets.{k}.estimator: {target['estimator']!r} is not one of the "
+                f"study's estimators {names}"
+            )
+        key = (target["estimator"], target["measure"])
+        if key in seen:
+            raise ConfigError(
+                f"precision.targets.{k}: a second target for {key[1]} of {key[0]} (keep the tighter one)"
+            )
+        seen.add(key)
 
 
 def _check_finite(value, where: str) -> None:
@@ -302,8 +363,11 @@ def _variants(spec: dict, key: str, params: dict) -> int:
 
 
 def _check_size(config: dict) -> None:
-    """The caps on a study's size, from the grid's lists before any cell is built."""
-    reps, chunk = config["replications"], config["chunk_size"]
+    """The caps on a study's size, from the grid's lists before any cell is built (with a
+    precision block, for every cell at its ``max``)."""
+    chunk = config["chunk_size"]
+    reps = config["precision"]["max"] if "precision" in config else config["replications"]
+    what = "precision.max" if "precision" in config else "replications"
     n_cells = 0
     for block, spec in config["grid"].items():
         if not isinstance(spec, dict):
@@ -319,12 +383,12 @@ def _check_size(config: dict) -> None:
         n_cells += count
     if n_cells * (reps // chunk) > MAX_JOBS:
         raise ConfigError(
-            f"replications: {n_cells} cells x {reps // chunk} chunks is {n_cells * (reps // chunk):,} jobs; "
+            f"{what}: {n_cells} cells x {reps // chunk} chunks is {n_cells * (reps // chunk):,} jobs; "
             f"at most {MAX_JOBS:,} (raise chunk_size or split the study)"
         )
     if n_cells * reps > MAX_DATASETS:
         raise ConfigError(
-            f"replications: {n_cells} cells x {reps} replications is {n_cells * reps:,} datasets; "
+            f"{what}: {n_cells} cells x {reps} replications is {n_cells * reps:,} datasets; "
             f"at most {MAX_DATASETS:,}"
         )
     ex = config["seed_example"]
@@ -451,7 +515,13 @@ def main(argv=None) -> int:
             sys.stderr.write(f"config error: {exc}\n")
             status = 1
         else:
-            print(f"{f}: {len(study.cells)} cells, {study.config['replications']} replications each")
+            p = study.precision
+            each = (
+                f"{p['pilot']} to {p['max']} replications each (precision targets)"
+                if p
+                else f"{study.config['replications']} replications each"
+            )
+            print(f"{f}: {len(study.cells)} cells, {each}")
     return status
 
 

@@ -472,7 +472,8 @@ def summarise_cell(losses, varcomp, cell: Cell, level: float = 0.95) -> pd.DataF
 
 def summary_rows(losses, varcomp, cell: Cell, level: float = 0.95) -> list[dict]:
     """The rows of ``summarise_cell`` as dicts (numpy only: no DataFrame is built)."""
-    missing = [c for c in LOSS_COLUMNS if c not in losses]
+    optional = ("message", "w1", "spearman")  # absent: no failure messages, no ensemble measures
+    missing = [c for c in LOSS_COLUMNS if c not in losses and c not in optional]
     if missing:
         raise ValueError(f"losses: missing column(s) {missing}")
     classes = group_classes(cell)

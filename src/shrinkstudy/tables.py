@@ -12,7 +12,9 @@
   ``100x6+2x6`` (J = 12) at sigma = 5 by group-size class;
 * ``replication.csv``, ``replication.md``: per cell, the largest Monte Carlo SE relative to its
   estimate among the MSE and relative-MSE rows, naming the measure, estimator and groups:
-  the number that justifies the replication count;
+  the number that justifies the replication count; with a ``precision`` block (the cells'
+  plans, ``precision.plan_cell``), also per cell the target that set the count, the MCSE it
+  reached, the replications planned and run, why, and whether the cell was held at the cap;
 * ``provenance.json``: the dict from ``provenance.provenance``.
 
 Nothing here reads a clock, so the files depend only on the inputs.
@@ -37,6 +39,8 @@ __all__ = [
     "FLOAT_FORMAT",
     "HEADLINE_COLUMNS",
     "HEADLINE_SIGMA",
+    "PLAN_COLUMNS",
+    "PLAN_REASONS",
     "REPLICATION_COLUMNS",
     "SEED_DESIGN",
     "format_estimate",
@@ -90,6 +94,24 @@ REPLICATION_COLUMNS = (
     "mcse",
     "rel_mcse",
 )
+#: Columns replication.csv gains with a precision block (``PLAN_REASONS`` for ``reason``).
+PLAN_COLUMNS = (
+    "pilot",
+    "planned",
+    "run",
+    "max",
+    "capped",
+    "reason",
+    "target_estimator",
+    "target_measure",
+    "target_mcse",
+    "needed",
+    "achieved_mcse",
+    "all_met",
+)
+#: Why a cell has its count: its target needed it, the pilot already met every target, the
+#: cap held it short, or no target applies in the cell.
+PLAN_REASONS = ("target", "pilot", "cap", "no target")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -375,11 +397,14 @@ def _headline_markdown(head: pd.DataFrame, sigma: float, seed_design: str) -> st
     return "\n".join(text)
 
 
-def replication_table(summary: pd.DataFrame) -> pd.DataFrame:
+def replication_table(summary: pd.DataFrame, plans: list[dict] | None = None) -> pd.DataFrame:
     """Per cell, the largest MCSE relative to its estimate among the ``mse`` and ``rel_mse``
     rows (every estimator and group class; raw's rel_mse, identically 1, and estimates that
     are 0 or missing are skipped). Columns ``REPLICATION_COLUMNS``; ``rel_mcse = mcse /
-    |estimate|``. Ties go to the first row in ``sort_summary`` order, mse before rel_mse."""
+    |estimate|``. Ties go to the first row in ``sort_summary`` order, mse before rel_mse.
+
+    With ``plans`` (one per cell, ``precision.plan_cell``), the columns ``PLAN_COLUMNS`` too
+    (``plan_columns``)."""
     s = sort_summary(normalise_summary(summary))
     parts = []
     for measure in ("mse", "rel_mse"):
@@ -408,9 +433,65 @@ def replication_table(summary: pd.DataFrame) -> pd.DataFrame:
                 pd.Series({c: r[c] for c in ("cell", "block", "J", "design", "sigma", "tau", "mu", "reps")})
             )
     out = pd.DataFrame(rows).reindex(columns=list(REPLICATION_COLUMNS)).reset_index(drop=True)
-    return out.astype(
+    out = out.astype(
         {"J": "int64", "reps": "int64", "estimate": "float64", "mcse": "float64", "rel_mcse": "float64"}
     )
+    if plans is None:
+        return out
+    by_cell = {p["cell"]: p for p in plans}
+    missing = [c for c in out["cell"] if c not in by_cell]
+    if missing:
+        raise ValueError(f"plans: no plan for cell(s) {missing[:5]}")
+    extra = pd.DataFrame([plan_columns(by_cell[c], s[s["cell"] == c]) for c in out["cell"]])
+    ints = dict.fromkeys(("pilot", "planned", "run", "max"), "int64")
+    extra = extra.reindex(columns=list(PLAN_COLUMNS)).astype({**ints, "capped": bool, "all_met": bool})
+    return pd.concat([out, extra], axis=1)
+
+
+def plan_columns(plan: dict, cell_summary: pd.DataFrame) -> dict:
+    """The ``PLAN_COLUMNS`` of one cell from its plan and its final summary rows.
+
+    ``run``: the replications summarised (used and failed) for the target that set the count
+    (the cell's largest count without one); ``achieved_mcse``: that target's measure's MCSE in
+    the final summary; ``all_met``: every target that applies has its MCSE at most its target
+    in the final summary; ``reason``: one of ``PLAN_REASONS``."""
+    rows = cell_summary[cell_summary["groups"] == "all"].set_index("estimator")
+    why = plan.get("reason")
+    if why is not None and why["estimator"] in rows.index:
+        r = rows.loc[why["estimator"]]
+        run = int(r["reps"]) + int(r["failures"])
+        achieved = float(r[f"{why['measure']}_mcse"])
+    else:
+        run = int((rows["reps"] + rows["failures"]).max())
+        achieved = math.nan
+    met = True
+    for t in plan["targets"]:
+        if t["needed"] is None or t["estimator"] not in rows.index:
+            continue  # the target does not apply in this cell
+        value = float(rows.at[t["estimator"], f"{t['measure']}_mcse"])
+        met = met and bool(value <= t["mcse"])
+    if why is None:
+        reason = "no target"
+    elif plan["capped"]:
+        reason = "cap"
+    elif plan["replications"] <= plan["pilot"]:
+        reason = "pilot"
+    else:
+        reason = "target"
+    return {
+        "pilot": plan["pilot"],
+        "planned": plan["replications"],
+        "run": run,
+        "max": plan["max"],
+        "capped": bool(plan["capped"]),
+        "reason": reason,
+        "target_estimator": why["estimator"] if why else "",
+        "target_measure": why["measure"] if why else "",
+        "target_mcse": float(why["mcse"]) if why else math.nan,
+        "needed": float(plan["needed"]) if plan.get("needed") is not None else math.nan,
+        "achieved_mcse": achieved,
+        "all_met": met,
+    }
 
 
 def _replication_markdown(rep: pd.DataFrame) -> str:
@@ -449,6 +530,55 @@ def _replication_markdown(rep: pd.DataFrame) -> str:
             ]
         )
     text.append(_md_table(header, rows, [":---", "---:", ":---", ":---", ":---", "---:", "---:"]))
+    if "planned" in rep.columns:
+        text.append(_plan_markdown(rep))
+    return "\n".join(text)
+
+
+def _plan_markdown(rep: pd.DataFrame) -> str:
+    """The section of the precision targets: per cell, the count, why, and the MCSE reached."""
+    capped = rep[rep["capped"].astype(bool)]
+    unmet = rep[~rep["all_met"].astype(bool)]
+    text = [
+        "## Replications from the precision targets",
+        "",
+        (
+            "Each cell ran its pilot, then as many whole chunks as its Monte Carlo SE targets need "
+            "(pilot x (pilot MCSE / target)^2, the largest over the targets, at most the cap). "
+            "Set by: the target that needed the most replications; reason: target (it set the "
+            "count), pilot (the pilot already met every target), cap (held at the maximum, short "
+            "of the target), no target (none applies in the cell). Achieved: that target's MCSE in "
+            "the final summary; met: every target's MCSE at most its target."
+        ),
+        "",
+        (
+            f"Held at the cap: {len(capped)} of {len(rep)} cells"
+            + (" (" + ", ".join(capped["cell"].astype(str)) + ")" if len(capped) else "")
+            + f"; targets not all met: {len(unmet)}."
+        ),
+        "",
+    ]
+    header = ["cell", "pilot", "needed", "planned", "run", "set by", "target", "achieved", "met", "reason"]
+    rows = []
+    for _, r in rep.iterrows():
+        has = bool(r["target_estimator"])
+        needed = r["needed"]
+        rows.append(
+            [
+                str(r["cell"]),
+                str(int(r["pilot"])),
+                f"{math.ceil(needed):,}" if pd.notna(needed) else "n/a",
+                str(int(r["planned"])),
+                str(int(r["run"])),
+                f"{r['target_measure']} of {r['target_estimator']}" if has else "n/a",
+                f"{r['target_mcse']:g}" if has else "n/a",
+                f"{r['achieved_mcse']:.2g}" if pd.notna(r["achieved_mcse"]) else "n/a",
+                "yes" if r["all_met"] else "no",
+                f"**cap {int(r['max'])}**" if r["capped"] else str(r["reason"]),
+            ]
+        )
+    align = [":---", "---:", "---:", "---:", "---:", ":---", "---:", "---:", ":---", ":---"]
+    text.append(_md_table(header, rows, align))
     return "\n".join(text)
 
 
@@ -498,6 +628,7 @@ def write_tables(
     *,
     headline_sigma: float = HEADLINE_SIGMA,
     seed_design: str = SEED_DESIGN,
+    plans: list[dict] | None = None,
 ) -> list[Path]:
     """Write every table of the study into ``outdir`` (see the module docstring).
 
@@ -511,6 +642,8 @@ def write_tables(
         From ``provenance.provenance(config)``; written as ``provenance.json``.
     headline_sigma, seed_design : the sigma and the unbalanced design of the headline table
         (the study's ``seed_example``).
+    plans : the cells' plans with a ``precision`` block (``precision.plan_cell``), for the
+        replication table; None with fixed replications.
 
     Returns
     -------
@@ -522,7 +655,7 @@ def write_tables(
     if s.duplicated(["cell", "estimator", "groups"]).any():
         raise ValueError("summary: a (cell, estimator, groups) row appears more than once")
     head = headline_table(s, headline_sigma, seed_design)
-    rep = replication_table(s)
+    rep = replication_table(s, plans)
     paths = [
         _write(outdir / "summary.csv", _csv(s)),
         _write(outdir / "summary.md", summary_markdown(s)),

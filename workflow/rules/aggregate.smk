@@ -2,6 +2,7 @@ rule aggregate:
     input:
         summaries=expand(rules.summarise.output.summary, cell=CELLS),
         failures=expand(rules.summarise.output.failures, cell=CELLS),
+        plans=plan_files(),
         code=code("aggregate.py"),
     output:
         summary=res("tables/summary.csv"),

@@ -11,8 +11,9 @@ ENV = "../envs/shrinkstudy.yaml"
 
 from snakemake.utils import validate
 
-from shrinkstudy.config import fit_settings, load_study, study_config
+from shrinkstudy.config import chunk_ranges, fit_settings, load_study, study_config
 from shrinkstudy.design import ConfigError
+from shrinkstudy.precision import read_plan
 from shrinkstudy.provenance import library_closure, module_file, script_modules
 from shrinkstudy.runlock import clear_stale_lock
 
@@ -41,6 +42,8 @@ if workflow.is_main_process:
     clear_stale_lock(Path.cwd())
 # The same schema through Snakemake's own validator (it passes whenever load_study did).
 validate(config, "../schemas/config.schema.yaml")
+if STUDY.precision is not None:
+    config.pop("replications", None)  # the validator's default; a precision block sets each cell's
 
 
 
@@ -66,7 +69,10 @@ def res(path):
 
 
 CELLS = [cell.name for cell in STUDY.cells]
+# Every cell's chunks with fixed replications; the pilot's with a precision block, whose plan
+# checkpoint (workflow/rules/plan.smk) adds the chunks each cell needs.
 CHUNKS = STUDY.chunks
+PRECISION = STUDY.precision  # None: fixed replications
 
 wildcard_constraints:
     cell=r"J\d+_n[0-9x+]+_sigma[0-9.em]+_tau[0-9.em]+_mu[0-9.em]+(?:_(?:eff|err)-[A-Za-z0-9_.]+|_sr[0-9.em]+)*",
@@ -99,8 +105,8 @@ def cell_block(wildcards):
     return STUDY.cell(wildcards.cell).block
 
 
-def cell_chunks(path):
-    """The per-chunk files of one cell, for the cell's summary."""
+def pilot_chunks(path):
+    """The per-chunk files every cell runs (with a precision block, its pilot's), for the plan."""
 
     def files(wildcards):
         return [path.format(cell=wildcards.cell, start=a, stop=b) for a, b in CHUNKS]
@@ -116,6 +122,36 @@ def seed_choice(spec):
         out["target"] = {k: float(spec["target"][k]) for k in ("tau", "sigma", "mu")}
         out["candidates"] = int(spec["candidates"])
     return out
+def cell_chunks(path):
+    """The per-chunk files of one cell, for the cell's summary: the fixed run's, or with a
+    precision block the ones its plan asks for (the plan checkpoint runs first)."""
+
+    def files(wildcards):
+        chunks = CHUNKS
+        if PRECISION is not None:
+            plan = read_plan(checkpoints.plan.get(cell=wildcards.cell).output.plan)
+            chunks = chunk_ranges(plan["replications"], STUDY.config["chunk_size"])
+        return [path.format(cell=wildcards.cell, start=a, stop=b) for a, b in chunks]
+
+    return files
+
+
+def precision_settings():
+    """The precision block as plan params (plain Python, keys in a fixed order)."""
+    return {
+        "pilot": PRECISION["pilot"],
+        "max": PRECISION["max"],
+        "chunk_size": STUDY.config["chunk_size"],
+        "targets": [
+            {"estimator": t["estimator"], "measure": t["measure"], "mcse": float(t["mcse"])}
+            for t in PRECISION["targets"]
+        ],
+    }
+
+
+def plan_files():
+    """The plans of every cell, for the replication table (none with fixed replications)."""
+    return expand(rules.plan.output.plan, cell=CELLS) if PRECISION is not None else []
 
 
 def maybe_temp(path):

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from shrinkstudy.precision import read_plan
 from shrinkstudy.provenance import provenance
 from shrinkstudy.smkio import logged
 from shrinkstudy.tables import read_failures_csv, read_summary_csv, write_failures, write_tables
@@ -21,7 +22,10 @@ def main(smk):
     project = Path(smk.scriptdir).resolve().parents[1]
     prov = provenance(smk.params.config, repo=project)
     head = smk.params.headline
-    paths = write_tables(summary, outdir, prov, headline_sigma=head["sigma"], seed_design=head["design"])
+    plans = [read_plan(p) for p in smk.input.plans] or None  # None: fixed replications
+    paths = write_tables(
+        summary, outdir, prov, headline_sigma=head["sigma"], seed_design=head["design"], plans=plans
+    )
     paths += write_failures(failures, outdir, smk.params.configfiles)
     print(f"{summary['cell'].nunique()} cells, {len(failures)} failed fits; wrote {len(paths)} tables")
 

@@ -1,0 +1,40 @@
+"""The plan of one cell: the replications its Monte Carlo SE targets need, from its pilot."""
+
+from pathlib import Path
+
+from shrinkstudy.design import Cell
+from shrinkstudy.precision import plan_from_pilot, plan_json
+from shrinkstudy.smkio import chunk_identities, logged, read_parquets
+
+
+def main(smk):
+    spec = smk.params.cell
+    cell = Cell(
+        sizes=tuple(spec["sizes"]),
+        sigma=spec["sigma"],
+        tau=spec["tau"],
+        mu=spec["mu"],
+        block=smk.params.block,
+    )
+    precision = smk.params.precision
+    # each pilot chunk's files must be those written for this cell and chunk, undamaged
+    name = smk.wildcards.cell
+    losses = read_parquets(smk.input.losses, chunk_identities("losses", name, smk.input.losses))
+    varcomp = read_parquets(smk.input.varcomp, chunk_identities("varcomp", name, smk.input.varcomp))
+    plan = plan_from_pilot(losses, varcomp, cell, precision, precision["chunk_size"], level=smk.params.level)
+    Path(smk.output.plan).write_text(plan_json(plan))
+    why = plan["reason"]
+    print(
+        f"{cell.name}: pilot {plan['pilot']}, planned {plan['replications']}"
+        + (f" (capped at {plan['max']})" if plan["capped"] else "")
+        + (
+            f", set by {why['measure']} of {why['estimator']} (MCSE {why['mcse']:g})"
+            if why
+            else ", no target applies"
+        )
+    )
+
+
+if "snakemake" in globals():
+    with logged(snakemake.log[0]):
+        main(snakemake)
