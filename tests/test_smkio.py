@@ -297,3 +297,15 @@ with logged(r"{tmp_path}/job.log"):
     assert res.returncode == 1
     assert res.stderr == f"error: {path}: empty file (0 bytes); delete it and run the same command again\n"
     assert "Traceback" in (tmp_path / "job.log").read_text()
+
+
+def test_chunk_identities_from_file_names():
+    from shrinkstudy.smkio import chunk_identities
+
+    paths = [f"results/fit/{CELL}/reps0-20.losses.parquet", f"results/fit/{CELL}/reps20-60.losses.parquet"]
+    assert chunk_identities("losses", CELL, paths) == [
+        file_identity("losses", CELL, 0, 20),
+        file_identity("losses", CELL, 20, 60),
+    ]
+    with pytest.raises(ValueError, match="chunk file name"):
+        chunk_identities("losses", CELL, ["results/fit/x/all.parquet"])

@@ -13,6 +13,7 @@ __all__ = [
     "read_columns",
     "read_parquets",
     "file_identity",
+    "chunk_identities",
     "DamagedFile",
 ]
 
@@ -157,6 +158,20 @@ def _digest(columns: dict) -> str:
 def file_identity(kind: str, cell: str, start: int, stop: int) -> dict:
     """What an intermediate file is: its kind, its cell and its replications [start, stop)."""
     return {"kind": str(kind), "cell": str(cell), "reps": [int(start), int(stop)]}
+
+
+def chunk_identities(kind: str, cell: str, paths) -> list[dict]:
+    """``file_identity`` of each chunk file of a cell, its replications read from its name
+    (``reps<start>-<stop>.<...>``, as the rules name them)."""
+    import re
+
+    out = []
+    for path in paths:
+        m = re.match(r"reps(\d+)-(\d+)\.", Path(path).name)
+        if m is None:
+            raise ValueError(f"{path}: not a chunk file name (reps<start>-<stop>.*)")
+        out.append(file_identity(kind, cell, int(m.group(1)), int(m.group(2))))
+    return out
 
 
 def write_columns(columns: dict, path, identity: dict | None = None) -> None:

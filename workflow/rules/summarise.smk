@@ -10,7 +10,6 @@ rule summarise:
         cell=cell_spec,
         block=cell_block,
         level=float(config["level"]),
-        chunks=[[a, b] for a, b in CHUNKS],  # the replications of each input file, in order
     log:
         res("logs/summarise/{cell}.log"),
     benchmark:

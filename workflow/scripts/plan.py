@@ -4,7 +4,7 @@ from pathlib import Path
 
 from shrinkstudy.design import Cell
 from shrinkstudy.precision import plan_from_pilot, plan_json
-from shrinkstudy.smkio import logged, read_parquets
+from shrinkstudy.smkio import chunk_identities, logged, read_parquets
 
 
 def main(smk):
@@ -17,8 +17,10 @@ def main(smk):
         block=smk.params.block,
     )
     precision = smk.params.precision
-    losses = read_parquets(smk.input.losses)
-    varcomp = read_parquets(smk.input.varcomp)
+    # each pilot chunk's files must be those written for this cell and chunk, undamaged
+    name = smk.wildcards.cell
+    losses = read_parquets(smk.input.losses, chunk_identities("losses", name, smk.input.losses))
+    varcomp = read_parquets(smk.input.varcomp, chunk_identities("varcomp", name, smk.input.varcomp))
     plan = plan_from_pilot(losses, varcomp, cell, precision, precision["chunk_size"], level=smk.params.level)
     Path(smk.output.plan).write_text(plan_json(plan))
     why = plan["reason"]

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from shrinkstudy.design import Cell
 from shrinkstudy.measures import failure_csv, failure_rows, summary_csv, summary_rows
-from shrinkstudy.smkio import file_identity, logged, read_parquets
+from shrinkstudy.smkio import chunk_identities, logged, read_parquets
 
 
 def main(smk):
@@ -13,9 +13,8 @@ def main(smk):
     cell = Cell.from_spec(spec, block=smk.params.block)
     # each chunk's files must be those written for this cell and chunk, undamaged
     name = smk.wildcards.cell
-    chunks = smk.params.chunks
-    losses = read_parquets(smk.input.losses, [file_identity("losses", name, a, b) for a, b in chunks])
-    varcomp = read_parquets(smk.input.varcomp, [file_identity("varcomp", name, a, b) for a, b in chunks])
+    losses = read_parquets(smk.input.losses, chunk_identities("losses", name, smk.input.losses))
+    varcomp = read_parquets(smk.input.varcomp, chunk_identities("varcomp", name, smk.input.varcomp))
     rows = summary_rows(losses, varcomp, cell, level=smk.params.level)
     failures = failure_rows(losses, cell)
     Path(smk.output.summary).write_text(summary_csv(rows))
