@@ -1,0 +1,203 @@
+"""The figures of the worlds where the normal model is wrong (relative MSE, W1 histogram accuracy,
+coverage by the distribution of the effects): their data functions held against the rows of a
+small synthetic summary, the figures drawn from it, and placeholders when a study has no cell
+outside the normal world. No pixel comparisons."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from shrinkstudy import figures
+from shrinkstudy.design import Cell
+from shrinkstudy.measures import SUMMARY_COLUMNS
+
+ESTIMATORS = ("raw", "pooled", "blup", "varmatch", "constrained_bayes", "hier_bayes", "npmle", "sure",
+              "oracle_linear", "oracle")  # fmt: skip
+INTERVALS = ("raw", "blup", "hier_bayes", "oracle_linear", "oracle")
+EFFECTS = (("normal", None), ("t", 3.0), ("skewed", 2.0), ("bimodal", 0.9), ("sparse", 0.2))
+R = 300
+
+
+def _rows(cell: Cell, rng: np.random.Generator) -> list[dict]:
+    rows = []
+    for k, e in enumerate(ESTIMATORS):
+        rel = 1.0 if e == "raw" else 0.3 + 0.05 * k + rng.uniform(0, 0.02)
+        has_cov = e in INTERVALS and not (e == "oracle" and cell.effects != "normal")
+        cov = 0.95 - 0.02 * k + rng.uniform(0, 0.01) if has_cov else math.nan
+        row = {c: math.nan for c in SUMMARY_COLUMNS}
+        row.update(cell.params())
+        row.update(
+            estimator=e,
+            groups="all",
+            reps=R,
+            failures=0,
+            level=0.95,
+            mse=rel * 1.25,
+            mse_mcse=0.02,
+            rel_mse=rel,
+            rel_mse_mcse=0.0 if e == "raw" else 0.01,
+            spread=0.9,
+            spread_mcse=0.01,
+            w1=0.2 + 0.04 * k + rng.uniform(0, 0.02),
+            w1_mcse=0.005,
+            spearman=0.5,
+            spearman_mcse=0.01,
+            coverage=cov,
+            coverage_mcse=math.sqrt(cov * (1 - cov) / R) if has_cov else math.nan,
+        )
+        rows.append(row)
+    return rows
+
+
+def worlds_summary(Js=(12, 48), with_worlds=True) -> pd.DataFrame:
+    """Normal-world balanced cells (n = 2 and 5, sigma 2.5 and 1) and, when ``with_worlds``,
+    the worlds at n = 5, sigma = 2.5: every effects distribution x normal / t errors x sigma
+    ratio 1 / 4 (the normal one with normal errors and ratio 1 is the balanced cell)."""
+    rng = np.random.default_rng(3)
+    rows = []
+    for J in Js:
+        for n in (2, 5):
+            for sigma in (1.0, 2.5):
+                rows += _rows(Cell((n,) * J, sigma, 1.0, block="balanced"), rng)
+        if not with_worlds:
+            continue
+        for effects, param in EFFECTS:
+            for errors, df in (("normal", None), ("t", 5.0)):
+                for ratio in (1.0, 4.0):
+                    if effects == "normal" and errors == "normal" and ratio == 1.0:
+                        continue
+                    cell = Cell((5,) * J, 2.5, 1.0, block="worlds", effects=effects, effects_param=param,
+                                errors=errors, errors_df=df, sigma_ratio=ratio)  # fmt: skip
+                    rows += _rows(cell, rng)
+    table = pd.DataFrame(rows)[list(SUMMARY_COLUMNS)]
+    # a group-class row must never be picked
+    extra = table.iloc[[0]].assign(groups="n=5")
+    return pd.concat([table, extra], ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def summary(tmp_path_factory) -> pd.DataFrame:
+    """The synthetic table, written to CSV and read back as the scripts do."""
+    path = tmp_path_factory.mktemp("tables") / "summary.csv"
+    worlds_summary().to_csv(path, index=False, float_format="%.10g")
+    return figures.read_summary(path)
+
+
+DATA = {
+    "relmse": (figures.worlds_relmse_data, "rel_mse"),
+    "w1": (figures.worlds_w1_data, "w1"),
+    "coverage": (figures.worlds_coverage_data, "coverage"),
+}
+
+
+def _expected(summary, value, estimators):
+    """The rows a worlds figure should plot, chosen here independently of the figures."""
+    a = summary[summary["groups"] == "all"]
+    outside = ~((a["effects"] == "normal") & (a["errors"] == "normal") & (a["sigma_ratio"] == 1.0))
+    reference = (a["J"].isin(a.loc[outside, "J"])) & (a["n"] == 5) & (a["sigma"] == 2.5)
+    rows = a[(outside | reference) & a["estimator"].isin(estimators) & a[value].notna()]
+    return rows
+
+
+@pytest.mark.parametrize(
+    "name, estimators",
+    [
+        ("relmse", [e for e in ESTIMATORS if e not in ("raw", "pooled")]),
+        ("w1", list(ESTIMATORS)),
+        ("coverage", ["blup", "hier_bayes", "oracle_linear", "oracle"]),
+    ],
+)
+def test_worlds_data_are_the_table_rows(summary, name, estimators):
+    data_fn, value = DATA[name]
+    data = data_fn(summary)
+    expected = _expected(summary, value, estimators)
+    assert len(data) == len(expected) > 0
+    assert set(zip(data["cell"], data["estimator"])) == set(zip(expected["cell"], expected["estimator"]))
+    merged = data.merge(expected[["cell", "estimator", value, f"{value}_mcse"]], on=["cell", "estimator"],
+                        suffixes=("", "_table"), validate="one_to_one")  # fmt: skip
+    for c in (value, f"{value}_mcse"):
+        np.testing.assert_array_equal(merged[c].to_numpy(float), merged[f"{c}_table"].to_numpy(float))
+    # the reference level: the normal-world cell of the same J, n, sigma, tau, mu, and no other
+    normal = data[(data["effects"] == "normal") & (data["errors"] == "normal") & (data["sigma_ratio"] == 1)]
+    assert sorted(normal["cell"].unique()) == ["J12_n5_sigma2.5_tau1_mu0", "J48_n5_sigma2.5_tau1_mu0"]
+    # 5 effects x 2 errors x 2 ratios per J
+    assert data.groupby("estimator")["cell"].nunique().max() == 2 * 20
+    assert list(data["estimator"].drop_duplicates()) == figures.estimator_order(data["estimator"].unique())
+
+
+def test_worlds_coverage_has_the_oracle_where_it_has_intervals(summary):
+    data = figures.worlds_coverage_data(summary)
+    oracle = data[data["estimator"] == "oracle"]
+    assert len(oracle) > 0 and set(oracle["effects"]) == {"normal"}
+    assert "raw" not in set(data["estimator"])
+    assert set(figures.worlds_coverage_data(summary, ["raw", "blup"])["estimator"]) == {"raw", "blup"}
+
+
+def test_worlds_data_respect_estimator_choice(summary):
+    data = figures.worlds_relmse_data(summary, ["oracle", "blup", "raw"])
+    assert list(data["estimator"].drop_duplicates()) == ["raw", "blup", "oracle"]
+
+
+def _drawn(fig, name=None, tmp_path=None):
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=40)
+    assert buf.tell() > 500
+    if tmp_path is not None:
+        png, pdf = tmp_path / f"{name}.png", tmp_path / f"{name}.pdf"
+        figures.save_figure(fig, png, pdf, dpi=60)
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and pdf.read_bytes()[:5] == b"%PDF-"
+
+
+def _plotted(fig, gids):
+    ys = []
+    for ax in fig.axes:
+        for line in ax.get_lines():
+            if line.get_gid() in gids:
+                ys.extend(np.unique(np.asarray(line.get_ydata(), float)))
+    return np.sort(np.asarray(ys))
+
+
+@pytest.mark.parametrize("name", ["relmse", "w1", "coverage"])
+def test_worlds_figures_draw_their_rows(summary, name, tmp_path):
+    data_fn, value = DATA[name]
+    fig = getattr(figures, f"plot_worlds_{name}")(summary)
+    _drawn(fig, name, tmp_path)
+    data = data_fn(summary)
+    # 4 rows (errors x sigma ratio) x 2 columns (J)
+    assert len([ax for ax in fig.axes if ax.get_subplotspec() is not None]) == 8
+    ests = list(data["estimator"].unique())
+    np.testing.assert_allclose(_plotted(fig, ests), np.sort(data[value].to_numpy(float)))
+
+
+def test_worlds_coverage_nominal_line(summary):
+    fig = figures.plot_worlds_coverage(summary, level=0.9)
+    assert any(np.allclose(line.get_ydata(), 0.9) for line in fig.axes[0].get_lines())
+
+
+@pytest.mark.parametrize("name", ["relmse", "w1", "coverage"])
+def test_worlds_figures_without_such_cells_say_so(name):
+    """A study of the normal world only (config/quick.yaml) still gets every figure file; so
+    does a summary from before the worlds' columns."""
+    plot = getattr(figures, f"plot_worlds_{name}")
+    normal_only = worlds_summary(Js=(12,), with_worlds=False)
+    old = normal_only.drop(columns=["effects", "effects_param", "errors", "errors_df", "sigma_ratio"])
+    for table in (normal_only, old):
+        assert DATA[name][0](table).empty
+        fig = plot(table)
+        assert "no cells outside the normal world" in fig.axes[0].texts[0].get_text()
+        _drawn(fig)
+
+
+def test_worlds_figures_from_a_single_world_cell():
+    """One cell outside the normal world and its reference: one panel, two x positions."""
+    table = worlds_summary(Js=(12,))
+    keep = table["cell"].isin(["J12_n5_sigma2.5_tau1_mu0", "J12_n5_sigma2.5_tau1_mu0_eff-t3"])
+    for name in ("relmse", "w1", "coverage"):
+        fig = getattr(figures, f"plot_worlds_{name}")(table[keep])
+        _drawn(fig)
+        assert len([ax for ax in fig.axes if ax.get_subplotspec() is not None]) == 1
