@@ -16,11 +16,22 @@ from shrinkstudy import figures
 from shrinkstudy.design import Cell
 from shrinkstudy.measures import SUMMARY_COLUMNS
 
-ESTIMATORS = ("raw", "pooled", "blup", "varmatch", "constrained_bayes", "hier_bayes", "npmle", "sure",
+ESTIMATORS = ("raw", "pooled", "blup", "blup_ml", "varmatch", "constrained_bayes", "hier_bayes", "npmle", "sure",
               "oracle_linear", "oracle")  # fmt: skip
 INTERVALS = ("raw", "blup", "hier_bayes", "oracle_linear", "oracle")
 EFFECTS = (("normal", None), ("t", 3.0), ("skewed", 2.0), ("bimodal", 0.9), ("sparse", 0.2))
 R = 300
+
+
+def _w1(cell: Cell, e: str, k: int, rng) -> float:
+    """W1 with varmatch the best estimator but under sparse effects (NPMLE), oracles lower."""
+    if e.startswith("oracle"):
+        return 0.1 + rng.uniform(0, 0.02)
+    if e == "varmatch" and cell.effects != "sparse":
+        return 0.2 + rng.uniform(0, 0.02)
+    if e == "npmle" and cell.effects == "sparse":
+        return 0.15 + rng.uniform(0, 0.02)
+    return 0.3 + 0.02 * k + rng.uniform(0, 0.02)
 
 
 def _rows(cell: Cell, rng: np.random.Generator) -> list[dict]:
@@ -37,13 +48,18 @@ def _rows(cell: Cell, rng: np.random.Generator) -> list[dict]:
             reps=R,
             failures=0,
             level=0.95,
-            mse=rel * 1.25,
+            mse=rel * cell.sigma**2 / cell.n,
+            raw_risk=cell.sigma**2 / cell.n,
+            oracle_risk=0.4 * cell.sigma**2 / cell.n,
+            p_boundary_theory=0.3,
+            boundary_share=0.3,
+            boundary_share_mcse=0.02,
             mse_mcse=0.02,
             rel_mse=rel,
             rel_mse_mcse=0.0 if e == "raw" else 0.01,
             spread=0.9,
             spread_mcse=0.01,
-            w1=0.2 + 0.04 * k + rng.uniform(0, 0.02),
+            w1=_w1(cell, e, k, rng),
             w1_mcse=0.005,
             spearman=0.5,
             spearman_mcse=0.01,
@@ -201,3 +217,47 @@ def test_worlds_figures_from_a_single_world_cell():
         fig = getattr(figures, f"plot_worlds_{name}")(table[keep])
         _drawn(fig)
         assert len([ax for ax in fig.axes if ax.get_subplotspec() is not None]) == 1
+
+
+# --------------------------------------------------------------------------------------------
+# the README's numbers of the worlds (shrinkstudy.findings.worlds_findings)
+
+
+def test_worlds_findings_are_the_table_s():
+    from shrinkstudy.findings import findings, worlds_findings
+    from shrinkstudy.tables import normalise_summary
+
+    table = normalise_summary(worlds_summary())
+    found = worlds_findings(table)
+    a = table[table["groups"] == "all"]
+
+    def value(cell, est, col):
+        return float(a.loc[(a["cell"] == cell) & (a["estimator"] == est), col].iloc[0])
+
+    assert found["worlds_cells"]["text"] == "38"
+    assert found["worlds_J"]["text"] == "{12, 48}" and found["worlds_sigma_ratio"]["text"] == "4"
+    assert found["worlds_effects"]["text"] == "t (df 3), skewed (skew 2), bimodal (sep 0.9) and sparse (p 0.2)"
+    assert found["worlds_relmse_blup_sparse"]["value"] == value("J48_n5_sigma2.5_tau1_mu0_eff-sparse0.2", "blup", "rel_mse")
+    assert found["worlds_relmse_oracle_normal"]["value"] == value("J48_n5_sigma2.5_tau1_mu0", "oracle", "rel_mse")
+    assert found["worlds_hetero_relmse_sure"]["value"] == value("J48_n5_sigma2.5_tau1_mu0_sr4", "sure", "rel_mse")
+    # W1: varmatch wins but under sparse effects, where NPMLE does; the BLUP in no cell
+    assert found["worlds_w1_match_wins"]["text"] == "normal, t, skewed and bimodal"
+    assert found["worlds_w1_best_sparse"]["text"] == "NPMLE"
+    assert found["worlds_w1_cells"]["text"] == "40" and found["worlds_w1_blup_best"]["text"] == "0"
+    # coverage: the lowest BLUP coverage with sigma ratio 1 outside the normal cell, at J = 12
+    ratio1 = a[(a["J"] == 12) & (a["sigma_ratio"] == 1) & (a["estimator"] == "blup")
+               & ((a["effects"] != "normal") | (a["errors"] != "normal"))]  # fmt: skip
+    assert found["worlds_coverage_blup_ratio1_min_J12"]["value"] == ratio1["coverage"].min()
+    hb = a[(a["estimator"] == "hier_bayes") & (a["n"] == 5) & (a["sigma"] == 2.5)]["coverage"]
+    assert found["worlds_coverage_hier_bayes_max"]["value"] == hb.max()
+    # every entry has its text and what; findings() carries them
+    assert all(e["text"] and e["what"] for e in found.values())
+    assert {k: v for k, v in findings(table, pd.DataFrame({"rel_mcse": [0.01]})).items()
+            if k.startswith("worlds_")} == found  # fmt: skip
+
+
+def test_no_worlds_no_worlds_findings():
+    from shrinkstudy.findings import worlds_findings
+    from shrinkstudy.tables import normalise_summary
+
+    assert worlds_findings(normalise_summary(worlds_summary(with_worlds=False))) == {}
