@@ -16,8 +16,8 @@ from shrinkstudy import figures
 from shrinkstudy.design import Cell
 from shrinkstudy.measures import SUMMARY_COLUMNS
 
-ESTIMATORS = ("raw", "pooled", "blup", "blup_ml", "varmatch", "constrained_bayes", "hier_bayes", "npmle", "sure",
-              "oracle_linear", "oracle")  # fmt: skip
+ESTIMATORS = ("raw", "pooled", "blup", "blup_ml", "varmatch", "constrained_bayes", "hier_bayes", "npmle",
+              "sure", "oracle_linear", "oracle")  # fmt: skip
 INTERVALS = ("raw", "blup", "hier_bayes", "oracle_linear", "oracle")
 EFFECTS = (("normal", None), ("t", 3.0), ("skewed", 2.0), ("bimodal", 0.9), ("sparse", 0.2))
 R = 300
@@ -236,10 +236,12 @@ def test_worlds_findings_are_the_table_s():
 
     assert found["worlds_cells"]["text"] == "38"
     assert found["worlds_J"]["text"] == "{12, 48}" and found["worlds_sigma_ratio"]["text"] == "4"
-    assert found["worlds_effects"]["text"] == "t (df 3), skewed (skew 2), bimodal (sep 0.9) and sparse (p 0.2)"
-    assert found["worlds_relmse_blup_sparse"]["value"] == value("J48_n5_sigma2.5_tau1_mu0_eff-sparse0.2", "blup", "rel_mse")
-    assert found["worlds_relmse_oracle_normal"]["value"] == value("J48_n5_sigma2.5_tau1_mu0", "oracle", "rel_mse")
-    assert found["worlds_hetero_relmse_sure"]["value"] == value("J48_n5_sigma2.5_tau1_mu0_sr4", "sure", "rel_mse")
+    effects = "t (df 3), skewed (skew 2), bimodal (sep 0.9) and sparse (p 0.2)"
+    assert found["worlds_effects"]["text"] == effects
+    sparse, normal, sr4 = (f"J48_n5_sigma2.5_tau1_mu0{x}" for x in ("_eff-sparse0.2", "", "_sr4"))
+    assert found["worlds_relmse_blup_sparse"]["value"] == value(sparse, "blup", "rel_mse")
+    assert found["worlds_relmse_oracle_normal"]["value"] == value(normal, "oracle", "rel_mse")
+    assert found["worlds_hetero_relmse_sure"]["value"] == value(sr4, "sure", "rel_mse")
     # W1: varmatch wins but under sparse effects, where NPMLE does; the BLUP in no cell
     assert found["worlds_w1_match_wins"]["text"] == "normal, t, skewed and bimodal"
     assert found["worlds_w1_best_sparse"]["text"] == "NPMLE"
@@ -261,3 +263,24 @@ def test_no_worlds_no_worlds_findings():
     from shrinkstudy.tables import normalise_summary
 
     assert worlds_findings(normalise_summary(worlds_summary(with_worlds=False))) == {}
+
+
+def test_precision_findings_keep_the_worlds_apart():
+    """The first section's Monte Carlo precision is over the normal world's cells; the cells
+    outside it have their own entries."""
+    from shrinkstudy.findings import findings
+    from shrinkstudy.tables import normalise_summary
+
+    table = normalise_summary(worlds_summary())
+    replication = pd.DataFrame({
+        "cell": ["J12_n5_sigma2.5_tau1_mu0", "J12_n2_sigma1_tau1_mu0",
+                 "J48_n5_sigma2.5_tau1_mu0_eff-t3_sr4", "J12_n5_sigma2.5_tau1_mu0_err-t5"],
+        "measure": ["mse", "mse", "rel_mse", "mse"],
+        "estimator": ["blup", "raw", "pooled", "npmle"],
+        "rel_mcse": [0.02, 0.04, 0.083, 0.01],
+    })  # fmt: skip
+    found = findings(table, replication)
+    assert found["largest_rel_mcse"]["text"] == "4.0%" and found["median_rel_mcse"]["text"] == "3.0%"
+    assert found["worlds_largest_rel_mcse"]["text"] == "8.3%"
+    assert found["worlds_largest_rel_mcse_of"]["text"] == "pooled's relative MSE"
+    assert found["worlds_median_rel_mcse"]["text"] == "4.7%"

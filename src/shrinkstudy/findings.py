@@ -25,8 +25,8 @@ class is named):
   sigma^2/n and oracle MSE from its Bayes risk (MCSE of the MSE), the boundary share from its
   F probability p (MCSE ``sqrt(p (1 - p) / R)``, the share's own MCSE being 0 where no fit is
   at the boundary);
-* Monte Carlo precision: the largest and the median over cells of ``replication.csv``'s
-  relative MCSE (percent);
+* Monte Carlo precision: the largest and the median over the normal world's cells of
+  ``replication.csv``'s relative MCSE (percent);
 * the seed example: its seed, how it was chosen, its fit and the target fit (``fit.json``).
 
 The README's "When the model is wrong" quotes the ``worlds_*`` entries (``worlds_findings``):
@@ -51,7 +51,12 @@ normal errors and sigma ratio 1:
   above 1, for each J; hier_bayes's and the linear oracle's range over every cell;
 * heteroscedasticity (large J, normal effects and errors, the largest sigma ratio): relative MSE
   of SURE, the BLUP, hier_bayes and the linear oracle (which knows the group SDs); the largest
-  difference between SURE and the ML BLUP over every cell.
+  difference between SURE and the ML BLUP over every cell;
+* Monte Carlo precision of the cells outside the normal world (``replication.csv``): the largest
+  relative MCSE, of which estimate, and the median over those cells.
+
+The precision of the README's first section (``largest_rel_mcse``, ``median_rel_mcse``) is over
+the normal world's cells, like every other number of that section.
 
 "Within x MCSE" is a bound: those numbers are rounded up (to one decimal); every other number is
 rounded to the places shown.
@@ -149,8 +154,8 @@ def findings(
     level : nominal interval level.
     seed_fit : the seed example's ``fit.json`` (with ``seed_choice``), or None.
     """
-    s = normalise_summary(summary)
-    worlds_out = worlds_findings(s, level=level)
+    s = everything = normalise_summary(summary)
+    worlds_out = worlds_findings(s, level=level, replication=replication)
     s = s[normal_world(s)]  # the README's findings are about the model's own world
     a = s[s["groups"] == "all"]
     bal = a[a["balanced"]]
@@ -280,7 +285,11 @@ def findings(
         )
 
     with _section():  # Monte Carlo precision
-        rel = _need(replication["rel_mcse"].astype(float).dropna(), "relative MCSEs")
+        own = replication
+        if "cell" in replication:  # the cells outside the normal world have their own finding
+            others = set(everything.loc[~normal_world(everything), "cell"])
+            own = replication[~replication["cell"].isin(others)]
+        rel = _need(own["rel_mcse"].astype(float).dropna(), "relative MCSEs")
         out["largest_rel_mcse"] = _entry(
             rel.max(), "%1", "largest MCSE / estimate of any MSE or relative MSE"
         )
@@ -326,11 +335,12 @@ def _words(items) -> str:
     return ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def worlds_findings(summary: pd.DataFrame, level: float = 0.95) -> dict:
+def worlds_findings(summary: pd.DataFrame, level: float = 0.95, replication=None) -> dict:
     """The ``worlds_*`` entries (module docstring) of a normalised summary; none when the study
     has no cell outside the normal world, and a group of entries is left out when what it needs
     is missing (an estimator, an effects distribution, one cell per J, effects, errors and
-    ratio)."""
+    ratio). ``replication``: the study's ``replication.csv``, for the worlds' Monte Carlo
+    precision."""
     from . import worlds
 
     if any(c not in summary for c in ("effects", "errors", "sigma_ratio")):
@@ -397,12 +407,16 @@ def worlds_findings(summary: pd.DataFrame, level: float = 0.95) -> dict:
             blup = one("rel_mse", J=big, effects=e, est="blup")
             orc = one("rel_mse", J=big, effects=e, est="oracle")
             out[f"worlds_relmse_blup_{e}"] = _entry(blup, ".3f", f"BLUP relative MSE, {e} effects, J = {big}")
-            out[f"worlds_relmse_oracle_{e}"] = _entry(orc, ".3f", f"oracle relative MSE, {e} effects, J = {big}")
+            out[f"worlds_relmse_oracle_{e}"] = _entry(
+                orc, ".3f", f"oracle relative MSE, {e} effects, J = {big}"
+            )
             over_linear[e] = blup / one("rel_mse", J=big, effects=e, est="oracle_linear") - 1
             over_oracle[e] = blup / orc - 1
         lin = rows(J=big, est="oracle_linear")["rel_mse"]
-        out["worlds_relmse_linear_min"] = _entry(lin.min(), ".3f", f"lowest linear-oracle relative MSE, J = {big}")
-        out["worlds_relmse_linear_max"] = _entry(lin.max(), ".3f", f"highest linear-oracle relative MSE, J = {big}")
+        for k, v in (("min", lin.min()), ("max", lin.max())):
+            out[f"worlds_relmse_linear_{k}"] = _entry(
+                v, ".3f", f"{'lowest' if k == 'min' else 'highest'} linear-oracle relative MSE, J = {big}"
+            )
         out["worlds_blup_over_linear_max"] = _entry(
             max(over_linear.values()), "%0", f"largest BLUP MSE / linear-oracle MSE - 1, J = {big}"
         )
@@ -419,10 +433,13 @@ def worlds_findings(summary: pd.DataFrame, level: float = 0.95) -> dict:
     with _section():  # NPMLE
         for e in ("normal", "bimodal", "sparse"):
             out[f"worlds_relmse_npmle_{e}"] = _entry(
-                one("rel_mse", J=big, effects=e, est="npmle"), ".3f", f"NPMLE relative MSE, {e} effects, J = {big}"
+                one("rel_mse", J=big, effects=e, est="npmle"),
+                ".3f",
+                f"NPMLE relative MSE, {e} effects, J = {big}",
             )
         out["worlds_npmle_gain_sparse"] = _entry(
-            1 - one("rel_mse", J=big, effects="sparse", est="npmle") / one("rel_mse", J=big, effects="sparse", est="blup"),
+            1 - one("rel_mse", J=big, effects="sparse", est="npmle")
+            / one("rel_mse", J=big, effects="sparse", est="blup"),
             "%0", f"NPMLE's MSE below the BLUP's, sparse effects, J = {big}",
         )  # fmt: skip
         mse = rows(J=small, errors=None, ratio=None).pivot(index="cell", columns="estimator", values="mse")
@@ -467,12 +484,16 @@ def worlds_findings(summary: pd.DataFrame, level: float = 0.95) -> dict:
         d = w[~w["estimator"].isin(ORACLES) & w["w1"].notna()]
         winners = d.loc[d.groupby("cell")["w1"].idxmin(), "estimator"]
         out["worlds_w1_cells"] = _entry(len(winners), ",", "cells of the worlds' figures")
-        out["worlds_w1_blup_best"] = _entry((winners == "blup").sum(), ",", "cells where the BLUP has the lowest W1")
+        out["worlds_w1_blup_best"] = _entry(
+            (winners == "blup").sum(), ",", "cells where the BLUP has the lowest W1"
+        )
 
     with _section():  # coverage
         for J in (small, big):
             out[f"worlds_coverage_blup_normal_J{J}"] = _entry(
-                one("coverage", J=J, effects="normal", est="blup"), ".2f", f"BLUP coverage, normal cell, J = {J}"
+                one("coverage", J=J, effects="normal", est="blup"),
+                ".2f",
+                f"BLUP coverage, normal cell, J = {J}",
             )
             d = rows(J=J, effects=None, errors=None, ratio=1.0, est="blup")
             d = _need(d[~normal_world(d)], "ratio-1 world cells")
@@ -486,8 +507,12 @@ def worlds_findings(summary: pd.DataFrame, level: float = 0.95) -> dict:
             )
         for est, key in (("hier_bayes", "hier_bayes"), ("oracle_linear", "linear")):
             cov = _need(rows(errors=None, ratio=None, est=est)["coverage"].dropna(), est)
-            out[f"worlds_coverage_{key}_min"] = _entry(cov.min(), ".3f", f"lowest {est} coverage, worlds' cells")
-            out[f"worlds_coverage_{key}_max"] = _entry(cov.max(), ".3f", f"highest {est} coverage, worlds' cells")
+            out[f"worlds_coverage_{key}_min"] = _entry(
+                cov.min(), ".3f", f"lowest {est} coverage, worlds' cells"
+            )
+            out[f"worlds_coverage_{key}_max"] = _entry(
+                cov.max(), ".3f", f"highest {est} coverage, worlds' cells"
+            )
 
     with _section():  # heteroscedasticity
         r = float(w["sigma_ratio"].astype(float).max())
@@ -501,6 +526,26 @@ def worlds_findings(summary: pd.DataFrame, level: float = 0.95) -> dict:
         mse = w.pivot(index="cell", columns="estimator", values="mse")
         diff = _need((mse["sure"] / mse["blup_ml"] - 1).abs().dropna(), "sure and blup_ml")
         out["worlds_sure_blup_ml_max"] = _entry(diff.max(), "%1", "largest |MSE(SURE) / MSE(ML BLUP) - 1|")
+
+    with _section():  # Monte Carlo precision of the cells outside the normal world
+        if replication is None or "cell" not in replication:
+            raise _Missing("replication table")
+        rep = replication[replication["cell"].isin(set(w.loc[world, "cell"]))]
+        rep = _need(rep[rep["rel_mcse"].notna()], "relative MCSEs of the worlds")
+        top = rep.loc[rep["rel_mcse"].astype(float).idxmax()]
+        out["worlds_largest_rel_mcse"] = _entry(
+            top["rel_mcse"],
+            "%1",
+            "largest MCSE / estimate of any MSE or relative MSE, cells outside the normal world",
+        )
+        out["worlds_largest_rel_mcse_of"] = {
+            "text": f"{_label(str(top['estimator']))}'s "
+            + ("relative MSE" if top["measure"] == "rel_mse" else "MSE"),
+            "what": "the estimate of that MCSE",
+        }
+        out["worlds_median_rel_mcse"] = _entry(
+            rep["rel_mcse"].astype(float).median(), "%1", "median over the cells outside the normal world"
+        )
     return out
 
 

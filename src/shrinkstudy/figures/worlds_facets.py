@@ -22,7 +22,7 @@ from matplotlib.lines import Line2D
 from .. import worlds
 from ..tables import normal_world
 from .facets import _fmt, _log_axis_numbers
-from .style import DOUBLE, MCSE_Z, RC, _legend, _style
+from .style import DOUBLE, MCSE_Z, RC, _style
 from .summary import _normalise
 
 __all__: list[str] = []
@@ -174,7 +174,7 @@ def _facet_by_effects(data, value, mcse, *, estimators, ylabel, log_y, reference
                 if _is_segment(e):
                     for xi, yi, ei in zip(x, y, err):
                         seg = ax.plot([xi - half, xi + half], [yi, yi], color=s["color"],
-                                      linestyle=s["linestyle"], lw=1.0, zorder=1)[0]  # fmt: skip
+                                      linestyle=s["linestyle"], lw=1.1, zorder=3)[0]  # fmt: skip
                         seg.set_gid(e)
                         if np.isfinite(ei) and ei > 0:
                             ax.fill_between([xi - half, xi + half], yi - ei, yi + ei,
@@ -207,8 +207,15 @@ def _facet_by_effects(data, value, mcse, *, estimators, ylabel, log_y, reference
         axes[0, 0].set_ylim(*ylim)
     fig.supylabel(ylabel, fontsize=RC["axes.labelsize"])
     fig.supxlabel("distribution of the effects", fontsize=RC["axes.labelsize"])
-    extra = []
+    handles = []
+    for e in estimators:
+        s = _style(e)
+        if _is_segment(e):
+            handles.append(Line2D([], [], color=s["color"], linestyle=s["linestyle"], label=s["label"]))
+        else:  # markers only: the x axis is categorical, nothing joins the points
+            handles.append(Line2D([], [], color=s["color"], marker=s["marker"], linestyle="none",
+                                  mfc=s.get("mfc", s["color"]), label=s["label"]))  # fmt: skip
     if reference is not None and ref_label:
-        extra.append(Line2D([], [], color="0.35", lw=0.7, label=ref_label))
-    _legend(fig, estimators, extra, ncol=min(len(estimators) + len(extra), 7))
+        handles.append(Line2D([], [], color="0.35", lw=0.7, label=ref_label))
+    fig.legend(handles=handles, loc="outside upper center", ncol=min(len(handles), 7), columnspacing=1.2)
     return fig
