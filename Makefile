@@ -52,6 +52,6 @@ clean-results:
 ## study); tests/test_readme.py then holds the README's findings to docs/findings.json
 docs: results/tables/headline.md results/tables/findings.json
 	mkdir -p docs
-	cp results/figures/seed_shrinkage.png results/figures/relmse_by_n.png docs/
+	cp results/figures/seed_shrinkage.png results/figures/relmse_by_n.png results/figures/worlds_w1.png docs/
 	sed -n '/^## The seed/,$$p' results/tables/headline.md > docs/headline-seed.md
 	cp results/tables/findings.json docs/findings.json

@@ -1,7 +1,8 @@
 """The README's findings cannot drift from the study: every number of its "What the study finds"
-section is one of docs/findings.json's (the study's results/tables/findings.json, copied by
-`make docs`), written as that file writes it, every entry of the file is quoted, and the
-headline table is the one of docs/headline-seed.md (the study's headline.md)."""
+and "When the model is wrong" sections is one of docs/findings.json's (the study's
+results/tables/findings.json, copied by `make docs`), written as that file writes it, every entry
+of the file is quoted, and the headline table is the one of docs/headline-seed.md (the study's
+headline.md)."""
 
 from __future__ import annotations
 
@@ -23,10 +24,17 @@ NOT_RESULTS = (r"`[^`]*`", r"[Ff]igure \d+", r"\+-1\.96", r"tau\^2 = 0", r"\^2")
 NUMBER = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?%?|\d+(?:\.\d+)?%?")
 
 
+#: The README's sections of findings, every number of them from docs/findings.json.
+SECTIONS = ("What the study finds", "When the model is wrong")
+
+
 def findings_section(text: str) -> str:
-    m = re.search(r"^## What the study finds\n(.*?)(?=^## )", text, flags=re.DOTALL | re.MULTILINE)
-    assert m, "README has no 'What the study finds' section"
-    return m.group(1)
+    parts = []
+    for title in SECTIONS:
+        m = re.search(rf"^## {title}\n(.*?)(?=^## )", text, flags=re.DOTALL | re.MULTILINE)
+        assert m, f"README has no '{title}' section"
+        parts.append(m.group(1))
+    return "\n".join(parts)
 
 
 def prose(section: str) -> str:

@@ -25,9 +25,38 @@ class is named):
   sigma^2/n and oracle MSE from its Bayes risk (MCSE of the MSE), the boundary share from its
   F probability p (MCSE ``sqrt(p (1 - p) / R)``, the share's own MCSE being 0 where no fit is
   at the boundary);
-* Monte Carlo precision: the largest and the median over cells of ``replication.csv``'s
-  relative MCSE (percent);
+* Monte Carlo precision: the largest and the median over the normal world's cells of
+  ``replication.csv``'s relative MCSE (percent);
 * the seed example: its seed, how it was chosen, its fit and the target fit (``fit.json``).
+
+The README's "When the model is wrong" quotes the ``worlds_*`` entries (``worlds_findings``):
+the cells outside the normal world (effects not normal, t errors, a sigma ratio above 1) and
+their matching normal-world cell (same J, design, sigma, tau, mu), ``all`` groups. "Large J" is
+the largest J of those cells, "small J" the smallest; "the plain world" of a comparison is
+normal errors and sigma ratio 1:
+
+* design: the number of such cells, their J, n, sigma and tau, the effects distributions with
+  their parameters, the errors' df, the sigma ratios above 1;
+* relative MSE at large J in the plain world by effects distribution: the BLUP's, the oracle's
+  (the Bayes rule under the true effects distribution), the linear oracle's range, the BLUP's
+  largest excess over the linear oracle and over the oracle (and where); NPMLE's under normal,
+  bimodal and sparse effects, its gain over the BLUP under sparse effects, and its smallest
+  excess over the BLUP at small J (every world); the BLUP's with t errors (normal effects);
+* W1 histogram accuracy: the effects distributions where varmatch or constrained Bayes has the
+  lowest W1 of the estimators but the oracles (large J, plain world), their and the BLUP's W1
+  under normal and bimodal effects, the best estimator and the W1 of NPMLE, varmatch and the
+  BLUP under sparse effects; at small J under normal effects the best estimator and the W1 of
+  it, varmatch and the BLUP; in how many of the cells the BLUP has the lowest W1;
+* coverage: the BLUP's in the normal cell and its lowest with sigma ratio 1 and with a ratio
+  above 1, for each J; hier_bayes's and the linear oracle's range over every cell;
+* heteroscedasticity (large J, normal effects and errors, the largest sigma ratio): relative MSE
+  of SURE, the BLUP, hier_bayes and the linear oracle (which knows the group SDs); the largest
+  difference between SURE and the ML BLUP over every cell;
+* Monte Carlo precision of the cells outside the normal world (``replication.csv``): the largest
+  relative MCSE, of which estimate, and the median over those cells.
+
+The precision of the README's first section (``largest_rel_mcse``, ``median_rel_mcse``) is over
+the normal world's cells, like every other number of that section.
 
 "Within x MCSE" is a bound: those numbers are rounded up (to one decimal); every other number is
 rounded to the places shown.
@@ -45,7 +74,7 @@ import pandas as pd
 
 from .tables import normal_world, normalise_summary
 
-__all__ = ["findings", "findings_json", "fmt", "write_findings"]
+__all__ = ["findings", "findings_json", "fmt", "worlds_findings", "write_findings"]
 
 
 def fmt(value: float, spec: str) -> str:
@@ -125,7 +154,8 @@ def findings(
     level : nominal interval level.
     seed_fit : the seed example's ``fit.json`` (with ``seed_choice``), or None.
     """
-    s = normalise_summary(summary)
+    s = everything = normalise_summary(summary)
+    worlds_out = worlds_findings(s, level=level, replication=replication)
     s = s[normal_world(s)]  # the README's findings are about the model's own world
     a = s[s["groups"] == "all"]
     bal = a[a["balanced"]]
@@ -255,7 +285,11 @@ def findings(
         )
 
     with _section():  # Monte Carlo precision
-        rel = _need(replication["rel_mcse"].astype(float).dropna(), "relative MCSEs")
+        own = replication
+        if "cell" in replication:  # the cells outside the normal world have their own finding
+            others = set(everything.loc[~normal_world(everything), "cell"])
+            own = replication[~replication["cell"].isin(others)]
+        rel = _need(own["rel_mcse"].astype(float).dropna(), "relative MCSEs")
         out["largest_rel_mcse"] = _entry(
             rel.max(), "%1", "largest MCSE / estimate of any MSE or relative MSE"
         )
@@ -279,6 +313,239 @@ def findings(
                 out[f"seed_example_target_{k}"] = _entry(
                     choice["target"][k], "g", f"the answer's reported {k}"
                 )
+    out.update(worlds_out)
+    return out
+
+
+#: Estimators that are not estimators (they know the truth): left out of "the best estimator".
+ORACLES = ("oracle", "oracle_linear")
+
+
+def _label(name: str) -> str:
+    from . import registry
+
+    return registry.label(name) if name in registry.names() else name
+
+
+def _words(items) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    items = list(items)
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def worlds_findings(summary: pd.DataFrame, level: float = 0.95, replication=None) -> dict:
+    """The ``worlds_*`` entries (module docstring) of a normalised summary; none when the study
+    has no cell outside the normal world, and a group of entries is left out when what it needs
+    is missing (an estimator, an effects distribution, one cell per J, effects, errors and
+    ratio). ``replication``: the study's ``replication.csv``, for the worlds' Monte Carlo
+    precision."""
+    from . import worlds
+
+    if any(c not in summary for c in ("effects", "errors", "sigma_ratio")):
+        return {}
+    a = summary[summary["groups"] == "all"]
+    normal = normal_world(a)
+    match = ["J", "design", "sigma", "tau", "mu"]
+    key = pd.Series(list(zip(*(a[c] for c in match))), index=a.index)
+    keys = set(key[~normal])
+    if not keys:
+        return {}
+    w = a[~normal | key.map(lambda k: k in keys).astype(bool)]
+    world = ~normal_world(w)
+    Js = sorted(w["J"].unique())
+    big, small = Js[-1], Js[0]
+    out: dict[str, dict] = {}
+
+    def rows(J=None, effects=None, errors="normal", ratio=1.0, est=None):
+        d = w
+        if J is not None:
+            d = d[d["J"] == J]
+        if effects is not None:
+            d = d[d["effects"] == effects]
+        if errors is not None:
+            d = d[d["errors"] == errors]
+        if ratio is not None:
+            d = d[np.isclose(d["sigma_ratio"].astype(float), ratio)]
+        if est is not None:
+            d = d[d["estimator"] == est]
+        return d
+
+    def one(col, **kw):
+        d = rows(**kw)
+        if len(d) != 1:
+            raise _Missing(f"one row of {kw}")
+        return float(d.iloc[0][col])
+
+    with _section():  # design
+        cells = w[world].drop_duplicates("cell")
+        out["worlds_cells"] = _entry(len(cells), ",", "cells outside the normal world")
+        out["worlds_J"] = {"text": _set_text(w["J"]), "what": "J of those cells"}
+        out["worlds_n"] = {"text": _set_text(_need(w["n"].dropna(), "balanced").astype(float)),
+                           "what": "n of those cells"}  # fmt: skip
+        out["worlds_sigma"] = {"text": _set_text(w["sigma"]), "what": "sigma of those cells"}
+        out["worlds_tau"] = {"text": _set_text(w["tau"]), "what": "tau of those cells"}
+        effects = []
+        for name in [e for e in worlds.EFFECTS if e != "normal"]:
+            params = w.loc[w["effects"] == name, "effects_param"].dropna().unique()
+            if len(params) == 1:
+                effects.append(f"{name} ({worlds.EFFECTS[name].param} {fmt(params[0], 'g')})")
+        out["worlds_effects"] = {"text": _words(_need(effects, "effects")), "what": "effects distributions"}
+        dfs = w.loc[w["errors"] == "t", "errors_df"].dropna().unique()
+        out["worlds_errors_df"] = {"text": _set_text(_need(dfs, "t errors")), "what": "df of the t errors"}
+        ratios = w.loc[w["sigma_ratio"].astype(float) > 1, "sigma_ratio"].astype(float)
+        out["worlds_sigma_ratio"] = {"text": _set_text(_need(ratios, "sigma ratios")),
+                                     "what": "sigma ratios above 1 (largest SD / smallest)"}  # fmt: skip
+        out["worlds_big_J"] = _entry(big, "g", "the large J of the worlds' findings")
+        out["worlds_small_J"] = _entry(small, "g", "the small J of the worlds' findings")
+
+    names = [e for e in worlds.EFFECTS if e in set(w["effects"])]
+    with _section():  # relative MSE: the BLUP against the oracles, large J, plain world
+        over_linear, over_oracle = {}, {}
+        for e in names:
+            blup = one("rel_mse", J=big, effects=e, est="blup")
+            orc = one("rel_mse", J=big, effects=e, est="oracle")
+            out[f"worlds_relmse_blup_{e}"] = _entry(blup, ".3f", f"BLUP relative MSE, {e} effects, J = {big}")
+            out[f"worlds_relmse_oracle_{e}"] = _entry(
+                orc, ".3f", f"oracle relative MSE, {e} effects, J = {big}"
+            )
+            over_linear[e] = blup / one("rel_mse", J=big, effects=e, est="oracle_linear") - 1
+            over_oracle[e] = blup / orc - 1
+        lin = rows(J=big, est="oracle_linear")["rel_mse"]
+        for k, v in (("min", lin.min()), ("max", lin.max())):
+            out[f"worlds_relmse_linear_{k}"] = _entry(
+                v, ".3f", f"{'lowest' if k == 'min' else 'highest'} linear-oracle relative MSE, J = {big}"
+            )
+        out["worlds_blup_over_linear_max"] = _entry(
+            max(over_linear.values()), "%0", f"largest BLUP MSE / linear-oracle MSE - 1, J = {big}"
+        )
+        worst = max(over_oracle, key=over_oracle.get)
+        out["worlds_blup_over_oracle_max"] = _entry(
+            over_oracle[worst], "%0", f"largest BLUP MSE / oracle MSE - 1, J = {big}"
+        )
+        out["worlds_blup_over_oracle_max_effects"] = {"text": worst, "what": "where that is"}
+    with _section():  # t errors
+        out["worlds_relmse_blup_t_errors"] = _entry(
+            one("rel_mse", J=big, effects="normal", errors="t", est="blup"), ".3f",
+            f"BLUP relative MSE, normal effects, t errors, J = {big}",
+        )  # fmt: skip
+    with _section():  # NPMLE
+        for e in ("normal", "bimodal", "sparse"):
+            out[f"worlds_relmse_npmle_{e}"] = _entry(
+                one("rel_mse", J=big, effects=e, est="npmle"),
+                ".3f",
+                f"NPMLE relative MSE, {e} effects, J = {big}",
+            )
+        out["worlds_npmle_gain_sparse"] = _entry(
+            1 - one("rel_mse", J=big, effects="sparse", est="npmle")
+            / one("rel_mse", J=big, effects="sparse", est="blup"),
+            "%0", f"NPMLE's MSE below the BLUP's, sparse effects, J = {big}",
+        )  # fmt: skip
+        mse = rows(J=small, errors=None, ratio=None).pivot(index="cell", columns="estimator", values="mse")
+        ratio = _need((mse["npmle"] / mse["blup"] - 1).dropna(), "npmle and blup at small J")
+        out["worlds_npmle_over_blup_small_min"] = _entry(
+            ratio.min(), "%1", f"smallest NPMLE MSE / BLUP MSE - 1 over the cells of J = {small}"
+        )
+
+    with _section():  # W1
+        def best(J, e, errors="normal", ratio=1.0):
+            d = rows(J=J, effects=e, errors=errors, ratio=ratio)
+            d = _need(d[~d["estimator"].isin(ORACLES) & d["w1"].notna()], "W1")
+            return d.loc[d["w1"].idxmin(), "estimator"]
+
+        wins = [e for e in names if best(big, e) in ("varmatch", "constrained_bayes")]
+        out["worlds_w1_match_wins"] = {
+            "text": _words(_need(wins, "varmatch wins")),
+            "what": f"effects where varmatch or constrained Bayes has the lowest W1, J = {big}",
+        }
+        for e in ("normal", "bimodal"):
+            for est in ("varmatch", "blup"):
+                out[f"worlds_w1_{est}_{e}"] = _entry(
+                    one("w1", J=big, effects=e, est=est), ".3f", f"{est} W1, {e} effects, J = {big}"
+                )
+        vm = rows(J=big, est="varmatch", errors=None, ratio=None).set_index("cell")["w1"]
+        cb = rows(J=big, est="constrained_bayes", errors=None, ratio=None).set_index("cell")["w1"]
+        out["worlds_w1_cb_minus_vm_max"] = _entry(
+            (cb - vm).abs().max(), ".3f", f"largest |W1(constrained Bayes) - W1(varmatch)|, J = {big}"
+        )
+        b = best(big, "sparse")
+        out["worlds_w1_best_sparse"] = {"text": _label(b), "what": f"lowest W1, sparse effects, J = {big}"}
+        for est in dict.fromkeys((b, "varmatch", "blup")):
+            out[f"worlds_w1_{est}_sparse"] = _entry(
+                one("w1", J=big, effects="sparse", est=est), ".3f", f"{est} W1, sparse effects, J = {big}"
+            )
+        b = best(small, "normal")
+        out["worlds_w1_best_small"] = {"text": _label(b), "what": f"lowest W1, normal effects, J = {small}"}
+        for est in dict.fromkeys((b, "varmatch", "blup")):
+            out[f"worlds_w1_{est}_small"] = _entry(
+                one("w1", J=small, effects="normal", est=est), ".3f", f"{est} W1, normal effects, J = {small}"
+            )
+        d = w[~w["estimator"].isin(ORACLES) & w["w1"].notna()]
+        winners = d.loc[d.groupby("cell")["w1"].idxmin(), "estimator"]
+        out["worlds_w1_cells"] = _entry(len(winners), ",", "cells of the worlds' figures")
+        out["worlds_w1_blup_best"] = _entry(
+            (winners == "blup").sum(), ",", "cells where the BLUP has the lowest W1"
+        )
+
+    with _section():  # coverage
+        for J in (small, big):
+            out[f"worlds_coverage_blup_normal_J{J}"] = _entry(
+                one("coverage", J=J, effects="normal", est="blup"),
+                ".2f",
+                f"BLUP coverage, normal cell, J = {J}",
+            )
+            d = rows(J=J, effects=None, errors=None, ratio=1.0, est="blup")
+            d = _need(d[~normal_world(d)], "ratio-1 world cells")
+            out[f"worlds_coverage_blup_ratio1_min_J{J}"] = _entry(
+                d["coverage"].min(), ".2f", f"lowest BLUP coverage, sigma ratio 1, J = {J}"
+            )
+            d = _need(rows(J=J, errors=None, ratio=None, est="blup"), "blup")
+            d = _need(d[d["sigma_ratio"].astype(float) > 1], "ratio above 1")
+            out[f"worlds_coverage_blup_hetero_min_J{J}"] = _entry(
+                d["coverage"].min(), ".2f", f"lowest BLUP coverage, sigma ratio above 1, J = {J}"
+            )
+        for est, key in (("hier_bayes", "hier_bayes"), ("oracle_linear", "linear")):
+            cov = _need(rows(errors=None, ratio=None, est=est)["coverage"].dropna(), est)
+            out[f"worlds_coverage_{key}_min"] = _entry(
+                cov.min(), ".3f", f"lowest {est} coverage, worlds' cells"
+            )
+            out[f"worlds_coverage_{key}_max"] = _entry(
+                cov.max(), ".3f", f"highest {est} coverage, worlds' cells"
+            )
+
+    with _section():  # heteroscedasticity
+        r = float(w["sigma_ratio"].astype(float).max())
+        if r <= 1:
+            raise _Missing("sigma ratio above 1")
+        for est in ("sure", "blup", "hier_bayes", "oracle_linear"):
+            out[f"worlds_hetero_relmse_{est}"] = _entry(
+                one("rel_mse", J=big, effects="normal", ratio=r, est=est), ".3f",
+                f"{est} relative MSE, normal effects and errors, sigma ratio {fmt(r, 'g')}, J = {big}",
+            )  # fmt: skip
+        mse = w.pivot(index="cell", columns="estimator", values="mse")
+        diff = _need((mse["sure"] / mse["blup_ml"] - 1).abs().dropna(), "sure and blup_ml")
+        out["worlds_sure_blup_ml_max"] = _entry(diff.max(), "%1", "largest |MSE(SURE) / MSE(ML BLUP) - 1|")
+
+    with _section():  # Monte Carlo precision of the cells outside the normal world
+        if replication is None or "cell" not in replication:
+            raise _Missing("replication table")
+        rep = replication[replication["cell"].isin(set(w.loc[world, "cell"]))]
+        rep = _need(rep[rep["rel_mcse"].notna()], "relative MCSEs of the worlds")
+        top = rep.loc[rep["rel_mcse"].astype(float).idxmax()]
+        out["worlds_largest_rel_mcse"] = _entry(
+            top["rel_mcse"],
+            "%1",
+            "largest MCSE / estimate of any MSE or relative MSE, cells outside the normal world",
+        )
+        out["worlds_largest_rel_mcse_of"] = {
+            "text": f"{_label(str(top['estimator']))}'s "
+            + ("relative MSE" if top["measure"] == "rel_mse" else "MSE"),
+            "what": "the estimate of that MCSE",
+        }
+        out["worlds_median_rel_mcse"] = _entry(
+            rep["rel_mcse"].astype(float).median(), "%1", "median over the cells outside the normal world"
+        )
     return out
 
 

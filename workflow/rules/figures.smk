@@ -94,6 +94,12 @@ SUMMARY_FIGURES = {
         "category": "3. Spread, boundary fits, coverage",
         "params": {"level": float(config["level"])},
     },
+    "worlds_relmse": {"category": "5. When the model is wrong"},
+    "worlds_w1": {"category": "5. When the model is wrong"},
+    "worlds_coverage": {
+        "category": "5. When the model is wrong",
+        "params": {"level": float(config["level"])},
+    },
 }
 
 for fig, spec in SUMMARY_FIGURES.items():

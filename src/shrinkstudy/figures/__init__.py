@@ -29,7 +29,9 @@ Modules (every public name is re-exported here: ``figures.plot_boundary``, ...):
 * ``facets``: helpers shared by several figures (rows, scenario labels, log axes, the small
   multiples by n);
 * one module per study figure, each with its ``*_data`` and ``plot_*``: ``relmse_by_n``,
-  ``nested_loop``, ``group_size_mse``, ``spread``, ``boundary``, ``coverage``;
+  ``nested_loop``, ``group_size_mse``, ``spread``, ``boundary``, ``coverage``, and the worlds
+  where the normal model is wrong: ``worlds_relmse``, ``worlds_w1``, ``worlds_coverage`` (their
+  shared helpers in ``worlds_facets``);
 * ``seed``: the seed answer's two figures and ``seed_figure1`` (``shrinkstudy fit --plot``);
 * ``html``: the report's table pages.
 """
@@ -46,6 +48,9 @@ from .seed import plot_fit, plot_seed_blup_bayesglm, plot_seed_shrinkage, seed_f
 from .spread import plot_spread, spread_data
 from .style import DOUBLE, ESTIMATOR_STYLE, MCSE_Z, RC, SEED_COLOURS, SINGLE, estimator_order, save_figure
 from .summary import read_summary
+from .worlds_coverage import plot_worlds_coverage, worlds_coverage_data
+from .worlds_relmse import plot_worlds_relmse, worlds_relmse_data
+from .worlds_w1 import plot_worlds_w1, worlds_w1_data
 
 __all__ = [
     "RC",
@@ -64,6 +69,9 @@ __all__ = [
     "spread_data",
     "boundary_data",
     "coverage_data",
+    "worlds_relmse_data",
+    "worlds_w1_data",
+    "worlds_coverage_data",
     "plot_seed_shrinkage",
     "plot_seed_blup_bayesglm",
     "plot_relmse_by_n",
@@ -72,6 +80,9 @@ __all__ = [
     "plot_spread",
     "plot_boundary",
     "plot_coverage",
+    "plot_worlds_relmse",
+    "plot_worlds_w1",
+    "plot_worlds_coverage",
     "plot_fit",
     "seed_figure1",
     "summary_html",
