@@ -9,13 +9,7 @@ from shrinkstudy.smkio import chunk_identities, logged, read_parquets
 
 def main(smk):
     spec = smk.params.cell
-    cell = Cell(
-        sizes=tuple(spec["sizes"]),
-        sigma=spec["sigma"],
-        tau=spec["tau"],
-        mu=spec["mu"],
-        block=smk.params.block,
-    )
+    cell = Cell.from_spec(spec, block=smk.params.block)
     precision = smk.params.precision
     # each pilot chunk's files must be those written for this cell and chunk, undamaged
     name = smk.wildcards.cell
