@@ -418,7 +418,7 @@ def worlds_findings(summary: pd.DataFrame, level: float = 0.95, replication=None
                 v, ".3f", f"{'lowest' if k == 'min' else 'highest'} linear-oracle relative MSE, J = {big}"
             )
         out["worlds_blup_over_linear_max"] = _entry(
-            max(over_linear.values()), "%0", f"largest BLUP MSE / linear-oracle MSE - 1, J = {big}"
+            max(over_linear.values()), "%1", f"largest BLUP MSE / linear-oracle MSE - 1, J = {big}"
         )
         worst = max(over_oracle, key=over_oracle.get)
         out["worlds_blup_over_oracle_max"] = _entry(
