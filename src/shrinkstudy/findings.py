@@ -382,9 +382,9 @@ def worlds_findings(summary: pd.DataFrame, level: float = 0.95, replication=None
         cells = w[world].drop_duplicates("cell")
         out["worlds_cells"] = _entry(len(cells), ",", "cells outside the normal world")
         out["worlds_J"] = {"text": _set_text(w["J"]), "what": "J of those cells"}
-        out["worlds_n"] = {"text": _set_text(_need(w["n"].dropna(), "balanced").astype(float)),
-                           "what": "n of those cells"}  # fmt: skip
         out["worlds_sigma"] = {"text": _set_text(w["sigma"]), "what": "sigma of those cells"}
+        if w["n"].notna().all():  # balanced cells: their n
+            out["worlds_n"] = {"text": _set_text(w["n"].astype(float)), "what": "n of those cells"}
         out["worlds_tau"] = {"text": _set_text(w["tau"]), "what": "tau of those cells"}
         effects = []
         for name in [e for e in worlds.EFFECTS if e != "normal"]:
@@ -418,7 +418,7 @@ def worlds_findings(summary: pd.DataFrame, level: float = 0.95, replication=None
                 v, ".3f", f"{'lowest' if k == 'min' else 'highest'} linear-oracle relative MSE, J = {big}"
             )
         out["worlds_blup_over_linear_max"] = _entry(
-            max(over_linear.values()), "%0", f"largest BLUP MSE / linear-oracle MSE - 1, J = {big}"
+            max(over_linear.values()), "%1", f"largest BLUP MSE / linear-oracle MSE - 1, J = {big}"
         )
         worst = max(over_oracle, key=over_oracle.get)
         out["worlds_blup_over_oracle_max"] = _entry(
