@@ -522,6 +522,8 @@ def test_kill_9_then_the_same_command_finishes(study, repo, tmp_path):
     fits = lambda: len(list((out / "fit").rglob("*.losses.parquet")))  # noqa: E731
     logs = []
 
+    left_lock = []
+
     def run_until(cond):
         log = tmp_path / f"run{len(logs)}.log"
         with open(log, "w") as fh:
@@ -534,6 +536,8 @@ def test_kill_9_then_the_same_command_finishes(study, repo, tmp_path):
                     if pid is not None:
                         os.kill(pid, signal.SIGKILL)
                         killed = True
+                        time.sleep(0.2)
+                        left_lock.append(bool(lock_files(repo)))  # a kill before the lock leaves none
                         break
                 time.sleep(0.05)
             proc.wait(timeout=120)
@@ -566,7 +570,9 @@ def test_kill_9_then_the_same_command_finishes(study, repo, tmp_path):
     assert rc == 0, logs[-1][-3000:]
     for log in logs[1:]:
         assert "IncompleteFilesException" not in log and "LockException" not in log, log[-3000:]
-    assert sum("Removed the lock of an earlier run" in log for log in logs[1:]) == 3
+    # each run after a kill that left a lock removed it (a kill can land before Snakemake locks)
+    assert sum("Removed the lock of an earlier run" in log for log in logs[1:]) == sum(left_lock)
+    assert sum(left_lock) >= 2  # at least the kills after a fit and after the tables
     for name in TABLES[:-1]:
         assert (study / "results" / "tables" / name).read_bytes() == (out / "tables" / name).read_bytes(), name
     assert dry_run(repo, "--configfile", str(cfg)) == {}  # nothing left to do

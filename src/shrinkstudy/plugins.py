@@ -65,6 +65,7 @@ __all__ = [
     "PluginError",
     "ARGUMENTS",
     "observations_from_long",
+    "project_importable",
     "load_function",
     "function_file",
     "user_estimator",
@@ -123,6 +124,19 @@ def observations_from_long(dataset, group, y) -> Observations:
     obs_y[d_codes, pos] = y
     obs_g[d_codes, pos] = col
     return Observations(obs_y, obs_g)
+
+
+def project_importable(project: Path | str) -> None:
+    """Make the project's own modules importable ('module:function' of an effects distribution or
+    an estimator): here, and through PYTHONPATH in every process this one starts (the jobs)."""
+    import os
+
+    project = str(project)
+    if project not in sys.path:
+        sys.path.insert(1, project)
+    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if project not in paths:
+        os.environ["PYTHONPATH"] = os.pathsep.join([project, *paths])
 
 
 def _is_file(target: str) -> bool:

@@ -1,5 +1,4 @@
 # Helpers of the rules: the checked study, paths and parameters. No rules here.
-import os
 import sys
 from pathlib import Path
 
@@ -7,11 +6,12 @@ from pathlib import Path
 # workflow/scripts/shrinkstudy (a script's folder is on its sys.path), installed or not.
 SRC = Path(workflow.basedir) / "src"
 sys.path.insert(0, str(SRC))
+from shrinkstudy.plugins import project_importable
+
 # A user's own modules in the project ('module:function' for effects, estimators) import here and,
 # through PYTHONPATH, in every job.
 PROJECT = Path(workflow.basedir)
-sys.path.insert(1, str(PROJECT))
-os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT), os.environ.get("PYTHONPATH")) if p)
+project_importable(PROJECT)
 # Software of every rule (for --software-deployment-method conda)
 ENV = "../envs/shrinkstudy.yaml"
 
