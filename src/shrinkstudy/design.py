@@ -2,7 +2,7 @@
 
 A *cell* is one setting of the simulation factors (number of groups J, the group sizes,
 the within-group SD sigma, the between-group SD tau and the grand mean mu; and the world beyond
-the normal one, DESIGN section 8: the distribution of the effects and its parameter, the
+the normal one, docs/formulas.md section 7: the distribution of the effects and its parameter, the
 distribution of the errors and its degrees of freedom, the ratio of the largest to the
 smallest within-group SD; see ``worlds``). Each cell has a
 short, stable, readable name built from canonically formatted values, so that writing ``1``
@@ -367,7 +367,7 @@ def _positive(block: str, key: str, value, *, allow_zero: bool = False) -> float
     return v
 
 
-#: The grid keys of the world beyond the normal one, with their defaults (DESIGN section 8).
+#: The grid keys of the world beyond the normal one, with their defaults (docs/formulas.md section 7).
 #: A distribution's parameter key is ``<effects|errors>_<param>``; each applies only to the
 #: distribution that has that parameter, so lists of them never duplicate a cell.
 WORLD_KEYS = {

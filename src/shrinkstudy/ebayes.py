@@ -1,4 +1,4 @@
-"""Estimators built for worlds where the normal model is wrong, and the oracles (DESIGN section 8).
+"""Estimators built for worlds where the normal model is wrong, and the oracles (docs/formulas.md section 7).
 
 Every estimator takes sufficient statistics (``SuffStats``: n, ybar of shape (R, J), SSW of
 shape (R,)) and, where needed, variance components (``VarComp``) or the per-group sampling
@@ -85,8 +85,8 @@ def constrained_bayes_from_posterior(b, V) -> np.ndarray:
     (``tr(V (I - 11'/J))`` = (1 - 1/J) sum V_j). The estimates' mean is bbar = E[mean theta | y]
     and their sum of squares about it is E[sum (theta_j - thetabar)^2 | y]: with the divisor
     J - 1, the sample variance of the CB estimates equals mean_j V_j plus the sample variance of
-    the posterior means, exactly. (DESIGN's a = sqrt(1 + mean V / S_b) drops the factor
-    1 - 1/J: its large-J form.) Louis (1984, JASA 79:393) gave the exchangeable normal case.
+    the posterior means, exactly. (The form a = sqrt(1 + mean V / S_b) drops the factor 1 - 1/J:
+    it is the large-J form.) Louis (1984, JASA 79:393) gave the exchangeable normal case.
     NaN in ``b`` marks absent groups. When the posterior means do not vary (a boundary fit,
     tau^2^ = 0, where V = 0 too) the estimates are the posterior means.
     """

@@ -3,7 +3,7 @@
 Model (docs/formulas.md section 1): ``y_ij = mu + theta_j + e_ij``, ``theta_j ~ N(0, tau^2)``,
 ``e_ij ~ N(0, sigma^2)``. A dataset reduces to ``(n_j, ybar_j, SSW)``.
 
-Beyond the normal world (DESIGN section 8, ``worlds``): theta_j is drawn from the cell's
+Beyond the normal world (docs/formulas.md section 7, ``worlds``): theta_j is drawn from the cell's
 effects distribution (mean 0, SD tau) and e_ij from its errors distribution at the group's
 own SD sigma_j (``Cell.group_sigmas``). Per replication, the J effects are drawn first (none when
 tau = 0), then the N errors in the order of the observations; a normal world draws exactly

@@ -1,7 +1,7 @@
 """Worlds beyond the normal one: distributions of the group effects and of the errors, group SDs.
 
 Every distribution here is *standardised*: a draw at scale ``s`` has mean 0 and SD ``s``
-(DESIGN section 8). The effects theta_j are drawn at scale tau, the errors e_ij at scale sigma_j.
+(docs/formulas.md section 7). The effects theta_j are drawn at scale tau, the errors e_ij at scale sigma_j.
 
 Effects distributions (``EFFECTS``), each with one parameter and its default:
 
