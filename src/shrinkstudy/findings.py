@@ -219,6 +219,22 @@ def findings(
         out["seed_varmatch_over_blup"] = _entry(
             vm / bl - 1, "%0", "varmatch's MSE above the BLUP's, seed's cell"
         )
+    with _section():  # constrained Bayes, the published relative of the seed's rule
+        cb = seed("constrained_bayes")
+        out["seed_spread_constrained_bayes"] = _entry(
+            cb["spread"], ".3f", "constrained Bayes spread ratio, seed's cell"
+        )
+        out["seed_relmse_constrained_bayes"] = _entry(
+            cb["rel_mse"], ".3f", "constrained Bayes relative MSE, seed's cell"
+        )
+        out["seed_w1_constrained_bayes"] = _entry(cb["w1"], ".3f", "constrained Bayes W1, seed's cell")
+        out["seed_w1_varmatch"] = _entry(seed("varmatch")["w1"], ".3f", "varmatch W1, seed's cell")
+        rel = bal.pivot(index="cell", columns="estimator", values="rel_mse")
+        out["balanced_constrained_bayes_minus_varmatch"] = _entry(
+            (rel["constrained_bayes"] - rel["varmatch"]).abs().max(),
+            ".4f",
+            "largest |relative MSE of constrained Bayes - that of varmatch| over the balanced cells",
+        )
     with _section():
         med = bal.groupby("estimator")["spread"].median()
         out["median_spread_varmatch"] = _entry(
