@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,11 @@ def test_lock_of_a_live_snakemake_is_kept(tmp_path):
     fake.symlink_to(shutil.which("sleep"))
     proc = subprocess.Popen([str(fake), "60"], cwd=tmp_path)
     try:
+        # until it has exec'ed, the child's command line is still this process's (pytest's)
+        deadline = time.time() + 10
+        cmdline = Path(f"/proc/{proc.pid}/cmdline")
+        while time.time() < deadline and not cmdline.read_bytes().startswith(str(fake).encode()):
+            time.sleep(0.01)
         assert live_snakemake_pids(tmp_path) == [proc.pid]
         assert not clear_stale_lock(tmp_path, log=io.StringIO())
         assert len(lock_files(tmp_path)) == 2
