@@ -1,7 +1,7 @@
 # shrinkstudy: simulation study of shrinkage estimators of group means.
 #
-#   simulate (cell x replication chunk) -> fit -> summarise (cell) -> aggregate -> figures,
-#   findings, protocol
+#   simulate (cell x replication chunk) -> fit -> aggregate (the summaries of all cells, the
+#   tables) -> figures, findings, protocol; one cell's summary on demand (summarise)
 #
 # With a precision block in the config, each cell's pilot chunks are fitted first, then the
 # plan checkpoint (cell) sets how many chunks the cell needs for its Monte Carlo SE targets.

@@ -367,7 +367,8 @@ def test_workflow_plan_against_a_hand_computation(precise, cell):
     assert plan["replications"] == min(max(20 * math.ceil(need / 20), 40), 200)
     assert plan["capped"] == (need > 200)
     # the cell's summary reads exactly the planned chunks
-    summary = pd.read_csv(precise / "results" / "summarise" / f"{cell}.csv")
+    summary = pd.read_csv(precise / "results" / "tables" / "summary.csv")
+    summary = summary[summary["cell"] == cell]
     assert set(summary["reps"] + summary["failures"]) == {plan["replications"]}
     assert sorted(p.name for p in fit.glob("*.losses.parquet")) == sorted(
         f"reps{a}-{a + 20}.losses.parquet" for a in range(0, plan["replications"], 20)
@@ -398,7 +399,8 @@ def test_a_second_run_does_nothing(precise):
 @pytest.mark.slow
 @pytest.mark.xdist_group("workflow")
 def test_numbers_equal_a_fixed_run_byte_for_byte(precise):
-    """Each cell alone, with fixed replications = its planned count: the same summary bytes."""
+    """Each cell alone, with fixed replications = its planned count: the same summary rows, byte
+    for byte, and the same failures."""
     plans = plans_of(precise)
     for k, (name, spec) in enumerate(PRECISE["grid"].items()):
         cell = SMALL_CELL if name == "b" else SEED_CELL
@@ -407,11 +409,16 @@ def test_numbers_equal_a_fixed_run_byte_for_byte(precise):
         sub = precise / f"fixed{k}"
         sub.mkdir()
         cfg = write_config(sub, fixed)
-        snakemake(precise, "--cores", "2", f"results/fixed{k}/summarise/{cell}.csv", config=cfg)
-        for what in (f"{cell}.csv", f"{cell}.failures.csv"):
-            a = (precise / "results" / "summarise" / what).read_bytes()
-            b = (precise / f"results/fixed{k}" / "summarise" / what).read_bytes()
-            assert a == b, what
+        snakemake(precise, "--cores", "2", f"results/fixed{k}/tables/summary.csv", config=cfg)
+        tables = precise / "results" / "tables"
+        fixed_tables = precise / f"results/fixed{k}" / "tables"
+        rows = [line for line in (tables / "summary.csv").read_text().splitlines() if line.startswith(cell + ",")]
+        header, *fixed_rows = (fixed_tables / "summary.csv").read_text().splitlines()
+        assert rows and rows == fixed_rows
+        columns = ["cell", "rep", "estimator", "message"]
+        a = pd.read_csv(tables / "failures.csv", keep_default_na=False)[columns]
+        b = pd.read_csv(fixed_tables / "failures.csv", keep_default_na=False)[columns]
+        pd.testing.assert_frame_equal(a[a["cell"] == cell].reset_index(drop=True), b)
 
 
 @pytest.mark.slow
@@ -431,7 +438,7 @@ def test_a_tighter_target_only_adds_chunks(repo, tmp_path):  # noqa: F811
     config["precision"] = block(("blup", "rel_mse", 0.05), ("blup", "coverage", 0.02), pilot=40, cap=200)
     write_config(tmp_path, config)
     jobs = planned_jobs(tmp_path, "results/tables/replication.md")
-    assert set(jobs) == {"plan", "summarise", "aggregate"}, jobs  # the new plan first; no chunk reruns
+    assert set(jobs) == {"plan", "aggregate"}, jobs  # the new plan first; no chunk reruns
     snakemake(tmp_path, "--cores", "2", "results/tables/replication.md", "--until", "plan")  # (nargs="+")
     planned = plans_of(tmp_path)[SEED_CELL]["replications"]
     assert planned > 40

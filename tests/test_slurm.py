@@ -36,7 +36,7 @@ STUDY = {
         "seed": {"sizes": ["100x6+2x6"], "sigma": [1, 5], "tau": [1]},
     },
 }
-WORKFLOW_JOBS = 4 * 3 + 1  # simulate, fit and summarise per cell (one chunk), aggregate
+WORKFLOW_JOBS = 4 * 2 + 1  # simulate and fit per cell (one chunk), aggregate (every summary)
 TABLES = ("summary.csv", "summary.md", "summary.tex", "headline.md", "replication.md")
 NODE_CPUS = 2
 # two group jobs side by side, each with the memory of its largest job (profile: fit 1500 MB)

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -112,7 +113,7 @@ def test_bad_columns_are_refused(tmp_path):
 
 
 def test_jobs_that_move_numpy_columns_do_not_import_pandas(tmp_path):
-    """simulate, fit and summarise jobs stay free of pandas (its import is half a second a job)."""
+    """simulate and fit jobs stay free of pandas (its import is half a second a job)."""
     code = f"""
 import sys
 import numpy as np
@@ -120,7 +121,6 @@ from shrinkstudy.design import Cell
 from shrinkstudy.simulate import chunk_columns, suffstats_from_array
 from shrinkstudy.estimators import Truth, fit_estimators
 from shrinkstudy.losses import loss_columns, varcomp_columns
-from shrinkstudy.measures import summary_csv, summary_rows
 from shrinkstudy.smkio import DamagedFile, file_identity, read_columns, read_parquets, write_columns
 
 cell = Cell(sizes=(3, 3, 3), sigma=1.0, tau=1.0)
@@ -132,46 +132,72 @@ fit = fit_estimators(suffstats_from_array(y, cell.sizes), ("raw", "blup"), truth
 means = truth["mean"].reshape(4, 3)
 write_columns(loss_columns(fit, means, reps, cell), r"{tmp_path}/l.parquet")
 write_columns(varcomp_columns(fit, reps), r"{tmp_path}/v.parquet")
-rows = summary_rows(read_parquets([r"{tmp_path}/l.parquet"]), read_parquets([r"{tmp_path}/v.parquet"]), cell)
-assert summary_csv(rows).startswith("cell,block,J,")
+assert len(read_parquets([r"{tmp_path}/l.parquet"])["rep"]) == 4 * 2  # replications x estimators
 assert "pandas" not in sys.modules, "pandas was imported"
 """
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
 
 
-def test_summarise_job_needs_neither_pandas_nor_scipy(tmp_path):
-    """The summarise job reads Parquet, computes the measures (the F CDF included) and writes CSV
-    with numpy and pyarrow alone."""
+def test_the_study_summary_reads_every_chunk_of_every_cell(tmp_path):
+    """``tables.summarise_study``: chunk files grouped by their cell's folder, in any order, give
+    the summary of the concatenated replications as summary.csv stores it; a damaged chunk or a
+    cell without files stops it with one line naming the problem."""
     from shrinkstudy.design import Cell
     from shrinkstudy.estimators import Truth, fit_estimators
     from shrinkstudy.losses import loss_columns, varcomp_columns
-    from shrinkstudy.simulate import simulate_reps, suffstats_from_array
-
-    cell = Cell(sizes=(4,) * 5, sigma=1.0, tau=0.5)
-    reps = np.arange(20)
-    y, means = simulate_reps(cell, reps, 7)
-    fit = fit_estimators(suffstats_from_array(y, cell.sizes), ("raw", "blup"), truth=Truth(0.0, 0.5, 1.0))
-    write_columns(loss_columns(fit, means, reps, cell), tmp_path / "l.parquet")
-    write_columns(varcomp_columns(fit, reps), tmp_path / "v.parquet")
-    code = f"""
-import sys
-from shrinkstudy.design import Cell
-from shrinkstudy.measures import summary_csv, summary_rows
-from shrinkstudy.smkio import read_parquets
-
-cell = Cell(sizes=(4,) * 5, sigma=1.0, tau=0.5)
-rows = summary_rows(read_parquets([r"{tmp_path}/l.parquet"]), read_parquets([r"{tmp_path}/v.parquet"]), cell)
-assert 0 < rows[0]["p_boundary_theory"] < 1
-print(summary_csv(rows), end="")
-assert "pandas" not in sys.modules and "scipy" not in sys.modules, sorted(m for m in sys.modules if m in ("pandas", "scipy"))
-"""
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert res.returncode == 0, res.stderr
     from shrinkstudy.measures import summarise_cell
+    from shrinkstudy.simulate import simulate_reps, suffstats_from_array
+    from shrinkstudy.tables import stored_summary, summarise_study
 
-    want = summarise_cell(read_parquets([tmp_path / "l.parquet"]), read_parquets([tmp_path / "v.parquet"]), cell)
-    assert res.stdout == want.to_csv(index=False, float_format="%.10g")
+    cells = [Cell(sizes=(4,) * 5, sigma=1.0, tau=0.5), Cell(sizes=(2, 2, 9, 9), sigma=2.0, tau=1.0)]
+    losses, varcomp, frames = [], [], []
+    for cell in cells:
+        whole_l, whole_v = [], []
+        for start in (0, 10):
+            reps = np.arange(start, start + 10)
+            y, means = simulate_reps(cell, reps, 7)
+            fit = fit_estimators(suffstats_from_array(y, cell.sizes), ("raw", "blup", "hier_bayes"),
+                                 truth=Truth(0.0, cell.tau, cell.sigma))
+            l, v = loss_columns(fit, means, reps, cell), varcomp_columns(fit, reps)
+            folder = tmp_path / "fit" / cell.name
+            for kind, cols, out in (("losses", l, losses), ("varcomp", v, varcomp)):
+                path = folder / f"reps{start}-{start + 10}.{kind}.parquet"
+                write_columns(cols, path, file_identity(kind, cell.name, start, start + 10))
+                out.append(path)
+            whole_l.append(l)
+            whole_v.append(v)
+        cat = lambda parts: {c: np.concatenate([p[c] for p in parts]) for c in parts[0]}  # noqa: E731
+        frames.append(summarise_cell(cat(whole_l), cat(whole_v), cell))
+    summary, failures = summarise_study(cells, losses[::-1], varcomp, level=0.95)
+    want = stored_summary(pd.concat(frames, ignore_index=True))
+    pd.testing.assert_frame_equal(summary, want, check_exact=True)
+    assert summary["reps"].max() == 20 and failures.columns.tolist() == ["cell", "rep", "estimator", "message"]
+    # stored: the floats to 10 significant digits
+    assert summary["mse"].iloc[0] == float("%.10g" % frames[0]["mse"].iloc[0])
+    with pytest.raises(ValueError, match="no fit files among the inputs"):
+        summarise_study(cells, losses[:2], varcomp[:2])
+    damaged = losses[3]
+    data = bytearray(damaged.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(DamagedFile) as err:
+        summarise_study(cells, losses, varcomp)
+    assert str(err.value).startswith(str(damaged)) and "\n" not in str(err.value)
+
+
+def test_text_columns_are_digested_from_arrow_buffers(tmp_path):
+    """Reading digests text columns from Arrow's buffers: the same SHA-256 as the writer's
+    value-by-value digest (sliced and multi-chunk columns, empty and non-ASCII strings)."""
+    from shrinkstudy.smkio import _arrow_strings, _digest
+
+    values = np.array(["", "blup", "n=100", "naïve", "", "a,b\nc"] * 3, dtype=object)
+    whole = pa.chunked_array([pa.array(values[:7].tolist()), pa.array(values[7:].tolist())])
+    sliced = pa.chunked_array([pa.array(["x"] + values.tolist())]).slice(1)
+    for column in (whole, sliced, pa.chunked_array([pa.array(values.tolist(), pa.large_string())])):
+        assert _digest({"s": values}, {"s": _arrow_strings(column)}) == _digest({"s": values})
+    write_columns({"s": values, "k": np.arange(values.size)}, tmp_path / "t.parquet")
+    assert read_columns(tmp_path / "t.parquet")["s"].tolist() == values.tolist()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -25,14 +25,14 @@ from shrinkstudy.provenance import (
     script_modules,
 )
 from shrinkstudy.simulate import simulate_reps, suffstats_from_array
-from shrinkstudy.smkio import DamagedFile
 from shrinkstudy.tables import (
     HEADLINE_COLUMNS,
     REPLICATION_COLUMNS,
     format_estimate,
-    read_summary_csv,
+    normalise_summary,
     replication_table,
     sort_summary,
+    stored_summary,
     write_tables,
 )
 
@@ -202,24 +202,19 @@ def test_git_state_with_and_without_a_repository(tmp_path):
     assert provenance({}, repo=repo)["git"]["commit"] == state["commit"]
 
 
-def test_tables_from_per_cell_csv_files(summary, tmp_path):
-    """The workflow's path: one CSV per cell (as summarise writes them), read back and stacked.
-    A balanced-only file reads ``design`` back as an integer and ``n`` as a float; the tables
-    must not care, and the CSV tables must equal those written from memory."""
-    files = []
-    for k, (_, g) in enumerate(summary.groupby("cell", sort=False)):
-        path = tmp_path / f"cell{k}.csv"
-        g.to_csv(path, index=False, float_format="%.10g")
-        files.append(path)
-    cells = list(summary["cell"].unique())
-    stacked = pd.concat([read_summary_csv(p, c) for p, c in zip(files, cells)], ignore_index=True)
-    pd.testing.assert_frame_equal(stacked, pd.concat([pd.read_csv(p) for p in files], ignore_index=True))
-    assert stacked["design"].dtype != summary["design"].dtype or stacked["n"].dtype != summary["n"].dtype
+def test_tables_from_the_stored_summary(summary, tmp_path):
+    """The workflow writes the tables from ``stored_summary``: the numbers as summary.csv stores
+    them (10 significant digits). Its tables are byte for byte those written from memory, and
+    reading summary.csv back gives the same frame."""
+    stored = stored_summary(summary)
+    assert stored["mse"].tolist() == [float("%.10g" % v) for v in summary["mse"]]
     prov = provenance(CONFIG)
     a = {p.name: p for p in write_tables(summary, tmp_path / "mem", prov)}
-    b = {p.name: p for p in write_tables(stacked, tmp_path / "csv", prov)}
+    b = {p.name: p for p in write_tables(stored, tmp_path / "stored", prov)}
     for name in ("summary.csv", "headline.csv", "summary.md", "headline.md"):
         assert a[name].read_bytes() == b[name].read_bytes(), name
+    back = normalise_summary(pd.read_csv(b["summary.csv"]))
+    pd.testing.assert_frame_equal(back, sort_summary(stored), check_exact=True)
     assert "| 12 | 20 | 1 |" in b["headline.md"].read_text()  # n printed as 20, not 20.0
 
 
@@ -290,57 +285,3 @@ def test_library_closure_follows_relative_imports(tmp_path):
     script = tmp_path / "script.py"
     script.write_text("from toypkg.fig import p, helpers\nfrom toypkg import fig, __version__\n")
     assert script_modules(script, "toypkg", pkg) == ["fig", "fig.helpers"]
-
-
-def test_damaged_or_foreign_cell_summary_is_refused(summary, tmp_path):
-    """aggregate's inputs: a cell's summary CSV must be that cell's, whole and typed; anything
-    else is one line naming the file (never a silent change of the tables)."""
-    cell, other = list(summary["cell"].unique())[:2]
-    path = tmp_path / f"{cell}.csv"
-    summary[summary["cell"] == cell].to_csv(path, index=False, float_format="%.10g")
-    good = path.read_text()
-    theirs = summary[summary["cell"] == other].to_csv(index=False, float_format="%.10g")
-    lines = good.splitlines(keepends=True)
-    header = lines[0].split(",")
-    row = lines[1].split(",")
-    at = header.index("mse")
-    cases = {
-        "zero bytes": "",
-        "header only": lines[0],
-        "foreign cell": theirs,
-        "cut line": good[: len(good) - len(lines[-1]) // 2],
-        "letter in a number": "".join([lines[0], ",".join(row[:at] + ["1x5"] + row[at + 1 :]), *lines[2:]]),
-        "letter in an integer": good.replace(f",{row[header.index('reps')]},", ",8O,", 1),
-        "bad header": good.replace("mse_mcse", "mse_mcsf", 1),
-        "binary": None,
-    }
-    for case, text in cases.items():
-        if text is None:
-            path.write_bytes(b"\x00\xff\xfe" * 50)
-        else:
-            path.write_text(text)
-        with pytest.raises(DamagedFile) as err:
-            read_summary_csv(path, cell)
-        msg = str(err.value)
-        assert msg.startswith(str(path)) and "delete it" in msg and "\n" not in msg, (case, msg)
-    path.unlink()
-    with pytest.raises(DamagedFile, match="missing"):
-        read_summary_csv(path, cell)
-
-
-def test_damaged_or_foreign_failures_csv_is_refused(tmp_path):
-    from shrinkstudy.tables import read_failures_csv
-
-    cell = "J3_n2_sigma3_tau1_mu0"
-    path = tmp_path / f"{cell}.failures.csv"
-    path.write_text("cell,rep,estimator,message\n")  # nothing failed
-    assert read_failures_csv(path, cell).empty
-    good = f'cell,rep,estimator,message\n{cell},4,blup,"two\nlines, a comma"\n'
-    path.write_text(good)
-    back = read_failures_csv(path, cell)
-    assert back["rep"].tolist() == [4] and back["message"].tolist() == ["two\nlines, a comma"]
-    for text in ("", good.replace(cell, "J3_n2_sigma5_tau1_mu0"), good[:-3], good.replace(",4,", ",x,")):
-        path.write_text(text)
-        with pytest.raises(DamagedFile) as err:
-            read_failures_csv(path, cell)
-        assert str(err.value).startswith(str(path)) and "\n" not in str(err.value)

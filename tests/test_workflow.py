@@ -183,7 +183,7 @@ def test_one_grid_value_reruns_only_its_cells(study, tmp_path):
     jobs = planned_jobs(study, "--configfile", str(cfg))
     sim_cells = {w.split("cell=")[1].split(",")[0] for w in jobs.get("simulate", [])}
     assert sim_cells == {f"J4_n{n}_sigma3_tau1_mu0" for n in (2, 4)}
-    assert len(jobs["fit"]) == 4 and len(jobs["summarise"]) == 2
+    assert len(jobs["fit"]) == 4 and "summarise" not in jobs  # the study's summary is one job
     assert "aggregate" in jobs
 
 
@@ -194,7 +194,7 @@ def test_more_replications_only_add_chunks(study, tmp_path):
     jobs = planned_jobs(study, "--configfile", str(cfg))
     assert all("start=40" in w for w in jobs["simulate"]) and len(jobs["simulate"]) == 5
     assert all("start=40" in w for w in jobs["fit"]) and len(jobs["fit"]) == 5
-    assert len(jobs["summarise"]) == 5
+    assert "aggregate" in jobs and "summarise" not in jobs
 
 
 @pytest.mark.parametrize("name", ["estimators", "tdist"])  # tdist only through hierbayes
@@ -207,7 +207,7 @@ def test_library_change_reruns_fits_not_simulations(study, repo, name):
     finally:
         module.write_text(original)
     assert "simulate" not in jobs
-    assert len(jobs["fit"]) == 10 and len(jobs["summarise"]) == 5 and "aggregate" in jobs
+    assert len(jobs["fit"]) == 10 and "aggregate" in jobs
 
 
 def test_figure_module_change_reruns_figures_only(study, repo):
@@ -320,7 +320,7 @@ def test_damaged_or_foreign_intermediate_stops_the_job(repo, tmp_path):
     """A simulate file with a flipped byte, cut short, of zero bytes, or another cell's valid
     file copied over it: the fit job stops with one line naming the file, writes nothing, and
     after deleting the file the same command regenerates it (byte-identical) and finishes. The
-    same for a fit file read by summarise and a summary CSV read by aggregate."""
+    same for a fit file read by a cell's summary and by the study's (aggregate)."""
     write_config(tmp_path, TWO_CELLS)
     sim = {c: f"results/simulate/{c}/reps0-20.parquet" for c in (CELL_A, CELL_B)}
     truth = {c: p.replace(".parquet", ".truth.parquet") for c, p in sim.items()}
@@ -347,20 +347,21 @@ def test_damaged_or_foreign_intermediate_stops_the_job(repo, tmp_path):
     snakemake(tmp_path, "--cores", "1", fit_a, repo_dir=repo)
     assert target.read_bytes() == good
 
-    # a fit file (read by summarise) and a cell's summary (read by aggregate)
+    # a fit file read by a cell's own summary (on demand) and by the study's summary (aggregate)
     summary_a = f"results/summarise/{CELL_A}.csv"
     snakemake(tmp_path, "--cores", "1", summary_a, f"results/summarise/{CELL_B}.csv", repo_dir=repo)
     losses = tmp_path / fit_a
+    good_losses = losses.read_bytes()
     (tmp_path / summary_a).unlink()
     losses.write_bytes((tmp_path / f"results/fit/{CELL_B}/reps0-20.losses.parquet").read_bytes())
     res = snakemake(tmp_path, "--cores", "1", summary_a, check=False, repo_dir=repo)
     assert CELL_B in _stopped_on(res, fit_a)
-    losses.unlink()
-    snakemake(tmp_path, "--cores", "1", summary_a, repo_dir=repo)
-    (tmp_path / summary_a).write_text((tmp_path / f"results/summarise/{CELL_B}.csv").read_text())
     res = snakemake(tmp_path, "--cores", "1", "results/tables/summary.csv", check=False, repo_dir=repo)
-    assert CELL_B in _stopped_on(res, summary_a)
+    assert CELL_B in _stopped_on(res, fit_a)
     assert not (tmp_path / "results/tables/summary.csv").exists()
+    losses.unlink()
+    snakemake(tmp_path, "--cores", "1", summary_a, "results/tables/summary.csv", repo_dir=repo)
+    assert losses.read_bytes() == good_losses
 
 
 # --- which config is the study: the default, or a given file alone -----------------------------
@@ -387,7 +388,8 @@ def dry_run(cwd: Path, *args) -> dict:
 
 
 def summarised(jobs: dict) -> set:
-    return {w.split("cell=")[1].split(",")[0] for w in jobs.get("summarise", [])}
+    """The cells whose fits a dry run plans (the study's summary reads every cell's)."""
+    return {w.split("cell=")[1].split(",")[0] for w in jobs.get("fit", [])}
 
 
 @pytest.mark.parametrize("where", ["project", "elsewhere"])

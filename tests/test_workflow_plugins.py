@@ -110,7 +110,7 @@ def test_editing_the_user_file_reruns_fits_not_simulations(example, repo):
     finally:
         path.write_text(original)
     assert "simulate" not in jobs
-    assert jobs["fit"] == 5 and jobs["summarise"] == 5 and "aggregate" in jobs
+    assert jobs["fit"] == 5 and "aggregate" in jobs
 
 
 def test_a_failing_estimator_is_counted_and_listed(repo, tmp_path):

@@ -44,11 +44,7 @@ one chunk.
 
 from __future__ import annotations
 
-import csv
-import io
 import math
-import sys
-import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -71,10 +67,9 @@ __all__ = [
     "mcse_proportion",
     "mcse_ratio",
     "spread_ratio",
-    "f_cdf",
+    "boundary_probability",
     "p_boundary_balanced",
     "summarise_cell",
-    "summary_csv",
     "summary_rows",
     "theory_risks",
 ]
@@ -317,95 +312,22 @@ def p_boundary_balanced(cell: Cell) -> float:
     """
     if not cell.balanced or cell.N <= cell.J or not cell.normal_world:  # the F law needs normality
         return math.nan
-    ratio = 1.0 / (1.0 + cell.n * float(cell.tau) ** 2 / float(cell.sigma) ** 2)
-    return f_cdf(ratio, cell.J - 1, cell.N - cell.J)
+    return float(boundary_probability(cell.J, cell.n, float(cell.sigma), float(cell.tau)))
 
 
-def f_cdf(f: float, d1: float, d2: float) -> float:
-    """CDF of the F distribution with (d1, d2) degrees of freedom at ``f``.
+def boundary_probability(J, n, sigma, tau) -> np.ndarray:
+    """Probability of a boundary fit (tau^2^ = 0) in a balanced design, REML or ANOVA.
 
-    ``I_x(d1/2, d2/2)`` with ``x = d1 f / (d1 f + d2)``: the regularised incomplete beta function
-    by its continued fraction (modified Lentz; Press et al., Numerical Recipes, section 6.4),
-    on the side of the symmetry ``I_x(a, b) = 1 - I_{1-x}(b, a)`` where it converges fast. About
-    1e-14 relative against 50-digit references, and no worse than ``scipy.special.fdtr`` on the
-    grids of the tests; written out here so that the per-cell summary jobs need not import scipy
-    (a third of a second each). The relative error grows like (d1 + d2) times the machine epsilon
-    (the prefactor ``x^a y^b / B(a, b)`` is a ratio of huge powers): about 1e-12 at d1 + d2 = 1e4,
-    4e-5 at d1 = d2 = 1e12. NaN for degrees of freedom that are not finite and positive, and (with
-    a RuntimeWarning) where the continued fraction does not converge.
+    tau^2^ = 0 exactly when MSB <= MSW, and MSB / MSW ~ (1 + n tau^2 / sigma^2) F_{J-1, J(n-1)},
+    so ``P = P(F_{J-1, J(n-1)} < 1 / (1 + n tau^2 / sigma^2))`` (docs/formulas.md section 2),
+    by ``scipy.special.fdtr``. Vectorised; ``n`` may be fractional (the boundary figure draws it
+    as a curve in n).
     """
-    if not (0 < d1 < math.inf and 0 < d2 < math.inf) or math.isnan(f):
-        return math.nan
-    if f <= 0:
-        return 0.0
-    scaled = d1 * f
-    if math.isinf(scaled):
-        return 1.0
-    x, y = scaled / (scaled + d2), d2 / (scaled + d2)  # y = 1 - x, without cancellation
-    if x == 0.0:
-        return 0.0
-    if y == 0.0:
-        return 1.0
-    a, b = d1 / 2.0, d2 / 2.0
-    if x > (a + 1.0) / (a + b + 2.0):
-        return 1.0 - _betainc_cf(b, a, y, x)
-    return _betainc_cf(a, b, x, y)
+    from scipy import special
 
-
-def _stirling_tail(x: float) -> float:
-    """log Gamma(x) - ((x - 1/2) log x - x + log(2 pi) / 2), for x >= 16 (error < 1e-17)."""
-    r = 1.0 / (x * x)
-    return (1 / 12 - r * (1 / 360 - r * (1 / 1260 - r * (1 / 1680 - r * (1 / 1188 - r * 691 / 360360))))) / x
-
-
-def _log_beta(a: float, b: float) -> float:
-    """log B(a, b), without cancelling large log-gamma values when a or b is large."""
-    a, b = min(a, b), max(a, b)
-    if b < 16:
-        return math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)
-    tails = _stirling_tail(b) - _stirling_tail(a + b)
-    if a < 16:
-        # log Gamma(b) - log Gamma(a + b) by Stirling's series, its large terms cancelled exactly
-        return math.lgamma(a) + (-(b - 0.5) * math.log1p(a / b) - a * math.log(a + b) + a) + tails
-    # both large: Stirling's series for all three, as logs of ratios
-    main = (a - 0.5) * math.log(a / (a + b)) - (b - 0.5) * math.log1p(a / b) - 0.5 * math.log(a + b)
-    return 0.5 * math.log(2.0 * math.pi) + main + (_stirling_tail(a) + tails)
-
-
-_CF_TOLERANCE = 2.0 * sys.float_info.epsilon
-_CF_MAX_TERMS = 100_000
-
-
-def _betainc_cf(a: float, b: float, x: float, y: float) -> float:
-    """I_x(a, b) by its continued fraction, for 0 < x < (a + 1) / (a + b + 2) and y = 1 - x."""
-    # log x and log y through log1p of the smaller of x and y, whichever keeps full precision
-    log_x = math.log1p(-y) if y < 0.5 else math.log(x)
-    log_y = math.log1p(-x) if x < 0.5 else math.log(y)
-    log_front = a * log_x + b * log_y - math.log(a) - _log_beta(a, b)
-    tiny = 1e-300
-    c, d = 1.0, 1.0 - (a + b) * x / (a + 1.0)
-    d = 1.0 / (d if abs(d) > tiny else tiny)
-    h = d
-    for m in range(1, _CF_MAX_TERMS):
-        m2 = 2 * m
-        for num in (
-            m * (b - m) * x / ((a + m2 - 1.0) * (a + m2)),
-            -(a + m) * (a + b + m) * x / ((a + m2) * (a + m2 + 1.0)),
-        ):
-            d = 1.0 + num * d
-            d = 1.0 / (d if abs(d) > tiny else tiny)
-            c = 1.0 + num / c
-            c = c if abs(c) > tiny else tiny
-            h *= d * c
-        if abs(d * c - 1.0) <= _CF_TOLERANCE:
-            return math.exp(log_front) * h
-    warnings.warn(
-        f"incomplete beta I_x({a}, {b}) at x = {x}: continued fraction not converged after "
-        f"{_CF_MAX_TERMS} terms; returning NaN",
-        RuntimeWarning,
-        stacklevel=3,
-    )
-    return math.nan
+    J, n = np.asarray(J, dtype=float), np.asarray(n, dtype=float)
+    ratio = (np.asarray(tau, dtype=float) / np.asarray(sigma, dtype=float)) ** 2
+    return special.fdtr(J - 1.0, J * (n - 1.0), 1.0 / (1.0 + n * ratio))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -426,6 +348,16 @@ def _mean_finite(x: np.ndarray) -> tuple[float, float]:
     if x.size == 0 or not np.isfinite(x).all():
         return math.nan, math.nan
     return float(x.mean()), mcse_mean(x)
+
+
+def _factorize(values) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(values, return_inverse=True)`` for a text column of few distinct values, by a
+    dictionary instead of sorting every value."""
+    a = np.asarray(values, dtype=object).ravel()
+    names = sorted(set(a.tolist()))
+    index = {v: k for k, v in enumerate(names)}
+    codes = np.fromiter(map(index.__getitem__, a), dtype=np.intp, count=a.size)
+    return np.array(names, dtype=object), codes
 
 
 def _mean(x: np.ndarray) -> float:
@@ -490,8 +422,8 @@ def summary_rows(losses, varcomp, cell: Cell, level: float = 0.95) -> list[dict]
 
     # sort once by (estimator, groups, rep): each block's rows are then in replication order,
     # whatever the order and chunking of the input
-    e_names, e_codes = np.unique(np.asarray(losses["estimator"], dtype=object), return_inverse=True)
-    g_names, g_codes = np.unique(np.asarray(losses["groups"], dtype=object), return_inverse=True)
+    e_names, e_codes = _factorize(losses["estimator"])
+    g_names, g_codes = _factorize(losses["groups"])
     unknown = [g for g in g_names if g not in classes]
     if unknown:
         raise ValueError(f"losses: unknown group class(es) {unknown} for cell {cell.name}")
@@ -620,19 +552,7 @@ def _summary_frame(rows: list[dict]) -> pd.DataFrame:
     )
 
 
-def _csv_field(column: str, value) -> str:
-    kind = SUMMARY_COLUMN_TYPES.get(column, "float")
-    if kind == "str":
-        return str(value)
-    if kind == "bool":
-        return str(bool(value))
-    if kind in ("int", "nullable int"):
-        return "" if value is None else str(int(value))
-    value = math.nan if value is None else float(value)
-    return "" if math.isnan(value) else "%.10g" % value
-
-
-#: Columns of a cell's failures file (``failure_csv``) and of ``tables/failures.csv``.
+#: Columns of the failures of a cell (``failure_rows``) and of ``tables/failures.csv``.
 FAILURE_COLUMNS = ("cell", "rep", "estimator", "message")
 
 
@@ -649,23 +569,3 @@ def failure_rows(losses, cell: Cell) -> list[tuple]:
     rank = {e: k for k, e in enumerate(registry.order(set(est)))}
     order = sorted(range(idx.size), key=lambda i: (rank[est[i]], reps[i]))
     return [(cell.name, int(reps[i]), str(est[i]), str(msg[i])) for i in order]
-
-
-def failure_csv(rows: list[tuple]) -> str:
-    """``failure_rows`` as CSV text with a header."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(FAILURE_COLUMNS)
-    writer.writerows(rows)
-    return out.getvalue()
-
-
-def summary_csv(rows: list[dict]) -> str:
-    """``summary_rows`` as CSV text, byte for byte what ``summarise_cell(...).to_csv(index=False,
-    float_format="%.10g")`` writes (floats to 10 significant digits, NaN and NA empty)."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(SUMMARY_COLUMNS)
-    for row in rows:
-        writer.writerow([_csv_field(c, row[c]) for c in SUMMARY_COLUMNS])
-    return out.getvalue()

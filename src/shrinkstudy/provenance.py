@@ -9,6 +9,7 @@ changes.
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import json
 import math
@@ -275,6 +276,14 @@ def library_closure(modules, package_dir: Path | None = None) -> list[str]:
         seen.add(name)
         parts = name.split(".")
         todo.extend(".".join(parts[:k]) for k in range(1, len(parts)))  # its parent packages
-        tree = ast.parse(path.read_text(), filename=str(path))
-        todo.extend(_imported_names(tree, package, package_dir, name))
+        stat = path.stat()
+        todo.extend(_module_imports(str(path), stat.st_mtime_ns, stat.st_size, package, str(package_dir), name))
     return sorted(seen)
+
+
+@functools.lru_cache(maxsize=None)
+def _module_imports(path: str, mtime_ns: int, size: int, package: str, package_dir: str, name: str):
+    """``_imported_names`` of one module file, parsed once per version of the file (the workflow
+    asks for the closure of every rule's script: the modules they share are parsed once)."""
+    tree = ast.parse(Path(path).read_text(), filename=path)
+    return tuple(_imported_names(tree, package, Path(package_dir), name))

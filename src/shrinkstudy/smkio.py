@@ -105,7 +105,10 @@ def _numpy_column(column):
             packed = np.frombuffer(chunk.buffers()[1], dtype=np.uint8)
             part = np.unpackbits(packed, bitorder="little", count=offset + n)[offset:].astype(bool)
         else:
-            part = np.array(chunk.to_pylist(), dtype=object)
+            coded = chunk.dictionary_encode()  # few distinct values: build each str once
+            values = np.array(coded.dictionary.to_pylist() + [""], dtype=object)[:-1]
+            ind = coded.indices  # int32, read from its buffer (to_numpy would import pandas)
+            part = values[np.frombuffer(ind.buffers()[1], dtype="<i4", count=len(ind), offset=ind.offset * 4)]
         parts.append(part)
     out = parts[0] if len(parts) == 1 else np.concatenate(parts) if parts else np.empty(0, dtype)
     out.flags.writeable = False
@@ -131,12 +134,17 @@ class DamagedFile(ValueError):
         self.path = str(path)
 
 
-def _digest(columns: dict) -> str:
-    """SHA-256 of the columns' names, types and values (as stored: little-endian, UTF-8)."""
+def _digest(columns: dict, strings: dict | None = None) -> str:
+    """SHA-256 of the columns' names, types and values (as stored: little-endian, UTF-8).
+
+    A text column is digested as its values' byte lengths (int64) followed by their UTF-8 bytes;
+    ``strings`` may give that ``(lengths, bytes)`` for some columns directly (``_arrow_strings``:
+    read from Arrow's buffers, without a Python loop over the values)."""
     import hashlib
 
     import numpy as np
 
+    strings = strings or {}
     h = hashlib.sha256()
     for name, values in columns.items():
         a = np.asarray(values)
@@ -147,12 +155,33 @@ def _digest(columns: dict) -> str:
             kind, data = "bool", np.packbits(a, bitorder="little").tobytes()
         else:
             kind = "str"
-            encoded = [str(v).encode() for v in a]
-            data = np.array([len(e) for e in encoded], dtype="<i8").tobytes() + b"".join(encoded)
+            if name in strings:
+                lengths, text = strings[name]
+            else:
+                encoded = [str(v).encode() for v in a]
+                lengths, text = np.array([len(e) for e in encoded], dtype="<i8"), b"".join(encoded)
+            data = lengths.astype("<i8").tobytes() + text
         for part in (name.encode(), kind.encode(), len(a).to_bytes(8, "little"), data):
             h.update(len(part).to_bytes(8, "little"))
             h.update(part)
     return h.hexdigest()
+
+
+def _arrow_strings(column):
+    """A text column's value lengths (int64) and UTF-8 bytes, from its Arrow buffers."""
+    import numpy as np
+    import pyarrow as pa
+
+    offset_type = np.int64 if pa.types.is_large_string(column.type) else np.int32
+    lengths, text = [], []
+    for chunk in column.chunks:
+        buffers = chunk.buffers()
+        offsets = np.frombuffer(buffers[1], dtype=np.dtype(offset_type).newbyteorder("<"),
+                                count=len(chunk) + 1, offset=chunk.offset * np.dtype(offset_type).itemsize)
+        lengths.append(np.diff(offsets).astype(np.int64))
+        data = buffers[2]
+        text.append(b"" if data is None else data.to_pybytes()[offsets[0] : offsets[-1]])
+    return (np.concatenate(lengths) if lengths else np.empty(0, np.int64)), b"".join(text)
 
 
 def file_identity(kind: str, cell: str, start: int, stop: int) -> dict:
@@ -250,7 +279,9 @@ def read_columns(path, expect: dict | None = None) -> dict:
         types = {name: str(table.schema.field(name).type) for name in table.column_names}
         if meta.get("rows") != table.num_rows or meta.get("columns") != types:
             raise DamagedFile(path, "its rows or columns differ from those written")
-        if meta.get("sha256") != _digest(columns):
+        strings = {name: _arrow_strings(table.column(name)) for name in table.column_names
+                   if columns[name].dtype == object}
+        if meta.get("sha256") != _digest(columns, strings):
             raise DamagedFile(path, "its values differ from those written (checksum mismatch)")
     return columns
 

@@ -33,7 +33,6 @@ import pandas as pd
 from . import registry
 from .measures import FAILURE_COLUMNS, SUMMARY_COLUMN_TYPES, SUMMARY_COLUMNS
 from .provenance import _plain
-from .smkio import DamagedFile
 
 __all__ = [
     "FLOAT_FORMAT",
@@ -46,10 +45,11 @@ __all__ = [
     "format_estimate",
     "headline_table",
     "normalise_summary",
-    "read_failures_csv",
-    "read_summary_csv",
+    "stored_summary",
+    "summarise_study",
     "replication_table",
     "sort_summary",
+    "write_csv",
     "write_tables",
 ]
 
@@ -232,6 +232,11 @@ def _write(path: Path, text: str) -> Path:
 
 def _csv(df: pd.DataFrame) -> str:
     return df.to_csv(index=False, float_format=FLOAT_FORMAT, lineterminator="\n")
+
+
+def write_csv(df: pd.DataFrame, path) -> Path:
+    """``df`` as CSV at ``path``, as the tables are written (floats as ``FLOAT_FORMAT``)."""
+    return _write(Path(path), _csv(df))
 
 
 def _estimators_in(df: pd.DataFrame) -> list[str]:
@@ -669,59 +674,44 @@ def write_tables(
     return paths
 
 
-def _check_cell_csv(path, cell: str, columns, types: dict) -> None:
-    """A per-cell CSV must be that cell's and whole: UTF-8 text ending in a newline, the header
-    ``columns``, every row as many fields as the header and naming ``cell``, every field of its
-    column's type (``types``: int, nullable int, bool, float; others text). Else DamagedFile."""
-    import csv
-    import re
-
-    p = Path(path)
-    if not p.is_file():
-        raise DamagedFile(path, "missing")
-    try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DamagedFile(path, f"not a readable text file ({type(exc).__name__})") from None
-    if not text:
-        raise DamagedFile(path, "empty file (0 bytes)")
-    if not text.endswith("\n") or "\x00" in text:
-        raise DamagedFile(path, "cut short or not a CSV file (no newline at its end)")
-    try:
-        header, *rows = list(csv.reader(io.StringIO(text)))
-    except csv.Error as exc:
-        raise DamagedFile(path, f"not a readable CSV file ({exc})") from None
-    if header != list(columns):
-        raise DamagedFile(path, f"its header is not {','.join(columns)}")
-    number = r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|[-+]?inf"
-    pattern = {"int": r"-?\d+", "nullable int": r"(-?\d+)?", "bool": r"True|False", "float": f"({number})?"}
-    typed = [(k, c) for k, c in enumerate(header) if types.get(c, "str") != "str"]
-    checks = [(k, c, re.compile(pattern[types[c]])) for k, c in typed]
-    at = header.index("cell")
-    for i, row in enumerate(rows, start=2):
-        if len(row) != len(header):
-            raise DamagedFile(path, f"row {i} has {len(row)} fields, the header {len(header)}")
-        if row[at] != cell:
-            raise DamagedFile(path, f"row {i} is of cell {row[at]!r}, expected {cell!r}")
-        for k, column, rx in checks:
-            if rx.fullmatch(row[k]) is None:
-                raise DamagedFile(path, f"row {i}, column {column!r}: {row[k]!r} is not of its type")
+def stored_summary(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` (summaries as ``measures.summarise_cell`` builds them) as ``summary.csv`` stores
+    it: floats to ``FLOAT_FORMAT``'s 10 significant digits, read back as pandas reads the file,
+    with ``normalise_summary``'s types. Every table, figure and finding is computed from these
+    numbers, so a table written here and one computed from the file agree to the last digit."""
+    text = frame.to_csv(index=False, float_format=FLOAT_FORMAT, lineterminator="\n")
+    return normalise_summary(pd.read_csv(io.StringIO(text)))
 
 
-def read_summary_csv(path, cell: str) -> pd.DataFrame:
-    """One cell's summary CSV (``measures.summary_csv``) as ``pandas.read_csv`` reads it, after
-    checking it is that cell's file and whole (``_check_cell_csv``: header
-    ``measures.SUMMARY_COLUMNS``, types ``measures.SUMMARY_COLUMN_TYPES``, floats elsewhere) and
-    has rows. Anything else raises ``smkio.DamagedFile`` (one line naming the file)."""
-    types = {c: SUMMARY_COLUMN_TYPES.get(c, "float") for c in SUMMARY_COLUMNS}
-    _check_cell_csv(path, cell, SUMMARY_COLUMNS, types)
-    if Path(path).read_text(encoding="utf-8").count("\n") < 2:
-        raise DamagedFile(path, "no rows below the header")
-    return pd.read_csv(path)
+def summarise_study(cells, losses, varcomp, level: float = 0.95) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The summaries and failures of every cell, from the fit files of their chunks.
 
+    ``cells``: the cells (``design.Cell``); ``losses``, ``varcomp``: the paths of every chunk's
+    fit files, ``<results>/fit/<cell>/reps<start>-<stop>.{losses,varcomp}.parquet``, grouped
+    by the cell named by their folder. Each file must be the one written for its cell and chunk,
+    whole (``smkio.read_parquets`` checks, and raises ``smkio.DamagedFile`` naming the file);
+    a cell with no chunk is an error. Returns ``(summary, failures)``: ``stored_summary`` of the
+    stacked ``measures.summary_rows`` (cells in the given order), and the failed replications
+    (``measures.FAILURE_COLUMNS``, ``measures.failure_rows`` of each cell).
+    """
+    from .measures import _summary_frame, failure_rows, summary_rows
+    from .smkio import chunk_identities, read_parquets
 
-def read_failures_csv(path, cell: str) -> pd.DataFrame:
-    """One cell's failures CSV (``measures.failure_csv``; no rows when nothing failed), checked
-    as ``read_summary_csv`` checks a summary (``rep`` an integer)."""
-    _check_cell_csv(path, cell, FAILURE_COLUMNS, {"rep": "int"})
-    return pd.read_csv(path, dtype={"cell": str, "estimator": str, "message": str}, keep_default_na=False)
+    def by_cell(paths):
+        out: dict[str, list[str]] = {}
+        for path in paths:
+            out.setdefault(Path(path).parent.name, []).append(str(path))
+        return out
+
+    loss_files, varcomp_files = by_cell(losses), by_cell(varcomp)
+    rows, failed = [], []
+    for cell in cells:
+        name = cell.name
+        if not loss_files.get(name) or not varcomp_files.get(name):
+            raise ValueError(f"cell {name}: no fit files among the inputs")
+        lcols = read_parquets(loss_files[name], chunk_identities("losses", name, loss_files[name]))
+        vcols = read_parquets(varcomp_files[name], chunk_identities("varcomp", name, varcomp_files[name]))
+        rows += summary_rows(lcols, vcols, cell, level=level)
+        failed += failure_rows(lcols, cell)
+    failures = pd.DataFrame(failed, columns=list(FAILURE_COLUMNS)).astype({"rep": "int64"})
+    return stored_summary(_summary_frame(rows)), failures

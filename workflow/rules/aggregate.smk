@@ -1,7 +1,11 @@
+# The summaries of every cell (each measure with its Monte Carlo SE, from the cells' per-chunk
+# fits) in one job, and the study's tables from them.
+
+
 rule aggregate:
     input:
-        summaries=expand(rules.summarise.output.summary, cell=CELLS),
-        failures=expand(rules.summarise.output.failures, cell=CELLS),
+        losses=study_chunks(FIT_LOSSES),
+        varcomp=study_chunks(FIT_VARCOMP),
         plans=plan_files(),
         code=code("aggregate.py"),
     output:
@@ -16,6 +20,9 @@ rule aggregate:
         failures=res("tables/failures.csv"),
         failures_md=res("tables/failures.md"),
     params:
+        # every cell (Cell.spec, its block), in the study's order
+        cells=[{"spec": cell.spec(), "block": cell.block} for cell in STUDY.cells],
+        level=float(config["level"]),
         config=STUDY.config,
         # the headline table: the seed example's design and sigma
         headline={"design": STUDY.seed_cell.design, "sigma": float(STUDY.seed_cell.sigma)},

@@ -139,16 +139,39 @@ def seed_choice(spec):
         out["target"] = {k: float(spec["target"][k]) for k in ("tau", "sigma", "mu")}
         out["candidates"] = int(spec["candidates"])
     return out
+def chunks_of(cell):
+    """The chunks of a cell: the fixed run's, or with a precision block the ones its plan asks
+    for (raises Snakemake's IncompleteCheckpointException until the cell's plan exists)."""
+    if PRECISION is None:
+        return CHUNKS
+    plan = read_plan(checkpoints.plan.get(cell=cell).output.plan)
+    return chunk_ranges(plan["replications"], STUDY.config["chunk_size"])
+
+
 def cell_chunks(path):
-    """The per-chunk files of one cell, for the cell's summary: the fixed run's, or with a
-    precision block the ones its plan asks for (the plan checkpoint runs first)."""
+    """The per-chunk files of one cell (the cell's own summary, on demand)."""
 
     def files(wildcards):
-        chunks = CHUNKS
-        if PRECISION is not None:
-            plan = read_plan(checkpoints.plan.get(cell=wildcards.cell).output.plan)
-            chunks = chunk_ranges(plan["replications"], STUDY.config["chunk_size"])
-        return [path.format(cell=wildcards.cell, start=a, stop=b) for a, b in chunks]
+        return [path.format(cell=wildcards.cell, start=a, stop=b) for a, b in chunks_of(wildcards.cell)]
+
+    return files
+
+
+def study_chunks(path):
+    """The per-chunk files of every cell, for the study's summary. With a precision block, every
+    cell whose plan exists is listed; the first missing plan is then asked for (the plans are
+    also the summary's inputs, so they all run at once, not one after the other)."""
+
+    def files(wildcards):
+        out, missing = [], None
+        for cell in CELLS:
+            try:
+                out += [path.format(cell=cell, start=a, stop=b) for a, b in chunks_of(cell)]
+            except Exception as exc:  # IncompleteCheckpointException: the plan is still to run
+                missing = missing or exc
+        if missing is not None:
+            raise missing
+        return out
 
     return files
 

@@ -1,3 +1,7 @@
+# One cell's summary on demand (not part of the study's targets: the study's summary is computed
+# for all cells at once by the aggregate rule): snakemake results/summarise/<cell>.csv
+
+
 rule summarise:
     input:
         losses=cell_chunks(FIT_LOSSES),

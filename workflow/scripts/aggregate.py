@@ -1,22 +1,19 @@
-"""Stack the cells' summaries into the study's tables, with their provenance and failures."""
+"""The summaries of every cell from their fits, stacked into the study's tables, with their
+provenance and failures."""
 
 from pathlib import Path
 
-import pandas as pd
-
+from shrinkstudy.design import Cell
 from shrinkstudy.precision import read_plan
 from shrinkstudy.provenance import provenance
 from shrinkstudy.smkio import logged
-from shrinkstudy.tables import read_failures_csv, read_summary_csv, write_failures, write_tables
+from shrinkstudy.tables import summarise_study, write_failures, write_tables
 
 
 def main(smk):
-    # each file must be its cell's (summarise/<cell>.csv, <cell>.failures.csv), whole
-    summary = pd.concat([read_summary_csv(p, Path(p).stem) for p in smk.input.summaries], ignore_index=True)
-    failures = pd.concat(
-        [read_failures_csv(p, Path(p).name.removesuffix(".failures.csv")) for p in smk.input.failures],
-        ignore_index=True,
-    )
+    cells = [Cell.from_spec(c["spec"], block=c["block"]) for c in smk.params.cells]
+    # each chunk's files must be those written for its cell and chunk, undamaged
+    summary, failures = summarise_study(cells, smk.input.losses, smk.input.varcomp, level=smk.params.level)
     outdir = Path(smk.output.summary).parent
     # the commit of the project that holds the workflow, wherever the run's directory is
     project = Path(smk.scriptdir).resolve().parents[1]

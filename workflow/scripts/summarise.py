@@ -1,25 +1,17 @@
-"""Performance measures of one cell with Monte Carlo SEs, from its per-replication losses;
-and the cell's failed replications with their messages."""
-
-from pathlib import Path
+"""One cell's performance measures with Monte Carlo SEs, and its failed replications with their
+messages (on demand: the study's summary is written by aggregate.py for all cells)."""
 
 from shrinkstudy.design import Cell
-from shrinkstudy.measures import failure_csv, failure_rows, summary_csv, summary_rows
-from shrinkstudy.smkio import chunk_identities, logged, read_parquets
+from shrinkstudy.smkio import logged
+from shrinkstudy.tables import summarise_study, write_csv
 
 
 def main(smk):
-    spec = smk.params.cell
-    cell = Cell.from_spec(spec, block=smk.params.block)
-    # each chunk's files must be those written for this cell and chunk, undamaged
-    name = smk.wildcards.cell
-    losses = read_parquets(smk.input.losses, chunk_identities("losses", name, smk.input.losses))
-    varcomp = read_parquets(smk.input.varcomp, chunk_identities("varcomp", name, smk.input.varcomp))
-    rows = summary_rows(losses, varcomp, cell, level=smk.params.level)
-    failures = failure_rows(losses, cell)
-    Path(smk.output.summary).write_text(summary_csv(rows))
-    Path(smk.output.failures).write_text(failure_csv(failures))
-    print(f"{cell.name}: {len(varcomp['rep'])} replications summarised, {len(failures)} failures")
+    cell = Cell.from_spec(smk.params.cell, block=smk.params.block)
+    summary, failures = summarise_study([cell], smk.input.losses, smk.input.varcomp, level=smk.params.level)
+    write_csv(summary, smk.output.summary)
+    write_csv(failures, smk.output.failures)
+    print(f"{cell.name}: {int(summary['reps'].max())} replications summarised, {len(failures)} failures")
 
 
 if "snakemake" in globals():
