@@ -436,3 +436,70 @@ def test_cli_plot_draws_figure1_for_own_data(tmp_path):
     np.testing.assert_allclose(drawn[0], est["raw"])
     np.testing.assert_allclose(drawn[2], est["varmatch"])
     np.testing.assert_allclose(drawn[3], est["blup"])
+
+
+# --- figures redrawn only when what they plot changed (figures.cache) ----------------------------
+
+
+def test_figure_cache_copies_what_drawing_gives_and_redraws_on_change(summary, tmp_path, monkeypatch):
+    """A figure whose data rows, options and code are unchanged is copied from the cache, byte
+    for byte what drawing gives; a changed row of its own redraws it, a row of another figure
+    does not; a damaged cache entry is redrawn, never copied."""
+    from shrinkstudy.figures import cache as fc
+
+    drawn = []
+    real_plot = figures.plot_group_size_mse
+
+    def counting(*args, **kwargs):
+        drawn.append(1)
+        return real_plot(*args, **kwargs)
+
+    monkeypatch.setattr(figures, "plot_group_size_mse", counting)
+    store = tmp_path / "cache"
+    out = [tmp_path / "a" / "g.png", tmp_path / "a" / "g.pdf"]
+    fresh = [tmp_path / "b" / "g.png", tmp_path / "b" / "g.pdf"]
+    assert fc.draw_summary_figure("group_size_mse", summary, out, cache=store) is True
+    assert fc.draw_summary_figure("group_size_mse", summary, fresh, cache=None) is True
+    assert [p.read_bytes() for p in out] == [p.read_bytes() for p in fresh]  # drawing is reproducible
+    again = [tmp_path / "c" / "g.png", tmp_path / "c" / "g.pdf"]
+    assert fc.draw_summary_figure("group_size_mse", summary, again, cache=store) is False
+    assert [p.read_bytes() for p in again] == [p.read_bytes() for p in out] and len(drawn) == 2
+
+    # a balanced cell changes: not a row of this figure (the unbalanced design's) -> same key
+    other = summary.copy()
+    other.loc[other["block"] == "balanced", ["mse", "rel_mse"]] *= 1.5
+    assert fc.figure_key("group_size_mse", other) == fc.figure_key("group_size_mse", summary)
+    assert fc.figure_key("relmse_by_n", other) != fc.figure_key("relmse_by_n", summary)
+    # one of its own rows changes in the last bit -> a new key, redrawn
+    mine = summary.copy()
+    at = mine.index[(mine["block"] == "seed") & (mine["estimator"] == "blup") & (mine["groups"] == "n=2")][0]
+    mine.loc[at, "mse"] = np.nextafter(mine.loc[at, "mse"], np.inf)
+    assert fc.draw_summary_figure("group_size_mse", mine, again, cache=store) is True and len(drawn) == 3
+    # options are part of the key
+    assert fc.figure_key("coverage", summary, {"level": 0.9}) != fc.figure_key("coverage", summary, {"level": 0.95})
+
+    # a damaged cache file: redrawn (with a warning), the outputs are the drawing's
+    assert fc.draw_summary_figure("group_size_mse", summary, again, cache=store) is True
+    png = store / "group_size_mse.png"
+    png.write_bytes(png.read_bytes()[:-10])
+    assert fc.draw_summary_figure("group_size_mse", summary, again, cache=store) is True
+    assert [p.read_bytes() for p in again] == [p.read_bytes() for p in out]
+    assert fc.draw_summary_figure("group_size_mse", summary, again, cache=store) is False
+
+
+def test_the_figures_package_loads_matplotlib_only_for_figures():
+    """The report's HTML pages and ``read_summary`` come without matplotlib (half a second a job);
+    every public name still resolves."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from shrinkstudy.figures import read_summary, summary_html, text_html\n"
+        "assert 'matplotlib' not in sys.modules\n"
+        "from shrinkstudy import figures\n"
+        "assert all(getattr(figures, n) is not None for n in figures.__all__)\n"
+        "assert 'matplotlib' in sys.modules\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr

@@ -144,7 +144,7 @@ def test_a_deleted_output_is_rebuilt(study, name):
         moved.rename(path)
     assert "simulate" not in jobs and "fit" not in jobs
     rule = RULE_OF.get(name) or {
-        "tables": "aggregate", "seed": "seed_example", "report": "report_tables", "figures": "fig_coverage"
+        "tables": "aggregate", "seed": "seed_example", "report": "report_tables", "figures": "summary_figures"
     }[name.split("/")[0]]
     assert rule in jobs, jobs
 
@@ -220,10 +220,9 @@ def test_figure_module_change_reruns_figures_only(study, repo):
         jobs = planned_jobs(study)
     finally:
         module.write_text(original)
-    figures = ("seed_shrinkage", "seed_blup_bayesglm", "relmse_by_n", "nested_loop", "group_size_mse",
-               "spread", "boundary", "coverage", "worlds_relmse", "worlds_w1", "worlds_coverage")  # fmt: skip
+    figures = {"fig_seed_shrinkage", "fig_seed_blup_bayesglm", "summary_figures"}
     # report_tables and protocol draw their pages with figures.text_html
-    assert set(jobs) - {"all"} == {f"fig_{f}" for f in figures} | {"report_tables", "protocol"}
+    assert set(jobs) - {"all"} == figures | {"report_tables", "protocol"}
 
 
 def test_another_results_directory_leaves_the_study_alone(study, tmp_path):

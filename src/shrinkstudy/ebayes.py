@@ -209,67 +209,80 @@ def npmle_fit(
     estimate = np.where(present, y, np.nan)
 
     idx = np.flatnonzero(usable)
-    if idx.size:
-        yi, si, pi, gi = np.where(present[idx], y[idx], 0.0), np.where(present[idx], s2[idx], 1.0), present[idx], grid[idx]
-        z2 = (yi[:, :, None] - gi[:, None, :]) ** 2 / si[:, :, None]
-        zmin = z2.min(axis=2)
-        L = np.exp(-0.5 * (z2 - zmin[:, :, None]))  # row maxima 1: no underflow of f
-        const = np.where(pi, -0.5 * zmin - 0.5 * np.log(si) - 0.5 * _LOG_2PI, 0.0).sum(axis=1)
-        Jr = pi.sum(axis=1)
-        w = np.full((idx.size, K), 1.0 / K)
-        ll = _loglik_scaled(L, w, pi)
-        g = np.full(idx.size, np.inf)
-        it = np.zeros(idx.size, dtype=np.int64)
-        active = np.ones(idx.size, dtype=bool)
-        stalled = np.zeros(idx.size, dtype=bool)
-        for _ in range(maxiter):
-            active &= ~stalled
-            a = np.flatnonzero(active)
-            if a.size == 0:
-                break
-            La, pa, w0 = L[a], pi[a], w[a]
-            w1, D0, _f = _em_step(La, w0, pa)
-            g[a] = Jr[a] * np.log(D0.max(axis=1))  # gap at w0
-            done = g[a] <= tol
-            w2, _, _ = _em_step(La, w1, pa)
-            r, v = w1 - w0, w2 - 2.0 * w1 + w0
-            nr, nv = np.sqrt((r * r).sum(axis=1)), np.sqrt((v * v).sum(axis=1))
-            with np.errstate(invalid="ignore", divide="ignore"):
-                alpha = np.minimum(-nr / nv, -1.0)
-            alpha = np.where(np.isfinite(alpha), alpha, -1.0)
-            wx = w0 - 2.0 * alpha[:, None] * r + (alpha * alpha)[:, None] * v
-            # back onto the simplex, every atom kept alive (EM cannot revive a zero weight)
-            wx = np.maximum(wx, 1e-12 * np.abs(wx).max(axis=1, keepdims=True))
-            wx = wx / wx.sum(axis=1, keepdims=True)
-            ok = np.isfinite(wx).all(axis=1)
-            wx = np.where(ok[:, None], wx, w2)
-            w3, _, _ = _em_step(La, wx, pa)  # stabilising EM step
-            ll2, ll3 = _loglik_scaled(La, w2, pa), _loglik_scaled(La, w3, pa)
-            better = ok & (ll3 >= ll2)
-            w_new = np.where(better[:, None], w3, w2)
-            ll_new = np.where(better, ll3, ll2)
-            if ltol > 0:  # stalled: the next iteration is the last
-                stalled[a] |= ll_new - ll[a] < ltol
-            keep = done[:, None]
-            w[a] = np.where(keep, w0, w_new)
-            ll[a] = np.where(done, ll[a], ll_new)
-            it[a] += ~done
-            active[a[done]] = False
-        # final gap and log-likelihood of the returned weights
-        _, D, f = _em_step(L, w, pi)
-        g = Jr * np.log(D.max(axis=1))
-        ll = _loglik_scaled(L, w, pi)
-        post = np.einsum("rjk,rk->rj", L, w * gi) / np.where(pi, f, 1.0)
-        weights[idx] = w
-        loglik[idx] = ll + const
-        gap[idx] = g
-        iters[idx] = it
-        converged[idx] = (g <= tol) | stalled
-        estimate[idx] = np.where(pi, post, np.nan)
+    # rows in blocks of about _BLOCK_ELEMENTS likelihood entries, so that a block's likelihood
+    # matrix stays in cache through its iterations (each row's iterations depend on its own
+    # values only: the same bits as all rows at once)
+    step = max(1, _BLOCK_ELEMENTS // max(J * K, 1))
+    for at in range(0, idx.size, step):
+        rows = idx[at : at + step]
+        fit = _npmle_rows(y[rows], s2[rows], present[rows], grid[rows], tol=tol, maxiter=maxiter, ltol=ltol)
+        weights[rows], loglik[rows], gap[rows], iters[rows], converged[rows], post = fit
+        estimate[rows] = post
     nothing = ~present.any(axis=1)
     loglik[nothing] = np.nan
     converged[nothing] = False
     return NPMLEFit(grid, weights, loglik, gap, iters, converged, estimate)
+
+
+_BLOCK_ELEMENTS = 1 << 18  # likelihood entries per block of rows (2 MB)
+
+
+def _npmle_rows(y, s2, present, grid, *, tol, maxiter, ltol):
+    """``npmle_fit``'s solver on usable rows: (weights, loglik, gap, iterations, converged,
+    posterior means)."""
+    K = grid.shape[1]
+    yi, si, pi, gi = np.where(present, y, 0.0), np.where(present, s2, 1.0), present, grid
+    z2 = (yi[:, :, None] - gi[:, None, :]) ** 2 / si[:, :, None]
+    zmin = z2.min(axis=2)
+    L = np.exp(-0.5 * (z2 - zmin[:, :, None]))  # row maxima 1: no underflow of f
+    const = np.where(pi, -0.5 * zmin - 0.5 * np.log(si) - 0.5 * _LOG_2PI, 0.0).sum(axis=1)
+    Jr = pi.sum(axis=1)
+    w = np.full((y.shape[0], K), 1.0 / K)
+    ll = _loglik_scaled(L, w, pi)
+    g = np.full(y.shape[0], np.inf)
+    it = np.zeros(y.shape[0], dtype=np.int64)
+    active = np.ones(y.shape[0], dtype=bool)
+    stalled = np.zeros(y.shape[0], dtype=bool)
+    for _ in range(maxiter):
+        active &= ~stalled
+        a = np.flatnonzero(active)
+        if a.size == 0:
+            break
+        every = a.size == L.shape[0]  # no copies while every row iterates
+        La, pa, w0 = (L, pi, w.copy()) if every else (L[a], pi[a], w[a])
+        w1, D0, _f = _em_step(La, w0, pa)
+        g[a] = Jr[a] * np.log(D0.max(axis=1))  # gap at w0
+        done = g[a] <= tol
+        w2, _, _ = _em_step(La, w1, pa)
+        r, v = w1 - w0, w2 - 2.0 * w1 + w0
+        nr, nv = np.sqrt((r * r).sum(axis=1)), np.sqrt((v * v).sum(axis=1))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            alpha = np.minimum(-nr / nv, -1.0)
+        alpha = np.where(np.isfinite(alpha), alpha, -1.0)
+        wx = w0 - 2.0 * alpha[:, None] * r + (alpha * alpha)[:, None] * v
+        # back onto the simplex, every atom kept alive (EM cannot revive a zero weight)
+        wx = np.maximum(wx, 1e-12 * np.abs(wx).max(axis=1, keepdims=True))
+        wx = wx / wx.sum(axis=1, keepdims=True)
+        ok = np.isfinite(wx).all(axis=1)
+        wx = np.where(ok[:, None], wx, w2)
+        w3, _, _ = _em_step(La, wx, pa)  # stabilising EM step
+        ll2, ll3 = _loglik_scaled(La, w2, pa), _loglik_scaled(La, w3, pa)
+        better = ok & (ll3 >= ll2)
+        w_new = np.where(better[:, None], w3, w2)
+        ll_new = np.where(better, ll3, ll2)
+        if ltol > 0:  # stalled: the next iteration is the last
+            stalled[a] |= ll_new - ll[a] < ltol
+        keep = done[:, None]
+        w[a] = np.where(keep, w0, w_new)
+        ll[a] = np.where(done, ll[a], ll_new)
+        it[a] += ~done
+        active[a[done]] = False
+    # final gap and log-likelihood of the returned weights
+    _, D, f = _em_step(L, w, pi)
+    g = Jr * np.log(D.max(axis=1))
+    ll = _loglik_scaled(L, w, pi)
+    post = np.einsum("rjk,rk->rj", L, w * gi) / np.where(pi, f, 1.0)
+    return w, ll + const, g, it, (g <= tol) | stalled, np.where(pi, post, np.nan)
 
 
 def npmle(stats: SuffStats, sigma2, **kwargs) -> np.ndarray:

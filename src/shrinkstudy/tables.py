@@ -260,26 +260,29 @@ def _paper_table(summary: pd.DataFrame):
     show_mu = bool((allrows["mu"] != 0).any())
     header = ["J", "sizes", "sigma", "tau"] + (["mu"] if show_mu else []) + ["R", "P(tau^=0)"] + ests
     rows, notes = [], []
-    by_cell = {c: g.set_index("estimator") for c, g in allrows.groupby("cell", sort=False)}
-    for _, c in _cell_rows(summary).iterrows():
+    by_cell: dict[str, dict[str, dict]] = {}
+    for r in allrows[["cell", "estimator", "reps", "mse", "mse_mcse", "failures"]].to_dict("records"):
+        by_cell.setdefault(r["cell"], {})[r["estimator"]] = r
+    for c in _cell_rows(summary).to_dict("records"):
         g = by_cell[c["cell"]]
-        R = int(g["reps"].max())
+        R = max(int(r["reps"]) for r in g.values())
         row = [str(c["J"]), str(c["design"]), _num(c["sigma"]), _num(c["tau"])]
         row += [_num(c["mu"])] if show_mu else []
         row += [str(R), format_estimate(c["boundary_share"], c["boundary_share_mcse"])]
         for e in ests:
-            if e in g.index:
-                row.append(format_estimate(g.at[e, "mse"], g.at[e, "mse_mcse"]))
-                if g.at[e, "failures"] > 0:
-                    notes.append(f"{c['cell']}: {e} failed on {int(g.at[e, 'failures'])} replications")
+            if e in g:
+                row.append(format_estimate(g[e]["mse"], g[e]["mse_mcse"]))
+                if g[e]["failures"] > 0:
+                    notes.append(f"{c['cell']}: {e} failed on {int(g[e]['failures'])} replications")
             else:
                 row.append("n/a")
         rows.append(row)
     return header, rows, notes, ests, show_mu
 
 
-def summary_markdown(summary: pd.DataFrame) -> str:
-    header, rows, notes, ests, show_mu = _paper_table(summary)
+def summary_markdown(summary: pd.DataFrame, paper=None) -> str:
+    """The paper table in Markdown (``paper``: ``_paper_table(summary)``, when already built)."""
+    header, rows, notes, ests, show_mu = paper or _paper_table(summary)
     text = [
         "# Mean squared error of the group-mean estimates",
         "",
@@ -298,8 +301,9 @@ def summary_markdown(summary: pd.DataFrame) -> str:
     return "\n".join(text)
 
 
-def summary_latex(summary: pd.DataFrame) -> str:
-    _, rows, notes, ests, show_mu = _paper_table(summary)
+def summary_latex(summary: pd.DataFrame, paper=None) -> str:
+    """The paper table in LaTeX (``paper``: ``_paper_table(summary)``, when already built)."""
+    _, rows, notes, ests, show_mu = paper or _paper_table(summary)
     k = 4 + (1 if show_mu else 0)
     spec = "r l " + " ".join(["r"] * (k - 2)) + " r r " + " ".join(["r"] * len(ests))
     tex_header = [r"$J$", r"$n_j$", r"$\sigma$", r"$\tau$"] + ([r"$\mu$"] if show_mu else [])
@@ -661,10 +665,11 @@ def write_tables(
         raise ValueError("summary: a (cell, estimator, groups) row appears more than once")
     head = headline_table(s, headline_sigma, seed_design)
     rep = replication_table(s, plans)
+    paper = _paper_table(s)
     paths = [
         _write(outdir / "summary.csv", _csv(s)),
-        _write(outdir / "summary.md", summary_markdown(s)),
-        _write(outdir / "summary.tex", summary_latex(s)),
+        _write(outdir / "summary.md", summary_markdown(s, paper)),
+        _write(outdir / "summary.tex", summary_latex(s, paper)),
         _write(outdir / "headline.csv", _csv(head)),
         _write(outdir / "headline.md", _headline_markdown(head, headline_sigma, seed_design)),
         _write(outdir / "replication.csv", _csv(rep)),

@@ -202,3 +202,17 @@ def all_targets():
     """Every declared output but the per-cell intermediates: each table, the seed example, each
     figure and report page, the findings and the protocol (a deleted one is rebuilt)."""
     return list(rules.aggregate.output) + list(rules.seed_example.output) + FIGURE_TARGETS + REPORT_TARGETS
+
+
+def figure_outputs(specs, folder):
+    """Each figure's PNG (in the report, with its caption and category) and PDF in ``folder``,
+    named <figure>_png and <figure>_pdf."""
+    out = {}
+    for fig, spec in specs.items():
+        out[f"{fig}_png"] = report(
+            f"{folder}/{fig}.png",
+            caption=f"../report/{fig}.rst",
+            category=spec["category"],
+        )
+        out[f"{fig}_pdf"] = f"{folder}/{fig}.pdf"
+    return out

@@ -82,8 +82,11 @@ rule fig_seed_blup_bayesglm:
         "../scripts/fig_seed_blup_bayesglm.py"
 
 
-# The study's figures from the summary table: one rule each (fig_relmse_by_n, ...), all drawn
-# by fig_summary.py with shrinkstudy.figures.plot_<name>; extra params are its keywords.
+# The study's figures from the summary table, drawn by fig_summary.py with
+# shrinkstudy.figures.plot_<name> in one job (extra params are its keywords). A figure whose
+# rows, options and code are unchanged is copied from its cache (results/figures/.cache), not
+# redrawn (shrinkstudy.figures.cache): after a change that adds a cell, only the figures that
+# plot it are drawn.
 SUMMARY_FIGURES = {
     "relmse_by_n": {"category": "2. Accuracy"},
     "nested_loop": {"category": "2. Accuracy"},
@@ -102,32 +105,23 @@ SUMMARY_FIGURES = {
     },
 }
 
-for fig, spec in SUMMARY_FIGURES.items():
 
-    rule:
-        name:
-            f"fig_{fig}"
-        input:
-            summary=rules.aggregate.output.summary,
-            code=code("fig_summary.py"),
-        output:
-            png=report(
-                f"{FIGURES}/{fig}.png",
-                caption=f"../report/{fig}.rst",
-                category=spec["category"],
-            ),
-            pdf=f"{FIGURES}/{fig}.pdf",
-        params:
-            figure=fig,
-            **spec.get("params", {}),
-        log:
-            res(f"logs/figures/{fig}.log"),
-        benchmark:
-            res(f"benchmarks/figures/{fig}.tsv")
-        conda:
-            ENV
-        script:
-            "../scripts/fig_summary.py"
+rule summary_figures:
+    input:
+        summary=rules.aggregate.output.summary,
+        code=code("fig_summary.py"),
+    output:
+        **figure_outputs(SUMMARY_FIGURES, FIGURES),
+    params:
+        figures={fig: spec.get("params", {}) for fig, spec in SUMMARY_FIGURES.items()},
+    log:
+        res("logs/figures/summary_figures.log"),
+    benchmark:
+        res("benchmarks/figures/summary_figures.tsv")
+    conda:
+        ENV
+    script:
+        "../scripts/fig_summary.py"
 
 
 # The report shows images and HTML inline: the tables go in as HTML pages.
@@ -164,12 +158,8 @@ rule report_tables:
 
 
 # Every figure (PNG and PDF) and the report's table pages; rule all builds them.
-FIGURE_TARGETS = [
-    path
-    for r in (
-        rules.fig_seed_shrinkage,
-        rules.fig_seed_blup_bayesglm,
-        *(getattr(rules, f"fig_{fig}") for fig in SUMMARY_FIGURES),
-    )
-    for path in (r.output.png, r.output.pdf)
-] + list(rules.report_tables.output)
+FIGURE_TARGETS = (
+    [path for r in (rules.fig_seed_shrinkage, rules.fig_seed_blup_bayesglm) for path in (r.output.png, r.output.pdf)]
+    + list(rules.summary_figures.output)
+    + list(rules.report_tables.output)
+)

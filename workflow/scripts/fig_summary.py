@@ -1,19 +1,29 @@
-"""Figure: one of the study's figures from the summary table (``params.figure`` names it).
+"""The study's figures from the summary table, in one job: each redrawn only when the rows it
+plots (or its options, or the code that draws it) changed, else copied from the figure cache
+(``shrinkstudy.figures.cache``).
 
-``params.figure`` is the figure's name (``relmse_by_n``, ``coverage``, ...); the figure is drawn
-by ``shrinkstudy.figures.plot_<name>``, given every other param as a keyword (the coverage
-figure's ``level``).
+``params.figures`` maps each figure's name (``relmse_by_n``, ``coverage``, ...) to its keyword
+options (the coverage figure's ``level``); the figure is drawn by
+``shrinkstudy.figures.plot_<name>`` and written to the outputs ``<name>_png`` and ``<name>_pdf``.
 """
 
+from pathlib import Path
+
 from shrinkstudy import figures
+from shrinkstudy.figures.cache import CACHE_DIR, draw_summary_figure
 from shrinkstudy.smkio import logged
 
 
 def main(smk):
-    plot = getattr(figures, f"plot_{smk.params.figure}")
-    options = {k: v for k, v in smk.params.items() if k != "figure"}
-    fig = plot(figures.read_summary(smk.input.summary), **options)
-    figures.save_figure(fig, smk.output.png, smk.output.pdf)
+    summary = figures.read_summary(smk.input.summary)
+    drawn = []
+    for name, options in smk.params.figures.items():
+        paths = [smk.output[f"{name}_png"], smk.output[f"{name}_pdf"]]
+        cache = Path(paths[0]).parent / CACHE_DIR
+        if draw_summary_figure(name, summary, paths, options, cache=cache):
+            drawn.append(name)
+    kept = [name for name in smk.params.figures if name not in drawn]
+    print(f"drawn: {', '.join(drawn) or 'none'}; unchanged (from the cache): {', '.join(kept) or 'none'}")
 
 
 if "snakemake" in globals():

@@ -38,19 +38,79 @@ Modules (every public name is re-exported here: ``figures.plot_boundary``, ...):
 
 from __future__ import annotations
 
-from .boundary import boundary_data, boundary_probability, plot_boundary
-from .coverage import coverage_data, plot_coverage
-from .group_size_mse import group_size_mse_data, plot_group_size_mse
-from .html import REPORT_COLUMNS, summary_html, text_html
-from .nested_loop import nested_loop_data, plot_nested_loop
-from .relmse_by_n import plot_relmse_by_n, relmse_by_n_data
-from .seed import plot_fit, plot_seed_blup_bayesglm, plot_seed_shrinkage, seed_figure1
-from .spread import plot_spread, spread_data
-from .style import DOUBLE, ESTIMATOR_STYLE, MCSE_Z, RC, SEED_COLOURS, SINGLE, estimator_order, save_figure
-from .summary import read_summary
-from .worlds_coverage import plot_worlds_coverage, worlds_coverage_data
-from .worlds_relmse import plot_worlds_relmse, worlds_relmse_data
-from .worlds_w1 import plot_worlds_w1, worlds_w1_data
+import importlib
+from typing import TYPE_CHECKING
+
+# Every public name is loaded from its module on first use (PEP 562), so that a job that needs
+# only the HTML pages or ``read_summary`` does not import matplotlib (half a second). The imports
+# below are what the names are (and what the workflow's import scan follows: a figure module's
+# change reruns the jobs that use the package).
+if TYPE_CHECKING:
+    from .boundary import boundary_data, boundary_probability, plot_boundary
+    from .coverage import coverage_data, plot_coverage
+    from .group_size_mse import group_size_mse_data, plot_group_size_mse
+    from .html import REPORT_COLUMNS, summary_html, text_html
+    from .nested_loop import nested_loop_data, plot_nested_loop
+    from .relmse_by_n import plot_relmse_by_n, relmse_by_n_data
+    from .seed import plot_fit, plot_seed_blup_bayesglm, plot_seed_shrinkage, seed_figure1
+    from .spread import plot_spread, spread_data
+    from .style import DOUBLE, ESTIMATOR_STYLE, MCSE_Z, RC, SEED_COLOURS, SINGLE, estimator_order, save_figure
+    from .summary import read_summary
+    from .worlds_coverage import plot_worlds_coverage, worlds_coverage_data
+    from .worlds_relmse import plot_worlds_relmse, worlds_relmse_data
+    from .worlds_w1 import plot_worlds_w1, worlds_w1_data
+
+_MODULE_OF = {
+    "boundary_data": "boundary",
+    "boundary_probability": "boundary",
+    "plot_boundary": "boundary",
+    "coverage_data": "coverage",
+    "plot_coverage": "coverage",
+    "group_size_mse_data": "group_size_mse",
+    "plot_group_size_mse": "group_size_mse",
+    "REPORT_COLUMNS": "html",
+    "summary_html": "html",
+    "text_html": "html",
+    "nested_loop_data": "nested_loop",
+    "plot_nested_loop": "nested_loop",
+    "plot_relmse_by_n": "relmse_by_n",
+    "relmse_by_n_data": "relmse_by_n",
+    "plot_fit": "seed",
+    "plot_seed_blup_bayesglm": "seed",
+    "plot_seed_shrinkage": "seed",
+    "seed_figure1": "seed",
+    "plot_spread": "spread",
+    "spread_data": "spread",
+    "DOUBLE": "style",
+    "ESTIMATOR_STYLE": "style",
+    "MCSE_Z": "style",
+    "RC": "style",
+    "SEED_COLOURS": "style",
+    "SINGLE": "style",
+    "estimator_order": "style",
+    "save_figure": "style",
+    "read_summary": "summary",
+    "plot_worlds_coverage": "worlds_coverage",
+    "worlds_coverage_data": "worlds_coverage",
+    "plot_worlds_relmse": "worlds_relmse",
+    "worlds_relmse_data": "worlds_relmse",
+    "plot_worlds_w1": "worlds_w1",
+    "worlds_w1_data": "worlds_w1",
+}
+
+
+def __getattr__(name):
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_MODULE_OF))
+
 
 __all__ = [
     "RC",
