@@ -626,3 +626,29 @@ def test_damaged_parquet_input_is_one_line_naming_it(tmp_path, capsys, damage):
     _one_line_error(["fit", str(path), "--out", str(tmp_path / "o")], capsys, str(path), "Parquet")
     if damage == "flipped value byte":  # without the verification, a silent change
         assert pq.read_table(path)["y"].to_pylist()[3] == -5.0
+
+
+def test_estimates_csv_reads_back_as_pandas_would_write_it(tmp_path):
+    """estimates.csv is written by Arrow's CSV writer (fast): read back, every number is the same
+    double and every column the same type as from pandas' own ``to_csv`` (whole-number float
+    columns stay floats, missing values stay missing, labels with commas and quotes survive)."""
+    import io
+
+    from shrinkstudy.cli import _write_csv
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=200) * 10.0 ** rng.integers(-12, 12, 200)
+    x[:6] = [np.nan, -0.0, 1e-5, 1e16, 2.0, 5e-324]
+    table = pd.DataFrame({
+        "dataset": np.repeat(["a,b", 'say "hi"', "plain", "ü"], 50),
+        "group": np.arange(200),
+        "n": rng.integers(1, 9, 200),
+        "se": np.round(rng.uniform(1, 20, 200)),  # whole numbers, as in the eight schools
+        "blup": x,
+        "hier_bayes_lower": np.where(np.arange(200) % 7 == 0, np.nan, x - 1.0),
+    })
+    _write_csv(table, tmp_path / "estimates.csv")
+    got = pd.read_csv(tmp_path / "estimates.csv")
+    want = pd.read_csv(io.StringIO(table.to_csv(index=False)))
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
+    assert got["se"].dtype == float and np.array_equal(got["blup"].to_numpy(), x, equal_nan=True)

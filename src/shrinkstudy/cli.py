@@ -18,7 +18,8 @@ Two input forms:
 
 Writes ``DIR/estimates.csv`` (one row per dataset and group: dataset, group, n or se, ybar,
 every estimator's estimate and ``<name>_lower`` / ``<name>_upper`` for the interval
-estimators) and ``DIR/fit.json`` (settings, package versions and, per dataset, mu, tau2,
+estimators; every number in the shortest form that reads back as the same double, a missing
+one empty) and ``DIR/fit.json`` (settings, package versions and, per dataset, mu, tau2,
 sigma2, tau, sigma, the REML/ML criterion, boundary, method and engine). Without ``--dataset``
 the dataset is named after the file.
 
@@ -822,6 +823,35 @@ def _seed_figure1():
     return fn
 
 
+def _write_csv(table: pd.DataFrame, path: Path) -> None:
+    """``table`` as CSV by Arrow's writer (ten times pandas' speed on a large table): numbers in
+    the shortest form that reads back as the same double (a float column of whole numbers as
+    pandas writes it, "15.0"), missing values empty, text quoted where it must be; a table Arrow
+    cannot take (mixed-type labels) by pandas."""
+    import csv
+    import io
+
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    # a float column of whole numbers keeps its ".0" (read back as floats, not integers)
+    table = table.copy(deep=False)
+    for c in table.columns:
+        x = table[c].to_numpy()
+        if x.dtype.kind == "f" and np.isfinite(x).any() and np.all(x[np.isfinite(x)] % 1 == 0):
+            table[c] = [repr(float(v)) if np.isfinite(v) else None for v in x]
+    try:
+        arrow = pa.Table.from_pandas(table, preserve_index=False)
+    except (pa.ArrowException, TypeError, ValueError):
+        table.to_csv(path, index=False)
+        return
+    header = io.StringIO()
+    csv.writer(header, lineterminator="\n").writerow([str(c) for c in table.columns])
+    with open(path, "wb") as fh:
+        fh.write(header.getvalue().encode())
+        pacsv.write_csv(arrow, fh, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+
+
 def _fit_json(meta: dict) -> str:
     """fit.json: the settings indented, then one line per dataset (json's fast encoder; a file
     of thousands of datasets stays quick to write and easy to read or grep)."""
@@ -849,7 +879,7 @@ def _cmd_fit(args) -> int:
         result = fit(args, df, line, path)
     table, records, settings = result
     out = _output_dir(Path(args.out))
-    table.to_csv(out / "estimates.csv", index=False)
+    _write_csv(table, out / "estimates.csv")
     meta = {
         "command": "shrinkstudy fit",
         "input": path.name,

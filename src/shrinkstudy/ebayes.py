@@ -144,19 +144,26 @@ class NPMLEFit:
     estimate: np.ndarray
 
 
-def _em_step(L, w, present):
-    """One EM step for every row: w_k <- w_k mean_j [L_jk / f_j], f = L w; returns (w', D, f)."""
-    f = np.einsum("rjk,rk->rj", L, w)
+def _mixture_density(L, w):
+    """f_j = sum_k L_jk w_k for every row."""
+    return np.einsum("rjk,rk->rj", L, w)
+
+
+def _em_step(L, w, present, f=None):
+    """One EM step for every row: w_k <- w_k mean_j [L_jk / f_j], f = L w (given, or computed);
+    returns (w', D, f)."""
+    f = _mixture_density(L, w) if f is None else f
     f = np.where(present, f, 1.0)
     D = np.einsum("rjk,rj->rk", L, np.where(present, 1.0 / f, 0.0)) / present.sum(axis=1)[:, None]
     w_new = w * D
     return w_new / w_new.sum(axis=1, keepdims=True), D, f
 
 
-def _loglik_scaled(L, w, present):
-    f = np.einsum("rjk,rk->rj", L, w)
+def _loglik_scaled(L, w, present, f=None):
+    """The log-likelihood (without its constant) of every row and its f = L w (given, or computed)."""
+    f = _mixture_density(L, w) if f is None else f
     with np.errstate(divide="ignore"):
-        return np.where(present, np.log(np.where(present, f, 1.0)), 0.0).sum(axis=1)
+        return np.where(present, np.log(np.where(present, f, 1.0)), 0.0).sum(axis=1), f
 
 
 def npmle_fit(
@@ -238,7 +245,7 @@ def _npmle_rows(y, s2, present, grid, *, tol, maxiter, ltol):
     const = np.where(pi, -0.5 * zmin - 0.5 * np.log(si) - 0.5 * _LOG_2PI, 0.0).sum(axis=1)
     Jr = pi.sum(axis=1)
     w = np.full((y.shape[0], K), 1.0 / K)
-    ll = _loglik_scaled(L, w, pi)
+    ll, F = _loglik_scaled(L, w, pi)  # F: each row's f = L w at its current w (kept, not recomputed)
     g = np.full(y.shape[0], np.inf)
     it = np.zeros(y.shape[0], dtype=np.int64)
     active = np.ones(y.shape[0], dtype=bool)
@@ -249,8 +256,8 @@ def _npmle_rows(y, s2, present, grid, *, tol, maxiter, ltol):
         if a.size == 0:
             break
         every = a.size == L.shape[0]  # no copies while every row iterates
-        La, pa, w0 = (L, pi, w.copy()) if every else (L[a], pi[a], w[a])
-        w1, D0, _f = _em_step(La, w0, pa)
+        La, pa, w0, f0 = (L, pi, w.copy(), F.copy()) if every else (L[a], pi[a], w[a], F[a])
+        w1, D0, _f = _em_step(La, w0, pa, f0)
         g[a] = Jr[a] * np.log(D0.max(axis=1))  # gap at w0
         done = g[a] <= tol
         w2, _, _ = _em_step(La, w1, pa)
@@ -266,21 +273,23 @@ def _npmle_rows(y, s2, present, grid, *, tol, maxiter, ltol):
         ok = np.isfinite(wx).all(axis=1)
         wx = np.where(ok[:, None], wx, w2)
         w3, _, _ = _em_step(La, wx, pa)  # stabilising EM step
-        ll2, ll3 = _loglik_scaled(La, w2, pa), _loglik_scaled(La, w3, pa)
+        (ll2, f2), (ll3, f3) = _loglik_scaled(La, w2, pa), _loglik_scaled(La, w3, pa)
         better = ok & (ll3 >= ll2)
         w_new = np.where(better[:, None], w3, w2)
+        f_new = np.where(better[:, None], f3, f2)
         ll_new = np.where(better, ll3, ll2)
         if ltol > 0:  # stalled: the next iteration is the last
             stalled[a] |= ll_new - ll[a] < ltol
         keep = done[:, None]
         w[a] = np.where(keep, w0, w_new)
+        F[a] = np.where(keep, f0, f_new)
         ll[a] = np.where(done, ll[a], ll_new)
         it[a] += ~done
         active[a[done]] = False
     # final gap and log-likelihood of the returned weights
-    _, D, f = _em_step(L, w, pi)
+    _, D, f = _em_step(L, w, pi, F)
     g = Jr * np.log(D.max(axis=1))
-    ll = _loglik_scaled(L, w, pi)
+    ll, _ = _loglik_scaled(L, w, pi, F)
     post = np.einsum("rjk,rk->rj", L, w * gi) / np.where(pi, f, 1.0)
     return w, ll + const, g, it, (g <= tol) | stalled, np.where(pi, post, np.nan)
 

@@ -56,6 +56,7 @@ __all__ = [
 ]
 
 PRIOR_FAMILIES = ("half_cauchy", "uniform_shrinkage")
+_BLOCK_ENTRIES = 8192  # rows x groups per block of hier_bayes
 
 
 @dataclass(frozen=True)
@@ -266,8 +267,12 @@ def hier_bayes(stats: SuffStats, prior: HierPrior | None = None, level: float | 
     if level is not None:
         lower[const] = upper[const] = mean[const]
     tau2_mean[const] = 0.0
-    idx = np.flatnonzero(regular)
-    if idx.size:
+    regular_rows = np.flatnonzero(regular)
+    # rows in blocks (each row's quadrature and quantiles depend on its own values only: the
+    # same bits as all rows at once), so that a block's (rows, nodes, groups) arrays stay in cache
+    step = max(1, _BLOCK_ENTRIES // max(stats.n.shape[1], 1))
+    for at in range(0, regular_rows.size, step):
+        idx = regular_rows[at : at + step]
         sub = SuffStats(stats.n[idx], stats.ybar[idx], stats.ssw[idx])
         gamma, p = posterior_nodes(sub, prior)
         n, g, w, S, mu, d, qf = _parts(sub, gamma)  # (R, G, J) / (R, G)

@@ -162,15 +162,27 @@ def suffstats_from_long(dataset, group, y) -> tuple[SuffStats, np.ndarray, list]
     y = np.asarray(y, dtype=float)
     d_codes, d_labels = pd.factorize(pd.Series(dataset), sort=True)
     g_codes, g_labels = pd.factorize(pd.Series(group), sort=True)
-    pairs = pd.DataFrame({"d": d_codes, "g": g_codes})
-    uniq = pairs.drop_duplicates().sort_values(["d", "g"], kind="stable")
-    col = uniq.groupby("d", sort=False).cumcount().to_numpy()
+    R, G = len(d_labels), len(g_labels)
+    # the (dataset, group) pairs present, sorted, as keys d * G + g; a group's column is its rank
+    # among its dataset's groups
+    key = d_codes.astype(np.int64) * G + g_codes
+    dense = R * G <= 1 << 25  # a flag per possible pair (at most 32 MB), else sort the keys
+    if dense:
+        seen = np.zeros(R * G, dtype=bool)
+        seen[key] = True
+        uniq = np.flatnonzero(seen)
+    else:
+        uniq = np.unique(key)
+    ud, ug = uniq // G if G else uniq, uniq % G if G else uniq
+    col = np.arange(uniq.size) - np.searchsorted(ud, np.arange(R))[ud]
     J = int(col.max()) + 1 if len(col) else 0
-    lookup = pd.Series(col, index=pd.MultiIndex.from_frame(uniq))
-    g_codes_all = lookup.reindex(pd.MultiIndex.from_frame(pairs)).to_numpy()
-    ud, ug = uniq["d"].to_numpy(), uniq["g"].to_numpy()
+    if dense:
+        column_of = np.zeros(R * G, dtype=np.int64)
+        column_of[uniq] = col
+        g_codes_all = column_of[key]
+    else:
+        g_codes_all = col[np.searchsorted(uniq, key)]
     groups_per_dataset = [list(g_labels[a]) for a in np.split(ug, np.flatnonzero(np.diff(ud)) + 1)]
-    R = len(d_labels)
     flat = d_codes * J + g_codes_all
     n = np.bincount(flat, minlength=R * J).astype(float)
     # shift by the first observation of each dataset before summing (precision)
