@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 CORES  ?= all
 
-.PHONY: study test bench report quick example clean-results venv docs
+.PHONY: study test bench timing report quick example clean-results venv docs
 
 $(BIN)/snakemake: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ test: $(BIN)/snakemake
 ## make bench: throughput of the engine against statsmodels MixedLM (and lme4 when R is present)
 bench: $(BIN)/snakemake
 	$(BIN)/python -m shrinkstudy.bench
+
+## make timing: the default study from empty results/, then one new cell on top of it, back to back
+## (and the grown study from empty, compared byte for byte): results/timing/timing.json
+timing: $(BIN)/snakemake
+	$(BIN)/python -m shrinkstudy.timing --verify
 
 ## make report: browsable HTML report of the default study
 report: study

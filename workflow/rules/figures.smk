@@ -114,6 +114,8 @@ rule summary_figures:
         **figure_outputs(SUMMARY_FIGURES, FIGURES),
     params:
         figures={fig: spec.get("params", {}) for fig, spec in SUMMARY_FIGURES.items()},
+    # the longest job after the summary: started first, beside the short report jobs
+    priority: 10
     log:
         res("logs/figures/summary_figures.log"),
     benchmark:
