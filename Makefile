@@ -54,9 +54,12 @@ clean-results:
 	rm -rf results .snakemake/metadata
 
 ## make docs: copy the README's figures, headline table and numbers from results/ (after make
-## study); tests/test_readme.py then holds the README's findings to docs/findings.json
+## study; and the records of make timing and make bench where they exist); tests/test_readme.py
+## then holds the README's findings, running times and rates to docs/*.json
 docs: results/tables/headline.md results/tables/findings.json
 	mkdir -p docs
 	cp results/figures/seed_shrinkage.png results/figures/relmse_by_n.png results/figures/worlds_w1.png docs/
 	sed -n '/^## The seed/,$$p' results/tables/headline.md > docs/headline-seed.md
 	cp results/tables/findings.json docs/findings.json
+	if [ -f results/timing/timing.json ]; then cp results/timing/timing.json docs/timing.json; fi
+	if [ -f results/bench/bench.json ]; then cp results/bench/bench.json docs/bench.json; fi

@@ -97,3 +97,40 @@ def test_rules_of_the_check():
     ]
     assert numbers("figure 2, +-1.96 MCSE, tau^2 = 0, sigma^2/n, `results/tables/x2.md`") == []
     assert prose("a\n| 1 | 2 |\n![x](y3.png)\nb  c") == "a b c"
+
+
+def _section(text: str, title: str) -> str:
+    m = re.search(rf"^## {title}\n(.*?)(?=^## )", text, flags=re.DOTALL | re.MULTILINE)
+    assert m, f"README has no '{title}' section"
+    return m.group(1)
+
+
+def test_running_time_and_speed_are_the_recorded_runs():
+    """The README's running times and rates are those of docs/timing.json (``make timing``) and
+    docs/bench.json (``make bench``), copied from results/ by ``make docs``."""
+    text = README.read_text(encoding="utf-8")
+    timing = json.loads((ROOT / "docs" / "timing.json").read_text())
+    bench = json.loads((ROOT / "docs" / "bench.json").read_text())
+    running = _section(text, "Running time and disk")
+    fit = timing["full"]["rules"]["fit"]
+    for want in (
+        f"| {timing['full']['seconds']:.1f} | {timing['full']['job_count']} |",
+        f"| {timing['one_cell']['seconds']:.1f} ({100 * timing['one_cell_over_full']:.1f}% of the full run) |",
+        f"| {timing['grown_full']['seconds']:.1f} | {timing['grown_full']['job_count']} |",
+        f"{timing['verify']['files']} tables, figures, report pages",
+        f"({len(timing['verify']['differ'])} differ;",
+        f"| {fit['jobs']} | {fit['mean']:.2f} | {fit['max']:.2f} (`{fit['max_job']}`) | {fit['total']:.0f} |",
+    ):
+        assert want in running, want
+    assert timing["verify"]["differ"] == [] and timing["one_cell_over_full"] <= 0.10
+    speed = _section(text, "Speed of the engine")
+    rate, ratio = bench["datasets_per_second"], bench["ratios"]
+    for want in (
+        f"| {rate['cli_csv']:,.0f} ({bench['cli']['csv']['seconds']:.2f} s, peak "
+        f"{bench['cli']['csv']['peak_rss_mb']:.0f} MB) | {ratio['cli_csv_over_statsmodels']:.1f} x statsmodels |",
+        f"| {rate['cli_parquet']:,.0f} ({bench['cli']['parquet']['seconds']:.2f} s",
+        f"| statsmodels MixedLM | {rate['statsmodels']:.2f} | engine is {ratio['engine_over_statsmodels']:,.0f} x faster |",
+        f"| lme4 `lmer` | {rate['lme4']:.2f} | engine is {ratio['engine_over_lme4']:,.0f} x faster |",
+        f"| {rate['engine_all_estimators']:,.0f} | {ratio['engine_all_over_statsmodels']:.0f} x statsmodels |",
+    ):
+        assert want in speed, want

@@ -108,7 +108,8 @@ def run_timing(config_file: Path, out_dir: Path, *, add_sigma: float = 10.0, cor
     config = read_config_file(config_file)
     out_dir.mkdir(parents=True, exist_ok=True)
     grown, block = grown_config(config, add_sigma)
-    record = {"machine": machine_info(), "python": platform.python_version(), "config": str(config_file),
+    shown = os.path.relpath(config_file, ROOT) if Path(config_file).resolve().is_relative_to(ROOT) else str(config_file)
+    record = {"machine": machine_info(), "python": platform.python_version(), "config": shown,
               "added": {"block": block, "sigma": add_sigma}, "cores": cores}
     results = out_dir / "study"
     where = os.path.relpath(results, ROOT) if results.is_relative_to(ROOT) else str(results)
