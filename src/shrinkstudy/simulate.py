@@ -141,6 +141,22 @@ def simulate_chunk(cell: Cell, reps, base_seed: int) -> tuple[pd.DataFrame, pd.D
     return data, truth
 
 
+def _factorize_sorted(values) -> tuple[np.ndarray, np.ndarray]:
+    """``pandas.factorize(values, sort=True)``: codes (int64) and the sorted distinct labels; for
+    small non-negative integer codes (what ``shrinkstudy fit`` passes) by counting, without a
+    hash table."""
+    a = np.asarray(values)
+    if a.dtype.kind in "iu" and a.size and a.min() >= 0 and a.max() < 1 << 26:
+        counts = np.bincount(a)
+        labels = np.flatnonzero(counts)
+        rank = np.cumsum(counts > 0) - 1
+        return rank[a], labels.astype(a.dtype)
+    import pandas as pd
+
+    codes, labels = pd.factorize(pd.Series(values), sort=True)
+    return codes.astype(np.int64, copy=False), np.asarray(labels)
+
+
 def suffstats_from_long(dataset, group, y) -> tuple[SuffStats, np.ndarray, list]:
     """Reduce long-format observations to sufficient statistics, vectorised over datasets.
 
@@ -160,8 +176,8 @@ def suffstats_from_long(dataset, group, y) -> tuple[SuffStats, np.ndarray, list]
     import pandas as pd
 
     y = np.asarray(y, dtype=float)
-    d_codes, d_labels = pd.factorize(pd.Series(dataset), sort=True)
-    g_codes, g_labels = pd.factorize(pd.Series(group), sort=True)
+    d_codes, d_labels = _factorize_sorted(dataset)
+    g_codes, g_labels = _factorize_sorted(group)
     R, G = len(d_labels), len(g_labels)
     # the (dataset, group) pairs present, sorted, as keys d * G + g; a group's column is its rank
     # among its dataset's groups
@@ -182,13 +198,12 @@ def suffstats_from_long(dataset, group, y) -> tuple[SuffStats, np.ndarray, list]
         g_codes_all = column_of[key]
     else:
         g_codes_all = col[np.searchsorted(uniq, key)]
-    groups_per_dataset = [list(g_labels[a]) for a in np.split(ug, np.flatnonzero(np.diff(ud)) + 1)]
+    groups_per_dataset = [g_labels[a].tolist() for a in np.split(ug, np.flatnonzero(np.diff(ud)) + 1)]
     flat = d_codes * J + g_codes_all
     n = np.bincount(flat, minlength=R * J).astype(float)
     # shift by the first observation of each dataset before summing (precision)
     first = np.full(R, np.nan)
-    order = np.arange(len(y))[::-1]
-    first[d_codes[order]] = y[order]
+    first[d_codes[::-1]] = y[::-1]  # assigned last to first: each dataset's first value stays
     ys = y - first[d_codes]
     s = np.bincount(flat, weights=ys, minlength=R * J)
     with np.errstate(invalid="ignore", divide="ignore"):
