@@ -652,3 +652,9 @@ def test_estimates_csv_reads_back_as_pandas_would_write_it(tmp_path):
     want = pd.read_csv(io.StringIO(table.to_csv(index=False)))
     pd.testing.assert_frame_equal(got, want, check_exact=True)
     assert got["se"].dtype == float and np.array_equal(got["blup"].to_numpy(), x, equal_nan=True)
+    # labels that need no quotes get none, as pandas writes them
+    plain = table.assign(dataset="plain")
+    _write_csv(plain, tmp_path / "plain.csv")
+    text = (tmp_path / "plain.csv").read_text()
+    assert '"' not in text and text.splitlines()[1].startswith("plain,0,")
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "plain.csv"), pd.read_csv(io.StringIO(plain.to_csv(index=False))), check_exact=True)

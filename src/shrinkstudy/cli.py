@@ -624,6 +624,19 @@ def _varcomp_fields(vc, r: int, sigma2) -> dict:
     }
 
 
+def _first_rows(d_codes, g_codes, d, g, G: int) -> np.ndarray:
+    """The row of the file where each (dataset, group) pair ``(d[i], g[i])`` first appears (the
+    codes of ``_codes``; ``G`` groups in all)."""
+    key = d_codes.astype(np.int64) * G + g_codes
+    want = np.asarray(d, dtype=np.int64) * G + np.asarray(g, dtype=np.int64)
+    if (int(d_codes.max()) + 1) * G <= 1 << 25 if len(d_codes) else True:  # a table of every pair
+        first = np.zeros((int(d_codes.max()) + 1 if len(d_codes) else 0) * G, dtype=np.int64)
+        first[key[::-1]] = np.arange(key.size - 1, -1, -1)  # assigned last to first: the first row stays
+        return first[want]
+    uniq, at = np.unique(key, return_index=True)
+    return at[np.searchsorted(uniq, want)]
+
+
 def _fit_long(args, df, line, path):
     from .estimators import fit_estimators
     from .hierbayes import HierPrior
@@ -671,10 +684,11 @@ def _fit_long(args, df, line, path):
     # rows: datasets in order of first appearance, and each dataset's groups in the order they
     # first appear in it
     r_idx, j_idx = np.nonzero(stats.present)
-    g_idx = np.array([groups[r][j] for r, j in zip(r_idx, j_idx, strict=True)], dtype=np.int64)
-    first = pd.DataFrame({"d": d_codes, "g": g_codes}).drop_duplicates()
-    rank = pd.Series(np.arange(len(first)), index=pd.MultiIndex.from_frame(first))
-    order = np.argsort(rank.loc[list(zip(r_idx, g_idx, strict=True))].to_numpy(), kind="stable")
+    group_of = np.zeros(stats.present.shape, dtype=np.int64)  # (dataset, column) -> group code
+    for r, codes in enumerate(groups):
+        group_of[r, : len(codes)] = codes
+    g_idx = group_of[r_idx, j_idx]
+    order = np.argsort(_first_rows(d_codes, g_codes, r_idx, g_idx, len(g_labels)), kind="stable")
     r_idx, j_idx, g_idx = r_idx[order], j_idx[order], g_idx[order]
     out = {
         "dataset": d_labels[r_idx],
@@ -826,8 +840,8 @@ def _seed_figure1():
 def _write_csv(table: pd.DataFrame, path: Path) -> None:
     """``table`` as CSV by Arrow's writer (ten times pandas' speed on a large table): numbers in
     the shortest form that reads back as the same double (a float column of whole numbers as
-    pandas writes it, "15.0"), missing values empty, text quoted where it must be; a table Arrow
-    cannot take (mixed-type labels) by pandas."""
+    pandas writes it, "15.0"), missing values empty, text quoted only when some value needs it; a
+    table Arrow cannot take (mixed-type labels) by pandas."""
     import csv
     import io
 
@@ -845,11 +859,20 @@ def _write_csv(table: pd.DataFrame, path: Path) -> None:
     except (pa.ArrowException, TypeError, ValueError):
         table.to_csv(path, index=False)
         return
+    import pyarrow.compute as pc
+
+    # text quoted only where a value holds a comma, a quote or a line break (as pandas writes it)
+    special = any(
+        pc.any(pc.match_substring_regex(arrow.column(k), r'[,"\n\r]')).as_py()
+        for k, f in enumerate(arrow.schema)
+        if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+    )
     header = io.StringIO()
     csv.writer(header, lineterminator="\n").writerow([str(c) for c in table.columns])
     with open(path, "wb") as fh:
         fh.write(header.getvalue().encode())
-        pacsv.write_csv(arrow, fh, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+        quoting = "needed" if special else "none"
+        pacsv.write_csv(arrow, fh, pacsv.WriteOptions(include_header=False, quoting_style=quoting))
 
 
 def _fit_json(meta: dict) -> str:
