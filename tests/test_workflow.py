@@ -613,3 +613,20 @@ def test_one_new_cell_reruns_its_jobs_and_gives_the_files_of_a_full_run(study, t
     # the protocol names the study's config file, the only difference between the two runs
     same = lambda f: (a / f).read_bytes().replace(bytes(grown), bytes(full)) == (b / f).read_bytes()  # noqa: E731
     assert [str(f) for f in files if not same(f)] == []
+
+
+def test_the_report_of_a_study_without_a_balanced_block(repo, tmp_path):
+    """The report's captions read only what every study has: one without a block named
+    'balanced' (its figures say they have no balanced cells) still gets its report."""
+    config = {
+        "base_seed": 3,
+        "replications": 20,
+        "chunk_size": 20,
+        "grid": {"mine": {"sizes": ["100x6+2x6"], "sigma": [2, 5], "tau": [1]}},
+        "seed_example": {"seed": 522387, "sizes": "100x6+2x6", "sigma": 5, "tau": 1},
+    }
+    write_config(tmp_path, config)
+    snakemake(tmp_path, "--cores", "2", repo_dir=repo)
+    snakemake(tmp_path, "--report", str(tmp_path / "report.html"), repo_dir=repo)
+    text = (tmp_path / "report.html").read_text(encoding="utf-8", errors="ignore")
+    assert "relmse_by_n.png" in text and "as in each cell" in text
