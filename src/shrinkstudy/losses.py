@@ -47,7 +47,7 @@ from . import registry
 from .design import Cell
 from .ensemble import spearman, wasserstein1
 
-if TYPE_CHECKING:  # the engine is not imported by the summarise jobs
+if TYPE_CHECKING:  # the engine is not imported where the losses are only summarised
     from .estimators import Fit
 
 __all__ = [

@@ -154,8 +154,8 @@ def normal_world(summary: pd.DataFrame) -> pd.Series:
 
 def normalise_summary(summary: pd.DataFrame) -> pd.DataFrame:
     """The summary with ``SUMMARY_COLUMNS`` in order and fixed dtypes, whether it comes from
-    ``summarise_cell`` or from per-cell CSV files (where ``design`` "5" reads back as an
-    integer, an empty ``block`` as NaN and ``n`` as float)."""
+    ``summarise_cell`` or from a CSV file (where ``design`` "5" reads back as an integer, an
+    empty ``block`` as NaN and ``n`` as float)."""
     missing = [c for c in SUMMARY_COLUMNS if c not in summary.columns]
     if missing:
         raise ValueError(f"summary: missing column(s) {missing}")
