@@ -629,8 +629,9 @@ def _first_rows(d_codes, g_codes, d, g, G: int) -> np.ndarray:
     codes of ``_codes``; ``G`` groups in all)."""
     key = d_codes.astype(np.int64) * G + g_codes
     want = np.asarray(d, dtype=np.int64) * G + np.asarray(g, dtype=np.int64)
-    if (int(d_codes.max()) + 1) * G <= 1 << 25 if len(d_codes) else True:  # a table of every pair
-        first = np.zeros((int(d_codes.max()) + 1 if len(d_codes) else 0) * G, dtype=np.int64)
+    R = int(d_codes.max()) + 1 if d_codes.size else 0
+    if R * G <= 1 << 25:  # a table of every possible pair (at most 256 MB of int64)
+        first = np.zeros(R * G, dtype=np.int64)
         first[key[::-1]] = np.arange(key.size - 1, -1, -1)  # assigned last to first: the first row stays
         return first[want]
     uniq, at = np.unique(key, return_index=True)

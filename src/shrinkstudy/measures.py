@@ -53,6 +53,7 @@ from . import registry
 from .design import Cell
 from .losses import LOSS_COLUMNS, group_classes
 from .reml import NOT_IDENTIFIED
+from .simulate import factorize_sorted
 
 if TYPE_CHECKING:  # pandas is imported only where a DataFrame is built (the jobs skip it)
     import pandas as pd
@@ -350,16 +351,6 @@ def _mean_finite(x: np.ndarray) -> tuple[float, float]:
     return float(x.mean()), mcse_mean(x)
 
 
-def _factorize(values) -> tuple[np.ndarray, np.ndarray]:
-    """``np.unique(values, return_inverse=True)`` for a text column of few distinct values, by a
-    dictionary instead of sorting every value."""
-    a = np.asarray(values, dtype=object).ravel()
-    names = sorted(set(a.tolist()))
-    index = {v: k for k, v in enumerate(names)}
-    codes = np.fromiter(map(index.__getitem__, a), dtype=np.intp, count=a.size)
-    return np.array(names, dtype=object), codes
-
-
 def _mean(x: np.ndarray) -> float:
     return float(x.mean()) if x.size else math.nan
 
@@ -422,8 +413,8 @@ def summary_rows(losses, varcomp, cell: Cell, level: float = 0.95) -> list[dict]
 
     # sort once by (estimator, groups, rep): each block's rows are then in replication order,
     # whatever the order and chunking of the input
-    e_names, e_codes = _factorize(losses["estimator"])
-    g_names, g_codes = _factorize(losses["groups"])
+    e_codes, e_names = factorize_sorted(np.asarray(losses["estimator"], dtype=object))
+    g_codes, g_names = factorize_sorted(np.asarray(losses["groups"], dtype=object))
     unknown = [g for g in g_names if g not in classes]
     if unknown:
         raise ValueError(f"losses: unknown group class(es) {unknown} for cell {cell.name}")

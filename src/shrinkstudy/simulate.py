@@ -23,7 +23,7 @@ from .design import Cell, rep_generator
 if TYPE_CHECKING:  # pandas is imported where it is used: the simulate jobs do without it
     import pandas as pd
 
-__all__ = ["SuffStats", "simulate_reps", "simulate_chunk", "suffstats_from_long"]
+__all__ = ["SuffStats", "factorize_sorted", "simulate_reps", "simulate_chunk", "suffstats_from_long"]
 
 
 def _frozen(a: np.ndarray) -> np.ndarray:
@@ -141,16 +141,24 @@ def simulate_chunk(cell: Cell, reps, base_seed: int) -> tuple[pd.DataFrame, pd.D
     return data, truth
 
 
-def _factorize_sorted(values) -> tuple[np.ndarray, np.ndarray]:
-    """``pandas.factorize(values, sort=True)``: codes (int64) and the sorted distinct labels; for
-    small non-negative integer codes (what ``shrinkstudy fit`` passes) by counting, without a
-    hash table."""
+def factorize_sorted(values) -> tuple[np.ndarray, np.ndarray]:
+    """``pandas.factorize(values, sort=True)``: codes (int64) and the sorted distinct labels.
+    Small non-negative integer codes (what ``shrinkstudy fit`` passes) by counting, and text of
+    few distinct values (the loss tables' estimator and group columns) by a dictionary, without
+    pandas' hash table or a sort of every value; anything else by pandas."""
     a = np.asarray(values)
     if a.dtype.kind in "iu" and a.size and a.min() >= 0 and a.max() < 1 << 26:
         counts = np.bincount(a)
         labels = np.flatnonzero(counts)
         rank = np.cumsum(counts > 0) - 1
         return rank[a], labels.astype(a.dtype)
+    if a.dtype.kind in "OU" and a.ndim == 1:
+        distinct = set(a.tolist())
+        if all(isinstance(v, str) for v in distinct):
+            names = sorted(distinct)
+            index = {v: k for k, v in enumerate(names)}
+            codes = np.fromiter(map(index.__getitem__, a.tolist()), dtype=np.int64, count=a.size)
+            return codes, np.array(names, dtype=object)
     import pandas as pd
 
     codes, labels = pd.factorize(pd.Series(values), sort=True)
@@ -173,11 +181,9 @@ def suffstats_from_long(dataset, group, y) -> tuple[SuffStats, np.ndarray, list]
     datasets : the dataset labels, one per row of ``stats``.
     groups : list (per dataset) of the group labels in column order.
     """
-    import pandas as pd
-
     y = np.asarray(y, dtype=float)
-    d_codes, d_labels = _factorize_sorted(dataset)
-    g_codes, g_labels = _factorize_sorted(group)
+    d_codes, d_labels = factorize_sorted(dataset)
+    g_codes, g_labels = factorize_sorted(group)
     R, G = len(d_labels), len(g_labels)
     # the (dataset, group) pairs present, sorted, as keys d * G + g; a group's column is its rank
     # among its dataset's groups

@@ -106,7 +106,7 @@ def _numpy_column(column):
             part = np.unpackbits(packed, bitorder="little", count=offset + n)[offset:].astype(bool)
         else:
             coded = chunk.dictionary_encode()  # few distinct values: build each str once
-            values = np.array(coded.dictionary.to_pylist() + [""], dtype=object)[:-1]
+            values = np.array(coded.dictionary.to_pylist(), dtype=object)
             ind = coded.indices  # int32, read from its buffer (to_numpy would import pandas)
             part = values[np.frombuffer(ind.buffers()[1], dtype="<i4", count=len(ind), offset=ind.offset * 4)]
         parts.append(part)

@@ -102,17 +102,22 @@ def _outputs(results: Path) -> dict[str, bytes]:
     return out
 
 
+def _shown(path: Path) -> str:
+    """``path`` relative to the project when inside it (as a command line there names it)."""
+    path = Path(path).resolve()
+    return os.path.relpath(path, ROOT) if path.is_relative_to(ROOT) else str(path)
+
+
 def run_timing(config_file: Path, out_dir: Path, *, add_sigma: float = 10.0, cores: int = 2,
                verify: bool = False) -> dict:
     """Steps 1-3 of the module docstring; returns (and writes to ``out_dir/timing.json``) the record."""
     config = read_config_file(config_file)
     out_dir.mkdir(parents=True, exist_ok=True)
     grown, block = grown_config(config, add_sigma)
-    shown = os.path.relpath(config_file, ROOT) if Path(config_file).resolve().is_relative_to(ROOT) else str(config_file)
-    record = {"machine": machine_info(), "python": platform.python_version(), "config": shown,
+    record = {"machine": machine_info(), "python": platform.python_version(), "config": _shown(config_file),
               "added": {"block": block, "sigma": add_sigma}, "cores": cores}
     results = out_dir / "study"
-    where = os.path.relpath(results, ROOT) if results.is_relative_to(ROOT) else str(results)
+    where = _shown(results)
     files = {}
     for step, cfg in (("full", config), ("one_cell", grown)):
         files[step] = out_dir / f"{step}.yaml"

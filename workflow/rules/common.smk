@@ -15,6 +15,7 @@ project_importable(PROJECT)
 # Software of every rule (for --software-deployment-method conda)
 ENV = "../envs/shrinkstudy.yaml"
 
+from snakemake.exceptions import IncompleteCheckpointException
 from snakemake.utils import validate
 
 from shrinkstudy.config import chunk_ranges, fit_settings, load_study, study_config
@@ -139,6 +140,8 @@ def seed_choice(spec):
         out["target"] = {k: float(spec["target"][k]) for k in ("tau", "sigma", "mu")}
         out["candidates"] = int(spec["candidates"])
     return out
+
+
 def chunks_of(cell):
     """The chunks of a cell: the fixed run's, or with a precision block the ones its plan asks
     for (raises Snakemake's IncompleteCheckpointException until the cell's plan exists)."""
@@ -167,7 +170,7 @@ def study_chunks(path):
         for cell in CELLS:
             try:
                 out += [path.format(cell=cell, start=a, stop=b) for a, b in chunks_of(cell)]
-            except Exception as exc:  # IncompleteCheckpointException: the plan is still to run
+            except IncompleteCheckpointException as exc:  # the cell's plan is still to run
                 missing = missing or exc
         if missing is not None:
             raise missing

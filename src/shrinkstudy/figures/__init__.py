@@ -39,113 +39,61 @@ Modules (every public name is re-exported here: ``figures.plot_boundary``, ...):
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
 
-# Every public name is loaded from its module on first use (PEP 562), so that a job that needs
-# only the HTML pages or ``read_summary`` does not import matplotlib (half a second). The imports
-# below are what the names are (and what the workflow's import scan follows: a figure module's
-# change reruns the jobs that use the package).
-if TYPE_CHECKING:
-    from .boundary import boundary_data, boundary_probability, plot_boundary
-    from .coverage import coverage_data, plot_coverage
-    from .group_size_mse import group_size_mse_data, plot_group_size_mse
-    from .html import REPORT_COLUMNS, summary_html, text_html
-    from .nested_loop import nested_loop_data, plot_nested_loop
-    from .relmse_by_n import plot_relmse_by_n, relmse_by_n_data
-    from .seed import plot_fit, plot_seed_blup_bayesglm, plot_seed_shrinkage, seed_figure1
-    from .spread import plot_spread, spread_data
-    from .style import DOUBLE, ESTIMATOR_STYLE, MCSE_Z, RC, SEED_COLOURS, SINGLE, estimator_order, save_figure
-    from .summary import read_summary
-    from .worlds_coverage import plot_worlds_coverage, worlds_coverage_data
-    from .worlds_relmse import plot_worlds_relmse, worlds_relmse_data
-    from .worlds_w1 import plot_worlds_w1, worlds_w1_data
+# Every public name, as "module:name", loaded from its module on first use (PEP 562), so that a
+# job that needs only the HTML pages or ``read_summary`` does not import matplotlib (half a
+# second). The workflow's import scan follows these references (as it follows the estimator
+# registry's): a figure module's change reruns the jobs that use the package.
+_PUBLIC = (
+    "shrinkstudy.figures.style:RC",
+    "shrinkstudy.figures.style:MCSE_Z",
+    "shrinkstudy.figures.style:SINGLE",
+    "shrinkstudy.figures.style:DOUBLE",
+    "shrinkstudy.figures.style:ESTIMATOR_STYLE",
+    "shrinkstudy.figures.style:SEED_COLOURS",
+    "shrinkstudy.figures.summary:read_summary",
+    "shrinkstudy.figures.style:save_figure",
+    "shrinkstudy.figures.style:estimator_order",
+    "shrinkstudy.figures.boundary:boundary_probability",
+    "shrinkstudy.figures.relmse_by_n:relmse_by_n_data",
+    "shrinkstudy.figures.nested_loop:nested_loop_data",
+    "shrinkstudy.figures.group_size_mse:group_size_mse_data",
+    "shrinkstudy.figures.spread:spread_data",
+    "shrinkstudy.figures.boundary:boundary_data",
+    "shrinkstudy.figures.coverage:coverage_data",
+    "shrinkstudy.figures.worlds_relmse:worlds_relmse_data",
+    "shrinkstudy.figures.worlds_w1:worlds_w1_data",
+    "shrinkstudy.figures.worlds_coverage:worlds_coverage_data",
+    "shrinkstudy.figures.seed:plot_seed_shrinkage",
+    "shrinkstudy.figures.seed:plot_seed_blup_bayesglm",
+    "shrinkstudy.figures.relmse_by_n:plot_relmse_by_n",
+    "shrinkstudy.figures.nested_loop:plot_nested_loop",
+    "shrinkstudy.figures.group_size_mse:plot_group_size_mse",
+    "shrinkstudy.figures.spread:plot_spread",
+    "shrinkstudy.figures.boundary:plot_boundary",
+    "shrinkstudy.figures.coverage:plot_coverage",
+    "shrinkstudy.figures.worlds_relmse:plot_worlds_relmse",
+    "shrinkstudy.figures.worlds_w1:plot_worlds_w1",
+    "shrinkstudy.figures.worlds_coverage:plot_worlds_coverage",
+    "shrinkstudy.figures.seed:plot_fit",
+    "shrinkstudy.figures.seed:seed_figure1",
+    "shrinkstudy.figures.html:summary_html",
+    "shrinkstudy.figures.html:text_html",
+    "shrinkstudy.figures.html:REPORT_COLUMNS",
+)
+_MODULE_OF = {ref.partition(":")[2]: ref.partition(":")[0] for ref in _PUBLIC}  # name -> module
 
-_MODULE_OF = {
-    "boundary_data": "boundary",
-    "boundary_probability": "boundary",
-    "plot_boundary": "boundary",
-    "coverage_data": "coverage",
-    "plot_coverage": "coverage",
-    "group_size_mse_data": "group_size_mse",
-    "plot_group_size_mse": "group_size_mse",
-    "REPORT_COLUMNS": "html",
-    "summary_html": "html",
-    "text_html": "html",
-    "nested_loop_data": "nested_loop",
-    "plot_nested_loop": "nested_loop",
-    "plot_relmse_by_n": "relmse_by_n",
-    "relmse_by_n_data": "relmse_by_n",
-    "plot_fit": "seed",
-    "plot_seed_blup_bayesglm": "seed",
-    "plot_seed_shrinkage": "seed",
-    "seed_figure1": "seed",
-    "plot_spread": "spread",
-    "spread_data": "spread",
-    "DOUBLE": "style",
-    "ESTIMATOR_STYLE": "style",
-    "MCSE_Z": "style",
-    "RC": "style",
-    "SEED_COLOURS": "style",
-    "SINGLE": "style",
-    "estimator_order": "style",
-    "save_figure": "style",
-    "read_summary": "summary",
-    "plot_worlds_coverage": "worlds_coverage",
-    "worlds_coverage_data": "worlds_coverage",
-    "plot_worlds_relmse": "worlds_relmse",
-    "worlds_relmse_data": "worlds_relmse",
-    "plot_worlds_w1": "worlds_w1",
-    "worlds_w1_data": "worlds_w1",
-}
+__all__ = list(_MODULE_OF)
 
 
 def __getattr__(name):
     module = _MODULE_OF.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
 
 
 def __dir__():
     return sorted(set(globals()) | set(_MODULE_OF))
-
-
-__all__ = [
-    "RC",
-    "MCSE_Z",
-    "SINGLE",
-    "DOUBLE",
-    "ESTIMATOR_STYLE",
-    "SEED_COLOURS",
-    "read_summary",
-    "save_figure",
-    "estimator_order",
-    "boundary_probability",
-    "relmse_by_n_data",
-    "nested_loop_data",
-    "group_size_mse_data",
-    "spread_data",
-    "boundary_data",
-    "coverage_data",
-    "worlds_relmse_data",
-    "worlds_w1_data",
-    "worlds_coverage_data",
-    "plot_seed_shrinkage",
-    "plot_seed_blup_bayesglm",
-    "plot_relmse_by_n",
-    "plot_nested_loop",
-    "plot_group_size_mse",
-    "plot_spread",
-    "plot_boundary",
-    "plot_coverage",
-    "plot_worlds_relmse",
-    "plot_worlds_w1",
-    "plot_worlds_coverage",
-    "plot_fit",
-    "seed_figure1",
-    "summary_html",
-    "text_html",
-    "REPORT_COLUMNS",
-]
