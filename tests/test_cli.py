@@ -658,3 +658,56 @@ def test_estimates_csv_reads_back_as_pandas_would_write_it(tmp_path):
     text = (tmp_path / "plain.csv").read_text()
     assert '"' not in text and text.splitlines()[1].startswith("plain,0,")
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "plain.csv"), pd.read_csv(io.StringIO(plain.to_csv(index=False))), check_exact=True)
+
+
+def _shuffled_long(seed=5, datasets=40):
+    """Unbalanced long-form datasets, rows shuffled, text labels (some like '01')."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for d in range(datasets):
+        sizes = rng.integers(1, 9, rng.integers(3, 9))
+        for j, n in enumerate(sizes):
+            mean = rng.normal(0.0, 1.5)
+            rows += [(f"d{d:02d}", f"0{j}" if j % 2 else f"g{j}", mean + 3.0 * rng.normal()) for _ in range(n)]
+    df = pd.DataFrame(rows, columns=["ds", "g", "val"])
+    return df.iloc[rng.permutation(len(df))].reset_index(drop=True)
+
+
+@pytest.mark.parametrize("form", ["long", "summary"])
+def test_fast_reader_and_text_reader_write_the_same_bytes(tmp_path, form):
+    """A regular file is read typed by Arrow (no pandas); padding its labels with spaces sends
+    it through the text reader instead: both, and the same data as Parquet, give the same bytes."""
+    df = _shuffled_long()
+    argv = ["--dataset", "ds", "--group", "g", "--value", "val"]
+    if form == "summary":
+        df = df.drop_duplicates(["ds", "g"]).assign(se=lambda d: 0.5 + (d["val"].abs() % 2.0))
+        argv += ["--se", "se"]
+    files = {"typed": tmp_path / "typed.csv", "parquet": tmp_path / "typed.parquet", "text": tmp_path / "text.csv"}
+    df.to_csv(files["typed"], index=False)
+    df.to_parquet(files["parquet"], index=False)
+    df.assign(g=" " + df["g"] + " ").to_csv(files["text"], index=False)
+    out = {}
+    for kind, path in files.items():
+        assert main(["fit", str(path), *argv, "--out", str(tmp_path / kind)]) == 0
+        out[kind] = (tmp_path / kind / "estimates.csv").read_bytes()
+    assert out["typed"] == out["text"] == out["parquet"]
+    got = pd.read_csv(tmp_path / "typed" / "estimates.csv", dtype={"group": str})
+    assert set(got["group"]) == set(df["g"]) and len(got) == len(df.drop_duplicates(["ds", "g"]))
+
+
+def test_regular_file_is_fitted_without_pandas(tmp_path):
+    """The typed path (CSV and Parquet) never imports pandas: half a second of start-up."""
+    df = _shuffled_long(datasets=5)
+    df.to_csv(tmp_path / "d.csv", index=False)
+    df.to_parquet(tmp_path / "d.parquet", index=False)
+    for name in ("d.csv", "d.parquet"):
+        code = (
+            "import sys\nfrom shrinkstudy.cli import main\n"
+            f"assert main(['fit', r'{tmp_path / name}', '--dataset', 'ds', '--group', 'g', '--value', 'val', "
+            f"'--out', r'{tmp_path / name}.out']) == 0\n"
+            "assert 'pandas' not in sys.modules, 'pandas was imported'\n"
+        )
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+    fit = json.loads((tmp_path / "d.csv.out" / "fit.json").read_text())
+    assert fit["versions"]["pandas"] == pd.__version__

@@ -45,19 +45,19 @@ def test_unicode_string_column(tmp_path):
 
 
 def test_several_chunks_and_offsets():
-    from shrinkstudy.smkio import _numpy_column
+    from shrinkstudy.smkio import numpy_column
 
     whole = pa.table(COLUMNS)
     # columns of two chunks, the second starting inside its buffers (offset > 0)
     table = pa.concat_tables([whole.slice(0, 2), whole.slice(2)])
     assert table.column("failed").num_chunks == 2
     for name, values in COLUMNS.items():
-        got = _numpy_column(table.column(name))
+        got = numpy_column(table.column(name))
         assert got.dtype == values.dtype
         np.testing.assert_array_equal(got, values)
     for start in range(1, 6):  # booleans are bit-packed: every offset within a byte
-        np.testing.assert_array_equal(_numpy_column(whole.slice(start).column("failed")), COLUMNS["failed"][start:])
-        np.testing.assert_array_equal(_numpy_column(whole.slice(start).column("y")), COLUMNS["y"][start:])
+        np.testing.assert_array_equal(numpy_column(whole.slice(start).column("failed")), COLUMNS["failed"][start:])
+        np.testing.assert_array_equal(numpy_column(whole.slice(start).column("y")), COLUMNS["y"][start:])
 
 
 def test_concatenation_in_order(tmp_path):
@@ -92,10 +92,10 @@ def test_other_numeric_types_and_empty_columns(tmp_path):
     assert {k: (v.dtype, v.size) for k, v in back.items()} == {
         "i": (np.dtype(np.int64), 0), "s": (np.dtype(object), 0), "b": (np.dtype(bool), 0)
     }
-    from shrinkstudy.smkio import _numpy_column
+    from shrinkstudy.smkio import numpy_column
 
     no_chunks = pa.chunked_array([], type=pa.int32())
-    assert _numpy_column(no_chunks).dtype == np.int32
+    assert numpy_column(no_chunks).dtype == np.int32
 
 
 def test_bad_columns_are_refused(tmp_path):

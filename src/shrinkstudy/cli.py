@@ -48,10 +48,14 @@ import json
 import math
 import platform
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # pandas is imported only where a file needs it (the text reader): start-up
+    import pandas as pd
 
 __all__ = ["main", "InputError"]
 
@@ -253,6 +257,8 @@ def _read_csv(path: Path) -> tuple[pd.DataFrame, np.ndarray]:
     """All cells as stripped text, blank lines dropped; returns the frame and each row's line number."""
     import warnings
 
+    import pandas as pd
+
     if not path.exists():
         raise InputError(f"{path}: no such file")
     if not path.is_file():
@@ -332,7 +338,41 @@ class _Irregular(Exception):
     """The typed fast reading met something only the text reader explains (line numbers)."""
 
 
-def _read_typed(path: Path, args) -> pd.DataFrame | None:
+@dataclass(frozen=True)
+class _Coded:
+    """A label column read typed: each row's code (order of first appearance) and the labels."""
+
+    codes: np.ndarray
+    labels: np.ndarray
+
+    def __getitem__(self, i):
+        return self.labels[self.codes[i]]
+
+    def __len__(self) -> int:
+        return self.codes.size
+
+
+@dataclass(frozen=True)
+class _Typed:
+    """The typed reader's columns (name -> float or integer array, or ``_Coded`` labels), read
+    like the text reader's DataFrame: ``columns``, ``table[name]`` and ``len(table)``."""
+
+    columns: dict
+    rows: int
+
+    def __getitem__(self, name):
+        return self.columns[name]
+
+    def __len__(self) -> int:
+        return self.rows
+
+
+def _values(labels) -> np.ndarray:
+    """Every row's label (text, or the typed reader's integers)."""
+    return labels.labels[labels.codes] if isinstance(labels, _Coded) else np.asarray(labels)
+
+
+def _read_typed(path: Path, args) -> _Typed | None:
     """The file read by Arrow with typed columns, when it is regular: a Parquet file, or a CSV
     file whose header names are unique after stripping, whose value (and SE) columns are finite
     numbers and whose label columns have no missing or padded entries. None otherwise: the text
@@ -340,12 +380,17 @@ def _read_typed(path: Path, args) -> pd.DataFrame | None:
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    from .smkio import numpy_column
+
     labels = [c for c in (args.group, args.dataset) if c]
     try:
         if path.suffix.lower() == ".parquet":
             import pyarrow.parquet as pq
 
-            table = pq.read_table(path, page_checksum_verification=True)  # where the file has them
+            # page checksums verified where the file has them; ParquetFile, not read_table, whose
+            # dataset layer would import pandas
+            with pq.ParquetFile(path, page_checksum_verification=True) as parquet:
+                table = parquet.read()
         else:
             from pyarrow import csv
 
@@ -372,9 +417,11 @@ def _read_typed(path: Path, args) -> pd.DataFrame | None:
             return None
         numeric = name in (args.value, args.se)
         if pa.types.is_floating(col.type) or pa.types.is_integer(col.type):
-            values = col.to_numpy()
+            values = numpy_column(col)
             if numeric and not np.all(np.isfinite(values)):
                 return None
+            if not numeric and pa.types.is_floating(col.type) and not np.all(np.isfinite(values)):
+                return None  # a NaN label: the text reader takes it as the text "nan"
             cols[name] = values.astype(float) if numeric else values
         elif pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
             if numeric:
@@ -382,28 +429,27 @@ def _read_typed(path: Path, args) -> pd.DataFrame | None:
             labels_ = pc.unique(col)  # checked once per distinct label, not per row
             if not pc.all(pc.equal(labels_, pc.utf8_trim_whitespace(labels_))).as_py():
                 return None
-            if pc.any(pc.equal(labels_, "")).as_py():
+            if pc.min(pc.utf8_length(labels_)).as_py() == 0:  # an empty label
                 return None
             # codes in order of first appearance, the labels once each (no per-row text objects)
             enc = col.dictionary_encode().combine_chunks()
-            cols[name] = pd.Categorical.from_codes(
-                enc.indices.to_numpy(), categories=pd.Index(enc.dictionary.to_pylist(), dtype=object)
-            )
+            codes = numpy_column(pa.chunked_array([enc.indices])).astype(np.int64)
+            cols[name] = _Coded(codes, np.asarray(enc.dictionary.to_pylist(), dtype=object))
         else:
             return None
-    return pd.DataFrame(cols)
+    return _Typed(cols, table.num_rows)
 
 
-def _column(df: pd.DataFrame, path: Path, name: str, option: str) -> pd.Series:
+def _column(df: pd.DataFrame | _Typed, path: Path, name: str, option: str):
     if name not in df.columns:
         have = ", ".join(repr(c) for c in df.columns)
         raise InputError(f"{path}: no column {name!r} (columns: {have}); name it with {option}")
     return df[name]
 
 
-def _labels(col: pd.Series, path: Path, line: np.ndarray, what: str) -> np.ndarray:
-    if line is None:  # read typed and checked (_read_typed)
-        return col.array if isinstance(col.dtype, pd.CategoricalDtype) else col.to_numpy()
+def _labels(col, path: Path, line: np.ndarray, what: str):
+    if line is None:  # read typed and checked (_read_typed): _Coded text or an integer array
+        return col
     bad = (col == "").to_numpy()
     if bad.any():
         i = int(np.argmax(bad))
@@ -411,9 +457,11 @@ def _labels(col: pd.Series, path: Path, line: np.ndarray, what: str) -> np.ndarr
     return col.to_numpy()
 
 
-def _numbers(col: pd.Series, path: Path, line: np.ndarray) -> np.ndarray:
+def _numbers(col, path: Path, line: np.ndarray) -> np.ndarray:
     if line is None:  # read typed and checked (_read_typed)
-        return col.to_numpy(dtype=float)
+        return np.asarray(col, dtype=float)
+    import pandas as pd
+
     values = pd.to_numeric(col, errors="coerce").to_numpy(dtype=float)
     bad = ~np.isfinite(values)
     if bad.any():
@@ -430,8 +478,17 @@ def _numbers(col: pd.Series, path: Path, line: np.ndarray) -> np.ndarray:
 
 def _codes(labels) -> tuple[np.ndarray, np.ndarray]:
     """Integer codes in order of first appearance and the distinct labels (as text)."""
-    if isinstance(labels, pd.Categorical):  # from _read_typed: categories in order of appearance
-        return labels.codes.astype(np.int64), np.asarray(labels.categories, dtype=object)
+    if isinstance(labels, _Coded):  # from _read_typed: labels in order of appearance
+        return labels.codes, labels.labels
+    labels = np.asarray(labels)
+    if labels.dtype.kind in "iuf":  # the typed reader's numbers (finite): no pandas needed
+        uniq, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
+        order = np.argsort(first, kind="stable")
+        rank = np.empty_like(order)
+        rank[order] = np.arange(order.size)
+        return rank[inverse].astype(np.int64), np.asarray([str(u) for u in uniq[order]], dtype=object)
+    import pandas as pd
+
     codes, uniques = pd.factorize(labels, sort=False)
     return codes, np.asarray([str(u) for u in uniques], dtype=object)
 
@@ -446,6 +503,8 @@ def _dataset_name(ds_label, have_dataset: bool) -> str:
 
 
 def _versions() -> dict:
+    from importlib.metadata import version
+
     import scipy
 
     from . import __version__
@@ -455,7 +514,7 @@ def _versions() -> dict:
         "python": platform.python_version(),
         "numpy": np.__version__,
         "scipy": scipy.__version__,
-        "pandas": pd.__version__,
+        "pandas": sys.modules["pandas"].__version__ if "pandas" in sys.modules else version("pandas"),
     }
 
 
@@ -657,9 +716,11 @@ def _fit_long(args, df, line, path):
     ds = _dataset_labels(args, df, line, path)
     d_codes, d_labels = _codes(ds)
     g_codes, g_labels = _codes(group)
-    lo_hi = pd.Series(y).groupby(d_codes).agg(["min", "max"]).to_numpy()
-    size = 0.5 * lo_hi[:, 1] - 0.5 * lo_hi[:, 0]  # half the range (no overflow) or, if 0, the value
-    size = np.where(size > 0, size, np.abs(lo_hi[:, 0]))
+    lo, hi = np.full(len(d_labels), np.inf), np.full(len(d_labels), -np.inf)
+    np.minimum.at(lo, d_codes, y)
+    np.maximum.at(hi, d_codes, y)
+    size = 0.5 * hi - 0.5 * lo  # half the range (no overflow) or, if 0, the value
+    size = np.where(size > 0, size, np.abs(lo))
     names_of = [_dataset_name(lab, bool(args.dataset)) for lab in d_labels]
     scale = _dataset_scales(size, size, names_of, path, "the values")
     if np.any(scale != 1.0):
@@ -728,7 +789,7 @@ def _fit_long(args, df, line, path):
             else "B0 = 1 / (1 + n0 tau^2 / sigma^2), n0 = harmonic mean group size",
         },
     }
-    return pd.DataFrame(out), records, settings
+    return out, records, settings
 
 
 def _fit_summary(args, df, line, path):
@@ -757,7 +818,8 @@ def _fit_summary(args, df, line, path):
     ds = _dataset_labels(args, df, line, path)
     d_codes, d_labels = _codes(ds)
     g_codes, _ = _codes(group)
-    dup = pd.DataFrame({"d": d_codes, "g": g_codes}).duplicated().to_numpy()
+    dup = np.ones(d_codes.size, dtype=bool)  # a (dataset, group) pair seen on an earlier row
+    dup[np.unique(d_codes * (int(g_codes.max()) + 1) + g_codes, return_index=True)[1]] = False
     if dup.any():
         if line is None:
             raise _Irregular
@@ -768,7 +830,9 @@ def _fit_summary(args, df, line, path):
             + "; the summary form (--se) takes one row per group"
         )
     R = len(d_labels)
-    col = pd.Series(d_codes).groupby(d_codes).cumcount().to_numpy()
+    by = np.argsort(d_codes, kind="stable")  # each row's rank among its dataset's rows
+    col = np.empty_like(d_codes)
+    col[by] = np.arange(by.size) - np.searchsorted(d_codes[by], d_codes[by])
     J = int(col.max()) + 1
     Y = np.full((R, J), np.nan)
     S = np.full((R, J), np.nan)
@@ -777,7 +841,7 @@ def _fit_summary(args, df, line, path):
     counts = np.bincount(d_codes, minlength=R)
     for r, lab in enumerate(d_labels):
         if counts[r] < 2:
-            only = group[np.flatnonzero(d_codes == r)[0]]
+            only = str(_values(group)[np.flatnonzero(d_codes == r)[0]])
             raise _one_group(path, lab, only, args)
     scale = _meta_scales(Y, S, d_labels, path, args, common=family == "half_cauchy")
     if family == "half_cauchy":  # its scale is in the units of the estimates
@@ -787,14 +851,14 @@ def _fit_summary(args, df, line, path):
     fit = _unscale_fit(fit, scale, counts - (1.0 if args.method == "REML" else 0.0))
     prior = MetaPrior(family=family, scale=args.prior_scale)
     out = {
-        "dataset": ds,
-        "group": group,
+        "dataset": _values(ds),
+        "group": _values(group),
         "se": se,
         "ybar": y,
     }
     out.update(_estimate_columns(fit, META_ESTIMATORS, (d_codes, col)))
     order = np.lexsort((col, d_codes))
-    table = pd.DataFrame(out).iloc[order].reset_index(drop=True)
+    table = {name: np.asarray(values)[order] for name, values in out.items()}
     vc = fit.varcomp
     records = []
     for r, lab in enumerate(d_labels):
@@ -838,27 +902,34 @@ def _seed_figure1():
     return fn
 
 
-def _write_csv(table: pd.DataFrame, path: Path) -> None:
-    """``table`` as CSV by Arrow's writer (ten times pandas' speed on a large table): numbers in
-    the shortest form that reads back as the same double (a float column of whole numbers as
-    pandas writes it, "15.0"), missing values empty, text quoted only when some value needs it; a
-    table Arrow cannot take (mixed-type labels) by pandas."""
+def _write_csv(table, path: Path) -> None:
+    """``table`` (column name -> values, or a DataFrame) as CSV by Arrow's writer (ten times
+    pandas' speed on a large table), as pandas' ``to_csv`` writes it: numbers in the shortest
+    form that reads back as the same double (a float column of whole numbers "15.0"), missing
+    values empty, text quoted only when some value needs it; a table Arrow cannot take
+    (mixed-type labels) by pandas."""
     import csv
     import io
 
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    # a float column of whole numbers keeps its ".0" (read back as floats, not integers)
-    table = table.copy(deep=False)
-    for c in table.columns:
-        x = table[c].to_numpy()
-        if x.dtype.kind == "f" and np.isfinite(x).any() and np.all(x[np.isfinite(x)] % 1 == 0):
-            table[c] = [repr(float(v)) if np.isfinite(v) else None for v in x]
+    from .smkio import arrow_array
+
+    names, arrays = [], []
     try:
-        arrow = pa.Table.from_pandas(table, preserve_index=False)
+        for name, values in table.items():
+            names.append(str(name))
+            x = np.asarray(values)
+            if x.dtype.kind == "f" and np.isfinite(x).any() and np.all(x[np.isfinite(x)] % 1 == 0):
+                # a float column of whole numbers keeps its ".0" (read back as floats, not integers)
+                x = np.array([repr(float(v)) if np.isfinite(v) else None for v in x], dtype=object)
+            arrays.append(arrow_array(x, missing=True))  # NaN (and None) missing
+        arrow = pa.Table.from_arrays(arrays, names=names)
     except (pa.ArrowException, TypeError, ValueError):
-        table.to_csv(path, index=False)
+        import pandas as pd
+
+        pd.DataFrame({k: np.asarray(v) for k, v in table.items()}).to_csv(path, index=False)
         return
     import pyarrow.compute as pc
 
@@ -869,7 +940,7 @@ def _write_csv(table: pd.DataFrame, path: Path) -> None:
         if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
     )
     header = io.StringIO()
-    csv.writer(header, lineterminator="\n").writerow([str(c) for c in table.columns])
+    csv.writer(header, lineterminator="\n").writerow(names)
     with open(path, "wb") as fh:
         fh.write(header.getvalue().encode())
         quoting = "needed" if special else "none"
@@ -916,18 +987,23 @@ def _cmd_fit(args) -> int:
     (out / "fit.json").write_text(_fit_json(meta))
     written = [out / "estimates.csv", out / "fit.json"]
     if plot is not None:
+        import pandas as pd
+
         fig = out / "figure1.png"
-        plot(estimates=table, fit=meta, out=fig)
+        plot(estimates=pd.DataFrame(table), fit=meta, out=fig)
         written.append(fig)
     n_ds = len(records)
+    n_rows = len(next(iter(table.values())))
     print(
-        f"fitted {n_ds} dataset{'s' if n_ds != 1 else ''} ({len(table)} groups); wrote "
+        f"fitted {n_ds} dataset{'s' if n_ds != 1 else ''} ({n_rows} groups); wrote "
         + ", ".join(str(p) for p in written)
     )
     return 0
 
 
 def _cmd_replicate(args) -> int:
+    import pandas as pd
+
     from .config import PROJECT, load_study, study_config
     from .design import ConfigError
     from .runner import replicate

@@ -12,6 +12,8 @@ __all__ = [
     "write_columns",
     "read_columns",
     "read_parquets",
+    "numpy_column",
+    "arrow_array",
     "file_identity",
     "chunk_identities",
     "DamagedFile",
@@ -45,8 +47,10 @@ def logged(path):
 # no missing values.
 
 
-def _arrow_array(values):
-    """A 1-D numpy column as an Arrow array (integers, floats, booleans or strings)."""
+def arrow_array(values, *, missing: bool = False):
+    """A 1-D numpy column as an Arrow array (integers, floats, booleans or strings), built from
+    its buffers (``pyarrow.array`` would import pandas). With ``missing``, NaN in a float column
+    and None in a text column are Arrow's missing values (nulls); without, None is refused."""
     import numpy as np
     import pyarrow as pa
 
@@ -54,9 +58,20 @@ def _arrow_array(values):
     if a.ndim != 1:
         raise ValueError(f"columns must be 1-D, not of shape {a.shape}")
     n = len(a)
+    absent = None
+    if missing and a.dtype.kind == "f":
+        absent = np.isnan(a)
+    elif missing and a.dtype.kind == "O":
+        absent = np.fromiter((v is None for v in a), dtype=bool, count=n)
+    if absent is not None and absent.any():
+        nulls = int(absent.sum())
+        validity = pa.py_buffer(np.packbits(~absent, bitorder="little"))
+        a = np.where(absent, "", a) if a.dtype.kind == "O" else a
+    else:
+        nulls, validity = 0, None
     if a.dtype.kind in "iuf":
         data = np.ascontiguousarray(a, a.dtype.newbyteorder("<"))
-        return pa.Array.from_buffers(pa.from_numpy_dtype(a.dtype), n, [None, pa.py_buffer(data)])
+        return pa.Array.from_buffers(pa.from_numpy_dtype(a.dtype), n, [validity, pa.py_buffer(data)], nulls)
     if a.dtype.kind == "b":
         bits = np.packbits(a, bitorder="little")
         return pa.Array.from_buffers(pa.bool_(), n, [None, pa.py_buffer(bits)])
@@ -70,8 +85,8 @@ def _arrow_array(values):
         large = int(lengths.sum()) >= 2**31  # beyond int32 offsets: Arrow's large_string
         offsets = np.zeros(n + 1, dtype="<i8" if large else "<i4")
         np.cumsum(lengths, out=offsets[1:])
-        buffers = [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))]
-        return pa.Array.from_buffers(pa.large_string() if large else pa.string(), n, buffers)
+        buffers = [validity, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))]
+        return pa.Array.from_buffers(pa.large_string() if large else pa.string(), n, buffers, nulls)
     raise TypeError(f"cannot store a column of dtype {a.dtype} (integers, floats, booleans or strings)")
 
 
@@ -89,8 +104,9 @@ def _numpy_dtype(kind):
     raise TypeError(f"cannot read a column of type {kind}")
 
 
-def _numpy_column(column):
-    """An Arrow (chunked) column without nulls as one read-only numpy array."""
+def numpy_column(column):
+    """An Arrow (chunked) column without nulls as one read-only numpy array, read from its
+    buffers (pyarrow's own ``to_numpy`` imports pandas, half a second of a job's start-up)."""
     import numpy as np
 
     dtype = _numpy_dtype(column.type)
@@ -214,7 +230,7 @@ def write_columns(columns: dict, path, identity: dict | None = None) -> None:
 
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(str(path) + ".tmp")
-    table = pa.table({name: _arrow_array(values) for name, values in columns.items()})
+    table = pa.table({name: arrow_array(values) for name, values in columns.items()})
     meta = {
         **(identity or {}),
         "rows": table.num_rows,
@@ -272,7 +288,7 @@ def read_columns(path, expect: dict | None = None) -> dict:
             if meta.get(key) != want:
                 raise DamagedFile(path, f"is the {key} {meta.get(key)!r} file, expected {want!r}")
     try:
-        columns = {name: _numpy_column(table.column(name)) for name in table.column_names}
+        columns = {name: numpy_column(table.column(name)) for name in table.column_names}
     except (TypeError, ValueError) as exc:
         raise DamagedFile(path, exc) from None
     if meta is not None:
