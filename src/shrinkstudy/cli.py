@@ -4,7 +4,7 @@ Usage::
 
     shrinkstudy fit DATA.csv --out DIR [--group COL] [--value COL] [--dataset COL]
                     [--se COL] [--method REML|ML] [--level 0.95]
-                    [--prior half_cauchy|uniform_shrinkage|uniform] [--prior-scale X] [--plot]
+                    [--prior half_cauchy|uniform_shrinkage|uniform] [--prior-scale X] [--plot] [--jobs N]
 
 (also ``python -m shrinkstudy fit ...``).
 
@@ -34,6 +34,11 @@ Bad input (a missing, unreadable or empty file, a missing column, a column name 
 header, a row with more fields than the header, text in a numeric column, a missing or infinite
 value, a single group, an ``--out`` it cannot write in or where an output would overwrite the
 input ...) gives one line on stderr naming the file, line and column, and exit status 2.
+
+A regular file is read typed by Arrow, without pandas (``_read_typed``); anything else by the
+text reader, which names the line of a problem. From ``2 * workers.MIN_ROWS`` datasets the
+long form is fitted by ``--jobs`` processes (default: the usable cores; ``workers``), with the
+same bytes written.
 
 ``--plot`` calls ``shrinkstudy.figures.seed_figure1(estimates=<the estimates.csv DataFrame>,
 fit=<the fit.json dict>, out=DIR/"figure1.png")`` after the fit; without that function the
@@ -81,6 +86,16 @@ def _positive_float(text):
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if not (math.isfinite(v) and v > 0):
         raise argparse.ArgumentTypeError(f"{text!r} must be a positive number")
+    return v
+
+
+def _jobs(text):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
     return v
 
 
@@ -156,6 +171,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fit.add_argument(
         "--plot", action="store_true", help="also draw DIR/figure1.png (needs shrinkstudy.figures)"
+    )
+    fit.add_argument(
+        "--jobs",
+        type=_jobs,
+        metavar="N",
+        help=(
+            "processes that share the datasets of a long-form file, from a thousand datasets "
+            "(default: the usable cores; 1: this process only). The results do not depend on it"
+        ),
     )
     fit.set_defaults(func=_cmd_fit)
 
@@ -698,7 +722,7 @@ def _first_rows(d_codes, g_codes, d, g, G: int) -> np.ndarray:
 
 
 def _fit_long(args, df, line, path):
-    from .estimators import fit_estimators
+    from . import workers
     from .hierbayes import HierPrior
     from .plugins import observations_from_long
     from .registry import BUILTIN
@@ -741,7 +765,8 @@ def _fit_long(args, df, line, path):
     entries = [e for e in BUILTIN if "truth" not in e.needs] + users
     names = [e.name for e in entries]
     data = observations_from_long(d_codes, g_codes, y) if any("data" in e.needs for e in users) else None
-    fit = fit_estimators(stats, entries, method=args.method, level=args.level, prior=prior, data=data)
+    jobs = args.jobs or workers.usable_cores()
+    fit = workers.fit(stats, entries, jobs, method=args.method, level=args.level, prior=prior, data=data)
     fit = _unscale_fit(fit, scale, stats.N - (1.0 if args.method == "REML" else 0.0))
     # rows: datasets in order of first appearance, and each dataset's groups in the order they
     # first appear in it
@@ -947,6 +972,21 @@ def _write_csv(table, path: Path) -> None:
         pacsv.write_csv(arrow, fh, pacsv.WriteOptions(include_header=False, quoting_style=quoting))
 
 
+def _read_and_fit(args, path: Path):
+    """(estimates table, fit.json records, settings) of the file: read typed and fast where it
+    is regular, else by the text reader, which names the line of a problem."""
+    fit = _fit_summary if args.se else _fit_long
+    if path.is_file():
+        typed = _read_typed(path, args)
+        if typed is not None:
+            try:
+                return fit(args, typed, None, path)
+            except _Irregular:
+                pass
+    df, line = _read_parquet_text(path) if path.suffix.lower() == ".parquet" else _read_csv(path)
+    return fit(args, df, line, path)
+
+
 def _fit_json(meta: dict) -> str:
     """fit.json: the settings indented, then one line per dataset (json's fast encoder; a file
     of thousands of datasets stays quick to write and easy to read or grep)."""
@@ -960,19 +1000,7 @@ def _cmd_fit(args) -> int:
     path = Path(args.data)
     plot = _seed_figure1() if args.plot else None
     _check_not_input(Path(args.out), path, ("estimates.csv", "fit.json", "figure1.png"))
-    fit = _fit_summary if args.se else _fit_long
-    result = None
-    if path.is_file():  # typed and fast where the file is regular; else the text reader names the line
-        typed = _read_typed(path, args)
-        if typed is not None:
-            try:
-                result = fit(args, typed, None, path)
-            except _Irregular:
-                result = None
-    if result is None:
-        df, line = _read_parquet_text(path) if path.suffix.lower() == ".parquet" else _read_csv(path)
-        result = fit(args, df, line, path)
-    table, records, settings = result
+    table, records, settings = _read_and_fit(args, path)
     out = _output_dir(Path(args.out))
     _write_csv(table, out / "estimates.csv")
     meta = {

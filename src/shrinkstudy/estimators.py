@@ -51,6 +51,7 @@ __all__ = [
     "oracle_interval",
     "balanced_datasets",
     "fit_estimators",
+    "concat_fits",
 ]
 
 #: Names of the variance-component status codes (``reml``), for failure messages and fit.json.
@@ -535,3 +536,30 @@ def fit_estimators(
         failed[name] = bad
         messages[name] = msg
     return Fit(estimates=est, intervals=ints, failed=failed, varcomp=vc, extra=extra, messages=messages)
+
+
+def concat_fits(parts) -> Fit:
+    """One ``Fit`` of the datasets of ``parts``, fits of consecutive row blocks of the same
+    statistics with the same estimators and settings, in that order (each estimator's answer
+    for a dataset depends on that dataset alone: the same numbers as one fit of all rows)."""
+    parts = list(parts)
+    first = parts[0]
+
+    def rows(get):
+        return np.concatenate([get(part) for part in parts], axis=0)
+
+    vc = first.varcomp
+    if any(part.varcomp.method != vc.method for part in parts):
+        raise ValueError("the fits to join used different variance-component methods")
+    fields = ("mu", "tau2", "sigma2", "gamma", "crit", "boundary", "status")
+    return Fit(
+        estimates={k: rows(lambda f, k=k: f.estimates[k]) for k in first.estimates},
+        intervals={
+            k: (rows(lambda f, k=k: f.intervals[k][0]), rows(lambda f, k=k: f.intervals[k][1]))
+            for k in first.intervals
+        },
+        failed={k: rows(lambda f, k=k: f.failed[k]) for k in first.failed},
+        varcomp=VarComp(**{k: rows(lambda f, k=k: getattr(f.varcomp, k)) for k in fields}, method=vc.method),
+        extra={k: rows(lambda f, k=k: f.extra[k]) for k in first.extra},
+        messages={k: rows(lambda f, k=k: f.messages[k]) for k in first.messages},
+    )
