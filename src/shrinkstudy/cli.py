@@ -37,7 +37,7 @@ input ...) gives one line on stderr naming the file, line and column, and exit s
 
 A regular file is read typed by Arrow, without pandas (``_read_typed``); anything else by the
 text reader, which names the line of a problem. From ``2 * workers.MIN_ROWS`` datasets the
-long form is fitted by ``--jobs`` processes (default: the usable cores; ``workers``), with the
+long form is fitted on ``--jobs`` threads (default: the usable cores; ``workers``), with the
 same bytes written.
 
 ``--plot`` calls ``shrinkstudy.figures.seed_figure1(estimates=<the estimates.csv DataFrame>,
@@ -177,8 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_jobs,
         metavar="N",
         help=(
-            "processes that share the datasets of a long-form file, from a thousand datasets "
-            "(default: the usable cores; 1: this process only). The results do not depend on it"
+            "threads that share the datasets of a long-form file, from a thousand datasets "
+            "(default: the usable cores; 1: one thread). The results do not depend on it"
         ),
     )
     fit.set_defaults(func=_cmd_fit)
