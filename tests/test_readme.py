@@ -129,8 +129,20 @@ def test_running_time_and_speed_are_the_recorded_runs():
         f"| {rate['cli_csv']:,.0f} ({bench['cli']['csv']['seconds']:.2f} s, peak "
         f"{bench['cli']['csv']['peak_rss_mb']:.0f} MB) | {ratio['cli_csv_over_statsmodels']:.1f} x statsmodels |",
         f"| {rate['cli_parquet']:,.0f} ({bench['cli']['parquet']['seconds']:.2f} s",
+        f"| {rate['cli_csv_one_thread']:,.0f} ({bench['cli']['csv_one_thread']['seconds']:.2f} s, peak "
+        f"{bench['cli']['csv_one_thread']['peak_rss_mb']:.0f} MB) | {ratio['cli_csv_one_thread_over_statsmodels']:.1f} x statsmodels |",
+        f"| {rate['engine_all_estimators_threads']:,.0f} | {ratio['engine_all_threads_over_statsmodels']:.0f} x statsmodels |",
+
         f"| statsmodels MixedLM | {rate['statsmodels']:.2f} | engine is {ratio['engine_over_statsmodels']:,.0f} x faster |",
         f"| lme4 `lmer` | {rate['lme4']:.2f} | engine is {ratio['engine_over_lme4']:,.0f} x faster |",
         f"| {rate['engine_all_estimators']:,.0f} | {ratio['engine_all_over_statsmodels']:.0f} x statsmodels |",
     ):
         assert want in speed, want
+    runs = {kind: ", ".join(f"{t:.2f}" for t in bench["cli"][kind]["runs"]) for kind in ("csv", "csv_one_thread", "parquet")}
+    flat = " ".join(speed.split())
+    for want in (
+        f"{runs['csv']} s (CSV), {runs['csv_one_thread']} s (CSV, `--jobs 1`) and {runs['parquet']} s (Parquet)",
+        f"take {bench['cli']['datasets'] / rate['engine_all_estimators']:.2f} s on one thread",
+        f"leaves {bench['cli']['datasets'] / (100 * rate['statsmodels']):.2f} s for everything",
+    ):
+        assert want in flat, want

@@ -42,6 +42,8 @@ from .engines import fit_statsmodels
 from .estimators import Truth, blup, fit_estimators
 from .reml import criterion, fit_varcomp
 from .simulate import SuffStats, simulate_reps, suffstats_from_array
+from .registry import BUILTIN
+from .workers import fit as workers_fit
 from .workers import usable_cores
 
 __all__ = ["seed_cell", "machine_info", "run", "main"]
@@ -213,18 +215,17 @@ _CLI_RUNS = 5  # fresh processes per kind of run: the shortest is reported, as f
 def _run_cli(y: np.ndarray, cell: Cell, cli_reps: int, tmp: Path, runs: int = _CLI_RUNS) -> dict:
     """``shrinkstudy fit`` end to end, in a fresh process (start-up, reading, fitting every
     estimator with intervals, writing estimates.csv and fit.json), on ``cli_reps`` datasets in one
-    CSV file (``--dataset``; on the usable cores, the default, and with ``--jobs 1``) and in one
-    Parquet file, ``runs`` times each, taking turns; per kind the shortest run's seconds and peak
-    resident memory (of the largest process: a helper shares the parent's pages until it writes
-    them), and every run's seconds (the first run after a pause is often slower: the system's time
-    to hand out the process's memory, up to a second and a half here)."""
+    CSV file (``--dataset``; on a thread per usable core, the default, and with ``--jobs 1``) and
+    in one Parquet file, ``runs`` times each, taking turns; per kind the shortest run's seconds and
+    peak resident memory, and every run's seconds (the first run after a pause is often slower:
+    the system's time to hand out the process's memory, up to a second and a half here)."""
     k = min(cli_reps, y.shape[0])
     frame = _long(y[:k], cell.sizes, np.arange(k)).rename(columns={"rep": "dataset"})
     files = {"csv": tmp / "datasets.csv", "parquet": tmp / "datasets.parquet"}
     frame.to_csv(files["csv"], index=False)
     frame.to_parquet(files["parquet"], index=False)
     out = {"datasets": k, "csv_bytes": files["csv"].stat().st_size, "cores_usable": usable_cores()}
-    kinds = {"csv": (files["csv"], []), "csv_one_process": (files["csv"], ["--jobs", "1"]), "parquet": (files["parquet"], [])}
+    kinds = {"csv": (files["csv"], []), "csv_one_thread": (files["csv"], ["--jobs", "1"]), "parquet": (files["parquet"], [])}
     for kind, (path, extra) in [item for _ in range(runs) for item in kinds.items()]:
         cmd = [sys.executable, "-m", "shrinkstudy", "fit", str(path), "--dataset", "dataset", *extra, "--out", str(tmp / kind)]
         t0 = time.perf_counter()
@@ -264,8 +265,9 @@ def run(
         "seed": seed,
         "reps": {"engine": reps, "statsmodels": sm_reps, "lme4": 0},
         "timing": (
-            f"engine and generation: best of up to {repeat} runs (fewer when a run takes over "
-            f"{_BUDGET:g} s); statsmodels and lme4: one pass"
+            f"engine, generation and statsmodels: best of up to {repeat} runs (fewer once the runs "
+            f"have taken {_BUDGET:g} s); shrinkstudy fit: best of {_CLI_RUNS} fresh processes per "
+            "kind; lme4: one pass, timed inside R"
         ),
         "machine": machine_info(),
     }
@@ -288,16 +290,24 @@ def run(
     t_all, _ = _best_time(
         lambda: fit_estimators(suffstats_from_array(y, sizes), truth=truth), repeat
     )
+    threads = usable_cores()
+    log(f"engine: every estimator with intervals, on {threads} threads (workers.fit) ...")
+    t_threads, _ = _best_time(
+        lambda: workers_fit(suffstats_from_array(y, sizes), list(BUILTIN), threads, truth=truth), repeat
+    )
 
     rates = {
         "generate": reps / t_gen,
         "engine_varcomp_blup": reps / t_eng,
         "engine_all_estimators": reps / t_all,
+        "engine_all_estimators_threads": reps / t_threads,
     }
     res["seconds"] = {
         "generate": t_gen,
         "engine_varcomp_blup": t_eng,
         "engine_all_estimators": t_all,
+        "engine_all_estimators_threads": t_threads,
+        "engine_threads": threads,
         "engine_breakdown": {"suffstats": t_stats, "fit_varcomp": t_reml, "blup": t_blup},
     }
     res["engine"] = {
@@ -329,10 +339,10 @@ def run(
             res["cli"] = _run_cli(y, cell, cli_reps, Path(d))
         k = res["cli"]["datasets"]
         rates["cli_csv"] = k / res["cli"]["csv"]["seconds"]
-        rates["cli_csv_one_process"] = k / res["cli"]["csv_one_process"]["seconds"]
+        rates["cli_csv_one_thread"] = k / res["cli"]["csv_one_thread"]["seconds"]
         rates["cli_parquet"] = k / res["cli"]["parquet"]["seconds"]
         res["seconds"]["cli_csv"] = res["cli"]["csv"]["seconds"]
-        res["seconds"]["cli_csv_one_process"] = res["cli"]["csv_one_process"]["seconds"]
+        res["seconds"]["cli_csv_one_thread"] = res["cli"]["csv_one_thread"]["seconds"]
         res["seconds"]["cli_parquet"] = res["cli"]["parquet"]["seconds"]
 
     rscript = shutil.which("Rscript") if use_r else None
@@ -372,12 +382,13 @@ def run(
     ratios = {
         "engine_over_statsmodels": rates["engine_varcomp_blup"] / rates["statsmodels"],
         "engine_all_over_statsmodels": rates["engine_all_estimators"] / rates["statsmodels"],
+        "engine_all_threads_over_statsmodels": rates["engine_all_estimators_threads"] / rates["statsmodels"],
         "fit_over_generate": rates["engine_varcomp_blup"] / rates["generate"],
         "fit_all_over_generate": rates["engine_all_estimators"] / rates["generate"],
     }
     if "cli_csv" in rates:
         ratios["cli_csv_over_statsmodels"] = rates["cli_csv"] / rates["statsmodels"]
-        ratios["cli_csv_one_process_over_statsmodels"] = rates["cli_csv_one_process"] / rates["statsmodels"]
+        ratios["cli_csv_one_thread_over_statsmodels"] = rates["cli_csv_one_thread"] / rates["statsmodels"]
         ratios["cli_parquet_over_statsmodels"] = rates["cli_parquet"] / rates["statsmodels"]
     if "lme4" in rates:
         ratios["engine_over_lme4"] = rates["engine_varcomp_blup"] / rates["lme4"]
@@ -415,18 +426,20 @@ def report(res: dict) -> str:
         f"  generate (simulate_reps)           {r['generate']:>14,.0f}",
         f"  engine: fit_varcomp + blup         {r['engine_varcomp_blup']:>14,.0f}",
         f"  engine: all estimators + intervals {r['engine_all_estimators']:>14,.0f}",
+        f"    the same on {res['seconds'].get('engine_threads', '?')} threads (workers.fit)  "
+        f"{r.get('engine_all_estimators_threads', float('nan')):>14,.0f}",
         f"  statsmodels MixedLM                {r['statsmodels']:>14,.2f}",
     ]
     if "cli_csv" in r:
         c = res["cli"]
         lines.append(
             f"  shrinkstudy fit, CSV, end to end   {r['cli_csv']:>14,.0f}   ({c['datasets']} datasets, "
-            f"{c['csv_bytes'] / 1e6:.0f} MB, {c.get('cores_usable', '?')} processes: {_cli_runs(c['csv'])})"
+            f"{c['csv_bytes'] / 1e6:.0f} MB, {c.get('cores_usable', '?')} threads: {_cli_runs(c['csv'])})"
         )
-        if "cli_csv_one_process" in r:
+        if "cli_csv_one_thread" in r:
             lines.append(
-                f"  shrinkstudy fit, CSV, --jobs 1     {r['cli_csv_one_process']:>14,.0f}   "
-                f"({_cli_runs(c['csv_one_process'])})"
+                f"  shrinkstudy fit, CSV, --jobs 1     {r['cli_csv_one_thread']:>14,.0f}   "
+                f"({_cli_runs(c['csv_one_thread'])})"
             )
         lines.append(f"  shrinkstudy fit, Parquet           {r['cli_parquet']:>14,.0f}   ({_cli_runs(c['parquet'])})")
     if "lme4" in r:
@@ -443,7 +456,7 @@ def report(res: dict) -> str:
     for name, v in q.items():
         goal = TARGETS.get(name)
         mark = "" if goal is None else f"   (target >= {goal:g}: {'met' if v >= goal else 'NOT met'})"
-        lines.append(f"  {name:<30} {v:>12,.1f}{mark}")
+        lines.append(f"  {name:<36} {v:>12,.1f}{mark}")
     lines += ["", "deviation from the engine's exact REML optimum (same datasets)"]
     for who in ("statsmodels", "lme4"):
         s = res.get(who, {})
