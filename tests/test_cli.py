@@ -682,15 +682,23 @@ def test_fast_reader_and_text_reader_write_the_same_bytes(tmp_path, form):
     if form == "summary":
         df = df.drop_duplicates(["ds", "g"]).assign(se=lambda d: 0.5 + (d["val"].abs() % 2.0))
         argv += ["--se", "se"]
-    files = {"typed": tmp_path / "typed.csv", "parquet": tmp_path / "typed.parquet", "text": tmp_path / "text.csv"}
+    files = {
+        "typed": tmp_path / "typed.csv",
+        "parquet": tmp_path / "typed.parquet",
+        "categories": tmp_path / "categories.parquet",
+        "text": tmp_path / "text.csv",
+    }
     df.to_csv(files["typed"], index=False)
     df.to_parquet(files["parquet"], index=False)
+    # labels stored as categories: in reverse order, one of them never used
+    order = sorted(set(df["ds"]) | {"unused"}, reverse=True)
+    df.assign(ds=pd.Categorical(df["ds"], categories=order)).to_parquet(files["categories"], index=False)
     df.assign(g=" " + df["g"] + " ").to_csv(files["text"], index=False)
     out = {}
     for kind, path in files.items():
         assert main(["fit", str(path), *argv, "--out", str(tmp_path / kind)]) == 0
         out[kind] = (tmp_path / kind / "estimates.csv").read_bytes()
-    assert out["typed"] == out["text"] == out["parquet"]
+    assert out["typed"] == out["text"] == out["parquet"] == out["categories"]
     got = pd.read_csv(tmp_path / "typed" / "estimates.csv", dtype={"group": str})
     assert set(got["group"]) == set(df["g"]) and len(got) == len(df.drop_duplicates(["ds", "g"]))
 

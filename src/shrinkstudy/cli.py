@@ -396,6 +396,12 @@ def _values(labels) -> np.ndarray:
     return labels.labels[labels.codes] if isinstance(labels, _Coded) else np.asarray(labels)
 
 
+def _is_text(kind) -> bool:
+    import pyarrow as pa
+
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
+
+
 def _read_typed(path: Path, args) -> _Typed | None:
     """The file read by Arrow with typed columns, when it is regular: a Parquet file, or a CSV
     file whose header names are unique after stripping, whose value (and SE) columns are finite
@@ -407,8 +413,9 @@ def _read_typed(path: Path, args) -> _Typed | None:
     from .smkio import numpy_column
 
     labels = [c for c in (args.group, args.dataset) if c]
+    parquet = path.suffix.lower() == ".parquet"
     try:
-        if path.suffix.lower() == ".parquet":
+        if parquet:
             import pyarrow.parquet as pq
 
             # page checksums verified where the file has them; ParquetFile, not read_table, whose
@@ -418,14 +425,17 @@ def _read_typed(path: Path, args) -> _Typed | None:
         else:
             from pyarrow import csv
 
+            # labels stay text ('01' is not '1'), read straight into codes and the labels once each
+            text_codes = pa.dictionary(pa.int32(), pa.string())
             options = csv.ConvertOptions(
-                column_types={c: pa.string() for c in labels},  # labels stay text: '01' is not '1'
+                column_types={c: text_codes for c in labels},
                 strings_can_be_null=False,
                 quoted_strings_can_be_null=False,
             )
-            table = csv.read_csv(path, convert_options=options)
+            # one dictionary for all the file's blocks: the labels in order of first appearance
+            table = csv.read_csv(path, convert_options=options).unify_dictionaries()
     except (pa.ArrowInvalid, OSError, UnicodeDecodeError):
-        if path.suffix.lower() == ".parquet":
+        if parquet:
             raise InputError(f"{path}: not a readable Parquet file") from None
         return None
     names = list(table.column_names)
@@ -447,18 +457,20 @@ def _read_typed(path: Path, args) -> _Typed | None:
             if not numeric and pa.types.is_floating(col.type) and not np.all(np.isfinite(values)):
                 return None  # a NaN label: the text reader takes it as the text "nan"
             cols[name] = values.astype(float) if numeric else values
-        elif pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+        elif _is_text(col.type) or pa.types.is_dictionary(col.type) and _is_text(col.type.value_type):
             if numeric:
                 return None
-            labels_ = pc.unique(col)  # checked once per distinct label, not per row
+            if pa.types.is_dictionary(col.type) and parquet:  # a stored dictionary (categories):
+                col = col.cast(col.type.value_type)  # its order is not the file's, some may be unused
+            # codes in order of first appearance, the labels once each (no per-row text objects)
+            enc = (col if pa.types.is_dictionary(col.type) else col.dictionary_encode()).combine_chunks()
+            labels_ = enc.dictionary  # checked once per distinct label, not per row
             if not pc.all(pc.equal(labels_, pc.utf8_trim_whitespace(labels_))).as_py():
                 return None
             if pc.min(pc.utf8_length(labels_)).as_py() == 0:  # an empty label
                 return None
-            # codes in order of first appearance, the labels once each (no per-row text objects)
-            enc = col.dictionary_encode().combine_chunks()
             codes = numpy_column(pa.chunked_array([enc.indices])).astype(np.int64)
-            cols[name] = _Coded(codes, np.asarray(enc.dictionary.to_pylist(), dtype=object))
+            cols[name] = _Coded(codes, np.asarray(labels_.to_pylist(), dtype=object))
         else:
             return None
     return _Typed(cols, table.num_rows)
@@ -542,9 +554,10 @@ def _versions() -> dict:
     }
 
 
-def _finite_or_none(x):
-    x = float(x)
-    return x if math.isfinite(x) else None
+def _numbers_or_none(x) -> list:
+    """Every entry as a float, None where it is not finite (JSON has no NaN or infinity)."""
+    x = np.asarray(x, dtype=float)
+    return [v if ok else None for v, ok in zip(x.tolist(), np.isfinite(x).tolist(), strict=True)]
 
 
 def _dataset_labels(args, df, line, path) -> np.ndarray:
@@ -652,11 +665,6 @@ def _unscale_fit(fit, scale, crit_df: np.ndarray):
     )
 
 
-def _sd_fields(fit, r: int) -> dict:
-    """tau and sigma (standard deviations, data units) of dataset r, for fit.json."""
-    return {"tau": _finite_or_none(fit.extra["tau"][r]), "sigma": _finite_or_none(fit.extra["sigma"][r])}
-
-
 def _estimate_columns(fit, names, index) -> dict:
     """Output columns: each estimator's estimates, then the bounds of those with intervals."""
     out = {name: fit.estimates[name][index] for name in names}
@@ -667,10 +675,18 @@ def _estimate_columns(fit, names, index) -> dict:
     return out
 
 
-def _failure_messages(fit, names, r: int) -> dict:
-    """Why each estimator that failed on dataset r failed (only when one did)."""
-    why = {name: fit.messages[name][r] for name in names if fit.failed[name][r] and fit.messages.get(name) is not None}
-    return {"failure_messages": why} if why else {}
+def _failures(fit, names) -> tuple[list, list]:
+    """Per dataset, the estimators that failed on it, and ``{"failure_messages": {name: why}}``
+    where one did (else {})."""
+    R = fit.varcomp.mu.shape[0]
+    failed, why = [[] for _ in range(R)], [{} for _ in range(R)]
+    for name in names:
+        messages = fit.messages.get(name)
+        for r in np.flatnonzero(fit.failed[name]).tolist():
+            failed[r].append(name)
+            if messages is not None:
+                why[r][name] = messages[r]
+    return failed, [{"failure_messages": w} if w else {} for w in why]
 
 
 def _sizes_differ(stats, r: int) -> str:
@@ -685,26 +701,34 @@ def _ses_differ(se) -> str:
     return f"standard errors differ ({se.min():.6g} to {se.max():.6g}); it needs equal ones"
 
 
-def _not_applicable(fit, names, r: int, why: str) -> dict:
-    """Estimators that do not apply to dataset r (no estimate, not a failure), and why."""
+def _not_applicable(fit, names, why) -> list[dict]:
+    """Per dataset, ``{"not_applicable": {name: why(r)}}`` for the estimators that do not apply
+    to dataset r (no estimate, not a failure), else {}."""
     from .registry import BUILTIN
 
     partial = {e.name for e in BUILTIN if e.applies == "balanced"}
-    absent = [n for n in names if n in partial and not fit.failed[n][r] and np.isnan(fit.estimates[n][r]).all()]
-    return {"not_applicable": {n: why for n in absent}} if absent else {}
+    absent: dict[int, list] = {}
+    for name in (n for n in names if n in partial):
+        rows = ~fit.failed[name] & np.isnan(fit.estimates[name]).all(axis=1)
+        for r in np.flatnonzero(rows).tolist():
+            absent.setdefault(r, []).append(name)
+    out = [{} for _ in range(fit.varcomp.mu.shape[0])]
+    for r, those in absent.items():
+        text = why(r)
+        out[r] = {"not_applicable": {name: text for name in those}}
+    return out
 
 
-def _varcomp_fields(vc, r: int, sigma2) -> dict:
-    """Dataset r's variance-component fit, for fit.json."""
-    return {
-        "mu": _finite_or_none(vc.mu[r]),
-        "tau2": _finite_or_none(vc.tau2[r]),
-        "sigma2": _finite_or_none(sigma2) if sigma2 is not None else None,
-        "criterion": _finite_or_none(vc.crit[r]),
-        "boundary": bool(vc.boundary[r]),
-        "status": _STATUS_NAMES.get(int(vc.status[r]), str(int(vc.status[r]))),
-        "method": vc.method,
-    }
+def _varcomp_records(vc, sigma2: bool) -> list[dict]:
+    """Each dataset's variance-component fit, for fit.json (``sigma2`` False: null, the known-SE
+    form has none)."""
+    mu, tau2, crit = (_numbers_or_none(a) for a in (vc.mu, vc.tau2, vc.crit))
+    s2 = _numbers_or_none(vc.sigma2) if sigma2 else [None] * len(mu)
+    status = [_STATUS_NAMES.get(s, str(s)) for s in vc.status.astype(int).tolist()]
+    return [
+        {"mu": m, "tau2": t, "sigma2": s, "criterion": c, "boundary": b, "status": st, "method": vc.method}
+        for m, t, s, c, b, st in zip(mu, tau2, s2, crit, vc.boundary.astype(bool).tolist(), status, strict=True)
+    ]
 
 
 def _first_rows(d_codes, g_codes, d, g, G: int) -> np.ndarray:
@@ -784,24 +808,30 @@ def _fit_long(args, df, line, path):
         "ybar": stats.ybar[r_idx, j_idx] * scale[r_idx],
     }
     out.update(_estimate_columns(fit, names, (r_idx, j_idx)))
-    vc = fit.varcomp
-    records = []
-    for r, lab in enumerate(d_labels):
-        records.append(
-            {
-                "dataset": str(lab),
-                "J": int(stats.J[r]),
-                "N": int(stats.N[r]),
-                **_varcomp_fields(vc, r, sigma2=vc.sigma2[r]),
-                **_sd_fields(fit, r),
-                "engine": "shrinkstudy.reml.fit_varcomp (exact optimum)",
-                "hier_bayes_tau2_mean": _finite_or_none(fit.extra["hier_bayes_tau2"][r]),
-                "bayesglm_s2": _finite_or_none(fit.extra["bayesglm_s2"][r]),
-                "failed": [name for name in names if fit.failed[name][r]],
-                **_failure_messages(fit, names, r),
-                **_not_applicable(fit, names, r, _sizes_differ(stats, r)),
-            }
-        )
+    # per dataset, as columns of plain Python values (one conversion per column, not per value)
+    J, N = stats.J.astype(np.int64).tolist(), stats.N.astype(np.int64).tolist()
+    tau, sigma, hb_tau2, s2_glm = (
+        _numbers_or_none(fit.extra[k]) for k in ("tau", "sigma", "hier_bayes_tau2", "bayesglm_s2")
+    )
+    failed, why_failed = _failures(fit, names)
+    not_applicable = _not_applicable(fit, names, lambda r: _sizes_differ(stats, r))
+    records = [
+        {
+            "dataset": str(lab),
+            "J": J[r],
+            "N": N[r],
+            **vc_r,
+            "tau": tau[r],
+            "sigma": sigma[r],
+            "engine": "shrinkstudy.reml.fit_varcomp (exact optimum)",
+            "hier_bayes_tau2_mean": hb_tau2[r],
+            "bayesglm_s2": s2_glm[r],
+            "failed": failed[r],
+            **why_failed[r],
+            **not_applicable[r],
+        }
+        for r, (lab, vc_r) in enumerate(zip(d_labels, _varcomp_records(fit.varcomp, sigma2=True), strict=True))
+    ]
     settings = {
         "form": "long",
         "estimators": {e.name: e.reference if not e.builtin else "built-in" for e in entries},
@@ -884,23 +914,27 @@ def _fit_summary(args, df, line, path):
     out.update(_estimate_columns(fit, META_ESTIMATORS, (d_codes, col)))
     order = np.lexsort((col, d_codes))
     table = {name: np.asarray(values)[order] for name, values in out.items()}
-    vc = fit.varcomp
-    records = []
-    for r, lab in enumerate(d_labels):
-        records.append(
-            {
-                "dataset": str(lab),
-                "J": int(counts[r]),
-                **_varcomp_fields(vc, r, sigma2=None),
-                "tau": _finite_or_none(fit.extra["tau"][r]),
-                "engine": "shrinkstudy.knownse.fit_meta (known standard errors, exact optimum)",
-                "hier_bayes_tau_mean": _finite_or_none(fit.extra["hier_bayes_tau_mean"][r]),
-                "hier_bayes_tau2_mean": _finite_or_none(fit.extra["hier_bayes_tau2_mean"][r]),
-                "james_stein_factor": _finite_or_none(fit.extra["james_stein_factor"][r]),
-                "failed": [name for name in META_ESTIMATORS if fit.failed[name][r]],
-                **_not_applicable(fit, META_ESTIMATORS, r, _ses_differ(S[r])),
-            }
-        )
+    tau, hb_tau, hb_tau2, js = (
+        _numbers_or_none(fit.extra[k])
+        for k in ("tau", "hier_bayes_tau_mean", "hier_bayes_tau2_mean", "james_stein_factor")
+    )
+    failed, _ = _failures(fit, META_ESTIMATORS)
+    not_applicable = _not_applicable(fit, META_ESTIMATORS, lambda r: _ses_differ(S[r]))
+    records = [
+        {
+            "dataset": str(lab),
+            "J": int(counts[r]),
+            **vc_r,
+            "tau": tau[r],
+            "engine": "shrinkstudy.knownse.fit_meta (known standard errors, exact optimum)",
+            "hier_bayes_tau_mean": hb_tau[r],
+            "hier_bayes_tau2_mean": hb_tau2[r],
+            "james_stein_factor": js[r],
+            "failed": failed[r],
+            **not_applicable[r],
+        }
+        for r, (lab, vc_r) in enumerate(zip(d_labels, _varcomp_records(fit.varcomp, sigma2=False), strict=True))
+    ]
     settings = {
         "form": "summary",
         "columns": {"group": args.group, "value": args.value, "se": args.se, "dataset": args.dataset},
