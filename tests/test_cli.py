@@ -719,3 +719,20 @@ def test_regular_file_is_fitted_without_pandas(tmp_path):
         assert proc.returncode == 0, proc.stderr
     fit = json.loads((tmp_path / "d.csv.out" / "fit.json").read_text())
     assert fit["versions"]["pandas"] == pd.__version__
+
+
+def test_the_command_runs_with_one_blas_thread_unless_told_otherwise():
+    """``shrinkstudy`` (and ``python -m shrinkstudy``) start numpy with one OpenBLAS thread,
+    whose idle spinning would take the cores of the command's own threads; a value the user
+    set is kept."""
+    code = (
+        "import os, sys\nfrom shrinkstudy.__main__ import run\nsys.argv = ['shrinkstudy', '--help']\n"
+        "assert run() == 0\nprint(os.environ['OPENBLAS_NUM_THREADS'], 'numpy' in sys.modules)\n"
+    )
+    for given, want in ((None, "1 True"), ("3", "3 True")):
+        env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+        if given is not None:
+            env["OPENBLAS_NUM_THREADS"] = given
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.strip().splitlines()[-1] == want
