@@ -44,6 +44,7 @@ from .engines import fit_statsmodels
 from .estimators import Truth, blup, fit_estimators
 from .reml import criterion, fit_varcomp
 from .simulate import SuffStats, simulate_reps, suffstats_from_array
+from .provenance import git_state
 from .registry import BUILTIN
 from .workers import fit as workers_fit
 from .workers import usable_cores
@@ -277,6 +278,7 @@ def run(
             "lme4: one pass, timed inside R"
         ),
         "machine": machine_info(),
+        "code": git_state(Path(__file__).resolve().parents[2]),  # the commit measured
     }
 
     log(f"generating {reps} datasets of {cell.name} ...")

@@ -32,6 +32,7 @@ from pathlib import Path
 import yaml
 
 from .bench import machine_info
+from .provenance import git_state
 from .config import DEFAULT_CONFIG, read_config_file
 
 __all__ = ["grown_config", "main", "rule_times", "run_timing"]
@@ -115,7 +116,7 @@ def run_timing(config_file: Path, out_dir: Path, *, add_sigma: float = 10.0, cor
     out_dir.mkdir(parents=True, exist_ok=True)
     grown, block = grown_config(config, add_sigma)
     record = {"machine": machine_info(), "python": platform.python_version(), "config": _shown(config_file),
-              "added": {"block": block, "sigma": add_sigma}, "cores": cores}
+              "added": {"block": block, "sigma": add_sigma}, "cores": cores, "code": git_state(ROOT)}
     results = out_dir / "study"
     where = _shown(results)
     files = {}
