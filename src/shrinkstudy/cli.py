@@ -37,8 +37,8 @@ input ...) gives one line on stderr naming the file, line and column, and exit s
 
 A regular file is read typed by Arrow, without pandas (``_read_typed``); anything else by the
 text reader, which names the line of a problem. From ``2 * workers.MIN_ROWS`` datasets the
-long form is fitted on ``--jobs`` threads (default: the usable cores; ``workers``), with the
-same bytes written.
+long form can be fitted on ``--jobs`` threads (default one; ``workers``), with the same bytes
+written.
 
 ``--plot`` calls ``shrinkstudy.figures.seed_figure1(estimates=<the estimates.csv DataFrame>,
 fit=<the fit.json dict>, out=DIR/"figure1.png")`` after the fit; without that function the
@@ -175,10 +175,11 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument(
         "--jobs",
         type=_jobs,
+        default=1,
         metavar="N",
         help=(
             "threads that share the datasets of a long-form file, from a thousand datasets "
-            "(default: the usable cores; 1: one thread). The results do not depend on it"
+            "(default: 1). The results do not depend on it"
         ),
     )
     fit.set_defaults(func=_cmd_fit)
@@ -789,8 +790,7 @@ def _fit_long(args, df, line, path):
     entries = [e for e in BUILTIN if "truth" not in e.needs] + users
     names = [e.name for e in entries]
     data = observations_from_long(d_codes, g_codes, y) if any("data" in e.needs for e in users) else None
-    jobs = args.jobs or workers.usable_cores()
-    fit = workers.fit(stats, entries, jobs, method=args.method, level=args.level, prior=prior, data=data)
+    fit = workers.fit(stats, entries, args.jobs, method=args.method, level=args.level, prior=prior, data=data)
     fit = _unscale_fit(fit, scale, stats.N - (1.0 if args.method == "REML" else 0.0))
     # rows: datasets in order of first appearance, and each dataset's groups in the order they
     # first appear in it
