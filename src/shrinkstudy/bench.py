@@ -219,7 +219,7 @@ def _run_cli(y: np.ndarray, cell: Cell, cli_reps: int, tmp: Path, runs: int = _C
     """``shrinkstudy fit`` end to end, in a fresh process (start-up, reading, fitting every
     estimator with intervals, writing estimates.csv and fit.json), on ``cli_reps`` datasets in one
     CSV file (``--dataset``; on one thread, the default, and on a thread per usable core) and
-    in one Parquet file, ``runs`` times each, taking turns; per kind the shortest run's seconds and
+    in one Parquet file, ``runs`` times each, taking turns (each round in another order); per kind the shortest run's seconds and
     peak resident memory, and every run's seconds (the first run after a pause is often slower:
     the system's time to hand out the process's memory, up to a second and a half here).
     ``between()`` is called before each round (the bench: one pass of statsmodels, so that the
@@ -232,7 +232,11 @@ def _run_cli(y: np.ndarray, cell: Cell, cli_reps: int, tmp: Path, runs: int = _C
     out = {"datasets": k, "csv_bytes": files["csv"].stat().st_size, "cores_usable": usable_cores()}
     threads = ["--jobs", str(usable_cores())]
     kinds = {"csv": (files["csv"], []), "csv_threads": (files["csv"], threads), "parquet": (files["parquet"], [])}
-    for i, (kind, (path, extra)) in enumerate(item for _ in range(runs) for item in kinds.items()):
+    order = list(kinds.items())
+    # each round in another order (round r starts with kind r): the run just after the pass of
+    # statsmodels is often the slowest of its round here, whatever its kind
+    rounds = [order[r % len(order) :] + order[: r % len(order)] for r in range(runs)]
+    for i, (kind, (path, extra)) in enumerate(item for round_ in rounds for item in round_):
         if between is not None and i % len(kinds) == 0:
             between()
         cmd = [sys.executable, "-m", "shrinkstudy", "fit", str(path), "--dataset", "dataset", *extra, "--out", str(tmp / kind)]
