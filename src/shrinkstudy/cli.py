@@ -37,8 +37,8 @@ input ...) gives one line on stderr naming the file, line and column, and exit s
 
 A regular file is read typed by Arrow, without pandas (``_read_typed``); anything else by the
 text reader, which names the line of a problem. From ``2 * workers.MIN_ROWS`` datasets the
-long form can be fitted on ``--jobs`` threads (default one; ``workers``), with the same bytes
-written.
+long form is fitted on ``--jobs`` threads (default: one per usable core; ``workers``), with the
+same bytes written.
 
 ``--plot`` calls ``shrinkstudy.figures.seed_figure1(estimates=<the estimates.csv DataFrame>,
 fit=<the fit.json dict>, out=DIR/"figure1.png")`` after the fit; without that function the
@@ -175,11 +175,10 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument(
         "--jobs",
         type=_jobs,
-        default=1,
         metavar="N",
         help=(
             "threads that share the datasets of a long-form file, from a thousand datasets "
-            "(default: 1). The results do not depend on it"
+            "(default: one per usable core). The results do not depend on it"
         ),
     )
     fit.set_defaults(func=_cmd_fit)
@@ -790,7 +789,8 @@ def _fit_long(args, df, line, path):
     entries = [e for e in BUILTIN if "truth" not in e.needs] + users
     names = [e.name for e in entries]
     data = observations_from_long(d_codes, g_codes, y) if any("data" in e.needs for e in users) else None
-    fit = workers.fit(stats, entries, args.jobs, method=args.method, level=args.level, prior=prior, data=data)
+    jobs = args.jobs or workers.usable_cores()
+    fit = workers.fit(stats, entries, jobs, method=args.method, level=args.level, prior=prior, data=data)
     fit = _unscale_fit(fit, scale, stats.N - (1.0 if args.method == "REML" else 0.0))
     # rows: datasets in order of first appearance, and each dataset's groups in the order they
     # first appear in it
