@@ -56,12 +56,15 @@ def _is_snakemake(argv: list[str]) -> bool:
 
 
 def live_snakemake_pids(workdir) -> list[int] | None:
-    """Live Snakemake processes (not this one nor its ancestors) running in ``workdir``; a process
-    whose directory cannot be read counts as running there. None without ``/proc``."""
+    """Live Snakemake processes running in ``workdir``, this one, its ancestors and its
+    descendants aside (a process this run forks has its command line until it runs its own
+    program: Snakemake forks one for every job); a process whose directory cannot be read counts
+    as running there. None without ``/proc``."""
     if not PROC.is_dir():
         return None
     here = Path(workdir).resolve()
-    mine = _ancestors(os.getpid())
+    me = os.getpid()
+    mine = _ancestors(me)
     found = []
     for entry in PROC.iterdir():
         if not entry.name.isdigit() or int(entry.name) in mine:
@@ -71,7 +74,7 @@ def live_snakemake_pids(workdir) -> list[int] | None:
         except OSError:
             continue  # gone
         argv = [a.decode(errors="replace") for a in argv if a]
-        if not argv or not _is_snakemake(argv):
+        if not argv or not _is_snakemake(argv) or me in _ancestors(int(entry.name)):
             continue
         try:
             cwd = Path(os.readlink(entry / "cwd")).resolve()
@@ -85,6 +88,25 @@ def live_snakemake_pids(workdir) -> list[int] | None:
     return sorted(found)
 
 
+def _command(pid: int) -> str:
+    """A process's command line, shortened, for messages."""
+    try:
+        argv = (PROC / str(pid) / "cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return "ended"
+    text = " ".join(a.decode(errors="replace") for a in argv if a)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def _parent(pid: int) -> str:
+    """A process's parent, its id and command, for messages."""
+    try:
+        ppid = int((PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return "unknown"
+    return f"{ppid}: {_command(ppid)[:60]}"
+
+
 def clear_stale_lock(workdir, *, log=sys.stderr) -> bool:
     """Remove ``workdir``'s Snakemake lock files when no live Snakemake process holds them.
 
@@ -93,6 +115,12 @@ def clear_stale_lock(workdir, *, log=sys.stderr) -> bool:
     if not files:
         return False
     live = live_snakemake_pids(workdir)
+    if live:
+        log.write(
+            "The lock of this directory (.snakemake/locks) is kept: Snakemake runs here as process "
+            + ", ".join(f"{pid} ({_command(pid)}; parent {_parent(pid)})" for pid in live)
+            + ".\n"
+        )
     if live is None or live:
         return False
     for f in files:
