@@ -492,6 +492,33 @@ def _children(pid: int) -> list[int]:
     return out
 
 
+def _wait_for_no_process_in(workdir: Path, timeout: float = 120.0) -> None:
+    """Until no process (this one and its ancestors aside) has ``workdir`` as its directory."""
+    here = workdir.resolve()
+    mine, pid = {os.getpid()}, os.getpid()
+    while pid > 1:
+        try:
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+        mine.add(pid)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        busy = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit() or int(entry.name) in mine:
+                continue
+            try:
+                if Path(os.readlink(entry / "cwd")).resolve() == here:
+                    busy.append(entry.name)
+            except OSError:
+                continue
+        if not busy:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"processes still running in {workdir}: {busy}")
+
+
 def _snakemake_pid(pid: int) -> int | None:
     """The snakemake process below ``pid`` (make runs it)."""
     todo = [pid]
@@ -549,6 +576,9 @@ def test_kill_9_then_the_same_command_finishes(study, repo, tmp_path):
     t0 = time.time()
     killed, _ = run_until(lambda: time.time() - t0 > delay)
     assert killed, f"finished within {delay:.1f} s:\n{logs[-1][-2000:]}"
+    # the killed run's jobs go on (kill -9 reaches snakemake alone) and may still write fit files:
+    # count them once they are gone, so that "one more fit" below is the resumed run's
+    _wait_for_no_process_in(repo)
     n0 = fits()
     lock_checked = []
 
@@ -572,7 +602,8 @@ def test_kill_9_then_the_same_command_finishes(study, repo, tmp_path):
     for log in logs[1:]:
         assert "IncompleteFilesException" not in log and "LockException" not in log, log[-3000:]
     # each run after a kill that left a lock removed it (a kill can land before Snakemake locks)
-    assert sum("Removed the lock of an earlier run" in log for log in logs[1:]) == sum(left_lock)
+    removed = ["Removed the lock of an earlier run" in log for log in logs[1:]]
+    assert sum(removed) == sum(left_lock), (removed, left_lock, [log[-1500:] for log in logs])
     assert sum(left_lock) >= 2  # at least the kills after a fit and after the tables
     for name in TABLES[:-1]:
         assert (study / "results" / "tables" / name).read_bytes() == (out / "tables" / name).read_bytes(), name
