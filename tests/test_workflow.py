@@ -494,14 +494,10 @@ def _children(pid: int) -> list[int]:
 
 def _wait_for_no_process_in(workdir: Path, timeout: float = 120.0) -> None:
     """Until no process (this one and its ancestors aside) has ``workdir`` as its directory."""
+    from shrinkstudy.runlock import _ancestors
+
     here = workdir.resolve()
-    mine, pid = {os.getpid()}, os.getpid()
-    while pid > 1:
-        try:
-            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            break
-        mine.add(pid)
+    mine = _ancestors(os.getpid())
     deadline = time.time() + timeout
     while time.time() < deadline:
         busy = []

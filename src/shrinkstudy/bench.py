@@ -156,10 +156,6 @@ def _long(y: np.ndarray, sizes, reps) -> pd.DataFrame:
     )
 
 
-def _subset(stats: SuffStats, idx) -> SuffStats:
-    return SuffStats(stats.n[idx], stats.ybar[idx], stats.ssw[idx])
-
-
 def _compare(stats: SuffStats, vc, eng_blup, tau2, sigma2, other_blup, sigma: float) -> dict:
     """Deviations of another fit from the engine's exact optimum on the first ``len(tau2)`` datasets."""
     m = len(tau2)
@@ -171,7 +167,7 @@ def _compare(stats: SuffStats, vc, eng_blup, tau2, sigma2, other_blup, sigma: fl
     dev = np.abs(other_blup[idx] - eng_blup[idx]).max(axis=1)
     gamma = np.maximum(tau2[idx], 0.0) / sigma2[idx]
     with np.errstate(invalid="ignore", divide="ignore"):
-        gap = criterion(_subset(stats, idx), gamma, "REML") - vc.crit[idx]
+        gap = criterion(stats.rows(idx), gamma, "REML") - vc.crit[idx]
     out.update(
         {
             "max_abs_blup_dev": float(dev.max()),

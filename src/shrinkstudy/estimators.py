@@ -410,8 +410,6 @@ def _rows(obj, idx):
     """Replications ``idx`` of the statistics, variance components or observations."""
     if obj is None or not hasattr(obj, "__dataclass_fields__"):
         return obj
-    if isinstance(obj, SuffStats):
-        return SuffStats(obj.n[idx], obj.ybar[idx], obj.ssw[idx])
     if isinstance(obj, VarComp):
         fields = {k: getattr(obj, k)[idx] for k in ("mu", "tau2", "sigma2", "gamma", "crit", "boundary", "status")}
         return VarComp(**fields, method=obj.method)

@@ -273,7 +273,7 @@ def hier_bayes(stats: SuffStats, prior: HierPrior | None = None, level: float | 
     step = max(1, _BLOCK_ENTRIES // max(stats.n.shape[1], 1))
     for at in range(0, regular_rows.size, step):
         idx = regular_rows[at : at + step]
-        sub = SuffStats(stats.n[idx], stats.ybar[idx], stats.ssw[idx])
+        sub = stats.rows(idx)
         gamma, p = posterior_nodes(sub, prior)
         n, g, w, S, mu, d, qf = _parts(sub, gamma)  # (R, G, J) / (R, G)
         Bw = g * w  # B_j = gamma w_j

@@ -227,10 +227,6 @@ def _solve_bracket(stats, lo, hi, method, tol=1e-11, maxiter=60):
     return np.exp(x)
 
 
-def _subset(stats: SuffStats, idx) -> SuffStats:
-    return SuffStats(stats.n[idx], stats.ybar[idx], stats.ssw[idx])
-
-
 def _global_minimum(sub: SuffStats, method: str) -> np.ndarray:
     """gamma >= 0 minimising the criterion of every dataset (all with status OK)."""
     R = sub.R
@@ -255,7 +251,7 @@ def _global_minimum(sub: SuffStats, method: str) -> np.ndarray:
     d1 = criterion_derivative(sub, np.full(R, grid[1]), method)
     tiny = np.flatnonzero((d0 < 0) & (d1 > 0))
     if tiny.size:
-        part = _subset(sub, tiny)
+        part = sub.rows(tiny)
         g = _solve_bracket(part, np.full(tiny.size, grid[1] * 1e-6), np.full(tiny.size, grid[1]), method)
         best_g[tiny] = g
         best_f[tiny] = criterion(part, g, method)
@@ -270,13 +266,13 @@ def _global_minimum(sub: SuffStats, method: str) -> np.ndarray:
         lo = np.where(lo == 0, grid[1] * 1e-6, lo)
         hi = grid[np.minimum(kk + 1, G - 1)]
         g = grid[kk].copy()
-        part = _subset(sub, idx)
+        part = sub.rows(idx)
         fl = criterion_derivative(part, lo, method)
         fh = criterion_derivative(part, hi, method)
         ok = (fl < 0) & (fh > 0)
         if ok.any():
             ib = np.flatnonzero(ok)
-            g[ib] = _solve_bracket(_subset(part, ib), lo[ib], hi[ib], method)
+            g[ib] = _solve_bracket(part.rows(ib), lo[ib], hi[ib], method)
         fg = criterion(part, g, method)
         fg = np.where(np.isfinite(fg), fg, np.inf)
         # an interior point must be clearly lower than the boundary to displace it
@@ -326,7 +322,7 @@ def fit_varcomp(stats: SuffStats, method: str = "REML") -> VarComp:
     gamma = np.zeros(R)
     reg = np.flatnonzero(status == OK)
     if reg.size:
-        gamma[reg] = _global_minimum(_subset(stats, reg), method)
+        gamma[reg] = _global_minimum(stats.rows(reg), method)
 
     n, g_, w, S, mu_g, d, qf = _parts(stats, gamma)
     df = (N - 1.0) if method == "REML" else N.astype(float)

@@ -35,13 +35,19 @@ def lock_files(workdir) -> list[Path]:
     )
 
 
+def _parent_pid(pid: int) -> int | None:
+    """A process's parent (None where it cannot be read)."""
+    try:
+        return int((PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def _ancestors(pid: int) -> set[int]:
     out = {pid}
     while pid > 1:
-        try:
-            stat = (PROC / str(pid) / "stat").read_text()
-            pid = int(stat.rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
+        pid = _parent_pid(pid)
+        if pid is None:
             break
         out.add(pid)
     return out
@@ -100,11 +106,8 @@ def _command(pid: int) -> str:
 
 def _parent(pid: int) -> str:
     """A process's parent, its id and command, for messages."""
-    try:
-        ppid = int((PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[1])
-    except (OSError, ValueError, IndexError):
-        return "unknown"
-    return f"{ppid}: {_command(ppid)[:60]}"
+    ppid = _parent_pid(pid)
+    return "unknown" if ppid is None else f"{ppid}: {_command(ppid)[:60]}"
 
 
 def clear_stale_lock(workdir, *, log=sys.stderr) -> bool:

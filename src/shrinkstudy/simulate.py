@@ -63,6 +63,10 @@ class SuffStats:
     def R(self) -> int:
         return self.n.shape[0]
 
+    def rows(self, idx) -> SuffStats:
+        """The statistics of datasets ``idx`` (an index, a slice or a mask of rows)."""
+        return SuffStats(self.n[idx], self.ybar[idx], self.ssw[idx])
+
     # computed once per instance (the statistics are fixed), read-only so a cached array stays true
     @functools.cached_property
     def N(self) -> np.ndarray:

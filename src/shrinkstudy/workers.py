@@ -45,7 +45,7 @@ def usable_cores() -> int:
 
 
 def _share(stats: SuffStats, block: slice) -> SuffStats:
-    return SuffStats(stats.n[block], stats.ybar[block], stats.ssw[block])
+    return stats.rows(block)
 
 
 def fit(stats: SuffStats, entries, jobs: int = 1, **kwargs) -> Fit:
