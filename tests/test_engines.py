@@ -107,12 +107,14 @@ def test_statsmodels_blup_columns_follow_sorted_group_labels():
     assert groups == [["y", "z"], ["a", "b", "c"]]
 
 
+@pytest.mark.slow
 def test_bench_runs_small(tmp_path, capsys):
-    # a smoke test of `python -m shrinkstudy.bench` (what `make bench` runs); no timing assertions
+    # `python -m shrinkstudy.bench` (what `make bench` runs) on a few datasets; no timing assertions
     from shrinkstudy import bench
 
     out = tmp_path / "bench.json"
-    assert bench.main(["--reps", "300", "--sm-reps", "2", "--no-r", "--repeat", "1", "--out", str(out)]) == 0
+    args = ["--reps", "300", "--sm-reps", "2", "--no-r", "--repeat", "1", "--cli-reps", "200", "--out", str(out)]
+    assert bench.main(args) == 0
     res = json.loads(out.read_text())
     assert res["reps"] == {"engine": 300, "statsmodels": 2, "lme4": 0}
     assert set(res["datasets_per_second"]) >= {"generate", "engine_varcomp_blup", "statsmodels"}

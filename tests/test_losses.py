@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pandas as pd
@@ -149,8 +148,9 @@ def test_varcomp_table():
     assert (V["boundary"] == (V["tau2"] == 0)).all()
 
 
-def test_vectorised_and_fast():
-    """1,000 replications x 48 groups x 8 estimators well under a second."""
+def test_losses_of_a_large_fit_are_repeatable():
+    """1,000 replications x 48 groups x 8 estimators: one row per replication and estimator, the
+    same bits on a second call (its speed is measured by ``make bench``, not asserted here)."""
     rng = np.random.default_rng(5)
     cell = Cell(sizes=(10,) * 48, sigma=5.0, tau=1.0)
     R, J = 1000, 48
@@ -160,12 +160,8 @@ def test_vectorised_and_fast():
     failed = {e: np.zeros(R, bool) for e in ESTIMATORS}
     fit = Fit(estimates=est, intervals=ints, failed=failed, varcomp=None)
     reps = np.arange(R)
-    replication_losses(fit, means, reps, cell)  # warm-up
-    t0 = time.perf_counter()
     L = replication_losses(fit, means, reps, cell)
-    elapsed = time.perf_counter() - t0
     assert len(L) == R * len(ESTIMATORS)
-    assert elapsed < 0.5, f"replication_losses took {elapsed:.3f} s"
     a = replication_losses(fit, means, reps, cell)
     pd.testing.assert_frame_equal(L, a, check_exact=True)
 
