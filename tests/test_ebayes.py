@@ -155,6 +155,42 @@ def test_sure_against_brute_force():
         np.testing.assert_allclose(fit.estimate[r], est)
 
 
+def test_sure_at_full_pooling_is_the_pooled_estimate():
+    """Where the profile rises from lam = 0 (means spread far less than their SEs), SURE pools
+    completely: lam exactly 0, every estimate exactly mu (the mean of the y_j), so its rank
+    correlation with the truth is that of a constant (0), not the raw means' ranking."""
+    rng = np.random.default_rng(3)
+    R, J = 40, 12
+    s2 = np.tile(np.r_[np.full(6, 25 / 100), np.full(6, 25 / 2)], (R, 1))
+    truth = rng.normal(size=(R, J))
+    y = 0.01 * truth + 0.001 * rng.standard_normal((R, J))  # spread << SE: full pooling
+    fit = sure_fit(y, s2)
+    assert (fit.lam == 0).all()
+    np.testing.assert_array_equal(fit.estimate, np.broadcast_to(y.mean(axis=1)[:, None], (R, J)))
+    assert np.isnan(spearman(fit.estimate, truth)).all()  # no ranking at all (losses.py counts it 0)
+    # and the study's case: the first fully pooled fits of J48_n2_sigma5 kept a 1e-16 shrinkage
+    cell = Cell(sizes=(2,) * 48, sigma=5.0, tau=1.0)
+    yy, means = simulate_reps(cell, range(300), 11)
+    st = suffstats_from_array(yy, cell.sizes)
+    s2 = np.broadcast_to((st.ssw / (st.N - st.J))[:, None] / st.n, st.n.shape)
+    fit = sure_fit(st.ybar, s2)
+    pooled = fit.lam == 0
+    assert pooled.sum() > 20  # about one fit in six pools completely here
+    assert (np.ptp(fit.estimate[pooled], axis=1) == 0).all()
+    assert (fit.lam[~pooled] > 1e-6 * np.median(s2, axis=1)[~pooled]).all()  # nothing in between
+    # in the loss table, its Spearman on those fits is the pooled estimate's: 0
+    from shrinkstudy.estimators import Fit
+    from shrinkstudy.losses import loss_columns
+
+    est = {"pooled": np.broadcast_to(st.grand_mean()[:, None], st.n.shape), "sure": fit.estimate}
+    no = np.zeros(300, bool)
+    fit_all = Fit(estimates=est, intervals={}, failed={"pooled": no, "sure": no}, varcomp=None)
+    cols = loss_columns(fit_all, means, np.arange(300), cell)
+    rho = {e: cols["spearman"][(cols["estimator"] == e) & (cols["groups"] == "all")] for e in est}
+    np.testing.assert_array_equal(rho["sure"][pooled], rho["pooled"][pooled])
+    np.testing.assert_array_equal(rho["pooled"], 0.0)
+
+
 # ----------------------------------------------------------------------------------------------
 # oracles
 

@@ -452,12 +452,18 @@ def sure_fit(y, s2, *, iterations: int = 40) -> SUREFit:
         better = fx < best_v
         best_l, best_v = np.where(better, x, best_l), np.where(better, fx, best_v)
     best_l = _sure_polish(y, s2, best_l, grid[rows, np.maximum(i - 1, 0)], grid[rows, np.minimum(i + 1, G - 1)])
+    # full pooling: where the profile rises from lam = 0 and the search ended in the first grid
+    # interval (1e-8 of the scale), what it found below the value at 0 is rounding; lam is 0
+    with np.errstate(invalid="ignore"):
+        pooled = (i == 0) & (best_l <= grid[:, 1]) & (_sure_slope(y, s2, np.zeros(R)) >= 0)
+    best_l = np.where(pooled, 0.0, best_l)
     mu, val = _sure_profile(y, s2, best_l[:, None])
     mu, val = mu[:, 0], val[:, 0]
     A = np.where(present, s2, np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
         est = (best_l[:, None] * y + A * mu[:, None]) / (best_l[:, None] + A)
     est = np.where(A == 0, y, est)
+    est = np.where(pooled[:, None] & (A > 0), mu[:, None], est)  # exactly mu: no ulp left to rank
     est = np.where(usable[:, None], est, y)
     est = np.where(present, est, np.nan)
     lam = np.where(usable, best_l, np.nan)
