@@ -76,7 +76,7 @@ def test_long_csv_equals_fit_estimators(tmp_path, capsys):
     assert code == 0, err
     table = pd.read_csv(out / "estimates.csv")
     expected_cols = ["dataset", "group", "n", "ybar", *NAMES]
-    expected_cols += [f"{n}_{b}" for n in ("raw", "blup", "hier_bayes") for b in ("lower", "upper")]
+    expected_cols += [f"{n}_{b}" for n in ("raw", "blup", "blup_pr", "hier_bayes") for b in ("lower", "upper")]
     assert list(table.columns) == expected_cols
     raw = pd.read_csv(CLINICS)
     assert list(table["group"]) == list(dict.fromkeys(raw["clinic"]))  # order of first appearance

@@ -253,3 +253,37 @@ def test_cli_summary_form_gives_james_stein_or_says_why_not(tmp_path):
     info = json.loads((out / "fit.json").read_text())["datasets"][0]
     assert info["not_applicable"] == {"james_stein": "standard errors differ (9 to 18); it needs equal ones"}
     assert "james_stein" not in info["failed"] and pd.read_csv(out / "estimates.csv")["james_stein"].isna().all()
+
+
+def test_eight_schools_blup_intervals_have_width():
+    """Rubin's eight schools: tau^2^ = 0 (REML), every BLUP is mu^ = 7.6856, and the plug-in
+    interval is mu^ +- z SE(mu^) (SE 4.0719: g2), not a point; the Prasad-Rao interval adds 2 g3,
+    g3 = V(tau^2^) / s_j^2 at the boundary."""
+    y = np.array([28.0, 8, -3, 7, -1, 1, 18, 12])
+    se = np.array([15.0, 10, 16, 11, 9, 11, 10, 18])
+    fit = fit_meta(y[None], se[None], ("raw", "blup", "blup_pr"))
+    assert fit.varcomp.tau2[0] == 0
+    se_mu = 1 / np.sqrt((1 / se**2).sum())
+    assert se_mu == pytest.approx(4.0719, abs=1e-4)
+    lo, hi = fit.intervals["blup"]
+    np.testing.assert_allclose((hi - lo)[0] / 2, 1.959963984540054 * se_mu, rtol=1e-12)
+    u = 1 / se**2
+    V = 2 / ((u * u).sum() - 2 * (u**3).sum() / u.sum() + (u * u).sum() ** 2 / u.sum() ** 2)
+    lo, hi = fit.intervals["blup_pr"]
+    np.testing.assert_allclose((hi - lo)[0] / 2, 1.959963984540054 * np.sqrt(se_mu**2 + 2 * V / se**2), rtol=1e-12)
+    np.testing.assert_array_equal(fit.estimates["blup_pr"], fit.estimates["blup"])
+
+
+def test_known_se_prasad_rao_against_monte_carlo():
+    """Fay-Herriot with J = 24 and SEs from 0.5 to 1.5 (tau = 1): the mean Prasad-Rao MSE is the
+    EBLUP's Monte Carlo MSE within 4 MCSE (4,000 datasets)."""
+    rng = np.random.default_rng(12)
+    R, J = 4000, 24
+    se = np.linspace(0.5, 1.5, J)
+    theta = rng.normal(size=(R, J))
+    y = theta + se * rng.standard_normal((R, J))
+    fit = fit_meta(y, np.broadcast_to(se, (R, J)), ("raw", "blup", "blup_pr"))
+    lo, hi = fit.intervals["blup_pr"]
+    mse_pr = ((hi - lo) / 2 / 1.959963984540054) ** 2
+    diff = ((fit.estimates["blup"] - theta) ** 2).mean(axis=1) - mse_pr.mean(axis=1)
+    assert abs(diff.mean()) <= 4 * diff.std(ddof=1) / np.sqrt(R)

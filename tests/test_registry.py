@@ -25,13 +25,13 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_names_are_unique_and_in_table_order():
     names = registry.names()
     assert names == (
-        "raw", "pooled", "blup", "blup_ml", "varmatch", "constrained_bayes", "bayesglm", "hier_bayes",
+        "raw", "pooled", "blup", "blup_pr", "blup_ml", "varmatch", "constrained_bayes", "bayesglm", "hier_bayes",
         "james_stein", "sure", "npmle", "oracle_linear", "oracle",
     )
     assert len(set(names)) == len(names)
-    assert registry.interval_names() == ("raw", "blup", "hier_bayes", "oracle_linear", "oracle")
-    assert META_ESTIMATORS == ("raw", "pooled", "blup", "varmatch", "hier_bayes", "james_stein")
-    assert META_INTERVAL_ESTIMATORS == ("raw", "blup", "hier_bayes")
+    assert registry.interval_names() == ("raw", "blup", "blup_pr", "hier_bayes", "oracle_linear", "oracle")
+    assert META_ESTIMATORS == ("raw", "pooled", "blup", "blup_pr", "varmatch", "hier_bayes", "james_stein")
+    assert META_INTERVAL_ESTIMATORS == ("raw", "blup", "blup_pr", "hier_bayes")
     with pytest.raises(KeyError, match="unknown estimator 'ridge'"):
         registry.get("ridge")
 

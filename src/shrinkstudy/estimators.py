@@ -329,12 +329,101 @@ def raw_interval(stats: SuffStats, level: float = 0.95):
     return est - half, est + half
 
 
-def blup_interval(stats: SuffStats, varcomp: VarComp, level: float = 0.95):
-    """Plug-in empirical-Bayes interval mu^ + B^_j (ybar_j - mu^) +- z sqrt(B^_j sigma^2^ / n_j)."""
-    B = shrinkage_factors(stats.n, varcomp.tau2, varcomp.sigma2)
-    z = special.ndtri(0.5 + level / 2)
+@dataclass(frozen=True)
+class EBLUPMSE:
+    """The terms of the EBLUP's mean squared error (Prasad & Rao 1990; Datta & Lahiri 2000),
+    each (R, J), NaN for absent groups: ``g1`` the BLUP's error with known parameters,
+    ``g2`` that of estimating mu, ``g3`` that of estimating tau^2 and sigma^2 (REML)."""
+
+    g1: np.ndarray
+    g2: np.ndarray
+    g3: np.ndarray
+
+    @property
+    def plug_in(self) -> np.ndarray:
+        """g1 + g2: the error with the variance components taken as known."""
+        return self.g1 + self.g2
+
+    @property
+    def prasad_rao(self) -> np.ndarray:
+        """g1 + g2 + 2 g3 at the REML estimates: second-order unbiased for the EBLUP's MSE."""
+        return self.g1 + self.g2 + 2.0 * self.g3
+
+
+def reml_information(n, present, tau2, sigma2) -> np.ndarray:
+    """REML Fisher information of (tau^2, sigma^2) in the one-way model, shape (R, 2, 2).
+
+    ``I_ab = tr(P V_a P V_b) / 2``, ``P = V^-1 - V^-1 1 (1' V^-1 1)^-1 1' V^-1``, in closed form:
+    with ``lam_j = sigma^2 + n_j tau^2`` and ``w_j = n_j / lam_j`` (``W = sum w_j``),
+
+        tr(P Z Z' P Z Z') = sum w^2 - 2 sum w^3 / W + (sum w^2)^2 / W^2
+        tr(P Z Z' P)      = sum n/lam^2 - 2 sum w^2/lam / W + sum w^2 sum n/lam^2 / W^2
+        tr(P P)           = sum [1/lam^2 + (n - 1)/sigma^4] - 2 sum n/lam^3 / W + (sum n/lam^2)^2 / W^2
+    """
+    n = np.where(present, np.asarray(n, dtype=float), 0.0)
+    t2, s2 = np.asarray(tau2, float)[:, None], np.asarray(sigma2, float)[:, None]
     with np.errstate(invalid="ignore", divide="ignore"):
-        half = z * np.sqrt(B * varcomp.sigma2[:, None] / stats.n)
+        lam = s2 + n * t2
+        w = n / lam
+        W = w.sum(axis=1)
+        sw2, sw3 = (w * w).sum(axis=1), (w**3).sum(axis=1)
+        snl2 = (n / lam**2).sum(axis=1)
+        sw2l = (w * w / lam).sum(axis=1)
+        snl3 = (n / lam**3).sum(axis=1)
+        sss = np.where(present, 1.0 / lam**2 + (n - 1.0) / s2**2, 0.0).sum(axis=1)
+        a_tt = sw2 - 2.0 * sw3 / W + sw2 * sw2 / W**2
+        a_ts = snl2 - 2.0 * sw2l / W + sw2 * snl2 / W**2
+        a_ss = sss - 2.0 * snl3 / W + snl2 * snl2 / W**2
+    info = np.empty((n.shape[0], 2, 2))
+    info[:, 0, 0], info[:, 0, 1], info[:, 1, 0], info[:, 1, 1] = a_tt, a_ts, a_ts, a_ss
+    return 0.5 * info
+
+
+def eblup_mse(stats: SuffStats, varcomp: VarComp) -> EBLUPMSE:
+    """g1, g2, g3 of the EBLUP ``mu^ + gamma_j (ybar_j - mu^)`` at the fitted components
+    (docs: Prasad & Rao 1990, Datta & Lahiri 2000; d_j = sigma^2 / n_j):
+
+        g1 = gamma_j d_j,   g2 = (1 - gamma_j)^2 / sum_k (tau^2 + d_k)^-1,
+        g3 = n_j^-2 (tau^2 + d_j)^-3 [sigma^4 V(tau^2) + tau^4 V(sigma^2) - 2 tau^2 sigma^2 C],
+
+    V and C from the inverse of ``reml_information``. At a boundary fit (tau^2 = 0) g1 is 0 and
+    g2 = sigma^2 / N is not: the interval keeps a positive width. NaN where the components are
+    not identified; g3 is NaN for ML fits (the REML form does not hold there)."""
+    present = stats.present
+    n = np.where(present, stats.n, np.nan)
+    t2, s2 = varcomp.tau2[:, None], varcomp.sigma2[:, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lam = s2 + n * t2
+        g1 = t2 * s2 / lam  # gamma_j d_j, gamma_j = n_j tau^2 / lam_j
+        W = np.where(present, n / lam, 0.0).sum(axis=1)
+        g2 = (s2 / lam) ** 2 / W[:, None]
+        info = reml_information(stats.n, present, varcomp.tau2, varcomp.sigma2)
+        det = info[:, 0, 0] * info[:, 1, 1] - info[:, 0, 1] ** 2
+        v_tt, v_ss, c = info[:, 1, 1] / det, info[:, 0, 0] / det, -info[:, 0, 1] / det
+        bracket = s2 * s2 * v_tt[:, None] + t2 * t2 * v_ss[:, None] - 2.0 * t2 * s2 * c[:, None]
+        g3 = n * bracket / lam**3
+    if varcomp.method != "REML":
+        g3 = np.full_like(g3, np.nan)
+    return EBLUPMSE(*(np.where(present, g, np.nan) for g in (g1, g2, g3)))
+
+
+def blup_interval(stats: SuffStats, varcomp: VarComp, level: float = 0.95):
+    """Plug-in empirical-Bayes interval ``blup_j +- z sqrt(g1 + g2)``: the BLUP's error with the
+    variance components taken as known, ``g1 = B^_j sigma^2^ / n_j``, plus that of estimating mu,
+    ``g2`` (``eblup_mse``; without g2 the interval has zero width at a boundary fit)."""
+    z = special.ndtri(0.5 + level / 2)
+    with np.errstate(invalid="ignore"):
+        half = z * np.sqrt(eblup_mse(stats, varcomp).plug_in)
+    est = blup(stats, varcomp)
+    return est - half, est + half
+
+
+def blup_pr_interval(stats: SuffStats, varcomp: VarComp, level: float = 0.95):
+    """Prasad-Rao interval ``blup_j +- z sqrt(g1 + g2 + 2 g3)`` (``eblup_mse``): the plug-in
+    interval widened by the second-order term of estimating tau^2 and sigma^2 (REML)."""
+    z = special.ndtri(0.5 + level / 2)
+    with np.errstate(invalid="ignore"):
+        half = z * np.sqrt(eblup_mse(stats, varcomp).prasad_rao)
     est = blup(stats, varcomp)
     return est - half, est + half
 

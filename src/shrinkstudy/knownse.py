@@ -40,7 +40,7 @@ import numpy as np
 from scipy import special
 
 from . import registry
-from .estimators import Fit, james_stein_shrink, shrink, shrinkage
+from .estimators import EBLUPMSE, Fit, james_stein_shrink, shrink, shrinkage
 from .hierbayes import mixture_quantiles, zoomed_quadrature
 from .plugins import Estimate
 from .reml import NOT_IDENTIFIED, OK, VarComp
@@ -354,16 +354,45 @@ def _B(data: KnownSE, varcomp: VarComp) -> np.ndarray:
     return shrinkage(varcomp.tau2, data.v)
 
 
-def blup(data: KnownSE, varcomp: VarComp, prior: MetaPrior, level: float | None) -> Estimate:
-    """mu^ + B^_j (y_j - mu^), B_j = tau^2 / (tau^2 + s_j^2), with the plug-in interval
-    blup_j +- z sqrt(B^_j) s_j."""
-    B = _B(data, varcomp)
-    b = shrink(data.y, varcomp.mu, B)
+def eblup_mse(data: KnownSE, varcomp: VarComp) -> EBLUPMSE:
+    """g1, g2, g3 of the EBLUP with known sampling variances v_j (Fay-Herriot; Prasad & Rao
+    1990, Datta & Lahiri 2000): g1 = B_j v_j, g2 = (1 - B_j)^2 / sum_k (tau^2 + v_k)^-1,
+    g3 = v_j^2 (tau^2 + v_j)^-3 V(tau^2^), V the inverse of the REML information
+    ``(sum u^2 - 2 sum u^3 / U + (sum u^2)^2 / U^2) / 2``, u_k = 1 / (tau^2 + v_k), U = sum u_k.
+    g3 is NaN for ML fits."""
+    present = data.present
+    t2 = varcomp.tau2[:, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        u = np.where(present, 1.0 / (t2 + data.v), 0.0)
+        U, su2, su3 = u.sum(axis=1), (u * u).sum(axis=1), (u**3).sum(axis=1)
+        info = 0.5 * (su2 - 2.0 * su3 / U + su2 * su2 / U**2)
+        B = _B(data, varcomp)
+        g1 = B * data.v
+        g2 = (1.0 - B) ** 2 / U[:, None]
+        g3 = data.v**2 * u**3 / info[:, None]
+    if varcomp.method != "REML":
+        g3 = np.full_like(g3, np.nan)
+    return EBLUPMSE(*(data.absent_nan(g) for g in (g1, g2, g3)))
+
+
+def _blup_with(data: KnownSE, varcomp: VarComp, level: float | None, mse) -> Estimate:
+    b = shrink(data.y, varcomp.mu, _B(data, varcomp))
     if level is None:
         return Estimate(data.absent_nan(b))
     with np.errstate(invalid="ignore"):
-        half = _z(level) * np.sqrt(B * data.v)
+        half = _z(level) * np.sqrt(mse(eblup_mse(data, varcomp)))
     return Estimate(data.absent_nan(b), data.absent_nan(b - half), data.absent_nan(b + half))
+
+
+def blup(data: KnownSE, varcomp: VarComp, prior: MetaPrior, level: float | None) -> Estimate:
+    """mu^ + B^_j (y_j - mu^), B_j = tau^2 / (tau^2 + s_j^2), with the plug-in interval
+    blup_j +- z sqrt(g1 + g2) (``eblup_mse``: positive width at tau^2^ = 0)."""
+    return _blup_with(data, varcomp, level, lambda m: m.plug_in)
+
+
+def blup_pr(data: KnownSE, varcomp: VarComp, prior: MetaPrior, level: float | None) -> Estimate:
+    """The BLUP with the Prasad-Rao interval blup_j +- z sqrt(g1 + g2 + 2 g3) (``eblup_mse``)."""
+    return _blup_with(data, varcomp, level, lambda m: m.prasad_rao)
 
 
 def varmatch(data: KnownSE, varcomp: VarComp, prior: MetaPrior, level: float | None) -> Estimate:

@@ -111,6 +111,8 @@ class Estimator:
     source : the file of a user's estimator (an input of the fit jobs), or None.
     core : drawn by default in the normal world's figures (the estimators built for other worlds
         are in every table and in the figures of those worlds).
+    interval_of : the estimator whose point this one is, for an interval of its own: drawn by
+        default in the coverage figures only (its point figures would repeat the other's).
     """
 
     name: str
@@ -126,6 +128,7 @@ class Estimator:
     builtin: bool = True
     source: str | None = None
     core: bool = True  # drawn by default in the figures of the normal world
+    interval_of: str | None = None  # another estimator's point, with an interval of its own
 
     def __post_init__(self):
         unknown = set(self.needs) - set(NEEDS)
@@ -183,8 +186,23 @@ BUILTIN: tuple[Estimator, ...] = (
         interval="shrinkstudy.estimators:blup_interval",
         needs=("varcomp",),
         style=Style(OKABE_ITO["vermillion"], "s"),
-        reference="Henderson (1975); plug-in interval: Morris (1983)",
+        reference="Henderson (1975); plug-in interval (g1 + g2): Morris (1983), Prasad & Rao (1990)",
         known_se="shrinkstudy.knownse:blup",
+    ),
+    Estimator(
+        name="blup_pr",
+        label="BLUP, Prasad–Rao interval",
+        description="the BLUP with the Prasad-Rao interval `blup_j +- z sqrt(g1 + g2 + 2 g3)`: the plug-in "
+        "interval's variance plus the second-order term of estimating tau^2 and sigma^2 (REML); its point "
+        "is blup's",
+        point="shrinkstudy.estimators:blup",
+        interval="shrinkstudy.estimators:blup_pr_interval",
+        needs=("varcomp",),
+        style=Style(OKABE_ITO["vermillion"], "s", ":", hollow=True),
+        reference="Prasad & Rao (1990); Datta & Lahiri (2000)",
+        known_se="shrinkstudy.knownse:blup_pr",
+        core=False,
+        interval_of="blup",
     ),
     Estimator(
         name="blup_ml",
@@ -319,9 +337,14 @@ def interval_names() -> tuple[str, ...]:
     return tuple(e.name for e in BUILTIN if e.has_interval)
 
 
-def drawn_by_default(name: str) -> bool:
-    """Whether the normal world's figures draw an estimator unless asked for others."""
-    return _BY_NAME[name].core if name in _BY_NAME else True
+def drawn_by_default(name: str, *, intervals: bool = False) -> bool:
+    """Whether the normal world's figures draw an estimator unless asked for others; with
+    ``intervals``, in a figure of the intervals (where another estimator's point with an
+    interval of its own is drawn too)."""
+    if name not in _BY_NAME:
+        return True
+    entry = _BY_NAME[name]
+    return entry.core or (intervals and entry.interval_of is not None)
 
 
 def label(name: str) -> str:

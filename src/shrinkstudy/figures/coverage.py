@@ -17,7 +17,7 @@ def coverage_data(summary: pd.DataFrame, estimators=None) -> pd.DataFrame:
     ``plot_coverage``. Returns columns cell, J, n, sigma, tau, mu, estimator, coverage,
     coverage_mcse."""
     df = _balanced_all(summary)
-    chosen = _pick(df, estimators)
+    chosen = _pick(df, estimators, intervals=True)
     df = df[df["estimator"].isin(chosen) & np.isfinite(df["coverage"])]
     cols = ["cell", "J", "n", "sigma", "tau", "mu", "estimator", "coverage", "coverage_mcse"]
     return _sort_rows(df[cols], ["J", "sigma", "tau", "mu", "n"])

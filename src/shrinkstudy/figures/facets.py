@@ -30,12 +30,15 @@ def _fmt(x) -> str:
     return f"{x:g}"
 
 
-def _pick(df: pd.DataFrame, estimators, default_exclude=()) -> list[str]:
+def _pick(df: pd.DataFrame, estimators, default_exclude=(), *, intervals: bool = False) -> list[str]:
     """The estimators to draw, in the study's order: those asked for (default: every one in
-    ``df`` but ``default_exclude``) that ``df`` has."""
+    ``df`` but ``default_exclude`` drawn by default, in a figure of the ``intervals`` or not)
+    that ``df`` has."""
     present = estimator_order(df["estimator"].unique())
     if estimators is None:
-        return [e for e in present if e not in default_exclude and registry.drawn_by_default(e)]
+        return [
+            e for e in present if e not in default_exclude and registry.drawn_by_default(e, intervals=intervals)
+        ]
     return [e for e in estimator_order(estimators) if e in present]
 
 

@@ -14,7 +14,7 @@ __all__ = ["worlds_coverage_data", "plot_worlds_coverage", "WORLDS_COVERAGE_ESTI
 
 #: The intervals drawn by default (an oracle only where it has one: the Bayes rule under the
 #: true effects distribution has intervals in the normal world only).
-WORLDS_COVERAGE_ESTIMATORS = ("blup", "hier_bayes", "oracle_linear", "oracle")
+WORLDS_COVERAGE_ESTIMATORS = ("blup", "blup_pr", "hier_bayes", "oracle_linear", "oracle")
 
 
 def worlds_coverage_data(summary: pd.DataFrame, estimators=None) -> pd.DataFrame:
