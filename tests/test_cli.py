@@ -605,6 +605,73 @@ def test_standard_errors_too_far_apart_are_one_line(tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
+def _unit_spread_studies():
+    """The three studies, each moved and scaled to values in [-1, 1] (half its range exactly 1:
+    times 2^1023 or 1e308 its half range is at least 2^1023, and every answer stays below the
+    largest double), with a dataset of no within-group noise and a constant one."""
+    raw = pd.read_csv(STUDIES)
+    by = raw.groupby("study")["y"]
+    mid, half = 0.5 * (by.transform("max") + by.transform("min")), 0.5 * (by.transform("max") - by.transform("min"))
+    raw["y"] = ((raw["y"] - mid) / half).clip(-1.0, 1.0)
+    extra = pd.DataFrame(
+        {"study": ["zw"] * 4 + ["const"] * 4, "group": ["a", "a", "b", "b"] * 2, "y": [1.0, 1.0, -1.0, -1.0] + [1.0] * 4}
+    )
+    return pd.concat([raw, extra], ignore_index=True)
+
+
+@pytest.mark.parametrize("factor", [2.0**1023, 1e308])
+def test_long_form_near_the_largest_double(tmp_path, factor):
+    """Data whose half range reaches 2^1023 (values up to 1e308, whose sums overflow): the same
+    statuses, estimates, intervals, mu, tau and sigma as the data in [-1, 1], times the factor
+    (before: divided by 2^1024, which is inf, every dataset came back 'constant' with no
+    estimate, exit 0). Times 2^1023 the engine sees the same numbers: equal to 1e-15; times
+    1e308 every value is rounded once: 1e-9 (sure, whose search stops at about 1e-8: 1e-7)."""
+    frame = _unit_spread_studies()
+    argv = ["--dataset", "study"]
+    ref = _scaled_fit(tmp_path, frame, ["y"], 1.0, argv)
+    got = _scaled_fit(tmp_path, frame, ["y"], factor, argv)
+    exact = factor == 2.0**1023
+    rtol, loose = (1e-15, {}) if exact else (1e-9, {"sure": 1e-7})
+    _assert_scaled(ref, got, factor, ["mu", "tau", "sigma"], lambda r: r["N"] - 1, rtol=rtol, loose=loose)
+    assert [r["status"] for r in got[0]] == ["ok", "ok", "ok", "zero_within", "constant"]
+    assert np.isfinite(got[1].drop(columns=["dataset", "group"]).to_numpy(dtype=float)).any(axis=0).all()
+
+
+def test_answers_beyond_the_largest_double_are_one_line(tmp_path, capsys):
+    """Data near +-1.7e308: their sigma and the intervals around them exceed the largest double.
+    One line naming the file and dataset, exit 2, nothing written (before: 'constant', no
+    estimates, exit 0)."""
+    path = _write(tmp_path, "group,y\na,1.7e308\na,-1.7e308\nb,1.6e308\nb,-1.65e308\nc,1e308\nc,-1e308\n")
+    _one_line_error(["fit", str(path), "--out", str(tmp_path / "o")], capsys, str(path), "the file", "largest double")
+    assert not (tmp_path / "o").exists()
+    # the summary form: standard errors of 1e308
+    path = _write(tmp_path, "g,est,se\na,1.7e308,1e308\nb,-1.7e308,1.5e308\nc,0,1.2e308\n", name="meta.csv")
+    argv = ["fit", str(path), "--group", "g", "--value", "est", "--se", "se", "--out", str(tmp_path / "o")]
+    _one_line_error(argv, capsys, str(path), "the file", "largest double")
+    assert not (tmp_path / "o").exists()
+
+
+def test_own_estimator_beyond_the_largest_double_is_its_failure(tmp_path, capsys):
+    """A user's estimator whose answers, scaled back to the data's units, exceed the largest
+    double fails on that dataset (recorded, no estimate); the built-ins and the other dataset
+    are untouched."""
+    mine = _write(tmp_path, "def estimate(stats):\n    return 1000.0 * stats.ybar\n", name="mine.py")
+    frame = _unit_spread_studies()
+    frame = frame[frame["study"].isin(["s1", "s2"])].copy()
+    frame.loc[frame["study"] == "s2", "y"] *= 2.0**1023  # 1000 x ybar exceeds the float range
+    path = tmp_path / "data.csv"
+    frame.to_csv(path, index=False, float_format="%.17g")
+    argv = ["fit", str(path), "--dataset", "study", "--estimator", f"{mine}:estimate"]
+    assert main(argv + ["--out", str(tmp_path / "o")]) == 0
+    records = json.loads((tmp_path / "o" / "fit.json").read_text())["datasets"]
+    assert [r["failed"] for r in records] == [[], ["mine"]]
+    assert "float range" in records[1]["failure_messages"]["mine"]
+    table = pd.read_csv(tmp_path / "o" / "estimates.csv")
+    s1, s2 = table[table["dataset"] == "s1"], table[table["dataset"] == "s2"]
+    assert s2["mine"].isna().all() and np.isfinite(s2["blup"]).all()
+    np.testing.assert_array_equal(s1["mine"].to_numpy(), 1000.0 * s1["ybar"].to_numpy())
+
+
 @pytest.mark.parametrize("damage", ["zero bytes", "no magic", "cut short", "flipped value byte"])
 def test_damaged_parquet_input_is_one_line_naming_it(tmp_path, capsys, damage):
     """A Parquet input that is empty, cut, without its magic bytes, or with a flipped byte in a

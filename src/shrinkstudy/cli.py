@@ -25,10 +25,12 @@ the dataset is named after the file.
 
 Any finite data fit, whatever their units: a dataset whose spread (summary form: standard
 errors and spread of the estimates) lies outside 2^-100 .. 2^100 is divided by a power of two
-(exactly) before the fit, and its answers are scaled back; tau2 and sigma2 are null where they
-leave the float range (data beyond about 1e+-154; tau and sigma are always given). Data within
-that range are fitted as given. Standard errors too far apart for double precision (e.g. 1e-300
-beside 10) are refused.
+(exactly; at most by 2^1023) before the fit, and its answers are scaled back; tau2 and sigma2
+are null where they leave the float range (data beyond about 1e+-154). Data within that range
+are fitted as given. Standard errors too far apart for double precision (e.g. 1e-300 beside 10),
+and data whose estimates, interval bounds, mu, tau or sigma would exceed the largest double
+(values near +-1.8e308), are refused; a user's estimator whose answers would is counted as
+failing on that dataset.
 
 Bad input (a missing, unreadable or empty file, a missing column, a column name twice in the
 header, a row with more fields than the header, text in a numeric column, a missing or infinite
@@ -593,6 +595,9 @@ def _dataset_scales(lo, hi, names, path, what) -> np.ndarray:
     lo, hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
     e_lo, e_hi = np.frexp(lo)[1], np.frexp(hi)[1]  # x in [2^(e-1), 2^e)
     k = np.where((lo > 0) & ((e_lo < -_SCALE_FREE) | (e_hi > _SCALE_FREE)), (e_lo + e_hi) // 2, 0)
+    # magnitudes from 2^1023 (half the range of data near +-1e308) have e = 1024, and 2^1024 is
+    # not a float (ldexp gives inf, and the data divided by it are all 0): 2^1023 at most
+    k = np.minimum(k, np.finfo(float).maxexp - 1)
     wide = (lo > 0) & ((e_lo - k < -_SCALE_SPAN) | (e_hi - k > _SCALE_SPAN))
     if wide.any():
         r = int(np.argmax(wide))
@@ -646,23 +651,58 @@ def _unscale_fit(fit, scale, crit_df: np.ndarray):
     if np.all(scale == 1.0):
         return dataclasses.replace(fit, extra={**fit.extra, "tau": tau, "sigma": sigma})
     s = scale[:, None]
-    varcomp = dataclasses.replace(
-        vc,
-        mu=vc.mu * scale,
-        tau2=_rescaled(vc.tau2, scale, 2),
-        sigma2=_rescaled(vc.sigma2, scale, 2),
-        crit=vc.crit + crit_df * 2.0 * np.log(scale),
-    )
-    power = {"hier_bayes_tau_mean": 1, "hier_bayes_tau2_mean": 2, "hier_bayes_tau2": 2, "bayesglm_s2": 2}
-    extra = {k: _rescaled(v, scale, power[k]) if k in power else v for k, v in fit.extra.items()}
-    extra.update(tau=tau * scale, sigma=sigma * scale)
-    return dataclasses.replace(
-        fit,
-        estimates={k: v * s for k, v in fit.estimates.items()},
-        intervals={k: (lo * s, hi * s) for k, (lo, hi) in fit.intervals.items()},
-        varcomp=varcomp,
-        extra=extra,
-    )
+    with np.errstate(over="ignore", invalid="ignore"):  # what leaves the range: _refuse_overflow
+        varcomp = dataclasses.replace(
+            vc,
+            mu=vc.mu * scale,
+            tau2=_rescaled(vc.tau2, scale, 2),
+            sigma2=_rescaled(vc.sigma2, scale, 2),
+            crit=vc.crit + crit_df * 2.0 * np.log(scale),
+        )
+        power = {"hier_bayes_tau_mean": 1, "hier_bayes_tau2_mean": 2, "hier_bayes_tau2": 2, "bayesglm_s2": 2}
+        extra = {k: _rescaled(v, scale, power[k]) if k in power else v for k, v in fit.extra.items()}
+        extra.update(tau=tau * scale, sigma=sigma * scale)
+        estimates = {k: v * s for k, v in fit.estimates.items()}
+        intervals = {k: (lo * s, hi * s) for k, (lo, hi) in fit.intervals.items()}
+    return dataclasses.replace(fit, estimates=estimates, intervals=intervals, varcomp=varcomp, extra=extra)
+
+
+def _refuse_overflow(engine, fit, names, users, path):
+    """``fit`` (``_unscale_fit`` of the ``engine``'s answer), after checking that no answer left
+    the float range when scaled back (e.g. an interval around data near 1e308, or their spread).
+
+    A built-in estimate or interval bound, mu, tau or sigma beyond it is one line (InputError)
+    naming the first such dataset (``names``: how the message calls each). ``users``: names of
+    the user's estimators, whose answers beyond it are their failures on that dataset."""
+    import dataclasses
+
+    def lost(before, after):  # per dataset
+        out = np.isfinite(np.asarray(before, dtype=float)) & ~np.isfinite(np.asarray(after, dtype=float))
+        return out.reshape(out.shape[0], -1).any(axis=1)
+
+    vc = engine.varcomp
+    checks = [("mu", lost(vc.mu, fit.varcomp.mu)), ("tau", lost(np.sqrt(vc.tau2), fit.extra["tau"]))]
+    checks.append(("sigma", lost(np.sqrt(vc.sigma2), fit.extra["sigma"])))
+    failed, messages, estimates, intervals = (dict(d) for d in (fit.failed, fit.messages, fit.estimates, fit.intervals))
+    for name in fit.estimates:
+        bad = lost(engine.estimates[name], fit.estimates[name])
+        if name in fit.intervals:
+            bad |= lost(np.stack(engine.intervals[name], -1), np.stack(fit.intervals[name], -1))
+        if name not in users:
+            checks.append((f"the {name} estimates", bad))
+        elif bad.any():
+            failed[name] = failed[name] | bad
+            messages[name] = np.where(bad, f"{name}: an answer beyond the float range", messages[name])
+            estimates[name] = np.where(bad[:, None], np.nan, estimates[name])
+            if name in intervals:
+                intervals[name] = tuple(np.where(bad[:, None], np.nan, x) for x in intervals[name])
+    for what, bad in checks:
+        if bad.any():
+            raise InputError(
+                f"{path}: in {names[int(np.argmax(bad))]}, {what} would exceed the largest double "
+                "(about 1.8e308); fit the values in smaller units"
+            )
+    return dataclasses.replace(fit, estimates=estimates, intervals=intervals, failed=failed, messages=messages)
 
 
 def _estimate_columns(fit, names, index) -> dict:
@@ -791,7 +831,8 @@ def _fit_long(args, df, line, path):
     data = observations_from_long(d_codes, g_codes, y) if any("data" in e.needs for e in users) else None
     jobs = args.jobs or workers.usable_cores()
     fit = workers.fit(stats, entries, jobs, method=args.method, level=args.level, prior=prior, data=data)
-    fit = _unscale_fit(fit, scale, stats.N - (1.0 if args.method == "REML" else 0.0))
+    scaled_back = _unscale_fit(fit, scale, stats.N - (1.0 if args.method == "REML" else 0.0))
+    fit = _refuse_overflow(fit, scaled_back, names_of, {e.name for e in users}, path)
     # rows: datasets in order of first appearance, and each dataset's groups in the order they
     # first appear in it
     r_idx, j_idx = np.nonzero(stats.present)
@@ -903,7 +944,9 @@ def _fit_summary(args, df, line, path):
         prior = MetaPrior(family=family, scale=args.prior_scale / scale[0])
     Ys, Ss = Y / scale[:, None], S / scale[:, None]
     fit = fit_meta(Ys, Ss, META_ESTIMATORS, method=args.method, level=args.level, prior=prior)
-    fit = _unscale_fit(fit, scale, counts - (1.0 if args.method == "REML" else 0.0))
+    scaled_back = _unscale_fit(fit, scale, counts - (1.0 if args.method == "REML" else 0.0))
+    names_of = [_dataset_name(lab, bool(args.dataset)) for lab in d_labels]
+    fit = _refuse_overflow(fit, scaled_back, names_of, (), path)
     prior = MetaPrior(family=family, scale=args.prior_scale)
     out = {
         "dataset": _values(ds),
