@@ -277,6 +277,8 @@ BAD = {
         ["'group'", "twice"],
     ),
     "exact duplicate column": ("group,y,y\na,1,9\na,2,9\nb,3,9\nb,5,9\n", [], ["'y'", "twice"]),
+    "header only with se": ("group,y,se\n", ["--se", "se"], ["no data rows"]),
+    "duplicate se column": ("group,y,se,se\na,1,1,1\nb,2,1,1\n", ["--se", "se"], ["line 1", "'se'", "twice"]),
 }
 
 
@@ -693,6 +695,65 @@ def test_damaged_parquet_input_is_one_line_naming_it(tmp_path, capsys, damage):
     _one_line_error(["fit", str(path), "--out", str(tmp_path / "o")], capsys, str(path), "Parquet")
     if damage == "flipped value byte":  # without the verification, a silent change
         assert pq.read_table(path)["y"].to_pylist()[3] == -5.0
+
+
+def _parquet_table(columns: dict, names=None):
+    """A pyarrow table of ``columns`` (name -> list), under ``names`` if given (which may repeat)."""
+    import pyarrow as pa
+
+    text = {k for k, v in columns.items() if k == "group" or v and isinstance(v[0], str)}
+    arrays = [pa.array(v, type=pa.string() if k in text else pa.float64()) for k, v in columns.items()]
+    return pa.Table.from_arrays(arrays, names=names or list(columns))
+
+
+PARQUET_BAD = {
+    # name: (columns, names or None, extra options, words the message must contain)
+    "duplicate column": (
+        {"group": ["a", "a", "b", "b"], "y": [1.0, 2.0, 3.0, 5.0], "y2": [1.0] * 4}, ["group", "y", "y"], [], ["'y'", "twice"]
+    ),
+    "duplicate column after stripping": (
+        {"group": ["a", "a", "b", "b"], "y": [1.0, 2.0, 3.0, 5.0], "g": ["a"] * 4}, ["group", "y", " group"], [], ["'group'", "twice"]
+    ),
+    "duplicate se column": (
+        {"group": ["a", "b"], "y": [1.0, 2.0], "se": [1.0, 1.0], "se2": [1.0, 1.0]},
+        ["group", "y", "se", "se"],
+        ["--se", "se"],
+        ["'se'", "twice"],
+    ),
+    "no rows": ({"group": [], "y": []}, None, [], ["no rows"]),
+    "no rows with se": ({"group": [], "y": [], "se": []}, None, ["--se", "se"], ["no rows"]),
+}
+
+
+@pytest.mark.parametrize("case", list(PARQUET_BAD))
+def test_bad_parquet_exits_2_with_one_line(case, tmp_path, capsys):
+    """A Parquet file with a column name twice or no rows: one line naming the file and the
+    problem, exit 2, nothing written (before: a traceback from Arrow's dataset layer or from an
+    empty reduction)."""
+    import pyarrow.parquet as pq
+
+    columns, names, extra, words = PARQUET_BAD[case]
+    path = tmp_path / "data.parquet"
+    pq.write_table(_parquet_table(columns, names), path)
+    _one_line_error(["fit", str(path), "--out", str(tmp_path / "o"), *extra], capsys, str(path), *words)
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("name", ["data.csv", "data.parquet", "data"])
+def test_a_directory_as_data_is_one_line(tmp_path, capsys, name):
+    """A directory given as DATA, empty or holding a Parquet file and something else: one line,
+    exit 2, nothing written (before: a directory named *.parquet was read by Arrow's dataset
+    layer, whose error on any other file in it was a traceback)."""
+    import pyarrow.parquet as pq
+
+    data = tmp_path / name
+    data.mkdir()
+    for content in ("empty", "files"):
+        if content == "files":
+            pq.write_table(_parquet_table({"group": ["a", "a", "b", "b"], "y": [1.0, 2.0, 3.0, 5.0]}), data / "part-0.parquet")
+            (data / "notes.txt").write_text("not data\n")
+        _one_line_error(["fit", str(data), "--out", str(tmp_path / "o")], capsys, str(data), "a directory")
+        assert not (tmp_path / "o").exists()
 
 
 def test_estimates_csv_reads_back_as_pandas_would_write_it(tmp_path):

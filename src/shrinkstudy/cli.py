@@ -32,13 +32,14 @@ and data whose estimates, interval bounds, mu, tau or sigma would exceed the lar
 (values near +-1.8e308), are refused; a user's estimator whose answers would is counted as
 failing on that dataset.
 
-Bad input (a missing, unreadable or empty file, a missing column, a column name twice in the
-header, a row with more fields than the header, text in a numeric column, a missing or infinite
-value, a single group, an ``--out`` it cannot write in or where an output would overwrite the
-input ...) gives one line on stderr naming the file, line and column, and exit status 2.
+Bad input (a missing, unreadable or empty file, a directory, a file without data rows, a
+missing column, a column name twice in the header or among a Parquet file's columns, a row with
+more fields than the header, text in a numeric column, a missing or infinite value, a single
+group, an ``--out`` it cannot write in or where an output would overwrite the input ...) gives
+one line on stderr naming the file, line and column, and exit status 2, and writes nothing.
 
-A regular file is read typed by Arrow, without pandas (``_read_typed``); anything else by the
-text reader, which names the line of a problem. From ``2 * workers.MIN_ROWS`` datasets the
+DATA must be a regular file: read typed by Arrow, without pandas (``_read_typed``), and where
+that meets something irregular, again by the text reader, which names the line of a problem. From ``2 * workers.MIN_ROWS`` datasets the
 long form is fitted on ``--jobs`` threads (default: one per usable core; ``workers``), with the
 same bytes written.
 
@@ -269,14 +270,28 @@ def _read_header(path: Path) -> tuple[list[str], int | None]:
     if header is None:
         raise InputError(f"{path}: the file is empty")
     names = [h.strip() for h in header]
+    _unique_names(names, f"{path}, line 1", "in the header")
+    return names, (len(first) if first is not None else None)
+
+
+def _unique_names(names, where: str, among: str) -> None:
+    """Refuse a column name that appears twice (pandas and Arrow would rename one copy or
+    refuse the table, and the command would silently use the other or fail)."""
     seen = set()
     for name in names:
         if name in seen:
-            raise InputError(
-                f"{path}, line 1: column {name!r} appears twice in the header; names must differ"
-            )
+            raise InputError(f"{where}: column {name!r} appears twice {among}; names must differ")
         seen.add(name)
-    return names, (len(first) if first is not None else None)
+
+
+def _data_file(path: Path) -> None:
+    """Refuse a DATA that does not exist or is not a file (a directory, a device)."""
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputError(f"{path}: a directory, not a data file")
+    if not path.is_file():
+        raise InputError(f"{path}: not a file")
 
 
 def _read_csv(path: Path) -> tuple[pd.DataFrame, np.ndarray]:
@@ -285,10 +300,6 @@ def _read_csv(path: Path) -> tuple[pd.DataFrame, np.ndarray]:
 
     import pandas as pd
 
-    if not path.exists():
-        raise InputError(f"{path}: no such file")
-    if not path.is_file():
-        raise InputError(f"{path}: not a file")
     names, first_fields = _read_header(path)
     if first_fields is not None and first_fields > len(names):
         # pandas would take the first column for the row labels and shift every column by one
@@ -350,11 +361,21 @@ def _output_dir(out: Path) -> Path:
     return out
 
 
+def _checked_parquet(path: Path, table):
+    """A Parquet file's table, refused (one line) where a column name appears twice (once
+    stripped) or it has no rows."""
+    _unique_names([str(c).strip() for c in table.column_names], str(path), "among its columns")
+    if table.num_rows == 0:
+        raise InputError(f"{path}: no rows (columns: {', '.join(repr(c) for c in table.column_names)})")
+    return table
+
+
 def _read_parquet_text(path: Path) -> tuple[pd.DataFrame, np.ndarray]:
     """A Parquet file as the text reader's frame (every cell as stripped text; "line" k is row k)."""
     import pyarrow.parquet as pq
 
-    df = pq.read_table(path, page_checksum_verification=True).to_pandas()
+    with pq.ParquetFile(path, page_checksum_verification=True) as parquet:
+        df = _checked_parquet(path, parquet.read()).to_pandas()
     df.columns = [str(c).strip() for c in df.columns]
     df = df.apply(lambda col: col.astype(str).str.strip().where(col.notna(), ""))
     return df, np.arange(1, len(df) + 1)
@@ -424,6 +445,7 @@ def _read_typed(path: Path, args) -> _Typed | None:
             # dataset layer would import pandas
             with pq.ParquetFile(path, page_checksum_verification=True) as parquet:
                 table = parquet.read()
+            table = _checked_parquet(path, table)
         else:
             from pyarrow import csv
 
@@ -1053,13 +1075,13 @@ def _read_and_fit(args, path: Path):
     """(estimates table, fit.json records, settings) of the file: read typed and fast where it
     is regular, else by the text reader, which names the line of a problem."""
     fit = _fit_summary if args.se else _fit_long
-    if path.is_file():
-        typed = _read_typed(path, args)
-        if typed is not None:
-            try:
-                return fit(args, typed, None, path)
-            except _Irregular:
-                pass
+    _data_file(path)
+    typed = _read_typed(path, args)
+    if typed is not None:
+        try:
+            return fit(args, typed, None, path)
+        except _Irregular:
+            pass
     df, line = _read_parquet_text(path) if path.suffix.lower() == ".parquet" else _read_csv(path)
     return fit(args, df, line, path)
 
