@@ -480,6 +480,77 @@ def test_out_that_would_overwrite_the_input_is_refused(tmp_path, capsys, name):
     assert main(["fit", str(data), "--out", str(tmp_path / "elsewhere")]) == 0
 
 
+REPLICATE = ["replicate", "J3_n5_sigma1_tau1_mu0", "0"]  # a cell of the project's default study
+
+
+def _refuse_under(monkeypatch, where: Path, err: int):
+    """The system refuses files under ``where`` (os.open, os.mkdir) with ``err``, as a read-only
+    file system (EROFS) or directory (EACCES) does (simulated: the tests may run as root)."""
+    real_open, real_mkdir = os.open, os.mkdir
+
+    def refusing(real):
+        def call(file, *a, **kw):
+            if str(file).startswith(str(where)):
+                raise OSError(err, os.strerror(err), str(file))
+            return real(file, *a, **kw)
+
+        return call
+
+    monkeypatch.setattr(os, "open", refusing(real_open))
+    monkeypatch.setattr(os, "mkdir", refusing(real_mkdir))
+
+
+@pytest.mark.parametrize("err", [errno.EROFS, errno.EACCES])
+@pytest.mark.parametrize("exists", [True, False])
+def test_replicate_out_on_a_read_only_file_system(tmp_path, capsys, monkeypatch, err, exists):
+    """replicate --out DIR where the system refuses files (an existing DIR, or a new one in a
+    refusing directory): one line naming DIR and the system's reason, exit 2, nothing created
+    (before: a traceback from pandas' to_csv, or from mkdir)."""
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    out = ro if exists else ro / "new" / "dir"
+    _refuse_under(monkeypatch, ro, err)
+    _one_line_error([*REPLICATE, "--out", str(out)], capsys, str(out), os.strerror(err))
+    assert not list(ro.iterdir())
+
+
+def test_replicate_out_under_a_file(tmp_path, capsys):
+    """--out a path under a regular file: one line naming the path and the file, exit 2, the
+    file untouched."""
+    blocker = _write(tmp_path, "keep me\n", name="notes.txt")
+    out = blocker / "sub"
+    _one_line_error([*REPLICATE, "--out", str(out)], capsys, str(out), "not a directory", str(blocker))
+    assert blocker.read_text() == "keep me\n"
+    _one_line_error([*REPLICATE, "--out", str(blocker)], capsys, str(blocker), "not a directory")
+
+
+@pytest.mark.parametrize("command", ["replicate", "fit"])
+def test_a_failed_write_leaves_no_output(tmp_path, capsys, monkeypatch, command):
+    """The disk full while the outputs are written (after the fit): one line naming the output
+    directory, exit 2, and none of the outputs (the first one written included, no temporary
+    file); the next run with room writes them all."""
+    out = tmp_path / "out"
+    real = pd.DataFrame.to_csv if command == "replicate" else Path.write_text
+    full = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def second_file_fails(self, path, *a, **kw):
+        if command == "replicate" and "losses" in str(path) or command == "fit" and "fit.json" in str(self):
+            raise full
+        return real(self, path, *a, **kw)
+
+    if command == "replicate":
+        monkeypatch.setattr(pd.DataFrame, "to_csv", second_file_fails)
+        argv = [*REPLICATE, "--out", str(out)]
+    else:
+        monkeypatch.setattr(Path, "write_text", second_file_fails)
+        argv = ["fit", str(_write(tmp_path, GOOD)), "--out", str(out)]
+    _one_line_error(argv, capsys, str(out), os.strerror(errno.ENOSPC))
+    assert list(out.iterdir()) == []
+    monkeypatch.undo()
+    assert main(argv) == 0
+    assert len(list(out.iterdir())) == (3 if command == "replicate" else 2)
+
+
 # ---------------------------------------------------------------------------------------------
 # extreme scales: the fit does not depend on the data's units
 # ---------------------------------------------------------------------------------------------

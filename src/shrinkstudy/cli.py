@@ -345,20 +345,48 @@ def _check_not_input(out: Path, path: Path, names) -> None:
             )
 
 
-def _output_dir(out: Path) -> Path:
-    """Create the output directory if needed and make sure files can be written in it."""
+def _check_out(out: Path) -> None:
+    """Refuse, before any work and creating nothing, an output directory that cannot be created
+    or written in: a read-only file system or directory, a path under a file."""
+    import os
     import tempfile
+
+    existing = out
+    while not os.path.lexists(existing) and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InputError(f"{out}: cannot create the output directory ({existing} is not a directory)")
+    what = "write in" if existing == out else "create"
+    try:  # the test that counts: the system's answer to creating a file there
+        fd, probe = tempfile.mkstemp(dir=existing, prefix=".shrinkstudy-", suffix=".probe")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise InputError(f"{out}: cannot {what} the output directory ({exc.strerror or exc})") from None
+
+
+def _write_outputs(out: Path, writers: dict) -> list[Path]:
+    """Create ``out`` and write its files (name -> function that writes one to the path it is
+    given): each to a temporary name beside it, renamed once all are written. A failure (the
+    disk full, the directory made read-only meanwhile) is one line and leaves none of them."""
+    import os
 
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(f"{out}: cannot create the output directory ({exc.strerror or exc})") from None
+    done = {}
     try:
-        with tempfile.NamedTemporaryFile(dir=out, prefix=".shrinkstudy-", suffix=".probe"):
-            pass
+        for name, write in writers.items():
+            done[name] = out / f".{name}.{os.getpid()}.tmp"
+            write(done[name])
+        for name, tmp in done.items():
+            tmp.replace(out / name)
     except OSError as exc:
-        raise InputError(f"{out}: cannot write in the output directory ({exc.strerror or exc})") from None
-    return out
+        for tmp in done.values():
+            tmp.unlink(missing_ok=True)
+        raise InputError(f"{out}: cannot write {name} ({exc.strerror or exc})") from None
+    return [out / name for name in writers]
 
 
 def _checked_parquet(path: Path, table):
@@ -1098,10 +1126,10 @@ def _fit_json(meta: dict) -> str:
 def _cmd_fit(args) -> int:
     path = Path(args.data)
     plot = _seed_figure1() if args.plot else None
-    _check_not_input(Path(args.out), path, ("estimates.csv", "fit.json", "figure1.png"))
+    out = Path(args.out)
+    _check_not_input(out, path, ("estimates.csv", "fit.json", "figure1.png"))
+    _check_out(out)
     table, records, settings = _read_and_fit(args, path)
-    out = _output_dir(Path(args.out))
-    _write_csv(table, out / "estimates.csv")
     meta = {
         "command": "shrinkstudy fit",
         "input": path.name,
@@ -1111,8 +1139,10 @@ def _cmd_fit(args) -> int:
         "versions": _versions(),
         "datasets": records,
     }
-    (out / "fit.json").write_text(_fit_json(meta))
-    written = [out / "estimates.csv", out / "fit.json"]
+    written = _write_outputs(
+        out,
+        {"estimates.csv": lambda p: _write_csv(table, p), "fit.json": lambda p: p.write_text(_fit_json(meta))},
+    )
     if plot is not None:
         import pandas as pd
 
@@ -1141,24 +1171,21 @@ def _cmd_replicate(args) -> int:
         study = load_study(study_config(args.config or ()), root=root)
     except ConfigError as exc:
         raise InputError(f"config: {exc}") from None
+    out = Path(args.out)
+    _check_out(out)
     try:
         res = replicate(study, args.cell, args.rep, root)
     except (KeyError, IndexError) as exc:
         raise InputError(str(exc.args[0])) from None
-    out = Path(args.out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"{out}: cannot create the output directory ({exc.strerror})") from None
     stem = f"{res.cell.name}_rep{res.rep}"
-    paths = {
-        "dataset": out / f"{stem}.csv",
-        "estimates": out / f"{stem}.estimates.csv",
-        "losses": out / f"{stem}.losses.csv",
-    }
-    res.data.to_csv(paths["dataset"], index=False)
-    res.estimates.to_csv(paths["estimates"], index=False, float_format="%.17g")
-    res.losses.to_csv(paths["losses"], index=False, float_format="%.17g")
+    written = _write_outputs(
+        out,
+        {
+            f"{stem}.csv": lambda p: res.data.to_csv(p, index=False),
+            f"{stem}.estimates.csv": lambda p: res.estimates.to_csv(p, index=False, float_format="%.17g"),
+            f"{stem}.losses.csv": lambda p: res.losses.to_csv(p, index=False, float_format="%.17g"),
+        },
+    )
     vc = res.varcomp.iloc[0]
     with pd.option_context("display.width", 160, "display.max_columns", 40, "display.precision", 6):
         print(f"cell {res.cell.name}, replication {res.rep} (seed {study.config['base_seed']})")
@@ -1170,7 +1197,7 @@ def _cmd_replicate(args) -> int:
         print(res.estimates.to_string(index=False))
         print("\nlosses (mean over the groups):")
         print(res.losses.drop(columns="rep").to_string(index=False))
-    print("\nwrote " + ", ".join(str(p) for p in paths.values()))
+    print("\nwrote " + ", ".join(str(p) for p in written))
     return 0
 
 
