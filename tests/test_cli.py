@@ -277,6 +277,13 @@ BAD = {
         ["'group'", "twice"],
     ),
     "exact duplicate column": ("group,y,y\na,1,9\na,2,9\nb,3,9\nb,5,9\n", [], ["'y'", "twice"]),
+    "group and value the same column": ("group,y\na,1\na,2\nb,3\nb,5\n", ["--group", "y"], ["--group", "--value", "'y'"]),
+    "value and se the same column": ("group,y\na,1\nb,2\n", ["--se", "y"], ["--value", "--se", "'y'"]),
+    "dataset and group the same column": (
+        "group,y\na,1\na,2\nb,3\nb,5\n",
+        ["--dataset", "group"],
+        ["--group", "--dataset", "'group'"],
+    ),
     "header only with se": ("group,y,se\n", ["--se", "se"], ["no data rows"]),
     "duplicate se column": ("group,y,se,se\na,1,1,1\nb,2,1,1\n", ["--se", "se"], ["line 1", "'se'", "twice"]),
 }

@@ -1099,10 +1099,22 @@ def _write_csv(table, path: Path) -> None:
         pacsv.write_csv(arrow, fh, pacsv.WriteOptions(include_header=False, quoting_style=quoting))
 
 
+def _distinct_columns(args, path: Path) -> None:
+    """Refuse two options that name the same column (``--group y --value y``: every value its
+    own group; ``--se y --value y``: each estimate its own standard error)."""
+    roles = [("--group", args.group), ("--value", args.value), ("--se", args.se), ("--dataset", args.dataset)]
+    roles = [(option, column) for option, column in roles if column is not None]
+    for k, (option, column) in enumerate(roles):
+        for other, col in roles[:k]:
+            if col == column:
+                raise InputError(f"{path}: {other} and {option} both name column {column!r}; each needs its own")
+
+
 def _read_and_fit(args, path: Path):
     """(estimates table, fit.json records, settings) of the file: read typed and fast where it
     is regular, else by the text reader, which names the line of a problem."""
     fit = _fit_summary if args.se else _fit_long
+    _distinct_columns(args, path)
     _data_file(path)
     typed = _read_typed(path, args)
     if typed is not None:
