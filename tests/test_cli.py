@@ -277,7 +277,11 @@ BAD = {
         ["'group'", "twice"],
     ),
     "exact duplicate column": ("group,y,y\na,1,9\na,2,9\nb,3,9\nb,5,9\n", [], ["'y'", "twice"]),
-    "group and value the same column": ("group,y\na,1\na,2\nb,3\nb,5\n", ["--group", "y"], ["--group", "--value", "'y'"]),
+    "group and value the same column": (
+        "group,y\na,1\na,2\nb,3\nb,5\n",
+        ["--group", "y"],
+        ["--group", "--value", "'y'"],
+    ),
     "value and se the same column": ("group,y\na,1\nb,2\n", ["--se", "y"], ["--value", "--se", "'y'"]),
     "dataset and group the same column": (
         "group,y\na,1\na,2\nb,3\nb,5\n",
@@ -691,10 +695,14 @@ def _unit_spread_studies():
     largest double), with a dataset of no within-group noise and a constant one."""
     raw = pd.read_csv(STUDIES)
     by = raw.groupby("study")["y"]
-    mid, half = 0.5 * (by.transform("max") + by.transform("min")), 0.5 * (by.transform("max") - by.transform("min"))
-    raw["y"] = ((raw["y"] - mid) / half).clip(-1.0, 1.0)
+    hi, lo = by.transform("max"), by.transform("min")
+    raw["y"] = ((raw["y"] - 0.5 * (hi + lo)) / (0.5 * (hi - lo))).clip(-1.0, 1.0)
     extra = pd.DataFrame(
-        {"study": ["zw"] * 4 + ["const"] * 4, "group": ["a", "a", "b", "b"] * 2, "y": [1.0, 1.0, -1.0, -1.0] + [1.0] * 4}
+        {
+            "study": ["zw"] * 4 + ["const"] * 4,
+            "group": ["a", "a", "b", "b"] * 2,
+            "y": [1.0, 1.0, -1.0, -1.0] + [1.0] * 4,
+        }
     )
     return pd.concat([raw, extra], ignore_index=True)
 
@@ -722,7 +730,8 @@ def test_answers_beyond_the_largest_double_are_one_line(tmp_path, capsys):
     One line naming the file and dataset, exit 2, nothing written (before: 'constant', no
     estimates, exit 0)."""
     path = _write(tmp_path, "group,y\na,1.7e308\na,-1.7e308\nb,1.6e308\nb,-1.65e308\nc,1e308\nc,-1e308\n")
-    _one_line_error(["fit", str(path), "--out", str(tmp_path / "o")], capsys, str(path), "the file", "largest double")
+    argv = ["fit", str(path), "--out", str(tmp_path / "o")]
+    _one_line_error(argv, capsys, str(path), "the file", "largest double")
     assert not (tmp_path / "o").exists()
     # the summary form: standard errors of 1e308
     path = _write(tmp_path, "g,est,se\na,1.7e308,1e308\nb,-1.7e308,1.5e308\nc,0,1.2e308\n", name="meta.csv")
@@ -787,10 +796,16 @@ def _parquet_table(columns: dict, names=None):
 PARQUET_BAD = {
     # name: (columns, names or None, extra options, words the message must contain)
     "duplicate column": (
-        {"group": ["a", "a", "b", "b"], "y": [1.0, 2.0, 3.0, 5.0], "y2": [1.0] * 4}, ["group", "y", "y"], [], ["'y'", "twice"]
+        {"group": ["a", "a", "b", "b"], "y": [1.0, 2.0, 3.0, 5.0], "y2": [1.0] * 4},
+        ["group", "y", "y"],
+        [],
+        ["'y'", "twice"],
     ),
     "duplicate column after stripping": (
-        {"group": ["a", "a", "b", "b"], "y": [1.0, 2.0, 3.0, 5.0], "g": ["a"] * 4}, ["group", "y", " group"], [], ["'group'", "twice"]
+        {"group": ["a", "a", "b", "b"], "y": [1.0, 2.0, 3.0, 5.0], "g": ["a"] * 4},
+        ["group", "y", " group"],
+        [],
+        ["'group'", "twice"],
     ),
     "duplicate se column": (
         {"group": ["a", "b"], "y": [1.0, 2.0], "se": [1.0, 1.0], "se2": [1.0, 1.0]},
@@ -828,7 +843,8 @@ def test_a_directory_as_data_is_one_line(tmp_path, capsys, name):
     data.mkdir()
     for content in ("empty", "files"):
         if content == "files":
-            pq.write_table(_parquet_table({"group": ["a", "a", "b", "b"], "y": [1.0, 2.0, 3.0, 5.0]}), data / "part-0.parquet")
+            table = _parquet_table({"group": ["a", "a", "b", "b"], "y": [1.0, 2.0, 3.0, 5.0]})
+            pq.write_table(table, data / "part-0.parquet")
             (data / "notes.txt").write_text("not data\n")
         _one_line_error(["fit", str(data), "--out", str(tmp_path / "o")], capsys, str(data), "a directory")
         assert not (tmp_path / "o").exists()

@@ -39,9 +39,10 @@ group, an ``--out`` it cannot write in or where an output would overwrite the in
 one line on stderr naming the file, line and column, and exit status 2, and writes nothing.
 
 DATA must be a regular file: read typed by Arrow, without pandas (``_read_typed``), and where
-that meets something irregular, again by the text reader, which names the line of a problem. From ``2 * workers.MIN_ROWS`` datasets the
-long form is fitted on ``--jobs`` threads (default: one per usable core; ``workers``), with the
-same bytes written.
+that meets something irregular, again by the text reader, which names the line of a problem.
+From ``2 * workers.MIN_ROWS`` datasets the long form is fitted on ``--jobs`` threads (default:
+one per usable core; ``workers``), with the same bytes written. The outputs are written under
+temporary names and renamed once all are written: a failed write leaves none of them.
 
 ``--plot`` calls ``shrinkstudy.figures.seed_figure1(estimates=<the estimates.csv DataFrame>,
 fit=<the fit.json dict>, out=DIR/"figure1.png")`` after the fit; without that function the
@@ -733,7 +734,8 @@ def _refuse_overflow(engine, fit, names, users, path):
     vc = engine.varcomp
     checks = [("mu", lost(vc.mu, fit.varcomp.mu)), ("tau", lost(np.sqrt(vc.tau2), fit.extra["tau"]))]
     checks.append(("sigma", lost(np.sqrt(vc.sigma2), fit.extra["sigma"])))
-    failed, messages, estimates, intervals = (dict(d) for d in (fit.failed, fit.messages, fit.estimates, fit.intervals))
+    failed, messages = dict(fit.failed), dict(fit.messages)
+    estimates, intervals = dict(fit.estimates), dict(fit.intervals)
     for name in fit.estimates:
         bad = lost(engine.estimates[name], fit.estimates[name])
         if name in fit.intervals:
@@ -752,7 +754,9 @@ def _refuse_overflow(engine, fit, names, users, path):
                 f"{path}: in {names[int(np.argmax(bad))]}, {what} would exceed the largest double "
                 "(about 1.8e308); fit the values in smaller units"
             )
-    return dataclasses.replace(fit, estimates=estimates, intervals=intervals, failed=failed, messages=messages)
+    return dataclasses.replace(
+        fit, estimates=estimates, intervals=intervals, failed=failed, messages=messages
+    )
 
 
 def _estimate_columns(fit, names, index) -> dict:
@@ -1107,7 +1111,9 @@ def _distinct_columns(args, path: Path) -> None:
     for k, (option, column) in enumerate(roles):
         for other, col in roles[:k]:
             if col == column:
-                raise InputError(f"{path}: {other} and {option} both name column {column!r}; each needs its own")
+                raise InputError(
+                    f"{path}: {other} and {option} both name column {column!r}; each needs its own"
+                )
 
 
 def _read_and_fit(args, path: Path):
@@ -1153,7 +1159,10 @@ def _cmd_fit(args) -> int:
     }
     written = _write_outputs(
         out,
-        {"estimates.csv": lambda p: _write_csv(table, p), "fit.json": lambda p: p.write_text(_fit_json(meta))},
+        {
+            "estimates.csv": lambda p: _write_csv(table, p),
+            "fit.json": lambda p: p.write_text(_fit_json(meta)),
+        },
     )
     if plot is not None:
         import pandas as pd
