@@ -277,6 +277,19 @@ BAD = {
         ["'group'", "twice"],
     ),
     "exact duplicate column": ("group,y,y\na,1,9\na,2,9\nb,3,9\nb,5,9\n", [], ["'y'", "twice"]),
+    "group and value the same column": (
+        "group,y\na,1\na,2\nb,3\nb,5\n",
+        ["--group", "y"],
+        ["--group", "--value", "'y'"],
+    ),
+    "value and se the same column": ("group,y\na,1\nb,2\n", ["--se", "y"], ["--value", "--se", "'y'"]),
+    "dataset and group the same column": (
+        "group,y\na,1\na,2\nb,3\nb,5\n",
+        ["--dataset", "group"],
+        ["--group", "--dataset", "'group'"],
+    ),
+    "header only with se": ("group,y,se\n", ["--se", "se"], ["no data rows"]),
+    "duplicate se column": ("group,y,se,se\na,1,1,1\nb,2,1,1\n", ["--se", "se"], ["line 1", "'se'", "twice"]),
 }
 
 
@@ -478,6 +491,77 @@ def test_out_that_would_overwrite_the_input_is_refused(tmp_path, capsys, name):
     assert main(["fit", str(data), "--out", str(tmp_path / "elsewhere")]) == 0
 
 
+REPLICATE = ["replicate", "J3_n5_sigma1_tau1_mu0", "0"]  # a cell of the project's default study
+
+
+def _refuse_under(monkeypatch, where: Path, err: int):
+    """The system refuses files under ``where`` (os.open, os.mkdir) with ``err``, as a read-only
+    file system (EROFS) or directory (EACCES) does (simulated: the tests may run as root)."""
+    real_open, real_mkdir = os.open, os.mkdir
+
+    def refusing(real):
+        def call(file, *a, **kw):
+            if str(file).startswith(str(where)):
+                raise OSError(err, os.strerror(err), str(file))
+            return real(file, *a, **kw)
+
+        return call
+
+    monkeypatch.setattr(os, "open", refusing(real_open))
+    monkeypatch.setattr(os, "mkdir", refusing(real_mkdir))
+
+
+@pytest.mark.parametrize("err", [errno.EROFS, errno.EACCES])
+@pytest.mark.parametrize("exists", [True, False])
+def test_replicate_out_on_a_read_only_file_system(tmp_path, capsys, monkeypatch, err, exists):
+    """replicate --out DIR where the system refuses files (an existing DIR, or a new one in a
+    refusing directory): one line naming DIR and the system's reason, exit 2, nothing created
+    (before: a traceback from pandas' to_csv, or from mkdir)."""
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    out = ro if exists else ro / "new" / "dir"
+    _refuse_under(monkeypatch, ro, err)
+    _one_line_error([*REPLICATE, "--out", str(out)], capsys, str(out), os.strerror(err))
+    assert not list(ro.iterdir())
+
+
+def test_replicate_out_under_a_file(tmp_path, capsys):
+    """--out a path under a regular file: one line naming the path and the file, exit 2, the
+    file untouched."""
+    blocker = _write(tmp_path, "keep me\n", name="notes.txt")
+    out = blocker / "sub"
+    _one_line_error([*REPLICATE, "--out", str(out)], capsys, str(out), "not a directory", str(blocker))
+    assert blocker.read_text() == "keep me\n"
+    _one_line_error([*REPLICATE, "--out", str(blocker)], capsys, str(blocker), "not a directory")
+
+
+@pytest.mark.parametrize("command", ["replicate", "fit"])
+def test_a_failed_write_leaves_no_output(tmp_path, capsys, monkeypatch, command):
+    """The disk full while the outputs are written (after the fit): one line naming the output
+    directory, exit 2, and none of the outputs (the first one written included, no temporary
+    file); the next run with room writes them all."""
+    out = tmp_path / "out"
+    real = pd.DataFrame.to_csv if command == "replicate" else Path.write_text
+    full = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def second_file_fails(self, path, *a, **kw):
+        if command == "replicate" and "losses" in str(path) or command == "fit" and "fit.json" in str(self):
+            raise full
+        return real(self, path, *a, **kw)
+
+    if command == "replicate":
+        monkeypatch.setattr(pd.DataFrame, "to_csv", second_file_fails)
+        argv = [*REPLICATE, "--out", str(out)]
+    else:
+        monkeypatch.setattr(Path, "write_text", second_file_fails)
+        argv = ["fit", str(_write(tmp_path, GOOD)), "--out", str(out)]
+    _one_line_error(argv, capsys, str(out), os.strerror(errno.ENOSPC))
+    assert list(out.iterdir()) == []
+    monkeypatch.undo()
+    assert main(argv) == 0
+    assert len(list(out.iterdir())) == (3 if command == "replicate" else 2)
+
+
 # ---------------------------------------------------------------------------------------------
 # extreme scales: the fit does not depend on the data's units
 # ---------------------------------------------------------------------------------------------
@@ -605,6 +689,78 @@ def test_standard_errors_too_far_apart_are_one_line(tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
+def _unit_spread_studies():
+    """The three studies, each moved and scaled to values in [-1, 1] (half its range exactly 1:
+    times 2^1023 or 1e308 its half range is at least 2^1023, and every answer stays below the
+    largest double), with a dataset of no within-group noise and a constant one."""
+    raw = pd.read_csv(STUDIES)
+    by = raw.groupby("study")["y"]
+    hi, lo = by.transform("max"), by.transform("min")
+    raw["y"] = ((raw["y"] - 0.5 * (hi + lo)) / (0.5 * (hi - lo))).clip(-1.0, 1.0)
+    extra = pd.DataFrame(
+        {
+            "study": ["zw"] * 4 + ["const"] * 4,
+            "group": ["a", "a", "b", "b"] * 2,
+            "y": [1.0, 1.0, -1.0, -1.0] + [1.0] * 4,
+        }
+    )
+    return pd.concat([raw, extra], ignore_index=True)
+
+
+@pytest.mark.parametrize("factor", [2.0**1023, 1e308])
+def test_long_form_near_the_largest_double(tmp_path, factor):
+    """Data whose half range reaches 2^1023 (values up to 1e308, whose sums overflow): the same
+    statuses, estimates, intervals, mu, tau and sigma as the data in [-1, 1], times the factor
+    (before: divided by 2^1024, which is inf, every dataset came back 'constant' with no
+    estimate, exit 0). Times 2^1023 the engine sees the same numbers: equal to 1e-15; times
+    1e308 every value is rounded once: 1e-9 (sure, whose search stops at about 1e-8: 1e-7)."""
+    frame = _unit_spread_studies()
+    argv = ["--dataset", "study"]
+    ref = _scaled_fit(tmp_path, frame, ["y"], 1.0, argv)
+    got = _scaled_fit(tmp_path, frame, ["y"], factor, argv)
+    exact = factor == 2.0**1023
+    rtol, loose = (1e-15, {}) if exact else (1e-9, {"sure": 1e-7})
+    _assert_scaled(ref, got, factor, ["mu", "tau", "sigma"], lambda r: r["N"] - 1, rtol=rtol, loose=loose)
+    assert [r["status"] for r in got[0]] == ["ok", "ok", "ok", "zero_within", "constant"]
+    assert np.isfinite(got[1].drop(columns=["dataset", "group"]).to_numpy(dtype=float)).any(axis=0).all()
+
+
+def test_answers_beyond_the_largest_double_are_one_line(tmp_path, capsys):
+    """Data near +-1.7e308: their sigma and the intervals around them exceed the largest double.
+    One line naming the file and dataset, exit 2, nothing written (before: 'constant', no
+    estimates, exit 0)."""
+    path = _write(tmp_path, "group,y\na,1.7e308\na,-1.7e308\nb,1.6e308\nb,-1.65e308\nc,1e308\nc,-1e308\n")
+    argv = ["fit", str(path), "--out", str(tmp_path / "o")]
+    _one_line_error(argv, capsys, str(path), "the file", "largest double")
+    assert not (tmp_path / "o").exists()
+    # the summary form: standard errors of 1e308
+    path = _write(tmp_path, "g,est,se\na,1.7e308,1e308\nb,-1.7e308,1.5e308\nc,0,1.2e308\n", name="meta.csv")
+    argv = ["fit", str(path), "--group", "g", "--value", "est", "--se", "se", "--out", str(tmp_path / "o")]
+    _one_line_error(argv, capsys, str(path), "the file", "largest double")
+    assert not (tmp_path / "o").exists()
+
+
+def test_own_estimator_beyond_the_largest_double_is_its_failure(tmp_path, capsys):
+    """A user's estimator whose answers, scaled back to the data's units, exceed the largest
+    double fails on that dataset (recorded, no estimate); the built-ins and the other dataset
+    are untouched."""
+    mine = _write(tmp_path, "def estimate(stats):\n    return 1000.0 * stats.ybar\n", name="mine.py")
+    frame = _unit_spread_studies()
+    frame = frame[frame["study"].isin(["s1", "s2"])].copy()
+    frame.loc[frame["study"] == "s2", "y"] *= 2.0**1023  # 1000 x ybar exceeds the float range
+    path = tmp_path / "data.csv"
+    frame.to_csv(path, index=False, float_format="%.17g")
+    argv = ["fit", str(path), "--dataset", "study", "--estimator", f"{mine}:estimate"]
+    assert main(argv + ["--out", str(tmp_path / "o")]) == 0
+    records = json.loads((tmp_path / "o" / "fit.json").read_text())["datasets"]
+    assert [r["failed"] for r in records] == [[], ["mine"]]
+    assert "float range" in records[1]["failure_messages"]["mine"]
+    table = pd.read_csv(tmp_path / "o" / "estimates.csv")
+    s1, s2 = table[table["dataset"] == "s1"], table[table["dataset"] == "s2"]
+    assert s2["mine"].isna().all() and np.isfinite(s2["blup"]).all()
+    np.testing.assert_array_equal(s1["mine"].to_numpy(), 1000.0 * s1["ybar"].to_numpy())
+
+
 @pytest.mark.parametrize("damage", ["zero bytes", "no magic", "cut short", "flipped value byte"])
 def test_damaged_parquet_input_is_one_line_naming_it(tmp_path, capsys, damage):
     """A Parquet input that is empty, cut, without its magic bytes, or with a flipped byte in a
@@ -626,6 +782,72 @@ def test_damaged_parquet_input_is_one_line_naming_it(tmp_path, capsys, damage):
     _one_line_error(["fit", str(path), "--out", str(tmp_path / "o")], capsys, str(path), "Parquet")
     if damage == "flipped value byte":  # without the verification, a silent change
         assert pq.read_table(path)["y"].to_pylist()[3] == -5.0
+
+
+def _parquet_table(columns: dict, names=None):
+    """A pyarrow table of ``columns`` (name -> list), under ``names`` if given (which may repeat)."""
+    import pyarrow as pa
+
+    text = {k for k, v in columns.items() if k == "group" or v and isinstance(v[0], str)}
+    arrays = [pa.array(v, type=pa.string() if k in text else pa.float64()) for k, v in columns.items()]
+    return pa.Table.from_arrays(arrays, names=names or list(columns))
+
+
+PARQUET_BAD = {
+    # name: (columns, names or None, extra options, words the message must contain)
+    "duplicate column": (
+        {"group": ["a", "a", "b", "b"], "y": [1.0, 2.0, 3.0, 5.0], "y2": [1.0] * 4},
+        ["group", "y", "y"],
+        [],
+        ["'y'", "twice"],
+    ),
+    "duplicate column after stripping": (
+        {"group": ["a", "a", "b", "b"], "y": [1.0, 2.0, 3.0, 5.0], "g": ["a"] * 4},
+        ["group", "y", " group"],
+        [],
+        ["'group'", "twice"],
+    ),
+    "duplicate se column": (
+        {"group": ["a", "b"], "y": [1.0, 2.0], "se": [1.0, 1.0], "se2": [1.0, 1.0]},
+        ["group", "y", "se", "se"],
+        ["--se", "se"],
+        ["'se'", "twice"],
+    ),
+    "no rows": ({"group": [], "y": []}, None, [], ["no rows"]),
+    "no rows with se": ({"group": [], "y": [], "se": []}, None, ["--se", "se"], ["no rows"]),
+}
+
+
+@pytest.mark.parametrize("case", list(PARQUET_BAD))
+def test_bad_parquet_exits_2_with_one_line(case, tmp_path, capsys):
+    """A Parquet file with a column name twice or no rows: one line naming the file and the
+    problem, exit 2, nothing written (before: a traceback from Arrow's dataset layer or from an
+    empty reduction)."""
+    import pyarrow.parquet as pq
+
+    columns, names, extra, words = PARQUET_BAD[case]
+    path = tmp_path / "data.parquet"
+    pq.write_table(_parquet_table(columns, names), path)
+    _one_line_error(["fit", str(path), "--out", str(tmp_path / "o"), *extra], capsys, str(path), *words)
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("name", ["data.csv", "data.parquet", "data"])
+def test_a_directory_as_data_is_one_line(tmp_path, capsys, name):
+    """A directory given as DATA, empty or holding a Parquet file and something else: one line,
+    exit 2, nothing written (before: a directory named *.parquet was read by Arrow's dataset
+    layer, whose error on any other file in it was a traceback)."""
+    import pyarrow.parquet as pq
+
+    data = tmp_path / name
+    data.mkdir()
+    for content in ("empty", "files"):
+        if content == "files":
+            table = _parquet_table({"group": ["a", "a", "b", "b"], "y": [1.0, 2.0, 3.0, 5.0]})
+            pq.write_table(table, data / "part-0.parquet")
+            (data / "notes.txt").write_text("not data\n")
+        _one_line_error(["fit", str(data), "--out", str(tmp_path / "o")], capsys, str(data), "a directory")
+        assert not (tmp_path / "o").exists()
 
 
 def test_estimates_csv_reads_back_as_pandas_would_write_it(tmp_path):

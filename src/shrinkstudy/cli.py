@@ -25,20 +25,24 @@ the dataset is named after the file.
 
 Any finite data fit, whatever their units: a dataset whose spread (summary form: standard
 errors and spread of the estimates) lies outside 2^-100 .. 2^100 is divided by a power of two
-(exactly) before the fit, and its answers are scaled back; tau2 and sigma2 are null where they
-leave the float range (data beyond about 1e+-154; tau and sigma are always given). Data within
-that range are fitted as given. Standard errors too far apart for double precision (e.g. 1e-300
-beside 10) are refused.
+(exactly; at most by 2^1023) before the fit, and its answers are scaled back; tau2 and sigma2
+are null where they leave the float range (data beyond about 1e+-154). Data within that range
+are fitted as given. Standard errors too far apart for double precision (e.g. 1e-300 beside 10),
+and data whose estimates, interval bounds, mu, tau or sigma would exceed the largest double
+(values near +-1.8e308), are refused; a user's estimator whose answers would is counted as
+failing on that dataset.
 
-Bad input (a missing, unreadable or empty file, a missing column, a column name twice in the
-header, a row with more fields than the header, text in a numeric column, a missing or infinite
-value, a single group, an ``--out`` it cannot write in or where an output would overwrite the
-input ...) gives one line on stderr naming the file, line and column, and exit status 2.
+Bad input (a missing, unreadable or empty file, a directory, a file without data rows, a
+missing column, a column name twice in the header or among a Parquet file's columns, a row with
+more fields than the header, text in a numeric column, a missing or infinite value, a single
+group, an ``--out`` it cannot write in or where an output would overwrite the input ...) gives
+one line on stderr naming the file, line and column, and exit status 2, and writes nothing.
 
-A regular file is read typed by Arrow, without pandas (``_read_typed``); anything else by the
-text reader, which names the line of a problem. From ``2 * workers.MIN_ROWS`` datasets the
-long form is fitted on ``--jobs`` threads (default: one per usable core; ``workers``), with the
-same bytes written.
+DATA must be a regular file: read typed by Arrow, without pandas (``_read_typed``), and where
+that meets something irregular, again by the text reader, which names the line of a problem.
+From ``2 * workers.MIN_ROWS`` datasets the long form is fitted on ``--jobs`` threads (default:
+one per usable core; ``workers``), with the same bytes written. The outputs are written under
+temporary names and renamed once all are written: a failed write leaves none of them.
 
 ``--plot`` calls ``shrinkstudy.figures.seed_figure1(estimates=<the estimates.csv DataFrame>,
 fit=<the fit.json dict>, out=DIR/"figure1.png")`` after the fit; without that function the
@@ -267,14 +271,28 @@ def _read_header(path: Path) -> tuple[list[str], int | None]:
     if header is None:
         raise InputError(f"{path}: the file is empty")
     names = [h.strip() for h in header]
+    _unique_names(names, f"{path}, line 1", "in the header")
+    return names, (len(first) if first is not None else None)
+
+
+def _unique_names(names, where: str, among: str) -> None:
+    """Refuse a column name that appears twice (pandas and Arrow would rename one copy or
+    refuse the table, and the command would silently use the other or fail)."""
     seen = set()
     for name in names:
         if name in seen:
-            raise InputError(
-                f"{path}, line 1: column {name!r} appears twice in the header; names must differ"
-            )
+            raise InputError(f"{where}: column {name!r} appears twice {among}; names must differ")
         seen.add(name)
-    return names, (len(first) if first is not None else None)
+
+
+def _data_file(path: Path) -> None:
+    """Refuse a DATA that does not exist or is not a file (a directory, a device)."""
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputError(f"{path}: a directory, not a data file")
+    if not path.is_file():
+        raise InputError(f"{path}: not a file")
 
 
 def _read_csv(path: Path) -> tuple[pd.DataFrame, np.ndarray]:
@@ -283,10 +301,6 @@ def _read_csv(path: Path) -> tuple[pd.DataFrame, np.ndarray]:
 
     import pandas as pd
 
-    if not path.exists():
-        raise InputError(f"{path}: no such file")
-    if not path.is_file():
-        raise InputError(f"{path}: not a file")
     names, first_fields = _read_header(path)
     if first_fields is not None and first_fields > len(names):
         # pandas would take the first column for the row labels and shift every column by one
@@ -332,27 +346,65 @@ def _check_not_input(out: Path, path: Path, names) -> None:
             )
 
 
-def _output_dir(out: Path) -> Path:
-    """Create the output directory if needed and make sure files can be written in it."""
+def _check_out(out: Path) -> None:
+    """Refuse, before any work and creating nothing, an output directory that cannot be created
+    or written in: a read-only file system or directory, a path under a file."""
+    import os
     import tempfile
+
+    existing = out
+    while not os.path.lexists(existing) and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InputError(f"{out}: cannot create the output directory ({existing} is not a directory)")
+    what = "write in" if existing == out else "create"
+    try:  # the test that counts: the system's answer to creating a file there
+        fd, probe = tempfile.mkstemp(dir=existing, prefix=".shrinkstudy-", suffix=".probe")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise InputError(f"{out}: cannot {what} the output directory ({exc.strerror or exc})") from None
+
+
+def _write_outputs(out: Path, writers: dict) -> list[Path]:
+    """Create ``out`` and write its files (name -> function that writes one to the path it is
+    given): each to a temporary name beside it, renamed once all are written. A failure (the
+    disk full, the directory made read-only meanwhile) is one line and leaves none of them."""
+    import os
 
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(f"{out}: cannot create the output directory ({exc.strerror or exc})") from None
+    done = {}
     try:
-        with tempfile.NamedTemporaryFile(dir=out, prefix=".shrinkstudy-", suffix=".probe"):
-            pass
+        for name, write in writers.items():
+            done[name] = out / f".{name}.{os.getpid()}.tmp"
+            write(done[name])
+        for name, tmp in done.items():
+            tmp.replace(out / name)
     except OSError as exc:
-        raise InputError(f"{out}: cannot write in the output directory ({exc.strerror or exc})") from None
-    return out
+        for tmp in done.values():
+            tmp.unlink(missing_ok=True)
+        raise InputError(f"{out}: cannot write {name} ({exc.strerror or exc})") from None
+    return [out / name for name in writers]
+
+
+def _checked_parquet(path: Path, table):
+    """A Parquet file's table, refused (one line) where a column name appears twice (once
+    stripped) or it has no rows."""
+    _unique_names([str(c).strip() for c in table.column_names], str(path), "among its columns")
+    if table.num_rows == 0:
+        raise InputError(f"{path}: no rows (columns: {', '.join(repr(c) for c in table.column_names)})")
+    return table
 
 
 def _read_parquet_text(path: Path) -> tuple[pd.DataFrame, np.ndarray]:
     """A Parquet file as the text reader's frame (every cell as stripped text; "line" k is row k)."""
     import pyarrow.parquet as pq
 
-    df = pq.read_table(path, page_checksum_verification=True).to_pandas()
+    with pq.ParquetFile(path, page_checksum_verification=True) as parquet:
+        df = _checked_parquet(path, parquet.read()).to_pandas()
     df.columns = [str(c).strip() for c in df.columns]
     df = df.apply(lambda col: col.astype(str).str.strip().where(col.notna(), ""))
     return df, np.arange(1, len(df) + 1)
@@ -422,6 +474,7 @@ def _read_typed(path: Path, args) -> _Typed | None:
             # dataset layer would import pandas
             with pq.ParquetFile(path, page_checksum_verification=True) as parquet:
                 table = parquet.read()
+            table = _checked_parquet(path, table)
         else:
             from pyarrow import csv
 
@@ -593,6 +646,9 @@ def _dataset_scales(lo, hi, names, path, what) -> np.ndarray:
     lo, hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
     e_lo, e_hi = np.frexp(lo)[1], np.frexp(hi)[1]  # x in [2^(e-1), 2^e)
     k = np.where((lo > 0) & ((e_lo < -_SCALE_FREE) | (e_hi > _SCALE_FREE)), (e_lo + e_hi) // 2, 0)
+    # magnitudes from 2^1023 (half the range of data near +-1e308) have e = 1024, and 2^1024 is
+    # not a float (ldexp gives inf, and the data divided by it are all 0): 2^1023 at most
+    k = np.minimum(k, np.finfo(float).maxexp - 1)
     wide = (lo > 0) & ((e_lo - k < -_SCALE_SPAN) | (e_hi - k > _SCALE_SPAN))
     if wide.any():
         r = int(np.argmax(wide))
@@ -646,22 +702,60 @@ def _unscale_fit(fit, scale, crit_df: np.ndarray):
     if np.all(scale == 1.0):
         return dataclasses.replace(fit, extra={**fit.extra, "tau": tau, "sigma": sigma})
     s = scale[:, None]
-    varcomp = dataclasses.replace(
-        vc,
-        mu=vc.mu * scale,
-        tau2=_rescaled(vc.tau2, scale, 2),
-        sigma2=_rescaled(vc.sigma2, scale, 2),
-        crit=vc.crit + crit_df * 2.0 * np.log(scale),
-    )
-    power = {"hier_bayes_tau_mean": 1, "hier_bayes_tau2_mean": 2, "hier_bayes_tau2": 2, "bayesglm_s2": 2}
-    extra = {k: _rescaled(v, scale, power[k]) if k in power else v for k, v in fit.extra.items()}
-    extra.update(tau=tau * scale, sigma=sigma * scale)
+    with np.errstate(over="ignore", invalid="ignore"):  # what leaves the range: _refuse_overflow
+        varcomp = dataclasses.replace(
+            vc,
+            mu=vc.mu * scale,
+            tau2=_rescaled(vc.tau2, scale, 2),
+            sigma2=_rescaled(vc.sigma2, scale, 2),
+            crit=vc.crit + crit_df * 2.0 * np.log(scale),
+        )
+        power = {"hier_bayes_tau_mean": 1, "hier_bayes_tau2_mean": 2, "hier_bayes_tau2": 2, "bayesglm_s2": 2}
+        extra = {k: _rescaled(v, scale, power[k]) if k in power else v for k, v in fit.extra.items()}
+        extra.update(tau=tau * scale, sigma=sigma * scale)
+        estimates = {k: v * s for k, v in fit.estimates.items()}
+        intervals = {k: (lo * s, hi * s) for k, (lo, hi) in fit.intervals.items()}
+    return dataclasses.replace(fit, estimates=estimates, intervals=intervals, varcomp=varcomp, extra=extra)
+
+
+def _refuse_overflow(engine, fit, names, users, path):
+    """``fit`` (``_unscale_fit`` of the ``engine``'s answer), after checking that no answer left
+    the float range when scaled back (e.g. an interval around data near 1e308, or their spread).
+
+    A built-in estimate or interval bound, mu, tau or sigma beyond it is one line (InputError)
+    naming the first such dataset (``names``: how the message calls each). ``users``: names of
+    the user's estimators, whose answers beyond it are their failures on that dataset."""
+    import dataclasses
+
+    def lost(before, after):  # per dataset
+        out = np.isfinite(np.asarray(before, dtype=float)) & ~np.isfinite(np.asarray(after, dtype=float))
+        return out.reshape(out.shape[0], -1).any(axis=1)
+
+    vc = engine.varcomp
+    checks = [("mu", lost(vc.mu, fit.varcomp.mu)), ("tau", lost(np.sqrt(vc.tau2), fit.extra["tau"]))]
+    checks.append(("sigma", lost(np.sqrt(vc.sigma2), fit.extra["sigma"])))
+    failed, messages = dict(fit.failed), dict(fit.messages)
+    estimates, intervals = dict(fit.estimates), dict(fit.intervals)
+    for name in fit.estimates:
+        bad = lost(engine.estimates[name], fit.estimates[name])
+        if name in fit.intervals:
+            bad |= lost(np.stack(engine.intervals[name], -1), np.stack(fit.intervals[name], -1))
+        if name not in users:
+            checks.append((f"the {name} estimates", bad))
+        elif bad.any():
+            failed[name] = failed[name] | bad
+            messages[name] = np.where(bad, f"{name}: an answer beyond the float range", messages[name])
+            estimates[name] = np.where(bad[:, None], np.nan, estimates[name])
+            if name in intervals:
+                intervals[name] = tuple(np.where(bad[:, None], np.nan, x) for x in intervals[name])
+    for what, bad in checks:
+        if bad.any():
+            raise InputError(
+                f"{path}: in {names[int(np.argmax(bad))]}, {what} would exceed the largest double "
+                "(about 1.8e308); fit the values in smaller units"
+            )
     return dataclasses.replace(
-        fit,
-        estimates={k: v * s for k, v in fit.estimates.items()},
-        intervals={k: (lo * s, hi * s) for k, (lo, hi) in fit.intervals.items()},
-        varcomp=varcomp,
-        extra=extra,
+        fit, estimates=estimates, intervals=intervals, failed=failed, messages=messages
     )
 
 
@@ -791,7 +885,8 @@ def _fit_long(args, df, line, path):
     data = observations_from_long(d_codes, g_codes, y) if any("data" in e.needs for e in users) else None
     jobs = args.jobs or workers.usable_cores()
     fit = workers.fit(stats, entries, jobs, method=args.method, level=args.level, prior=prior, data=data)
-    fit = _unscale_fit(fit, scale, stats.N - (1.0 if args.method == "REML" else 0.0))
+    scaled_back = _unscale_fit(fit, scale, stats.N - (1.0 if args.method == "REML" else 0.0))
+    fit = _refuse_overflow(fit, scaled_back, names_of, {e.name for e in users}, path)
     # rows: datasets in order of first appearance, and each dataset's groups in the order they
     # first appear in it
     r_idx, j_idx = np.nonzero(stats.present)
@@ -903,7 +998,9 @@ def _fit_summary(args, df, line, path):
         prior = MetaPrior(family=family, scale=args.prior_scale / scale[0])
     Ys, Ss = Y / scale[:, None], S / scale[:, None]
     fit = fit_meta(Ys, Ss, META_ESTIMATORS, method=args.method, level=args.level, prior=prior)
-    fit = _unscale_fit(fit, scale, counts - (1.0 if args.method == "REML" else 0.0))
+    scaled_back = _unscale_fit(fit, scale, counts - (1.0 if args.method == "REML" else 0.0))
+    names_of = [_dataset_name(lab, bool(args.dataset)) for lab in d_labels]
+    fit = _refuse_overflow(fit, scaled_back, names_of, (), path)
     prior = MetaPrior(family=family, scale=args.prior_scale)
     out = {
         "dataset": _values(ds),
@@ -1006,17 +1103,31 @@ def _write_csv(table, path: Path) -> None:
         pacsv.write_csv(arrow, fh, pacsv.WriteOptions(include_header=False, quoting_style=quoting))
 
 
+def _distinct_columns(args, path: Path) -> None:
+    """Refuse two options that name the same column (``--group y --value y``: every value its
+    own group; ``--se y --value y``: each estimate its own standard error)."""
+    roles = [("--group", args.group), ("--value", args.value), ("--se", args.se), ("--dataset", args.dataset)]
+    roles = [(option, column) for option, column in roles if column is not None]
+    for k, (option, column) in enumerate(roles):
+        for other, col in roles[:k]:
+            if col == column:
+                raise InputError(
+                    f"{path}: {other} and {option} both name column {column!r}; each needs its own"
+                )
+
+
 def _read_and_fit(args, path: Path):
     """(estimates table, fit.json records, settings) of the file: read typed and fast where it
     is regular, else by the text reader, which names the line of a problem."""
     fit = _fit_summary if args.se else _fit_long
-    if path.is_file():
-        typed = _read_typed(path, args)
-        if typed is not None:
-            try:
-                return fit(args, typed, None, path)
-            except _Irregular:
-                pass
+    _distinct_columns(args, path)
+    _data_file(path)
+    typed = _read_typed(path, args)
+    if typed is not None:
+        try:
+            return fit(args, typed, None, path)
+        except _Irregular:
+            pass
     df, line = _read_parquet_text(path) if path.suffix.lower() == ".parquet" else _read_csv(path)
     return fit(args, df, line, path)
 
@@ -1033,10 +1144,10 @@ def _fit_json(meta: dict) -> str:
 def _cmd_fit(args) -> int:
     path = Path(args.data)
     plot = _seed_figure1() if args.plot else None
-    _check_not_input(Path(args.out), path, ("estimates.csv", "fit.json", "figure1.png"))
+    out = Path(args.out)
+    _check_not_input(out, path, ("estimates.csv", "fit.json", "figure1.png"))
+    _check_out(out)
     table, records, settings = _read_and_fit(args, path)
-    out = _output_dir(Path(args.out))
-    _write_csv(table, out / "estimates.csv")
     meta = {
         "command": "shrinkstudy fit",
         "input": path.name,
@@ -1046,8 +1157,13 @@ def _cmd_fit(args) -> int:
         "versions": _versions(),
         "datasets": records,
     }
-    (out / "fit.json").write_text(_fit_json(meta))
-    written = [out / "estimates.csv", out / "fit.json"]
+    written = _write_outputs(
+        out,
+        {
+            "estimates.csv": lambda p: _write_csv(table, p),
+            "fit.json": lambda p: p.write_text(_fit_json(meta)),
+        },
+    )
     if plot is not None:
         import pandas as pd
 
@@ -1076,24 +1192,21 @@ def _cmd_replicate(args) -> int:
         study = load_study(study_config(args.config or ()), root=root)
     except ConfigError as exc:
         raise InputError(f"config: {exc}") from None
+    out = Path(args.out)
+    _check_out(out)
     try:
         res = replicate(study, args.cell, args.rep, root)
     except (KeyError, IndexError) as exc:
         raise InputError(str(exc.args[0])) from None
-    out = Path(args.out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"{out}: cannot create the output directory ({exc.strerror})") from None
     stem = f"{res.cell.name}_rep{res.rep}"
-    paths = {
-        "dataset": out / f"{stem}.csv",
-        "estimates": out / f"{stem}.estimates.csv",
-        "losses": out / f"{stem}.losses.csv",
-    }
-    res.data.to_csv(paths["dataset"], index=False)
-    res.estimates.to_csv(paths["estimates"], index=False, float_format="%.17g")
-    res.losses.to_csv(paths["losses"], index=False, float_format="%.17g")
+    written = _write_outputs(
+        out,
+        {
+            f"{stem}.csv": lambda p: res.data.to_csv(p, index=False),
+            f"{stem}.estimates.csv": lambda p: res.estimates.to_csv(p, index=False, float_format="%.17g"),
+            f"{stem}.losses.csv": lambda p: res.losses.to_csv(p, index=False, float_format="%.17g"),
+        },
+    )
     vc = res.varcomp.iloc[0]
     with pd.option_context("display.width", 160, "display.max_columns", 40, "display.precision", 6):
         print(f"cell {res.cell.name}, replication {res.rep} (seed {study.config['base_seed']})")
@@ -1105,7 +1218,7 @@ def _cmd_replicate(args) -> int:
         print(res.estimates.to_string(index=False))
         print("\nlosses (mean over the groups):")
         print(res.losses.drop(columns="rep").to_string(index=False))
-    print("\nwrote " + ", ".join(str(p) for p in paths.values()))
+    print("\nwrote " + ", ".join(str(p) for p in written))
     return 0
 
 
