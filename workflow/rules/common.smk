@@ -1,5 +1,4 @@
 # Helpers of the rules: the checked study, paths and parameters. No rules here.
-import os
 import sys
 from pathlib import Path
 
@@ -10,9 +9,6 @@ from pathlib import Path
 # imported from elsewhere.
 SRC = Path(workflow.basedir) / "src"
 sys.path.insert(0, str(SRC))
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    [str(SRC), *(p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != str(SRC))]
-)
 import shrinkstudy
 
 if Path(shrinkstudy.__file__).resolve().parent != (SRC / "shrinkstudy").resolve():
@@ -23,6 +19,7 @@ if Path(shrinkstudy.__file__).resolve().parent != (SRC / "shrinkstudy").resolve(
     sys.exit(1)
 from shrinkstudy.plugins import project_importable
 
+project_importable(SRC)  # first on the jobs' PYTHONPATH
 # A user's own modules in the project ('module:function' for effects, estimators) import here and,
 # through PYTHONPATH, in every job.
 PROJECT = Path(workflow.basedir)
