@@ -485,6 +485,39 @@ def test_make_study_names_a_bad_config_file(repo, tmp_path, content, line):
     assert "Building DAG" not in res.stdout + res.stderr  # snakemake did not start
 
 
+@pytest.mark.parametrize(
+    "content, line",
+    [
+        (None, "config error: {file}: no such config file"),
+        (b"# caf\xe9\nreplications: 20\n", "config error: {file}:1: not UTF-8 text (byte 0xe9); save the file as UTF-8"),
+        (b"replications: 20\ngrid: [unclosed\n", "config error: {file}:3: not valid YAML (expected ',' or ']', but got '<stream end>')"),
+        (
+            b"replications: 20\n__use_yte__: true\nchunk_size: ?open('{ran}', 'w').write('ran') and 10\n",
+            "config error: {file}:2: '__use_yte__' asks Snakemake to run the file's Python expressions "
+            "(YAML templating); a study file holds plain values only",
+        ),
+        (
+            b"results: 'results/{x}'\n" + GRID_YAML.encode(),
+            "config error: results: 'results/{x}' has '{' '}', which Snakemake reads as a wildcard or a "
+            "pattern or which breaks its paths; use letters, digits and . _ - + / only",
+        ),
+    ],
+)
+def test_snakemake_configfile_names_a_bad_file(repo, tmp_path, content, line):
+    """``snakemake --configfile F`` in the project (the README's way for the example study), which
+    reads F before the Snakefile: one line naming the file and the line, and a templated file's
+    Python never runs."""
+    cfg, ran = tmp_path / "mine.yaml", tmp_path / "ran"
+    if content is not None:
+        cfg.write_bytes(content.replace(b"{ran}", str(ran).encode()))
+    res = subprocess.run([SNAKEMAKE, "--cores", "1", "--configfile", str(cfg)], cwd=repo, capture_output=True, text=True)
+    assert res.returncode == 1
+    errors = [x for x in (res.stdout + res.stderr).splitlines() if "error" in x.lower()]
+    assert errors == [line.replace("{file}", str(cfg))], res.stderr[-3000:]
+    assert not ran.exists()  # the expression did not run
+    assert "Building DAG" not in res.stdout + res.stderr
+
+
 # --- the project's own library, whatever environment is active ---------------------------------
 
 

@@ -51,6 +51,7 @@ __all__ = [
     "load_study",
     "load_config_file",
     "read_config_file",
+    "check_config_files",
     "study_config",
     "chunk_ranges",
     "fit_settings",
@@ -59,12 +60,18 @@ __all__ = [
 #: The project directory (user estimators' files are relative to it) and the config schema.
 PROJECT = Path(__file__).resolve().parents[2]
 SCHEMA_PATH = PROJECT / "workflow" / "schemas" / "config.schema.yaml"
+#: The key that turns on Snakemake's YAML templating (Python expressions) in a config file.
+YTE_KEY = "__use_yte__"
 #: The study run when no config file is given.
 DEFAULT_CONFIG = PROJECT / "config" / "config.yaml"
 #: Folders of the project that ``results`` may neither be nor lie in.
 PROJECT_FOLDERS = (
     ".git", ".snakemake", ".venv", ".ci", "config", "docs", "profiles", "src", "tests", "workflow",
 )
+
+#: Characters that ``results`` may not hold: anything but word characters and . - + / (braces are
+#: Snakemake's wildcards; spaces, quotes, globs and the like break its paths and shell commands).
+_RESULTS_BAD = re.compile(r"[^\w.+/-]")
 
 #: Caps on the size of a study (the schema's description states them too). One job holds
 #: chunk_size datasets in memory (a fit job of 4.8 million observations peaked at 390 MB RSS):
@@ -194,6 +201,12 @@ def load_study(
         raise ConfigError(
             f"results: {config['results']!r} must be a directory below the project "
             "(a relative path without '..')"
+        )
+    bad = sorted(set(_RESULTS_BAD.findall(config["results"])))
+    if bad:
+        raise ConfigError(
+            f"results: {config['results']!r} has {' '.join(repr(c) for c in bad)}, which Snakemake "
+            "reads as a wildcard or a pattern or which breaks its paths; use letters, digits and . _ - + / only"
         )
     if results.parts[0] in PROJECT_FOLDERS:
         raise ConfigError(
@@ -484,7 +497,29 @@ def read_config_file(path) -> dict:
         raise ConfigError(f"{path}: the file is empty; a study config needs at least a grid")
     if not isinstance(config, dict):
         raise ConfigError(f"{path}: expected a mapping of keys to values, not a {type(config).__name__}")
+    if YTE_KEY in config:
+        line = next((i for i, t in enumerate(text.splitlines(), 1) if t.lstrip("\"'").startswith(YTE_KEY)), None)
+        raise ConfigError(
+            f"{path}{f':{line}' if line else ''}: {YTE_KEY!r} asks Snakemake to run the file's Python "
+            "expressions (YAML templating); a study file holds plain values only"
+        )
     return config
+
+
+def check_config_files(configfiles) -> None:
+    """Read each of ``configfiles`` as ``read_config_file`` does, and on the first that cannot be
+    read (missing, not UTF-8, not valid YAML, ``__use_yte__`` ...) exit with one line naming the
+    file and the line.
+
+    Snakemake reads ``--configfile`` before the Snakefile, evaluating a templated file's Python
+    and stopping with a traceback or a message without file or line on a bad one; the workflow
+    profile (profiles/default/config.yaml), which Snakemake reads before it, calls this first."""
+    try:
+        for path in configfiles:
+            read_config_file(path)
+    except ConfigError as exc:
+        sys.stderr.write(f"config error: {exc}\n")
+        raise SystemExit(1) from None
 
 
 def study_config(configfiles=(), overrides=None) -> dict:
