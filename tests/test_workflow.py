@@ -518,6 +518,26 @@ def test_snakemake_configfile_names_a_bad_file(repo, tmp_path, content, line):
     assert "Building DAG" not in res.stdout + res.stderr
 
 
+def test_user_effects_bad_draws_stop_the_simulate_job_with_one_line(tmp_path):
+    """A user's effects distribution that passes the check before the jobs but draws a
+    non-finite value in a simulate job (here: only for J = 7 groups): one line naming it, and
+    nothing stored."""
+    copy = copy_repo(tmp_path / "copy")
+    (copy / "badjob.py").write_text(
+        "import numpy as np\n\n\ndef nan7(rng, shape, tau):\n    x = tau * rng.standard_normal(shape)\n"
+        "    if np.shape(x) == (7,):\n        x[3] = np.nan\n    return x\n"
+    )
+    work = tmp_path / "work"
+    work.mkdir()
+    write_config(work, dict(ONE, grid={"b": {"J": [7], "sizes": [4], "sigma": [1], "tau": [1], "effects": ["badjob:nan7"]}}))
+    res = snakemake(work, "--cores", "1", check=False, repo_dir=copy)
+    assert res.returncode != 0
+    errors = [x for x in res.stderr.splitlines() if x.startswith("error: ")]
+    assert errors == ["error: effects: badjob:nan7 returned 1 non-finite value(s) of 7 at tau = 1"], res.stderr[-3000:]
+    assert "Traceback" not in res.stderr
+    assert not list((work / "results").rglob("*.parquet"))
+
+
 # --- the project's own library, whatever environment is active ---------------------------------
 
 
