@@ -15,7 +15,10 @@ Every number is finite and within a stated bound (the schema's minimum/maximum, 
 below on the size of a study: observations per dataset and per job, datasets and jobs in all),
 so that a study that passes runs within the memory of a 24 GB machine and its DAG is built in
 under a minute. ``read_config_file`` reads a study file strictly: a missing, non-UTF-8, empty or
-invalid file, or a key given twice, is one line naming the file (and the line).
+invalid file, a key given twice, or ``__use_yte__`` (Snakemake's YAML templating, which runs
+Python), is one line naming the file (and the line); ``check_config_files`` does so for the
+files of ``snakemake --configfile`` before Snakemake reads them (the workflow profile calls it).
+``results`` holds word characters and . - + / only (braces would be Snakemake wildcards).
 
 Which file is the study (``study_config``): with no config file given, config/config.yaml;
 with one or more, those files alone (a later file's top-level key replaces an earlier one's
@@ -466,7 +469,7 @@ _StrictLoader.add_implicit_resolver(
 def read_config_file(path) -> dict:
     """The mapping of a YAML (or JSON) study file; ConfigError (one line naming the file, and the
     line where known) for a missing, unreadable, non-UTF-8, empty or invalid file, a duplicate
-    key or a top level that is not a mapping."""
+    key, a top level that is not a mapping, or ``__use_yte__`` (Snakemake's templating)."""
     path = Path(path)
     try:
         raw = path.read_bytes()
