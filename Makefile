@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 CORES  ?= all
+# This project's library, whatever environment is active (an environment installed from another
+# copy of the project would otherwise check and run that copy's code).
+LIB    := PYTHONPATH="$(CURDIR)/src$${PYTHONPATH:+:$$PYTHONPATH}"
 
 .PHONY: study test bench timing report quick example clean-results venv docs
 
@@ -21,30 +24,31 @@ CONFIG ?=
 
 ## make study: the full default study (config/config.yaml, or CONFIG=file) on all cores
 study: $(BIN)/snakemake
-	$(BIN)/python -m shrinkstudy.config $(or $(CONFIG),config/config.yaml)
+	$(LIB) $(BIN)/python -m shrinkstudy.config $(or $(CONFIG),config/config.yaml)
 	$(BIN)/snakemake --cores $(CORES) $(if $(CONFIG),--configfile $(CONFIG))
 
 ## make quick: the small study (config/quick.yaml), half a minute
 quick: $(BIN)/snakemake
-	$(BIN)/python -m shrinkstudy.config config/quick.yaml
+	$(LIB) $(BIN)/python -m shrinkstudy.config config/quick.yaml
 	$(BIN)/snakemake --cores $(CORES) --configfile config/quick.yaml
 
 ## make example: a study with a user's own estimator (config/example_plugin.yaml, examples/)
 example: $(BIN)/snakemake
+	$(LIB) $(BIN)/python -m shrinkstudy.config config/example_plugin.yaml
 	$(BIN)/snakemake --cores $(CORES) --configfile config/example_plugin.yaml
 
 ## make test: the test suite (R-based reference tests skip where Rscript is absent)
 test: $(BIN)/snakemake
-	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
+	$(LIB) $(BIN)/python -m pytest -n 2 --dist loadgroup -q
 
 ## make bench: throughput of the engine against statsmodels MixedLM (and lme4 when R is present)
 bench: $(BIN)/snakemake
-	$(BIN)/python -m shrinkstudy.bench
+	$(LIB) $(BIN)/python -m shrinkstudy.bench
 
 ## make timing: the default study from empty results/, then one new cell on top of it, back to back
 ## (and the grown study from empty, compared byte for byte): results/timing/timing.json
 timing: $(BIN)/snakemake
-	$(BIN)/python -m shrinkstudy.timing --verify
+	$(LIB) $(BIN)/python -m shrinkstudy.timing --verify
 
 ## make report: browsable HTML report of the default study
 report: study

@@ -67,6 +67,9 @@ def edit(path, value):
         (("results",), "../elsewhere", r"^results: '\.\./elsewhere' must be a directory below the project"),
         (("results",), "/tmp/out", r"^results: '/tmp/out' must be a directory below the project"),
         (("results",), ".", r"^results: '\.' must be a directory below the project"),
+        (("results",), "results/{x}", r"^results: 'results/\{x\}' has '\{' '\}', which Snakemake reads as a wildcard"),
+        (("results",), "results/my run", r"^results: 'results/my run' has ' ', which Snakemake"),
+        (("results",), "results/*", r"^results: 'results/\*' has '\*', which Snakemake"),
     ],
 )
 def test_bad_values_are_named(path, value, message):
@@ -168,6 +171,12 @@ def test_results_that_is_a_file(tmp_path):
         (b"replications: 20\nlevel: 0.9\nreplications: 40\n", r"^{f}:3: key 'replications' is given twice \(also on line 1\)$"),
         (b"grid:\n  a: {J: [3], sizes: [2], sigma: [1], tau: [1], tau: [2]}\n", r"^{f}:2: key 'tau' is given twice"),
         (b"- 1\n- 2\n", r"^{f}: expected a mapping of keys to values, not a list$"),
+        (
+            b"replications: 20\n__use_yte__: true\nx: ?open('ran', 'w')\n",
+            r"^{f}:2: '__use_yte__' asks Snakemake to run the file's Python expressions \(YAML templating\); "
+            r"a study file holds plain values only$",
+        ),
+        (b'{"__use_yte__": false, "replications": 20}', r"^{f}: '__use_yte__' asks Snakemake to run"),
     ],
 )
 def test_bad_config_files_name_file_and_line(tmp_path, content, message):
@@ -226,3 +235,18 @@ def test_check_command(tmp_path, capsys):
     bad.write_text("replications: 20\nreplications: 30\n")
     assert main([str(bad)]) == 1
     assert capsys.readouterr().err == f"config error: {bad}:2: key 'replications' is given twice (also on line 1)\n"
+
+
+def test_check_config_files_exits_with_one_line(tmp_path, capsys):
+    """What the workflow profile runs before Snakemake reads --configfile itself."""
+    from shrinkstudy.config import check_config_files
+
+    good, bad = tmp_path / "good.yaml", tmp_path / "bad.yaml"
+    good.write_text("replications: 20\n")
+    bad.write_bytes(b"# caf\xe9\n")
+    check_config_files([good])  # nothing to say
+    assert capsys.readouterr().err == ""
+    with pytest.raises(SystemExit) as info:
+        check_config_files([good, bad])
+    assert info.value.code == 1
+    assert capsys.readouterr().err == f"config error: {bad}:1: not UTF-8 text (byte 0xe9); save the file as UTF-8\n"

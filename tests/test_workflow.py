@@ -35,16 +35,22 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("workflow")]
 REPO: list = []  # the copy of the repository (set by the fixture repo)
 
 
-@pytest.fixture(scope="module")
-def repo(tmp_path_factory) -> Path:
-    """A copy of the workflow and the library."""
-    dest = tmp_path_factory.mktemp("repo")
+def copy_repo(dest: Path) -> Path:
+    """A copy of the workflow and the library in ``dest`` (no git repository)."""
+    dest.mkdir(parents=True, exist_ok=True)
     for name in WORKFLOW_FILES:
         src = ROOT / name
         if src.is_dir():
             shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
         elif src.exists():
             shutil.copy2(src, dest / name)
+    return dest
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    """A copy of the workflow and the library."""
+    dest = copy_repo(tmp_path_factory.mktemp("repo"))
     # a git repository of its own: provenance records its commit
     git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.org", "-C", str(dest)]
     subprocess.run([*git, "init", "-q"], check=True)
@@ -477,6 +483,102 @@ def test_make_study_names_a_bad_config_file(repo, tmp_path, content, line):
     assert res.returncode != 0
     assert res.stderr.splitlines()[0] == line.format(file=cfg), res.stderr
     assert "Building DAG" not in res.stdout + res.stderr  # snakemake did not start
+
+
+@pytest.mark.parametrize(
+    "content, line",
+    [
+        (None, "config error: {file}: no such config file"),
+        (b"# caf\xe9\nreplications: 20\n", "config error: {file}:1: not UTF-8 text (byte 0xe9); save the file as UTF-8"),
+        (b"replications: 20\ngrid: [unclosed\n", "config error: {file}:3: not valid YAML (expected ',' or ']', but got '<stream end>')"),
+        (
+            b"replications: 20\n__use_yte__: true\nchunk_size: ?open('{ran}', 'w').write('ran') and 10\n",
+            "config error: {file}:2: '__use_yte__' asks Snakemake to run the file's Python expressions "
+            "(YAML templating); a study file holds plain values only",
+        ),
+        (
+            b"results: 'results/{x}'\n" + GRID_YAML.encode(),
+            "config error: results: 'results/{x}' has '{' '}', which Snakemake reads as a wildcard or a "
+            "pattern or which breaks its paths; use letters, digits and . _ - + / only",
+        ),
+    ],
+)
+def test_snakemake_configfile_names_a_bad_file(repo, tmp_path, content, line):
+    """``snakemake --configfile F`` in the project (the README's way for the example study), which
+    reads F before the Snakefile: one line naming the file and the line, and a templated file's
+    Python never runs."""
+    cfg, ran = tmp_path / "mine.yaml", tmp_path / "ran"
+    if content is not None:
+        cfg.write_bytes(content.replace(b"{ran}", str(ran).encode()))
+    res = subprocess.run([SNAKEMAKE, "--cores", "1", "--configfile", str(cfg)], cwd=repo, capture_output=True, text=True)
+    assert res.returncode == 1
+    errors = [x for x in (res.stdout + res.stderr).splitlines() if "error" in x.lower()]
+    assert errors == [line.replace("{file}", str(cfg))], res.stderr[-3000:]
+    assert not ran.exists()  # the expression did not run
+    assert "Building DAG" not in res.stdout + res.stderr
+
+
+def test_user_effects_bad_draws_stop_the_simulate_job_with_one_line(tmp_path):
+    """A user's effects distribution that passes the check before the jobs but draws a
+    non-finite value in a simulate job (here: only for J = 7 groups): one line naming it, and
+    nothing stored."""
+    copy = copy_repo(tmp_path / "copy")
+    (copy / "badjob.py").write_text(
+        "import numpy as np\n\n\ndef nan7(rng, shape, tau):\n    x = tau * rng.standard_normal(shape)\n"
+        "    if np.shape(x) == (7,):\n        x[3] = np.nan\n    return x\n"
+    )
+    work = tmp_path / "work"
+    work.mkdir()
+    write_config(work, dict(ONE, grid={"b": {"J": [7], "sizes": [4], "sigma": [1], "tau": [1], "effects": ["badjob:nan7"]}}))
+    res = snakemake(work, "--cores", "1", check=False, repo_dir=copy)
+    assert res.returncode != 0
+    errors = [x for x in res.stderr.splitlines() if x.startswith("error: ")]
+    assert errors == ["error: effects: badjob:nan7 returned 1 non-finite value(s) of 7 at tau = 1"], res.stderr[-3000:]
+    assert "Traceback" not in res.stderr
+    assert not list((work / "results").rglob("*.parquet"))
+
+
+# --- the project's own library, whatever environment is active ---------------------------------
+
+
+def test_jobs_run_the_copys_own_library(tmp_path):
+    """An environment whose shrinkstudy is another copy of the project (PYTHONPATH naming this
+    repository's src/, as an editable install of it does): the jobs of a copy run the copy's
+    src/, as an edit there shows."""
+    copy = copy_repo(tmp_path / "copy")
+    marker = tmp_path / "chunk_columns.txt"
+    module = copy / "src" / "shrinkstudy" / "simulate.py"
+    module.write_text(
+        module.read_text()
+        + "\n\n_chunk_columns = chunk_columns\n\n\ndef chunk_columns(*args, **kwargs):\n"
+        + f"    open({str(marker)!r}, 'a').write(__file__ + '\\n')\n"
+        + "    return _chunk_columns(*args, **kwargs)\n"
+    )
+    work = tmp_path / "work"
+    work.mkdir()
+    write_config(work, ONE)
+    target = "results/simulate/J3_n4_sigma1_tau1_mu0/reps0-10.truth.parquet"
+    cmd = [SNAKEMAKE, "-s", str(copy / "Snakefile"), "-d", str(work), "--configfile", str(work / "config.yaml")]
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), MPLBACKEND="Agg")
+    res = subprocess.run([*cmd, "--cores", "1", target], capture_output=True, text=True, env=env)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert (work / target).is_file()
+    assert marker.read_text().splitlines() == [str(module)]  # the one simulate job, the copy's code
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_make_checks_a_study_with_the_copys_own_library(tmp_path):
+    """The config check of ``make study`` in a copy imports the copy's src/, so that a user's
+    estimator file of the copy is found (relative to the copy, not to the installed package's
+    project)."""
+    copy = copy_repo(tmp_path / "copy")
+    shutil.copy(copy / "examples" / "limited_translation.py", copy / "examples" / "only_in_the_copy.py")
+    cfg = tmp_path / "mine.yaml"
+    cfg.write_text(yaml.safe_dump(dict(ONE, estimators=["raw", "blup", "examples/only_in_the_copy.py:estimate"])))
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    res = subprocess.run(make_cmd("study", f"CONFIG={cfg}", "CORES=1 -n"), cwd=copy, capture_output=True, text=True, env=env)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.splitlines()[0] == f"{cfg}: 1 cells, 20 replications each"
 
 
 # --- a killed run resumes with the same command ---------------------------------------------------

@@ -1,5 +1,6 @@
 """Worlds beyond the normal one: distributions, group SDs, cell names and specs, the simulation."""
 
+import re
 import sys
 import textwrap
 
@@ -10,7 +11,7 @@ from scipy import special
 from reference.simulate_v1 import simulate_reps_v1
 from shrinkstudy.design import Cell, ConfigError, WORLD_KEYS, cells_from_config
 from shrinkstudy.simulate import chunk_columns, simulate_reps, suffstats_from_array
-from shrinkstudy.worlds import EFFECTS, ERRORS, GaussMixture, QuantilePrior, group_sigmas, user_effects
+from shrinkstudy.worlds import EFFECTS, ERRORS, EffectsError, GaussMixture, QuantilePrior, group_sigmas, user_effects
 
 SEED = (100,) * 6 + (2,) * 6
 
@@ -138,6 +139,81 @@ def test_user_effects_checked_before_any_job(user_module):
         cells_from_config({"b": {"J": 4, "sizes": [3], "sigma": [1], "tau": [2], "effects": ["myworld:nothing"]}})
     with pytest.raises(ValueError, match="cannot import"):
         user_effects("no_such_module_xyz:draw")
+
+
+BAD_MODULES = {
+    # module: (its text, what cells_from_config says about 'module:draw')
+    "bw_syntax": ("def draw(rng, shape, tau)\n    return 0\n", r"cannot import module 'bw_syntax' from .*bw_syntax\.py \(SyntaxError: expected ':' \(bw_syntax\.py, line 1\)\)$"),
+    "bw_typeerror": ("1 + 'a'\n", r"cannot import module 'bw_typeerror' from .*bw_typeerror\.py \(TypeError: unsupported operand"),
+    "bw_exit": ("import sys\nsys.exit('bye')\n", r"cannot import module 'bw_exit' from .*bw_exit\.py \(SystemExit: bye\)$"),
+    "bw_runtime": ("def draw(rng, shape, tau):\n    raise RuntimeError('no\\ndraws')\n", r"bw_runtime:draw failed at tau = 1 \(RuntimeError: no draws\)$"),
+    "bw_text": ("def draw(rng, shape, tau):\n    return [['a'] * 4] * 3\n", r"bw_text:draw returned values of type <U1 at tau = 1, not real numbers$"),
+    "bw_complex": ("import numpy as np\ndef draw(rng, shape, tau):\n    return tau * rng.standard_normal(shape) * 1j\n", r"type complex128 at tau = 1, not real numbers$"),
+    # right at tau = 1, wrong at the cells' tau = 2
+    "bw_nan2": (
+        "import numpy as np\ndef draw(rng, shape, tau):\n    x = tau * rng.standard_normal(shape)\n"
+        "    if tau == 2:\n        x.flat[0] = np.nan\n    return x\n",
+        r"bw_nan2:draw returned 1 non-finite value\(s\) of 12 at tau = 2$",
+    ),
+    "bw_len2": (
+        "import numpy as np\ndef draw(rng, shape, tau):\n    x = tau * rng.standard_normal(shape)\n"
+        "    return x.ravel()[:-1] if tau == 2 else x\n",
+        r"bw_len2:draw returned shape \(11,\) for shape \(3, 4\) at tau = 2$",
+    ),
+    "bw_sd2": ("import numpy as np\ndef draw(rng, shape, tau):\n    return min(tau, 1.5) * rng.standard_normal(shape)\n",
+               r"bw_sd2:draw at tau = 2 has mean .* and SD 1\.5; it must have mean 0, SD tau$"),
+}
+
+
+@pytest.fixture
+def bad_modules(tmp_path, monkeypatch):
+    for module, (text, _) in BAD_MODULES.items():
+        (tmp_path / f"{module}.py").write_text(text)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield
+    for module in BAD_MODULES:
+        sys.modules.pop(module, None)
+
+
+@pytest.mark.parametrize("module", list(BAD_MODULES))
+def test_a_bad_user_effects_is_one_config_line(bad_modules, module):
+    """Any failure of the user's module or function, at import or at any tau of the cells that
+    use it, is a config error of one line naming the key and the function (or its file)."""
+    grid = {"b": {"J": 4, "sizes": [3], "sigma": [1], "tau": [1, 2], "effects": [f"{module}:draw"]}}
+    with pytest.raises(ConfigError) as info:
+        cells_from_config(grid)
+    text = str(info.value)
+    assert "\n" not in text and text.startswith("grid.b.effects: ")
+    assert re.search(BAD_MODULES[module][1], text), text
+
+
+def test_user_effects_draws_are_checked_in_the_job(tmp_path, monkeypatch):
+    """Draws that pass the check before the jobs but not in a simulate job (here: only for J = 7
+    groups) stop it with one line naming the function; nothing is returned to be stored."""
+    (tmp_path / "bw_job.py").write_text(textwrap.dedent("""
+        import numpy as np
+
+        def nan7(rng, shape, tau):
+            x = tau * rng.standard_normal(shape)
+            if np.shape(x) == (7,):
+                x[3] = np.inf
+            return x
+
+        def long7(rng, shape, tau):
+            x = tau * rng.standard_normal(shape)
+            return np.append(x, 0.0) if np.shape(x) == (7,) else x
+    """))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        for func, message in [
+            ("nan7", r"^effects: bw_job:nan7 returned 1 non-finite value\(s\) of 7 at tau = 1$"),
+            ("long7", r"^effects: bw_job:long7 returned shape \(8,\) for shape \(7,\) at tau = 1$"),
+        ]:
+            (cell,) = cells_from_config({"b": {"J": 7, "sizes": [3], "sigma": [1], "tau": [1], "effects": [f"bw_job:{func}"]}})
+            with pytest.raises(EffectsError, match=message):
+                chunk_columns(cell, np.arange(2), base_seed=1)
+    finally:
+        sys.modules.pop("bw_job", None)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -15,7 +15,10 @@ Every number is finite and within a stated bound (the schema's minimum/maximum, 
 below on the size of a study: observations per dataset and per job, datasets and jobs in all),
 so that a study that passes runs within the memory of a 24 GB machine and its DAG is built in
 under a minute. ``read_config_file`` reads a study file strictly: a missing, non-UTF-8, empty or
-invalid file, or a key given twice, is one line naming the file (and the line).
+invalid file, a key given twice, or ``__use_yte__`` (Snakemake's YAML templating, which runs
+Python), is one line naming the file (and the line); ``check_config_files`` does so for the
+files of ``snakemake --configfile`` before Snakemake reads them (the workflow profile calls it).
+``results`` holds word characters and . - + / only (braces would be Snakemake wildcards).
 
 Which file is the study (``study_config``): with no config file given, config/config.yaml;
 with one or more, those files alone (a later file's top-level key replaces an earlier one's
@@ -51,6 +54,7 @@ __all__ = [
     "load_study",
     "load_config_file",
     "read_config_file",
+    "check_config_files",
     "study_config",
     "chunk_ranges",
     "fit_settings",
@@ -59,12 +63,18 @@ __all__ = [
 #: The project directory (user estimators' files are relative to it) and the config schema.
 PROJECT = Path(__file__).resolve().parents[2]
 SCHEMA_PATH = PROJECT / "workflow" / "schemas" / "config.schema.yaml"
+#: The key that turns on Snakemake's YAML templating (Python expressions) in a config file.
+YTE_KEY = "__use_yte__"
 #: The study run when no config file is given.
 DEFAULT_CONFIG = PROJECT / "config" / "config.yaml"
 #: Folders of the project that ``results`` may neither be nor lie in.
 PROJECT_FOLDERS = (
     ".git", ".snakemake", ".venv", ".ci", "config", "docs", "profiles", "src", "tests", "workflow",
 )
+
+#: Characters that ``results`` may not hold: anything but word characters and . - + / (braces are
+#: Snakemake's wildcards; spaces, quotes, globs and the like break its paths and shell commands).
+_RESULTS_BAD = re.compile(r"[^\w.+/-]")
 
 #: Caps on the size of a study (the schema's description states them too). One job holds
 #: chunk_size datasets in memory (a fit job of 4.8 million observations peaked at 390 MB RSS):
@@ -194,6 +204,12 @@ def load_study(
         raise ConfigError(
             f"results: {config['results']!r} must be a directory below the project "
             "(a relative path without '..')"
+        )
+    bad = sorted(set(_RESULTS_BAD.findall(config["results"])))
+    if bad:
+        raise ConfigError(
+            f"results: {config['results']!r} has {' '.join(repr(c) for c in bad)}, which Snakemake "
+            "reads as a wildcard or a pattern or which breaks its paths; use letters, digits and . _ - + / only"
         )
     if results.parts[0] in PROJECT_FOLDERS:
         raise ConfigError(
@@ -453,7 +469,7 @@ _StrictLoader.add_implicit_resolver(
 def read_config_file(path) -> dict:
     """The mapping of a YAML (or JSON) study file; ConfigError (one line naming the file, and the
     line where known) for a missing, unreadable, non-UTF-8, empty or invalid file, a duplicate
-    key or a top level that is not a mapping."""
+    key, a top level that is not a mapping, or ``__use_yte__`` (Snakemake's templating)."""
     path = Path(path)
     try:
         raw = path.read_bytes()
@@ -484,7 +500,29 @@ def read_config_file(path) -> dict:
         raise ConfigError(f"{path}: the file is empty; a study config needs at least a grid")
     if not isinstance(config, dict):
         raise ConfigError(f"{path}: expected a mapping of keys to values, not a {type(config).__name__}")
+    if YTE_KEY in config:
+        line = next((i for i, t in enumerate(text.splitlines(), 1) if t.lstrip("\"'").startswith(YTE_KEY)), None)
+        raise ConfigError(
+            f"{path}{f':{line}' if line else ''}: {YTE_KEY!r} asks Snakemake to run the file's Python "
+            "expressions (YAML templating); a study file holds plain values only"
+        )
     return config
+
+
+def check_config_files(configfiles) -> None:
+    """Read each of ``configfiles`` as ``read_config_file`` does, and on the first that cannot be
+    read (missing, not UTF-8, not valid YAML, ``__use_yte__`` ...) exit with one line naming the
+    file and the line.
+
+    Snakemake reads ``--configfile`` before the Snakefile, evaluating a templated file's Python
+    and stopping with a traceback or a message without file or line on a bad one; the workflow
+    profile (profiles/default/config.yaml), which Snakemake reads before it, calls this first."""
+    try:
+        for path in configfiles:
+            read_config_file(path)
+    except ConfigError as exc:
+        sys.stderr.write(f"config error: {exc}\n")
+        raise SystemExit(1) from None
 
 
 def study_config(configfiles=(), overrides=None) -> dict:

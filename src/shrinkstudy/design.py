@@ -382,8 +382,9 @@ WORLD_KEYS = {
 }
 
 
-def _world_variants(block: str, spec: dict) -> list[dict]:
-    """The (effects, effects_param, errors, errors_df, sigma_ratio) settings of a block."""
+def _world_variants(block: str, spec: dict, taus=()) -> list[dict]:
+    """The (effects, effects_param, errors, errors_df, sigma_ratio) settings of a block (a user's
+    effects distribution checked at each of the block's ``taus``)."""
     checked_users: dict[str, None] = {}
 
     def dists(kind: str, registry: dict) -> list[tuple[str, float | None]]:
@@ -394,7 +395,7 @@ def _world_variants(block: str, spec: dict) -> list[dict]:
             if kind == "effects" and worlds.is_user_name(name):
                 if name not in checked_users:
                     try:  # the user's function, checked before any job
-                        worlds.user_effects(name, check=True)
+                        worlds.user_effects(name, check=True, taus=taus)
                     except ValueError as exc:
                         raise ConfigError(f"grid.{block}.{exc}") from None
                     checked_users[name] = None
@@ -460,7 +461,7 @@ def cells_from_config(grid: dict) -> list[Cell]:
             if isinstance(m, bool) or not isinstance(m, (int, float)) or not math.isfinite(float(m)):
                 raise ConfigError(f"grid.{block}.mu: {m!r} is not a finite number")
             mus.append(float(m))
-        variants = _world_variants(str(block), spec)
+        variants = _world_variants(str(block), spec, taus)
         for J, label, sigma, tau, mu, world in itertools.product(
             Js, _as_list(spec["sizes"]), sigmas, taus, mus, variants
         ):

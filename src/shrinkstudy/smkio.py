@@ -33,7 +33,9 @@ def logged(path):
 
             traceback.print_exc(file=fh)
             fh.flush()
-            if isinstance(exc, DamagedFile):  # one line that says what to do; the traceback is in the log
+            from .worlds import EffectsError  # a user's effects distribution that drew bad values
+
+            if isinstance(exc, (DamagedFile, EffectsError)):  # one line; the traceback is in the log
                 sys.__stderr__.write(f"error: {exc}\n")
                 sys.__stderr__.flush()
                 raise SystemExit(1) from None

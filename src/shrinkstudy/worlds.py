@@ -38,6 +38,7 @@ is imported by the priors that need it.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import math
 from dataclasses import dataclass
 from typing import Callable
@@ -53,6 +54,7 @@ __all__ = [
     "effects_distribution",
     "errors_distribution",
     "user_effects",
+    "EffectsError",
     "is_user_name",
     "group_sigmas",
 ]
@@ -245,28 +247,78 @@ _USER_ATOMS = 20_000
 _USER_SEED = 20_240_522
 
 
-def user_effects(name: str, *, check: bool = True) -> Distribution:
+class EffectsError(ValueError):
+    """A user's effects distribution that cannot be imported, that fails, or whose draws are not
+    finite real numbers of the shape asked for: one line naming it (and the problem)."""
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _module_origin(module_name: str) -> str:
+    """`` from <file>`` of a module where it can be found, else nothing."""
+    try:
+        spec = importlib.util.find_spec(module_name)
+    except (Exception, SystemExit):
+        return ""
+    return f" from {spec.origin}" if spec is not None and spec.origin else ""
+
+
+def _user_draws(func, name: str, rng, shape, scale) -> np.ndarray:
+    """``func(rng, shape, scale)`` as a float array, checked: any exception of the function, or
+    a result that is not finite real numbers of ``shape``, is an EffectsError naming ``name``."""
+    want = (int(shape),) if np.ndim(shape) == 0 else tuple(int(k) for k in shape)
+    try:
+        out = np.asarray(func(rng, shape, float(scale)))
+    except (Exception, SystemExit) as exc:  # the user's code: any failure is one line
+        raise EffectsError(f"effects: {name} failed at tau = {float(scale):g} ({_one_line(exc)})") from None
+    if out.dtype.kind not in "iuf":
+        raise EffectsError(
+            f"effects: {name} returned values of type {out.dtype} at tau = {float(scale):g}, not real numbers"
+        )
+    if out.shape != want:
+        raise EffectsError(f"effects: {name} returned shape {out.shape} for shape {want} at tau = {float(scale):g}")
+    out = out.astype(float)
+    if not np.all(np.isfinite(out)):
+        bad = int(np.size(out) - np.isfinite(out).sum())
+        raise EffectsError(
+            f"effects: {name} returned {bad} non-finite value(s) of {out.size} at tau = {float(scale):g}"
+        )
+    return out
+
+
+def user_effects(name: str, *, check: bool = True, taus=()) -> Distribution:
     """The user's effects distribution ``"module:function"`` as a Distribution.
 
-    ``function(rng, shape, tau)`` must return a float array of ``shape`` with mean 0 and SD tau.
-    With ``check``, it is called on a test sample before any job: shape, finiteness and the
-    first two moments (200,000 draws at tau = 1: |mean| <= 0.05 and |SD - 1| <= 0.1) are checked,
-    and ValueError names the problem. Its oracle prior is 20,000 equally weighted atoms drawn
-    with a fixed seed (an approximation of the Bayes rule, documented as such).
+    ``function(rng, shape, tau)`` must return a real array of ``shape`` with mean 0 and SD tau.
+    Every draw is checked (``_user_draws``): an exception of the function, text or other
+    non-numbers, a wrong shape or a non-finite value is an EffectsError (a ValueError) of one
+    line naming it, in a simulate job as before any job. An exception while importing its module
+    (a syntax error, SystemExit ... as well as ImportError) is one too, naming the module's file.
+
+    With ``check``, it is called on test samples before any job, at tau = 1 and at each positive
+    tau of ``taus`` (those of the cells that use it): shape, finiteness and the first two
+    moments (200,000 draws: |mean| <= 0.05 tau and |SD / tau - 1| <= 0.1). Its oracle prior is
+    20,000 equally weighted atoms drawn with a fixed seed (an approximation of the Bayes rule,
+    documented as such).
     """
     module_name, _, func_name = str(name).partition(":")
     if not module_name or not func_name:
-        raise ValueError(f"effects: {name!r} must be written 'module:function'")
+        raise EffectsError(f"effects: {name!r} must be written 'module:function'")
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ValueError(f"effects: cannot import module {module_name!r} ({exc})") from exc
+    except (Exception, SystemExit) as exc:  # the user's code: any failure is one line
+        raise EffectsError(
+            f"effects: cannot import module {module_name!r}{_module_origin(module_name)} ({_one_line(exc)})"
+        ) from None
     func = getattr(module, func_name, None)
     if not callable(func):
-        raise ValueError(f"effects: {module_name!r} has no function {func_name!r}")
+        raise EffectsError(f"effects: {module_name!r} has no function {func_name!r}")
 
     def draw(rng, shape, scale, _):
-        return np.asarray(func(rng, shape, float(scale)), dtype=float)
+        return _user_draws(func, str(name), rng, shape, scale)
 
     def prior(scale, _):
         atoms = draw(np.random.default_rng(_USER_SEED), (_USER_ATOMS,), scale, None)
@@ -274,16 +326,15 @@ def user_effects(name: str, *, check: bool = True) -> Distribution:
 
     dist = Distribution(str(name), None, None, draw, prior)
     if check:
-        rng = np.random.default_rng(1)
-        small = draw(rng, (3, 4), 1.0, None)
-        if small.shape != (3, 4):
-            raise ValueError(f"effects: {name} returned shape {small.shape} for shape (3, 4)")
-        big = draw(rng, (200_000,), 1.0, None)
-        if not np.all(np.isfinite(big)):
-            raise ValueError(f"effects: {name} returned non-finite values")
-        m, s = float(big.mean()), float(big.std())
-        if abs(m) > 0.05 or abs(s - 1.0) > 0.1:
-            raise ValueError(f"effects: {name} at tau = 1 has mean {m:.3g} and SD {s:.3g}; it must have mean 0, SD tau")
+        for tau in sorted({1.0, *(float(t) for t in taus if t > 0)}):
+            rng = np.random.default_rng(1)
+            draw(rng, (3, 4), tau, None)
+            big = draw(rng, (200_000,), tau, None)
+            m, s = float(big.mean()), float(big.std())
+            if abs(m) > 0.05 * tau or abs(s / tau - 1.0) > 0.1:
+                raise EffectsError(
+                    f"effects: {name} at tau = {tau:g} has mean {m:.3g} and SD {s:.3g}; it must have mean 0, SD tau"
+                )
     return dist
 
 

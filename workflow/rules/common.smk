@@ -2,12 +2,24 @@
 import sys
 from pathlib import Path
 
-# The library: importable here from src/, and in the scripts through the link
-# workflow/scripts/shrinkstudy (a script's folder is on its sys.path), installed or not.
+# The library is this project's src/, whatever environment is active: first on sys.path here and
+# first on PYTHONPATH for every job (a job's script folder, with its link workflow/scripts/shrinkstudy,
+# comes after the installed packages, so an environment installed from another copy of the project
+# would otherwise run that copy's code). Refused with one line if shrinkstudy was already
+# imported from elsewhere.
 SRC = Path(workflow.basedir) / "src"
 sys.path.insert(0, str(SRC))
+import shrinkstudy
+
+if Path(shrinkstudy.__file__).resolve().parent != (SRC / "shrinkstudy").resolve():
+    sys.stderr.write(
+        f"error: shrinkstudy is imported from {Path(shrinkstudy.__file__).parent}, not from this "
+        f"project's {SRC / 'shrinkstudy'}\n"
+    )
+    sys.exit(1)
 from shrinkstudy.plugins import project_importable
 
+project_importable(SRC)  # first on the jobs' PYTHONPATH
 # A user's own modules in the project ('module:function' for effects, estimators) import here and,
 # through PYTHONPATH, in every job.
 PROJECT = Path(workflow.basedir)
