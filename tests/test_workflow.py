@@ -443,9 +443,9 @@ def test_bad_config_stops_with_one_line(repo, tmp_path, text, line):
     cfg = tmp_path / "mine.yaml"
     cfg.write_text(text)
     (tmp_path / "taken").write_text("a file")
-    t0 = time.time()
     res = snakemake(tmp_path, "--cores", "1", check=False, config=cfg, repo_dir=repo)
-    assert res.returncode != 0 and time.time() - t0 < 60
+    # stopped while reading the study, before any job was planned
+    assert res.returncode != 0 and "Building DAG of jobs" not in res.stdout + res.stderr
     errors = [x for x in (res.stdout + res.stderr).splitlines() if "error" in x.lower()]
     assert len(errors) == 1 and errors[0].startswith(line.format(file=cfg)), res.stderr[-2000:]
     assert not (tmp_path / "results").exists()
