@@ -26,6 +26,7 @@ from shrinkstudy.estimators import Truth, blup, fit_estimators
 from shrinkstudy.plugins import PluginError, estimator_entries, observations_from_long, user_estimator
 from shrinkstudy.reml import fit_varcomp
 from shrinkstudy.simulate import simulate_reps, suffstats_from_array, suffstats_from_long
+from shrinkstudy.worlds import GaussMixture
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = "examples/limited_translation.py:estimate"
@@ -276,6 +277,29 @@ def test_an_estimator_that_changes_its_inputs_fails_and_changes_nothing_else(tmp
     message = fit.messages["mutates"][0]
     assert message.startswith("mutates tried to change its inputs, which are read-only (ValueError: ")
     assert set(fit.messages["mutates"]) == {message}
+
+
+def test_inputs_forced_writable_are_the_estimators_own_copies(tmp_path):
+    # it makes the cached N and the true prior's weights writeable and zeroes them, and returns:
+    # pooled (which uses N) and the oracle (which uses the prior) see the original numbers
+    entry = _entry(tmp_path, """
+        def estimate(stats, truth):
+            for a in (stats.N, truth.effects_prior.weights):
+                a.flags.writeable = True
+                a[...] = 0
+            return stats.ybar.copy()
+    """, "forces")
+    _, _, st = _stats(R=10)
+    prior = GaussMixture(np.array([0.5, 0.5]), np.array([-1.0, 1.0]), np.array([0.0, 0.0]))
+    truth = Truth(0.0, 1.0, 5.0, effects_prior=prior)
+    N = st.N.copy()
+    alone = fit_estimators(st, ["raw", "pooled", "oracle"], truth=truth)
+    fit = fit_estimators(st, ["raw", entry, "pooled", "oracle"], truth=truth)
+    for name in ("pooled", "oracle"):
+        np.testing.assert_array_equal(fit.estimates[name], alone.estimates[name])
+    np.testing.assert_array_equal(st.N, N)
+    np.testing.assert_array_equal(prior.weights, [0.5, 0.5])
+    assert not fit.failed["forces"].any()
 
 
 def test_cli_with_an_estimator_that_changes_its_inputs_writes_the_true_numbers(tmp_path):

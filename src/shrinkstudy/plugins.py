@@ -76,7 +76,7 @@ import sys
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field, is_dataclass
 from pathlib import Path
 
 import numpy as np
@@ -217,15 +217,16 @@ class UserCalls:
 def read_only(obj):
     """A copy of ``obj`` that a user's function cannot change: an array's copy with
     ``flags.writeable`` False; a dataclass's (``SuffStats``, ``VarComp``, ``Observations``,
-    ``Truth``) with its fields so copied, made without running its ``__init__`` (whose
-    normalisation would make new, writeable arrays); anything else as it is."""
+    ``Truth`` and its prior) with its attributes so copied (a ``SuffStats``'s cached ``N``, ``J``
+    and ``present`` too), made without running its ``__init__`` (whose normalisation would make
+    new, writeable arrays); anything else as it is."""
     if isinstance(obj, np.ndarray):
         out = np.array(obj, copy=True)
         out.setflags(write=False)
         return out
-    if is_dataclass(obj) and not isinstance(obj, type):
+    if is_dataclass(obj) and not isinstance(obj, type) and hasattr(obj, "__dict__"):
         out = object.__new__(type(obj))
-        out.__dict__.update({f.name: read_only(getattr(obj, f.name)) for f in fields(obj)})
+        out.__dict__.update({k: read_only(v) for k, v in vars(obj).items()})
         return out
     return obj
 
