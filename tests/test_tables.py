@@ -164,7 +164,8 @@ def test_replication_table(summary, tmp_path):
 
 def test_provenance_fields(summary, tmp_path):
     prov = provenance(CONFIG)
-    assert set(prov) == {"config", "config_sha256", "packages", "git", "platform", "seeding"}
+    assert set(prov) == {"config", "config_sha256", "files", "packages", "git", "platform", "seeding"}
+    assert prov["files"] == {"estimators": {}, "config": {}}  # none given here
     assert prov["config"] == CONFIG
     assert set(PACKAGES) | {"python"} == set(prov["packages"])
     assert prov["packages"]["numpy"] == np.__version__

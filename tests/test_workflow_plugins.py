@@ -4,6 +4,8 @@ estimator recorded per replication while the study finishes."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -146,6 +148,12 @@ def test_a_failing_estimator_is_counted_and_listed(repo, tmp_path):
     assert set(failures["message"]) == {"ArithmeticError: first group mean above 1"}
     assert set(failures["cell"]) == {cell} and set(failures["estimator"]) == {"flaky"}
     assert "ArithmeticError: first group mean above 1" in (tables / "failures.md").read_text()
+    # provenance holds the hash of the estimator's file and of the study's file
+    prov = json.loads((tables / "provenance.json").read_text())
+    assert prov["files"] == {
+        "estimators": {"examples/flaky.py": hashlib.sha256((repo / "examples" / "flaky.py").read_bytes()).hexdigest()},
+        "config": {str(cfg.resolve()): hashlib.sha256(cfg.read_bytes()).hexdigest()},
+    }
     # each row says how to reproduce it; the command gives the same failure
     assert failures["command"].tolist() == [f"shrinkstudy replicate {cell} {r} --config {cfg}" for r in failing]
     cmd = failures["command"].iloc[0].split()

@@ -174,6 +174,15 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     fit.add_argument(
+        "--time-limit",
+        type=_positive_float,
+        metavar="SECONDS",
+        help=(
+            "stop each of your own estimators after this many seconds on the file's datasets; the "
+            "datasets it has not finished are its failures (default: 600)"
+        ),
+    )
+    fit.add_argument(
         "--plot", action="store_true", help="also draw DIR/figure1.png (needs shrinkstudy.figures)"
     )
     fit.add_argument(
@@ -842,7 +851,7 @@ def _first_rows(d_codes, g_codes, d, g, G: int) -> np.ndarray:
 def _fit_long(args, df, line, path):
     from . import workers
     from .hierbayes import HierPrior
-    from .plugins import observations_from_long
+    from .plugins import TIME_LIMIT, observations_from_long
     from .registry import BUILTIN
     from .simulate import suffstats_from_long
 
@@ -884,7 +893,10 @@ def _fit_long(args, df, line, path):
     names = [e.name for e in entries]
     data = observations_from_long(d_codes, g_codes, y) if any("data" in e.needs for e in users) else None
     jobs = args.jobs or workers.usable_cores()
-    fit = workers.fit(stats, entries, jobs, method=args.method, level=args.level, prior=prior, data=data)
+    limit = args.time_limit or TIME_LIMIT
+    fit = workers.fit(
+        stats, entries, jobs, method=args.method, level=args.level, prior=prior, data=data, time_limit=limit
+    )
     scaled_back = _unscale_fit(fit, scale, stats.N - (1.0 if args.method == "REML" else 0.0))
     fit = _refuse_overflow(fit, scaled_back, names_of, {e.name for e in users}, path)
     # rows: datasets in order of first appearance, and each dataset's groups in the order they

@@ -39,7 +39,7 @@ import yaml
 
 from . import registry
 from .design import Cell, ConfigError, cells_from_config, parse_sizes, sizes_label
-from .plugins import PluginError, estimator_entries
+from .plugins import TIME_LIMIT, PluginError, estimator_entries
 
 __all__ = [
     "SCHEMA_PATH",
@@ -128,14 +128,18 @@ def chunk_ranges(replications: int, chunk_size: int) -> list[tuple[int, int]]:
 
 
 def fit_settings(config: dict) -> dict:
-    """The settings of a fit job, from a checked config (plain Python, Snakemake params)."""
-    return {
+    """The settings of a fit job, from a checked config (plain Python, Snakemake params); the
+    time limit of the user's estimators only where the study has some."""
+    out = {
         "estimators": list(config["estimators"]),
         "method": config["method"],
         "engine": config["engine"],
         "level": float(config["level"]),
         "prior": {k: config["hier_bayes_prior"][k] for k in sorted(config["hier_bayes_prior"])},
     }
+    if any(not (isinstance(e, str) and e in registry.names()) for e in config["estimators"]):
+        out["time_limit"] = float(config.get("estimator_time_limit", TIME_LIMIT))
+    return out
 
 
 def _schema(path: Path | None = None) -> dict:

@@ -12,14 +12,24 @@ user's (``shrinkstudy.plugins``), and records failures per estimator and dataset
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import FrozenInstanceError, dataclass, field
 
 import numpy as np
 from scipy import special
 
 from . import registry
 from .hierbayes import HierPrior, hier_bayes
-from .plugins import Estimate, PluginError, check_estimate
+from .plugins import (
+    TIME_LIMIT,
+    Estimate,
+    PluginError,
+    TimeLimitExceeded,
+    UserCalls,
+    UserInterrupt,
+    exception_line,
+    check_estimate,
+    read_only,
+)
 from .registry import Estimator
 from .reml import CONSTANT, NOT_IDENTIFIED, ZERO_WITHIN, VarComp, fit_varcomp
 from .simulate import SuffStats
@@ -505,53 +515,75 @@ def _rows(obj, idx):
     return obj.rows(idx) if hasattr(obj, "rows") else obj
 
 
-def _message(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:500]
+#: What a user's function may raise that is its failure: ``sys.exit`` and the time limit too.
+_USER_FAILURES = (Exception, SystemExit, TimeLimitExceeded)
 
 
-def _user(entry: Estimator, stats: SuffStats, inputs: dict, intervals: bool):
-    """(point, lower, upper, extra, bad, messages) of a user's estimator; never raises.
+def _message(entry: Estimator, exc: BaseException) -> str:
+    """One line saying why a user's function failed on a replication."""
+    if isinstance(exc, PluginError):
+        return f"{entry.name} {exc}"
+    if isinstance(exc, UserInterrupt):
+        return str(exc)
+    if isinstance(exc, FrozenInstanceError) or (isinstance(exc, ValueError) and "read-only" in str(exc)):
+        return f"{entry.name} tried to change its inputs, which are read-only ({exception_line(exc)})"
+    return exception_line(exc)
 
-    A call on all R datasets that raises is retried one dataset at a time, so that only the
-    replications that fail are lost."""
+
+def _user(
+    entry: Estimator, stats: SuffStats, inputs: dict, intervals: bool, time_limit: float | None = TIME_LIMIT
+):
+    """(point, lower, upper, extra, bad, messages) of a user's estimator; never raises but on a
+    real Ctrl-C.
+
+    The function is given read-only copies of its inputs (``plugins.read_only``), so that
+    nothing it does reaches the other estimators or the caller. A call on all R datasets that
+    raises (``SystemExit`` and a ``KeyboardInterrupt`` it raises itself included; a real Ctrl-C
+    stops the program) is retried one
+    dataset at a time, so that only the replications that fail are lost. All its calls share
+    ``time_limit`` seconds (``plugins.UserCalls``): the datasets it has not finished by then fail."""
     fn = entry.point_function()
     R, J = stats.n.shape
     wants_interval = "level" in entry.needs
-    kw = {k: inputs[k] for k in entry.needs}
-    messages = np.full(R, "", dtype=object)
-    nan = np.full((R, J), np.nan)
+    calls = UserCalls(time_limit, entry.name)
+    timed_out = "" if time_limit is None else f"{entry.name} was stopped at its time limit of {time_limit:g} s"
 
-    def call(st, args):
-        with np.errstate(all="ignore"):
-            return check_estimate(fn(st, **args), st.n.shape, st.present, interval=wants_interval)
+    def call(idx=None):
+        st = stats if idx is None else _rows(stats, idx)
+        args = {k: read_only(inputs[k] if idx is None else _rows(inputs[k], idx)) for k in entry.needs}
+        with np.errstate(all="ignore"), calls.guard():
+            result = fn(read_only(st), **args)
+        point, lower, upper, extra, why = check_estimate(
+            result, st.n.shape, st.present, interval=wants_interval
+        )
+        why = np.array([f"{entry.name} {w}" if w else "" for w in why], dtype=object)
+        return point, lower, upper, extra, why
+
+    def failed(exc):
+        return timed_out if isinstance(exc, TimeLimitExceeded) else _message(entry, exc)
 
     try:
-        point, lower, upper, extra, bad = call(stats, kw)
-    except PluginError as exc:  # the wrong type or shape: every replication fails
-        messages[:] = f"{entry.name} {exc}"
-        return nan, nan, nan, {}, np.ones(R, bool), messages
-    except Exception:  # noqa: BLE001 - a user's exception is data; find the replications
-        point, lower, upper = nan.copy(), nan.copy(), nan.copy()
-        bad = np.zeros(R, bool)
+        point, lower, upper, extra, why = call()
+    except _USER_FAILURES as exc:  # a user's exception is data (a Ctrl-C goes on)
+        point, lower, upper = (np.full((R, J), np.nan) for _ in range(3))
         extra = {}
-        for r in range(R):
-            idx = slice(r, r + 1)
-            try:
-                p1, l1, u1, _, b1 = call(_rows(stats, idx), {k: _rows(v, idx) for k, v in kw.items()})
-            except PluginError as exc:
-                bad[r], messages[r] = True, f"{entry.name} {exc}"
-                continue
-            except Exception as exc:  # noqa: BLE001
-                bad[r], messages[r] = True, _message(exc)
-                continue
-            point[r], bad[r] = p1[0], b1[0]
-            if wants_interval:
-                lower[r], upper[r] = l1[0], u1[0]
-    messages[bad & (messages == "")] = f"{entry.name} returned NaN or inf for a group the dataset has"
+        why = np.full(R, failed(exc), dtype=object)
+        if not isinstance(exc, (PluginError, TimeLimitExceeded)):  # find the replications that fail
+            for r in range(R):
+                idx = slice(r, r + 1)
+                try:
+                    p1, l1, u1, _, w1 = call(idx)
+                except _USER_FAILURES as exc1:
+                    why[r] = failed(exc1)
+                    continue
+                point[r], why[r] = p1[0], w1[0]
+                if wants_interval:
+                    lower[r], upper[r] = l1[0], u1[0]
+    bad = why != ""
     point = np.where(bad[:, None], np.nan, point)
     if not (intervals and wants_interval):
         lower = upper = None
-    return point, lower, upper, extra, bad, messages
+    return point, lower, upper, extra, bad, why
 
 
 def fit_estimators(
@@ -565,6 +597,7 @@ def fit_estimators(
     prior: HierPrior | None = None,
     varcomp: VarComp | None = None,
     data=None,
+    time_limit: float | None = TIME_LIMIT,
 ) -> Fit:
     """Fit the requested estimators (and their intervals) on every dataset.
 
@@ -579,6 +612,8 @@ def fit_estimators(
     prior : prior of hier_bayes.
     varcomp : variance components fitted elsewhere (e.g. statsmodels MixedLM).
     data : ``plugins.Observations``, for estimators that need the raw observations.
+    time_limit : seconds each user's estimator may take on these datasets (None: no limit);
+        past it, the datasets it has not finished are its failures (``plugins.UserCalls``).
 
     A failure (a dataset whose variance components are not identified, a non-finite result, a
     user's estimator that raises) is recorded in ``Fit.failed`` and ``Fit.messages`` per
@@ -615,7 +650,7 @@ def fit_estimators(
             msg[~bad] = ""
         else:
             user_inputs = dict(inputs, level=level)
-            point, lower, upper, more, bad, msg = _user(entry, stats, user_inputs, intervals)
+            point, lower, upper, more, bad, msg = _user(entry, stats, user_inputs, intervals, time_limit)
         est[name] = point
         if intervals and lower is not None:
             ints[name] = (lower, upper)

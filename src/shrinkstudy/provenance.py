@@ -1,4 +1,5 @@
-"""Provenance of a study's results: config, its hash, package versions, commit, platform, seeding.
+"""Provenance of a study's results: config, its hash, the hashes of the study's own files
+(estimators, config), package versions, commit, platform, seeding.
 
 ``provenance(config)`` returns a JSON-ready dict that is written beside every table
 (``provenance.json``). It holds no timestamps: for a given config, code and environment it is
@@ -27,6 +28,7 @@ __all__ = [
     "canonical_json",
     "config_sha256",
     "git_state",
+    "file_hashes",
     "library_closure",
     "module_file",
     "script_modules",
@@ -97,19 +99,54 @@ def _git(args, cwd) -> str | None:
     return res.stdout.strip() if res.returncode == 0 else None
 
 
-def git_state(repo=None) -> dict:
-    """The commit checked out in ``repo`` (default: the current directory) and whether tracked
-    files differ from it. ``{"commit": None, "dirty": None}`` where git or the repository is
-    unavailable."""
+def git_state(repo=None, files=()) -> dict:
+    """The commit checked out in ``repo`` (default: the current directory) and whether it
+    describes the code: ``dirty`` is true where tracked files differ from it, or where one of
+    ``files`` (a study's own estimators, its config file) is not tracked by it (untracked,
+    ignored or outside the repository), so that the commit alone would not give them back.
+    ``{"commit": None, "dirty": None}`` where git or the repository is unavailable."""
     cwd = Path(repo) if repo is not None else Path.cwd()
     commit = _git(["rev-parse", "HEAD"], cwd)
     if commit is None:
         return {"commit": None, "dirty": None}
     status = _git(["status", "--porcelain", "--untracked-files=no"], cwd)
-    return {"commit": commit, "dirty": None if status is None else bool(status)}
+    dirty = None if status is None else bool(status)
+    if dirty is False and files:
+        dirty = not _all_tracked(files, cwd)
+    return {"commit": commit, "dirty": dirty}
 
 
-def provenance(config: dict, repo=None) -> dict:
+def _all_tracked(files, cwd: Path) -> bool | None:
+    """Whether every one of ``files`` is tracked by the repository of ``cwd`` (None: unknown)."""
+    top = _git(["rev-parse", "--show-toplevel"], cwd)
+    if top is None:
+        return None
+    top = Path(top).resolve()
+    paths = [Path(f).resolve() for f in files]
+    if not all(p.is_relative_to(top) for p in paths):
+        return False
+    wanted = {p.relative_to(top).as_posix() for p in paths}
+    listed = _git(["ls-files", "--full-name", "--", *sorted(wanted)], top)
+    return None if listed is None else wanted <= set(listed.splitlines())
+
+
+def file_hashes(files, repo=None) -> dict:
+    """SHA-256 of each file, by its path relative to ``repo`` (default: the current directory)
+    where it lies there, else its absolute path; sorted by path."""
+    base = (Path(repo) if repo is not None else Path.cwd()).resolve()
+    out = {}
+    for f in files:
+        path = Path(f).resolve()
+        name = path.relative_to(base).as_posix() if path.is_relative_to(base) else path.as_posix()
+        digest = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+        out[name] = digest.hexdigest()
+    return dict(sorted(out.items()))
+
+
+def provenance(config: dict, repo=None, *, estimator_files=(), config_files=()) -> dict:
     """Everything needed to say where a table came from.
 
     Parameters
@@ -118,21 +155,28 @@ def provenance(config: dict, repo=None) -> dict:
         The study config as used (after defaults are filled in).
     repo : path, optional
         Working tree whose commit is recorded (default: the current directory).
+    estimator_files, config_files : paths
+        The files of the study's own estimators and its config file(s): hashed, and checked to
+        be committed (``git_state``).
 
     Returns
     -------
     dict with keys ``config`` (plain-JSON copy), ``config_sha256`` (SHA-256 of its canonical
-    JSON, see ``canonical_json``), ``packages`` (``package_versions()``), ``git``
+    JSON, see ``canonical_json``), ``files`` (``{"estimators": ..., "config": ...}``, the
+    SHA-256 of each file, see ``file_hashes``), ``packages`` (``package_versions()``), ``git``
     (``git_state()``: commit and dirty, None without git), ``platform`` (system, release,
-    machine, python implementation, byte order) and ``seeding`` (the
-    text ``SEEDING``).
+    machine, python implementation, byte order) and ``seeding`` (the text ``SEEDING``).
     """
     cfg = _plain(config)
     return {
         "config": cfg,
         "config_sha256": config_sha256(cfg),
+        "files": {
+            "estimators": file_hashes(estimator_files, repo),
+            "config": file_hashes(config_files, repo),
+        },
         "packages": package_versions(),
-        "git": git_state(repo),
+        "git": git_state(repo, [*estimator_files, *config_files]),
         "platform": {
             "system": platform.system(),
             "release": platform.release(),

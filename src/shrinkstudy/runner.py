@@ -16,7 +16,7 @@ from .design import Cell
 from .estimators import Fit, Truth, fit_estimators
 from .hierbayes import HierPrior
 from .losses import loss_columns, varcomp_columns
-from .plugins import Observations, estimator_entries
+from .plugins import TIME_LIMIT, Observations, estimator_entries
 from .simulate import chunk_columns, suffstats_from_array, suffstats_from_long
 
 if TYPE_CHECKING:
@@ -92,6 +92,7 @@ def fit_chunk(cell: Cell, reps, data: dict, means: np.ndarray, settings: dict, r
         prior=HierPrior(**settings["prior"]),
         varcomp=varcomp,
         data=chunk_observations(data, cell, reps) if needs_data else None,
+        time_limit=settings.get("time_limit", TIME_LIMIT),
     )
     vc = varcomp_columns(fit, reps)
     if extra is not None:  # MixedLM's convergence flag, warning count and error, per replication

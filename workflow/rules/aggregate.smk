@@ -8,6 +8,7 @@ rule aggregate:
         varcomp=study_chunks(FIT_VARCOMP),
         plans=plan_files(),
         code=code("aggregate.py"),
+        user=STUDY.user_files,  # the files of the user's own estimators (hashed in provenance.json)
     output:
         summary=res("tables/summary.csv"),
         markdown=res("tables/summary.md"),
@@ -28,6 +29,9 @@ rule aggregate:
         headline={"design": STUDY.seed_cell.design, "sigma": float(STUDY.seed_cell.sigma)},
         # the study's config files as given (the failures table's `shrinkstudy replicate` commands)
         configfiles=[str(f) for f in workflow.config_settings.configfiles],
+        # the study's files as read (the default study's when none is given), hashed in provenance.json
+        study_files=[str(f) for f in workflow.config_settings.configfiles]
+        or [str(PROJECT / "config" / "config.yaml")],
     log:
         res("logs/aggregate.log"),
     benchmark:

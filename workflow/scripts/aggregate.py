@@ -17,7 +17,12 @@ def main(smk):
     outdir = Path(smk.output.summary).parent
     # the commit of the project that holds the workflow, wherever the run's directory is
     project = Path(smk.scriptdir).resolve().parents[1]
-    prov = provenance(smk.params.config, repo=project)
+    prov = provenance(
+        smk.params.config,
+        repo=project,
+        estimator_files=list(smk.input.user),
+        config_files=smk.params.study_files,
+    )
     head = smk.params.headline
     plans = [read_plan(p) for p in smk.input.plans] or None  # None: fixed replications
     paths = write_tables(
