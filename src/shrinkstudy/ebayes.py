@@ -307,22 +307,19 @@ def _nnqp(H, c, y, real, tol):
         if r.size == 0:
             break
         grad = _matvec(H[r], y[r]) + c[r]
-        free = ~fixed[r]
-        # rows on a face's minimum: optimal, or release the most negative multiplier
+        # rows on a face's minimum: optimal, or release every atom with a negative multiplier
         check = ~solve[r]
-        lam = np.where(fixed[r] & real[r], grad, np.inf)
-        k = lam.argmin(axis=1)
-        lmin = lam[np.arange(r.size), k]
-        finished = check & (lmin >= -tol[r])
-        release = check & ~finished
-        fixed[r[release], k[release]] = False
-        solve[r[release]] = True
+        negative = check[:, None] & fixed[r] & real[r] & (grad < -tol[r, None])
+        finished = check & ~negative.any(axis=1)
+        fixed[r] &= ~negative
         going[r[finished]] = False
-        # rows to move: the minimiser of q on the free atoms, as far as feasibility allows
-        mv = ~check
+        # rows to move (now including those just released): the minimiser of q on the free
+        # atoms, as far as feasibility allows
+        mv = ~finished
+        solve[r[mv]] = True
         if mv.any():
             rm = r[mv]
-            fr = free[mv]
+            fr = ~fixed[rm]
             A = np.where(fr[:, :, None] & fr[:, None, :], H[rm], 0.0)
             A[:, eye, eye] = np.where(fr, diag[rm] + ridge[rm, None], 1.0)
             p = _solve_padded(A, np.where(fr, -grad[mv], 0.0), real[rm].sum(axis=1))
