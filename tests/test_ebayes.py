@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from scipy import integrate, optimize, special
 
-from reference.npmle_em import npmle_em
+from reference.npmle_em import loglik as npmle_loglik
+from reference.npmle_em import npmle_fine
 from shrinkstudy.design import Cell
 from shrinkstudy.ebayes import (
     constrained_bayes,
@@ -92,28 +93,87 @@ def _bimodal_data(R, J, seed):
     return theta + np.sqrt(s2) * rng.standard_normal((R, J)), s2
 
 
-def test_npmle_against_slow_em():
-    y, s2 = _bimodal_data(6, 8, seed=3)
-    y[2, 5:] = np.nan  # absent groups
-    s2[2, 5:] = np.nan
-    fit = npmle_fit(y, s2, grid_size=60, tol=1e-9, maxiter=20_000)
-    for r in range(y.shape[0]):
-        p = np.isfinite(s2[r])
-        w, ll, _ = npmle_em(y[r, p], s2[r, p], fit.grid[r], tol=1e-9)
-        assert fit.loglik[r] >= ll - 1e-6, (r, fit.loglik[r], ll)
-        L = np.exp(-0.5 * (y[r, p, None] - fit.grid[r]) ** 2 / s2[r, p, None])
-        post = (L * w * fit.grid[r]).sum(1) / (L * w).sum(1)
-        np.testing.assert_allclose(fit.estimate[r, p], post, atol=1e-3)
-    assert np.isnan(fit.estimate[2, 5:]).all()
+def _wide(J, ratio, seed):
+    """Group means spread ``ratio`` standard errors (tau / s_j) about 0, s_j = 1."""
+    rng = np.random.default_rng(seed)
+    return ratio * rng.standard_normal(J) + rng.standard_normal(J), np.ones(J)
+
+
+def _unbalanced(seed):
+    """A group of 500 beside nine groups of 2 (s_j differing by a factor 16), sigma = 4."""
+    rng = np.random.default_rng(seed)
+    s = 4.0 / np.sqrt(np.array([500] + [2] * 9))
+    return rng.standard_normal(s.size) + s * rng.standard_normal(s.size), s**2
+
+
+def _study_like(seed):
+    """A bimodal cell of the study's worlds: J = 12 groups of 5, sigma = 2.5."""
+    rng = np.random.default_rng(seed)
+    s = np.full(12, 2.5 / np.sqrt(5))
+    return np.where(rng.random(12) < 0.5, -0.9, 0.9) + 0.4 * rng.standard_normal(12) + s * rng.standard_normal(12), s**2
+
+
+NPMLE_CASES = {
+    "wide_50": (_wide(6, 50.0, 1), 50, 20_000),
+    "wide_200": (_wide(5, 200.0, 2), 30, 3_000),
+    "unbalanced_500_2": (_unbalanced(3), 50, 20_000),
+    "study_like": (_study_like(4), 20, 20_000),
+}
+
+
+@pytest.mark.parametrize("case", list(NPMLE_CASES))
+def test_npmle_is_solved_against_fine_grid_em(case):
+    """Against plain EM on a grid of 20 to 100 points per smallest s_j: the log-likelihood is
+    at least the reference's less 1e-6 per group, at most Lindsay's upper bound on the optimum
+    from the reference's fit, and the posterior means are within 0.01 s_j of the reference's.
+    (The old fixed 50-point grid, 50 EM iterations, fails all four.)"""
+    (y, s2), per_s, maxiter = NPMLE_CASES[case]
+    J = y.size
+    _, _, ll, post, upper = npmle_fine(y, s2, per_s=per_s, maxiter=maxiter)
+    fit = npmle_fit(y[None], s2[None])
+    assert fit.converged[0] and fit.gap[0] <= 1e-7 * J
+    assert fit.loglik[0] >= ll - 1e-6 * J
+    assert fit.loglik[0] <= upper + 1e-6 * J  # the bound itself is taken on a grid
+    np.testing.assert_array_less(np.abs(fit.estimate[0] - post), 0.01 * np.sqrt(s2))
+    keep = fit.weights[0] > 0  # the reported log-likelihood is that of the reported fit
+    assert fit.loglik[0] == pytest.approx(npmle_loglik(y, s2, fit.atoms[0, keep], fit.weights[0, keep]), abs=1e-9)
+
+
+def test_npmle_gap_is_an_honest_certificate():
+    """The reported gap is Lindsay's bound J log max_u D(u) recomputed here on a grid 100 times
+    finer than the smallest s_j (it may only be larger, by the finer scan), and ``converged`` is
+    true exactly where it is within tol per group: also for fits stopped early."""
+    y, s2 = _bimodal_data(6, 10, seed=21)
+    y[1], s2[1] = _wide(10, 60.0, 5)
+    y[2], s2[2] = _unbalanced(6)
+    for maxiter, tol in ((200, 1e-7), (2, 1e-7), (1, 1e-12)):
+        fit = npmle_fit(y, s2, tol=tol, maxiter=maxiter)
+        for r in range(y.shape[0]):
+            keep = fit.weights[r] > 0
+            u, w = fit.atoms[r, keep], fit.weights[r, keep]
+            lik = lambda t: np.exp(-0.5 * (y[r, :, None] - t) ** 2 / s2[r, :, None]) / np.sqrt(s2[r, :, None])
+            f = lik(u) @ w
+            fine = np.linspace(y[r].min(), y[r].max(), int(100 * np.ptp(y[r]) / np.sqrt(s2[r].min())) + 2)
+            bound = y.shape[1] * np.log((lik(fine) / f[:, None]).mean(axis=0).max())
+            assert bound <= fit.gap[r] + 1e-9, (maxiter, r)
+            assert fit.converged[r] == (fit.gap[r] <= tol * y.shape[1])
+        if maxiter < 3:
+            assert not fit.converged.all()
 
 
 def test_npmle_is_per_dataset_and_degenerate_inputs():
     y, s2 = _bimodal_data(5, 6, seed=8)
-    whole = npmle_fit(y, s2, grid_size=50)
-    alone = npmle_fit(y[3:4], s2[3:4], grid_size=50)
-    np.testing.assert_array_equal(whole.estimate[3], alone.estimate[0])
+    y[1], s2[1] = _wide(6, 50.0, 9)
+    y[4, 3:], s2[4, 3:] = np.nan, np.nan
+    whole = npmle_fit(y, s2)
+    for r in range(5):
+        alone = npmle_fit(y[r : r + 1], s2[r : r + 1])
+        np.testing.assert_array_equal(whole.estimate[r], alone.estimate[0])
+        assert whole.loglik[r] == alone.loglik[0] and whole.gap[r] == alone.gap[0]
+    assert np.isnan(whole.estimate[4, 3:]).all()
     flat = npmle_fit(np.array([[1.0, 1.0, 1.0]]), np.ones((1, 3)))
     np.testing.assert_array_equal(flat.estimate, [[1.0, 1.0, 1.0]])
+    assert flat.converged[0]
 
 
 def test_npmle_against_npeb_package():
@@ -122,7 +182,7 @@ def test_npmle_against_npeb_package():
     pytest.importorskip("cvxpy")
     npeb = pytest.importorskip("npeb")
     y, s2 = _bimodal_data(1, 10, seed=5)
-    fit = npmle_fit(y, s2, grid_size=300, tol=1e-8)
+    fit = npmle_fit(y, s2)
     m = npeb.GLMixture(prec_type="diagonal", homoscedastic=False)
     m.fit(y[0][:, None], 1.0 / s2[0][:, None], max_iter_em=0)
     atoms, w = m.get_params()

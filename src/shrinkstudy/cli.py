@@ -792,6 +792,14 @@ def _failures(fit, names) -> tuple[list, list]:
     return failed, [{"failure_messages": w} if w else {} for w in why]
 
 
+def _npmle_records(fit, R: int) -> list[dict]:
+    """Per dataset, whether the NPMLE's certificate was met and its gap bound (absent: {})."""
+    if "npmle_converged" not in fit.extra:
+        return [{} for _ in range(R)]
+    ok, gap = fit.extra["npmle_converged"].astype(bool).tolist(), _numbers_or_none(fit.extra["npmle_gap"])
+    return [{"npmle_converged": c, "npmle_gap": g} for c, g in zip(ok, gap, strict=True)]
+
+
 def _sizes_differ(stats, r: int) -> str:
     n = stats.n[r][stats.present[r]]
     if n.min() != n.max():
@@ -922,6 +930,7 @@ def _fit_long(args, df, line, path):
     )
     failed, why_failed = _failures(fit, names)
     not_applicable = _not_applicable(fit, names, lambda r: _sizes_differ(stats, r))
+    npmle = _npmle_records(fit, len(d_labels))
     records = [
         {
             "dataset": str(lab),
@@ -933,6 +942,7 @@ def _fit_long(args, df, line, path):
             "engine": "shrinkstudy.reml.fit_varcomp (exact optimum)",
             "hier_bayes_tau2_mean": hb_tau2[r],
             "bayesglm_s2": s2_glm[r],
+            **npmle[r],
             "failed": failed[r],
             **why_failed[r],
             **not_applicable[r],

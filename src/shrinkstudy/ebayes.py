@@ -13,8 +13,9 @@ s_j^2 = sigma^2^ / n_j (``sampling_variances``), also in the heteroscedastic wor
 true sigma_j differ: the estimators are not told. Only the oracles use the true sigma_j.
 
 * ``constrained_bayes``: Louis (1984) / Ghosh (1992) constrained Bayes.
-* ``npmle_fit`` / ``npmle``: Kiefer-Wolfowitz NPMLE of the effect distribution on a fixed grid
-  (Jiang & Zhang 2009; Koenker & Mizera 2014), posterior means under it.
+* ``npmle_fit`` / ``npmle``: Kiefer-Wolfowitz NPMLE of the effect distribution, solved over all
+  distributions to a certified gap (Jiang & Zhang 2009; Koenker & Mizera 2014; Wang 2007; Kim,
+  Carbonetto & Stephens 2020), posterior means under it.
 * ``sure_fit`` / ``sure``: Xie, Kou & Brown (2012) parametric SURE shrinkage toward a location.
 * ``oracle_linear``: the normal-theory Bayes rule with the true mu, tau, sigma_j.
 * ``oracle_bayes``: the posterior mean under the true effect distribution (the floor).
@@ -132,10 +133,12 @@ def constrained_bayes(stats: SuffStats, vc: VarComp) -> np.ndarray:
 
 @dataclass(frozen=True)
 class NPMLEFit:
-    """NPMLE of R datasets: ``grid`` and ``weights`` (R, K), and per dataset ``loglik``,
-    ``gap`` (certified bound on loglik* - loglik), ``iterations`` and ``converged``."""
+    """NPMLE of R datasets: ``atoms`` and ``weights`` (R, K) of the fitted mixing distribution
+    (NaN atoms and 0 weights past a dataset's support); per dataset ``loglik``, ``gap`` (the
+    certified bound J log max_u D(u) >= loglik* - loglik, over all mixing distributions),
+    ``iterations`` and ``converged`` (gap <= tol J); ``estimate`` (R, J) the posterior means."""
 
-    grid: np.ndarray
+    atoms: np.ndarray
     weights: np.ndarray
     loglik: np.ndarray
     gap: np.ndarray
@@ -144,165 +147,375 @@ class NPMLEFit:
     estimate: np.ndarray
 
 
-def _mixture_density(L, w):
-    """f_j = sum_k L_jk w_k for every row."""
-    return np.einsum("rjk,rk->rj", L, w)
+_SCAN_PER_S = 3  # scan points of the certificate per smallest standard error
+_SCAN_ENTRIES = 1 << 22  # scan points x groups of one dataset at most (coarser: not certified)
+_NPMLE_BLOCK = 1 << 20  # scan points x groups of a block of datasets solved together
+# scan maxima of D above this are located exactly: -D'' <= D / min s_j^2, so the scan point
+# nearest a local maximum (at most min s_j / 6 from it) is within 1.4% of its value
+_NEAR_ONE = 0.98
+_POLISH_STEPS = 8  # Newton steps at most; a point stops once a step moves it under 1e-12
+_ARMIJO = 1e-4
+_HALVINGS = 40
+_START_SPACING = 2.0  # the starting atoms, in units of the smallest standard error
 
 
-def _em_step(L, w, present, f=None):
-    """One EM step for every row: w_k <- w_k mean_j [L_jk / f_j], f = L w (given, or computed);
-    returns (w', D, f)."""
-    f = _mixture_density(L, w) if f is None else f
-    f = np.where(present, f, 1.0)
-    D = np.einsum("rjk,rj->rk", L, np.where(present, 1.0 / f, 0.0)) / present.sum(axis=1)[:, None]
-    w_new = w * D
-    return w_new / w_new.sum(axis=1, keepdims=True), D, f
+def npmle_fit(y, s2, *, tol: float = 1e-7, maxiter: int = 200) -> NPMLEFit:
+    """Kiefer-Wolfowitz NPMLE of the distribution of the means, heteroscedastic, solved.
 
+    Maximises, over all mixing distributions G (not a fixed grid),
 
-def _loglik_scaled(L, w, present, f=None):
-    """The log-likelihood (without its constant) of every row and its f = L w (given, or computed)."""
-    f = _mixture_density(L, w) if f is None else f
-    with np.errstate(divide="ignore"):
-        return np.where(present, np.log(np.where(present, f, 1.0)), 0.0).sum(axis=1), f
+        l(G) = sum_j log int phi((y_j - u) / s_j) / s_j dG(u)
 
+    (Kiefer & Wolfowitz 1956; Jiang & Zhang 2009, Ann. Statist. 37:1647; Koenker & Mizera 2014,
+    JASA 109:674). Solver: the constrained Newton method with support reduction (Wang 2007,
+    JRSS-B 69:185), per dataset: start from atoms every min_j s_j across [min y, max y] (or at
+    the y_j when fewer); each iteration (1) scans the gradient function
+    D(u) = (1/J) sum_j phi_j(u) / f_j (f_j the fitted density of y_j) at ``_SCAN_PER_S`` points
+    per min_j s_j over [min y, max y] (D decreases outside it) and locates its local maxima
+    above 0.98 exactly by Newton's method on D'; (2) stops when J log max_u D(u) <= tol J:
+    by Lindsay's (1983) certificate this bounds l* - l(G) over all G; (3) adds the local maxima
+    with D > 1 as atoms and takes one projected Newton step (Bertsekas 1982) on the weights, on
+    -sum_j log f_j + J sum_k w_k over w >= 0 (its minimiser sums to 1), with an Armijo line
+    search along the projected arc; atoms whose weight reaches 0 leave the support.
 
-def npmle_fit(
-    y, s2, *, grid_size: int = 300, tol: float = 1e-8, maxiter: int = 20_000, ltol: float = 0.0
-) -> NPMLEFit:
-    """Kiefer-Wolfowitz NPMLE of the distribution of the means, heteroscedastic, on a fixed grid.
-
-    Maximises, over weights w on the simplex of a grid u_1..u_K of ``grid_size`` points evenly
-    spaced over [min_j y_j, max_j y_j] (each dataset its own grid),
-
-        l(w) = sum_j log sum_k w_k phi((y_j - u_k) / s_j) / s_j
-
-    (Jiang & Zhang 2009, Ann. Statist. 37:1647; Koenker & Mizera 2014, JASA 109:674, who solve
-    the same problem by an interior-point method). Solver: EM, w_k <- w_k D_k with
-    D_k = mean_j L_jk / f_j, accelerated by SQUAREM (Varadhan & Roland 2008, Scand. J. Statist.
-    35:335, scheme S3; the extrapolation is put back on the simplex with every weight at least
-    1e-12 times the largest, then one EM step; kept when it does not lower l, else the plain
-    double EM step). Convergence, per dataset, by the certified gap
-    J log max_k D_k >= l(w*) - l(w) (concavity of l): stop when it is <= ``tol``; or, with
-    ``ltol > 0``, when one iteration raises l by less than ``ltol`` (the study's setting: the
-    certificate is slow to close on flat directions that barely move the posterior means).
+    Each dataset is solved on its own: sums over atoms run atom by atom and sums over groups
+    over the same J entries, so a dataset's numbers do not depend on the others of its call.
 
     Parameters
     ----------
     y : (R, J) group means, NaN (or anything) where ``s2`` is NaN (absent groups).
     s2 : (R, J) sampling variances s_j^2 (in the study sigma^2^ / n_j, pooled sigma^2^).
+    tol : certified gap per group at which a dataset stops (``converged``).
+    maxiter : iterations per dataset at most (then ``converged`` is False unless the gap is met).
 
     Returns
     -------
     NPMLEFit whose ``estimate`` (R, J) is the posterior mean sum_k w_k u_k L_jk / sum_k w_k L_jk.
-    Degenerate datasets: all y_j equal, or some s_j^2 = 0, give the raw y_j (converged);
-    a dataset with no finite s2 gives NaN.
+    Degenerate datasets: all y_j equal, or some s_j^2 = 0, give the raw y_j (converged, gap 0);
+    a dataset with no finite s2 gives NaN (not converged). A dataset whose range exceeds
+    ``_SCAN_ENTRIES`` scan entries is scanned more coarsely and never reported converged.
     """
     y = np.atleast_2d(np.asarray(y, dtype=float))
     s2 = np.atleast_2d(np.asarray(s2, dtype=float))
     present = np.isfinite(s2) & np.isfinite(y)
     R, J = y.shape
-    K = int(grid_size)
-    yy = np.where(present, y, np.nan)
     with np.errstate(invalid="ignore"):
-        lo, hi = np.nanmin(np.where(present, yy, np.inf), axis=1), np.nanmax(np.where(present, yy, -np.inf), axis=1)
+        lo = np.where(present, y, np.inf).min(axis=1)
+        hi = np.where(present, y, -np.inf).max(axis=1)
+        s = np.sqrt(np.where(present, s2, np.nan))
+        smin = np.where(present, s, np.inf).min(axis=1)
     usable = present.any(axis=1) & (hi > lo) & ~np.any(present & (s2 <= 0), axis=1)
-    grid = lo[:, None] + (hi - lo)[:, None] * np.linspace(0.0, 1.0, K)[None, :]
-    grid = np.where(np.isfinite(grid), grid, 0.0)
-    weights = np.full((R, K), 1.0 / K)
+    # scan points per dataset: _SCAN_PER_S per smallest standard error across the range
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        want = np.ceil(np.where(usable, (hi - lo) / smin, 0.0) * _SCAN_PER_S) + 1
+    cap = max(16, _SCAN_ENTRIES // max(J, 1))
+    fine = want <= cap
+    scan = np.where(usable, np.minimum(want, cap), 0).astype(np.int64)
+
+    results = []
+    idx = np.flatnonzero(usable)
+    at = 0
+    while at < idx.size:  # consecutive datasets while the block's scan fits _NPMLE_BLOCK
+        stop, width = at + 1, scan[idx[at]]
+        while stop < idx.size and (stop - at + 1) * J * max(width, scan[idx[stop]]) <= _NPMLE_BLOCK:
+            width = max(width, scan[idx[stop]])
+            stop += 1
+        rows = idx[at:stop]
+        results.append((rows, _cnm_rows(y[rows], s[rows], present[rows], lo[rows], hi[rows], smin[rows],
+                                        scan[rows], tol=tol, maxiter=maxiter)))
+        at = stop
+
+    K = max([1] + [int(res[0].shape[1]) for _, res in results])
+    atoms = np.full((R, K), np.nan)
+    weights = np.zeros((R, K))
     loglik = np.full(R, np.nan)
     gap = np.zeros(R)
     iters = np.zeros(R, dtype=np.int64)
-    converged = np.ones(R, dtype=bool)
+    converged = present.any(axis=1).copy()
     estimate = np.where(present, y, np.nan)
-
-    idx = np.flatnonzero(usable)
-    # rows in blocks of about _BLOCK_ELEMENTS likelihood entries, so that a block's likelihood
-    # matrix stays in cache through its iterations (each row's iterations depend on its own
-    # values only: the same bits as all rows at once)
-    step = max(1, _BLOCK_ELEMENTS // max(J * K, 1))
-    for at in range(0, idx.size, step):
-        rows = idx[at : at + step]
-        fit = _npmle_rows(y[rows], s2[rows], present[rows], grid[rows], tol=tol, maxiter=maxiter, ltol=ltol)
-        weights[rows], loglik[rows], gap[rows], iters[rows], converged[rows], post = fit
-        estimate[rows] = post
-    nothing = ~present.any(axis=1)
-    loglik[nothing] = np.nan
-    converged[nothing] = False
-    return NPMLEFit(grid, weights, loglik, gap, iters, converged, estimate)
+    for rows, (u, w, ll, g, it, ok, post) in results:
+        atoms[rows, : u.shape[1]] = u
+        weights[rows, : w.shape[1]] = w
+        loglik[rows], gap[rows], iters[rows], estimate[rows] = ll, g, it, post
+        converged[rows] = ok & fine[rows]
+    return NPMLEFit(atoms, weights, loglik, gap, iters, converged, estimate)
 
 
-_BLOCK_ELEMENTS = 1 << 18  # likelihood entries per block of rows (2 MB)
+def _atom_likelihood(y, s, present, u):
+    """L[r, k, j] = exp(-(y_j - u_k)^2 / (2 s_j^2)) / s_j, 0 for absent groups: (R, M, J)."""
+    z = (y[:, None, :] - u[:, :, None]) / s[:, None, :]
+    return np.where(present[:, None, :], np.exp(-0.5 * z * z) / s[:, None, :], 0.0)
 
 
-def _npmle_rows(y, s2, present, grid, *, tol, maxiter, ltol):
-    """``npmle_fit``'s solver on usable rows: (weights, loglik, gap, iterations, converged,
-    posterior means)."""
-    K = grid.shape[1]
-    yi, si, pi, gi = np.where(present, y, 0.0), np.where(present, s2, 1.0), present, grid
-    z2 = (yi[:, :, None] - gi[:, None, :]) ** 2 / si[:, :, None]
-    zmin = z2.min(axis=2)
-    L = np.exp(-0.5 * (z2 - zmin[:, :, None]))  # row maxima 1: no underflow of f
-    const = np.where(pi, -0.5 * zmin - 0.5 * np.log(si) - 0.5 * _LOG_2PI, 0.0).sum(axis=1)
-    Jr = pi.sum(axis=1)
-    w = np.full((y.shape[0], K), 1.0 / K)
-    ll, F = _loglik_scaled(L, w, pi)  # F: each row's f = L w at its current w (kept, not recomputed)
-    g = np.full(y.shape[0], np.inf)
-    it = np.zeros(y.shape[0], dtype=np.int64)
-    active = np.ones(y.shape[0], dtype=bool)
-    stalled = np.zeros(y.shape[0], dtype=bool)
-    for _ in range(maxiter):
-        active &= ~stalled
-        a = np.flatnonzero(active)
-        if a.size == 0:
+def _over_atoms(x):
+    """sum_k x[:, k] in the atoms' order (a padded atom adds an exact 0)."""
+    out = np.zeros(x.shape[:1] + x.shape[2:])
+    for k in range(x.shape[1]):
+        out += x[:, k]
+    return out
+
+
+def _density(L, x):
+    """f_j = sum_k x_k L_kj, atom by atom: (R, J)."""
+    f = np.zeros((L.shape[0], L.shape[2]))
+    for k in range(L.shape[1]):
+        f += x[:, k, None] * L[:, k, :]
+    return f
+
+
+def _objective(L, x, present, Jr):
+    """-sum_j log f_j + J sum_k x_k (minimised over x >= 0 by the NPMLE's weights) and f."""
+    f = np.where(present, _density(L, x), 1.0)
+    with np.errstate(divide="ignore"):
+        return -np.log(f).sum(axis=1) + Jr * _over_atoms(x), f
+
+
+def _solve_padded(A, b, width):
+    """Solve A x = b, row r on its leading ``width[r]`` atoms (A is the identity and b is 0
+    past them), rows grouped by width: a row's bits depend on its own system only, not on the
+    padding of its block."""
+    x = np.zeros(b.shape)
+    for w in np.unique(width):
+        sel = np.flatnonzero(width == w)
+        x[sel, :w] = np.linalg.solve(A[sel, :w, :w], b[sel, :w, None])[:, :, 0]
+    return x
+
+
+def _matvec(H, y):
+    """(H y)_k summed over l in the atoms' order: (R, M)."""
+    out = np.zeros(y.shape)
+    for l in range(y.shape[1]):
+        out += H[:, :, l] * y[:, l, None]
+    return out
+
+
+def _nnqp(H, c, y, real, tol):
+    """min 1/2 y'Hy + c'y over y >= 0 (atoms not ``real`` held at 0) by a primal active-set
+    method (Nocedal & Wright 2006, algorithm 16.3), every row on its own, from the feasible
+    ``y``: its working set starts at the atoms at 0. Returns y (feasible; q(y) <= q(start))."""
+    R, M = y.shape
+    y = np.where(real, y, 0.0)
+    fixed = ~real | (y == 0)  # working set: atoms held at 0
+    solve = np.ones(R, dtype=bool)  # False: y minimises q on its face, check the multipliers
+    going = np.ones(R, dtype=bool)
+    diag = np.einsum("rkk->rk", H)
+    ridge = 1e-12 * np.where(real, diag, 0.0).max(axis=1)
+    eye = np.arange(M)
+    budget = 4 * real.sum(axis=1) + 10  # active-set changes per row at most
+    for _ in range(int(budget.max(initial=0))):
+        going &= budget > 0
+        budget -= 1
+        r = np.flatnonzero(going)
+        if r.size == 0:
             break
-        every = a.size == L.shape[0]  # no copies while every row iterates
-        La, pa, w0, f0 = (L, pi, w.copy(), F.copy()) if every else (L[a], pi[a], w[a], F[a])
-        w1, D0, _f = _em_step(La, w0, pa, f0)
-        g[a] = Jr[a] * np.log(D0.max(axis=1))  # gap at w0
-        done = g[a] <= tol
-        w2, _, _ = _em_step(La, w1, pa)
-        r, v = w1 - w0, w2 - 2.0 * w1 + w0
-        nr, nv = np.sqrt((r * r).sum(axis=1)), np.sqrt((v * v).sum(axis=1))
+        grad = _matvec(H[r], y[r]) + c[r]
+        # rows on a face's minimum: optimal, or release every atom with a negative multiplier
+        check = ~solve[r]
+        negative = check[:, None] & fixed[r] & real[r] & (grad < -tol[r, None])
+        finished = check & ~negative.any(axis=1)
+        fixed[r] &= ~negative
+        going[r[finished]] = False
+        # rows to move (now including those just released): the minimiser of q on the free
+        # atoms, as far as feasibility allows
+        mv = ~finished
+        solve[r[mv]] = True
+        if mv.any():
+            rm = r[mv]
+            fr = ~fixed[rm]
+            A = np.where(fr[:, :, None] & fr[:, None, :], H[rm], 0.0)
+            A[:, eye, eye] = np.where(fr, diag[rm] + ridge[rm, None], 1.0)
+            p = _solve_padded(A, np.where(fr, -grad[mv], 0.0), real[rm].sum(axis=1))
+            yr = y[rm]
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                ratio = np.where(fr & (p < 0), -yr / p, np.inf)
+            b = ratio.argmin(axis=1)
+            step = np.minimum(1.0, ratio[np.arange(rm.size), b])
+            yr = np.maximum(yr + step[:, None] * p, 0.0)
+            blocked = step < 1.0
+            yr[np.flatnonzero(blocked), b[blocked]] = 0.0
+            fixed[rm[blocked], b[blocked]] = True
+            y[rm] = np.where(fixed[rm], 0.0, yr)
+            solve[rm[~blocked]] = False
+    return y
+
+
+def _sqp_step(L, x, F, f, present, Jr, real):
+    """One step of sequential quadratic programming on the weights (mixsqp: Kim, Carbonetto &
+    Stephens 2020): the quadratic model of -sum_j log f_j + J sum_k x_k at x minimised over
+    x >= 0 (``_nnqp``), then a backtracking (Armijo) search on the segment to it: (x, F, f)."""
+    a = np.where(present, 1.0 / f, 0.0)
+    G = L * a[:, None, :]
+    grad = np.where(real, Jr[:, None] - G.sum(axis=2), 0.0)
+    M = x.shape[1]
+    H = np.empty((x.shape[0], M, M))
+    for k in range(M):
+        H[:, k, :] = (G[:, k, None, :] * G).sum(axis=2)
+    y = _nnqp(H, grad - _matvec(H, x), x, real, 1e-10 * Jr)
+    d = y - x
+    slope = _over_atoms(grad * d)
+    searching = slope < 0
+    beta = 1.0
+    for _ in range(_HALVINGS):
+        r = np.flatnonzero(searching)
+        if r.size == 0:
+            break
+        xb = np.where(real[r], np.maximum(x[r] + beta * d[r], 0.0), 0.0)
+        Fb, fb = _objective(L[r], xb, present[r], Jr[r])
+        ok = np.isfinite(Fb) & (Fb <= F[r] + _ARMIJO * beta * slope[r])
+        acc = r[ok]
+        x[acc], F[acc], f[acc] = xb[ok], Fb[ok], fb[ok]
+        searching[acc] = False
+        beta *= 0.5
+    return x, F, f
+
+
+def _scan_D(Phi, a, Jr, valid):
+    """D at the scan points, -inf at padding: (R, Kc)."""
+    return np.where(valid, (Phi * a[:, None, :]).sum(axis=2) / Jr[:, None], -np.inf)
+
+
+def _polish(y, s, a, Jr, u, lo, hi, h):
+    """Local maxima of D(u) = (1/J) sum_j a_j phi_j(u) near the points ``u`` (R, P) by guarded
+    Newton steps on D' (each step at most h; the best point visited): (u, D(u))."""
+    best_u = u
+    best_d = np.full(u.shape, -np.inf)
+    moving = np.ones(u.shape, dtype=bool)
+    for step in range(_POLISH_STEPS + 1):
+        if not moving.any():
+            break
+        z = (y[:, None, :] - u[:, :, None]) / s[:, None, :]
+        e = a[:, None, :] * np.exp(-0.5 * z * z) / s[:, None, :]
+        D = e.sum(axis=2) / Jr[:, None]
+        better = D > best_d
+        best_u, best_d = np.where(better, u, best_u), np.where(better, D, best_d)
+        if step == _POLISH_STEPS:
+            break
+        D1 = (e * z / s[:, None, :]).sum(axis=2)
+        D2 = (e * (z * z - 1.0) / (s * s)[:, None, :]).sum(axis=2)
         with np.errstate(invalid="ignore", divide="ignore"):
-            alpha = np.minimum(-nr / nv, -1.0)
-        alpha = np.where(np.isfinite(alpha), alpha, -1.0)
-        wx = w0 - 2.0 * alpha[:, None] * r + (alpha * alpha)[:, None] * v
-        # back onto the simplex, every atom kept alive (EM cannot revive a zero weight)
-        wx = np.maximum(wx, 1e-12 * np.abs(wx).max(axis=1, keepdims=True))
-        wx = wx / wx.sum(axis=1, keepdims=True)
-        ok = np.isfinite(wx).all(axis=1)
-        wx = np.where(ok[:, None], wx, w2)
-        w3, _, _ = _em_step(La, wx, pa)  # stabilising EM step
-        (ll2, f2), (ll3, f3) = _loglik_scaled(La, w2, pa), _loglik_scaled(La, w3, pa)
-        better = ok & (ll3 >= ll2)
-        w_new = np.where(better[:, None], w3, w2)
-        f_new = np.where(better[:, None], f3, f2)
-        ll_new = np.where(better, ll3, ll2)
-        if ltol > 0:  # stalled: the next iteration is the last
-            stalled[a] |= ll_new - ll[a] < ltol
-        keep = done[:, None]
-        w[a] = np.where(keep, w0, w_new)
-        F[a] = np.where(keep, f0, f_new)
-        ll[a] = np.where(done, ll[a], ll_new)
-        it[a] += ~done
-        active[a[done]] = False
-    # final gap and log-likelihood of the returned weights
-    _, D, f = _em_step(L, w, pi, F)
-    g = Jr * np.log(D.max(axis=1))
-    ll, _ = _loglik_scaled(L, w, pi, F)
-    post = np.einsum("rjk,rk->rj", L, w * gi) / np.where(pi, f, 1.0)
-    return w, ll + const, g, it, (g <= tol) | stalled, np.where(pi, post, np.nan)
+            newton = -D1 / D2
+        move = np.where(D2 < 0, newton, np.sign(D1) * h[:, None])
+        move = np.clip(np.where(np.isfinite(move), move, 0.0), -h[:, None], h[:, None])
+        # each point on its own: it stops once it stands still (its last D is its best)
+        moving &= np.abs(move) > 1e-12 * np.maximum(1.0, np.abs(u))
+        u = np.where(moving, np.clip(u + move, lo[:, None], hi[:, None]), u)
+    return best_u, best_d
 
 
-def npmle(stats: SuffStats, sigma2, **kwargs) -> np.ndarray:
-    """NPMLE empirical-Bayes posterior means (``npmle_fit``) with s_j^2 = sigma2 / n_j.
+def _cnm_rows(y, s, present, lo, hi, smin, scan, *, tol, maxiter):
+    """``npmle_fit``'s solver on a block of usable datasets: (atoms, weights, loglik, gap,
+    iterations, converged, posterior means). It works in the units (y - min y) / min s_j, so
+    that data scaled by a power of two give the same bits, scaled."""
+    Rb, J = y.shape
+    origin, unit = lo, smin
+    y = np.where(present, (y - origin[:, None]) / unit[:, None], 0.0)
+    s = np.where(present, s / unit[:, None], 1.0)
+    lo, hi, smin = np.zeros(Rb), (hi - origin) / unit, np.ones(Rb)
+    Jr = present.sum(axis=1).astype(float)
+    # the certificate's scan points and their likelihoods
+    Kc = int(scan.max())
+    pos = np.arange(Kc)[None, :]
+    valid = pos < scan[:, None]
+    u_scan = lo[:, None] + (hi - lo)[:, None] * np.minimum(pos, scan[:, None] - 1) / (scan[:, None] - 1)
+    h = (hi - lo) / (scan - 1)
+    Phi = _atom_likelihood(y, s, present, u_scan)
+    # start: atoms every smallest standard error across the range, or at the data
+    Mmax = 2 * J + 8
+    n0 = np.ceil((hi - lo) / (_START_SPACING * smin)).astype(np.int64) + 1
+    grid_start = n0 <= Jr
+    u = np.full((Rb, Mmax), np.nan)
+    x = np.zeros((Rb, Mmax))
+    count = np.where(grid_start, n0, Jr).astype(np.int64)
+    k = np.arange(Mmax)[None, :]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        on_grid = lo[:, None] + (hi - lo)[:, None] * k / (n0 - 1)[:, None]
+    data = np.sort(np.where(present, y, np.inf), axis=1)
+    data = np.concatenate([data, np.full((Rb, Mmax - J), np.inf)], axis=1)
+    u = np.where(k < count[:, None], np.where(grid_start[:, None], on_grid, data), np.nan)
+    x = np.where(k < count[:, None], 1.0 / count[:, None], 0.0)
+    L = _atom_likelihood(y, s, present, np.where(np.isfinite(u), u, 0.0))
+    L = np.where((k < count[:, None])[:, :, None], L, 0.0)
+    F, f = _objective(L, x, present, Jr)
+    gap = np.full(Rb, np.inf)
+    iters = np.zeros(Rb, dtype=np.int64)
+    active = np.ones(Rb, dtype=bool)
+    for _ in range(maxiter + 1):
+        r = np.flatnonzero(active)
+        if r.size == 0:
+            break
+        # the certificate: D on the scan, its local maxima near or above 1 located exactly
+        a = np.where(present[r], 1.0 / f[r], 0.0)
+        D = _scan_D(Phi[r], a, Jr[r], valid[r])
+        left = np.concatenate([np.full((r.size, 1), -np.inf), D[:, :-1]], axis=1)
+        right = np.concatenate([D[:, 1:], np.full((r.size, 1), -np.inf)], axis=1)
+        peak = (D >= left) & (D > right) & (D > _NEAR_ONE)
+        P = int(peak.sum(axis=1).max())
+        order = np.argsort(~peak, axis=1, kind="stable")[:, :P]
+        cand_ok = np.take_along_axis(peak, order, axis=1)
+        cu, cd = _polish(y[r], s[r], a, Jr[r], np.take_along_axis(u_scan[r], order, axis=1),
+                         lo[r], hi[r], h[r])
+        cd = np.where(cand_ok, cd, -np.inf)
+        with np.errstate(divide="ignore"):
+            g = Jr[r] * np.log(np.maximum(D.max(axis=1), cd.max(axis=1, initial=-np.inf)))
+        gap[r] = np.maximum(g, 0.0)
+        done = (gap[r] <= tol * Jr[r]) | (iters[r] >= maxiter)
+        active[r[done]] = False
+        r, keep = r[~done], ~done
+        if r.size == 0:
+            break
+        iters[r] += 1
+        cu, cd = cu[keep], cd[keep]
+        # new atoms: the located maxima with D > 1, not already atoms, while there is room
+        ur = u[r]
+        dist = np.abs(cu[:, :, None] - ur[:, None, :])
+        dup = (np.where(np.isnan(dist), np.inf, dist) <= 1e-9 * smin[r, None, None]).any(axis=2)
+        new = (cd > 1.0) & ~dup
+        slot = count[r, None] + np.cumsum(new, axis=1) - 1
+        new &= slot < Mmax
+        rr, pp = np.nonzero(new)
+        at_rows, at_slot = r[rr], slot[rr, pp]
+        u[at_rows, at_slot] = cu[rr, pp]
+        count[r] += new.sum(axis=1)
+        L[at_rows, at_slot] = _atom_likelihood(y[at_rows], s[at_rows], present[at_rows], cu[rr, pp][:, None])[:, 0]
+        # one projected Newton step on the weights, over the atoms in use
+        Mw = int(count[r].max())
+        real = np.arange(Mw)[None, :] < count[r, None]
+        xr, Fr, fr = _sqp_step(L[r, :Mw], x[r, :Mw].copy(), F[r].copy(), f[r].copy(), present[r], Jr[r], real)
+        # normalise (never raises the objective) and drop atoms at weight 0
+        tot = _over_atoms(xr)
+        xr = xr / tot[:, None]
+        Fr, fr = _objective(L[r, :Mw], xr, present[r], Jr[r])
+        keepk = xr > 0
+        order = np.argsort(~keepk, axis=1, kind="stable")
+        xr = np.take_along_axis(xr, order, axis=1)
+        ur = np.take_along_axis(u[r, :Mw], order, axis=1)
+        Lr = np.take_along_axis(L[r, :Mw], order[:, :, None], axis=1)
+        n_keep = keepk.sum(axis=1)
+        alive = np.arange(Mw)[None, :] < n_keep[:, None]
+        x[r, :Mw] = np.where(alive, xr, 0.0)
+        u[r, :Mw] = np.where(alive, ur, np.nan)
+        L[r, :Mw] = np.where(alive[:, :, None], Lr, 0.0)
+        count[r] = n_keep
+        F[r], f[r] = Fr, fr
+    K = int(count.max())
+    w = x[:, :K] / _over_atoms(x[:, :K])[:, None]
+    f = np.where(present, _density(L[:, :K], w), 1.0)
+    num = _density(L[:, :K], w * np.where(np.isfinite(u[:, :K]), u[:, :K], 0.0))
+    post = np.where(present, origin[:, None] + unit[:, None] * (num / f), np.nan)
+    loglik = np.log(f).sum(axis=1) - Jr * (0.5 * _LOG_2PI + np.log(unit))
+    converged = gap <= tol * Jr
+    return origin[:, None] + unit[:, None] * u[:, :K], w, loglik, gap, iters, converged, post
+
+
+def npmle(stats: SuffStats, sigma2, **kwargs) -> NPMLEFit:
+    """``npmle_fit`` with s_j^2 = sigma2 / n_j: the fit, whose ``estimate`` are the NPMLE
+    empirical-Bayes posterior means.
 
     ``sigma2`` is the pooled within-group variance of each dataset, SSW / (N - J), shape (R,)
-    (the same for every group, also in heteroscedastic worlds). Datasets whose fit did not
-    converge keep their estimates (count them with ``npmle_fit(...).converged``).
+    (the same for every group, also in heteroscedastic worlds).
     """
     s2 = sampling_variances(stats, sigma2)
-    return npmle_fit(np.where(stats.present, stats.ybar, np.nan), s2, **kwargs).estimate
+    return npmle_fit(np.where(stats.present, stats.ybar, np.nan), s2, **kwargs)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -280,7 +280,7 @@ BUILTIN: tuple[Estimator, ...] = (
         name="npmle",
         label="NPMLE",
         description="nonparametric empirical Bayes: posterior means under the Kiefer-Wolfowitz NPMLE of the "
-        "distribution of the means (50-point grid, at most 50 accelerated EM iterations)",
+        "distribution of the means (solved to a certified log-likelihood gap of 1e-7 per group)",
         point="shrinkstudy.estimators:npmle",
         style=Style("#332288", "h"),
         reference="Kiefer & Wolfowitz (1956); Jiang & Zhang (2009); Koenker & Mizera (2014)",
