@@ -630,6 +630,62 @@ def test_a_tighter_target_only_adds_chunks(repo, tmp_path):  # noqa: F811
     assert planned_jobs(tmp_path, "results/tables/replication.md") == {}
 
 
+TWO_PLANNED = {
+    "base_seed": 3,
+    "chunk_size": 20,
+    "keep_datasets": False,  # the datasets are temporary: deleted once fitted
+    "estimators": ["raw", "blup"],
+    "precision": block(("blup", "rel_mse", 0.02), pilot=20, cap=60),
+    "grid": {"b": {"J": [3], "sizes": [2], "sigma": [3, 5], "tau": [1]}},
+}
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("workflow")
+def test_a_damaged_plan_or_dataset_is_named_and_the_same_command_rebuilds_it(repo, tmp_path):  # noqa: F811
+    """A finished precision study. A plan with one flipped bit stops the next run before any job
+    with one line naming it; deleted as the line says, the same command writes it again (the
+    same bytes) and the tables too. A dataset made again, damaged before its fit reads it: the
+    fit stops with one line and leaves no fit files; the dataset deleted as the line says, the
+    same command makes the dataset and both fit files again (the same bytes), although the
+    tables of the first run are there, and then has nothing left to do."""
+    from test_workflow import _stopped_on
+
+    REPO[:] = [repo]
+    write_config(tmp_path, TWO_PLANNED)
+    snakemake(tmp_path, "--cores", "2")
+    cell = "J3_n2_sigma3_tau1_mu0"
+    plan = tmp_path / "results" / "plan" / f"{cell}.json"
+    tables = {p.name: p.read_bytes() for p in (tmp_path / "results" / "tables").glob("*.csv")}
+    good_plan = plan.read_bytes()
+    reps = json.loads(good_plan)["replications"]
+    at = good_plan.index(f'"replications": {reps}'.encode()) + len('"replications": ') + len(str(reps)) - 2
+    flipped = bytearray(good_plan)
+    flipped[at] ^= 0x01
+    plan.write_bytes(bytes(flipped))
+    _stopped_on(snakemake(tmp_path, "--cores", "2", check=False), f"results/plan/{cell}.json")
+    plan.unlink()
+    snakemake(tmp_path, "--cores", "2")
+    assert plan.read_bytes() == good_plan
+    assert {p.name: p.read_bytes() for p in (tmp_path / "results" / "tables").glob("*.csv")} == tables
+
+    data = f"results/simulate/{cell}/reps20-40.parquet"
+    fits = [tmp_path / f"results/fit/{cell}/reps20-40.{kind}.parquet" for kind in ("losses", "varcomp")]
+    good_fits = [f.read_bytes() for f in fits]
+    assert not (tmp_path / data).exists()  # deleted once fitted
+    snakemake(tmp_path, "--cores", "1", data)  # made again (and its truth file: the fit reruns)
+    damaged = bytearray((tmp_path / data).read_bytes())
+    damaged[len(damaged) // 2] ^= 0xFF
+    (tmp_path / data).write_bytes(bytes(damaged))
+    _stopped_on(snakemake(tmp_path, "--cores", "2", check=False), data)
+    assert not any(f.exists() for f in fits)
+    (tmp_path / data).unlink()
+    snakemake(tmp_path, "--cores", "2")
+    assert [f.read_bytes() for f in fits] == good_fits
+    assert {p.name: p.read_bytes() for p in (tmp_path / "results" / "tables").glob("*.csv")} == tables
+    assert planned_jobs(tmp_path) == {}
+
+
 def test_the_commented_example_of_the_default_config_is_a_valid_study():
     """config/config.yaml's commented precision block, uncommented (replications left out)."""
     import yaml
