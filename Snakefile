@@ -28,4 +28,11 @@ include: "workflow/rules/report.smk"
 rule all:
     input:
         all_targets(),
+        # the fits of every chunk, which the tables are computed from: a fit file that is missing
+        # (one the message of a damaged file said to delete, or the outputs of a fit that stopped
+        # on a damaged input) is made again by the same command, and the tables from it, although
+        # the tables of an earlier run are there (Snakemake reruns a job for its missing outputs
+        # only when a target or a job that runs needs them)
+        study_chunks(FIT_LOSSES),
+        study_chunks(FIT_VARCOMP),
     default_target: True

@@ -17,7 +17,16 @@ from test_workflow import REPO, repo, snakemake, write_config  # noqa: F401
 from shrinkstudy.config import PRECISION_MEASURES, load_study
 from shrinkstudy.design import Cell, ConfigError
 from shrinkstudy.measures import summary_rows
-from shrinkstudy.precision import needed_replications, plan_cell, plan_from_pilot, plan_json, read_plan
+from shrinkstudy.precision import (
+    NEEDED_CEILING,
+    needed_replications,
+    plan_block,
+    plan_cell,
+    plan_from_pilot,
+    plan_json,
+    read_plan,
+)
+from shrinkstudy.smkio import DamagedFile
 from shrinkstudy.tables import PLAN_COLUMNS, REPLICATION_COLUMNS, replication_table, write_tables
 
 CELL = Cell(sizes=(4, 4, 4), sigma=2.0, tau=1.0, mu=0.0, block="b")
@@ -197,6 +206,106 @@ def test_plan_json_round_trip(tmp_path):
         read_plan(path)
 
 
+# --- the plan file: checksum, identity, bounds ----------------------------------------------------
+
+PLAN_BLOCK = dict(
+    block(("blup", "rel_mse", 0.02), ("blup", "coverage", 0.02), pilot=40, cap=400), chunk_size=20
+)
+
+
+def written_plan(tmp_path):
+    losses, varcomp, _ = pilot_losses()
+    plan = plan_from_pilot(losses, varcomp, CELL, PLAN_BLOCK, 20)
+    path = tmp_path / "plan.json"
+    path.write_text(plan_json(plan))
+    return plan, path
+
+
+def edited(text: str, **values) -> str:
+    """The plan's JSON text with some top-level values replaced, its checksum kept or (with
+    ``sha256=None``) recomputed as ``plan_json`` would."""
+    plan = json.loads(text)
+    resign = values.pop("sha256", "keep") is None
+    plan.update(values)
+    if resign:
+        return plan_json({k: v for k, v in plan.items() if k != "sha256"})
+    return json.dumps(plan, indent=2, sort_keys=True) + "\n"
+
+
+def test_a_damaged_or_hand_edited_plan_is_named(tmp_path):
+    """A plan read with its cell and block: every kind of damage or edit is a DamagedFile naming
+    the file, the problem and what to do, never a plan silently used."""
+    plan, path = written_plan(tmp_path)
+    good = path.read_text()
+    assert read_plan(path, cell=CELL.name, block=PLAN_BLOCK) == plan
+    reps = plan["replications"]
+    assert 40 < reps < 400 and not plan["capped"]
+    # one flipped bit in the count's tens digit (20 -> 30, 160 -> 170: each even digit and the
+    # next differ in their lowest bit)
+    at = good.index(f'"replications": {reps}') + len('"replications": ') + len(str(reps)) - 2
+    flipped = bytearray(good.encode())
+    flipped[at] ^= 0x01
+    cases = {
+        "a flipped bit": (bytes(flipped), "checksum mismatch"),
+        "20000 by hand": (edited(good, replications=20000).encode(), "checksum mismatch"),
+        "20000 by hand, checksum redone": (
+            edited(good, replications=20000, sha256=None).encode(),
+            "plans 20000 replications, outside the block's pilot 40 to max 400",
+        ),
+        "another count by hand, checksum redone": (
+            edited(good, replications=reps + 20, sha256=None).encode(),
+            f"plans {reps + 20} replications where its needed",
+        ),
+        "not whole chunks": (
+            edited(good, replications=reps + 1, sha256=None).encode(),
+            "not whole chunks of 20",
+        ),
+        "another cell's": (
+            edited(good, cell="J3_n4_sigma1_tau1_mu0", sha256=None).encode(),
+            "is the plan of cell 'J3_n4_sigma1_tau1_mu0', expected",
+        ),
+        "another max": (
+            edited(good, max=800, sha256=None).encode(),
+            "planned with max 800, not the study's 400",
+        ),
+        "no checksum": (json.dumps(plan).encode(), "no checksum"),
+        "cut short": (good.encode()[: len(good) // 2], "not a readable plan"),
+        "zero bytes": (b"", "empty file"),
+        "not UTF-8": (b"\xff\xfe" + good.encode(), "not a readable plan"),
+    }
+    for case, (content, reason) in cases.items():
+        path.write_bytes(content)
+        with pytest.raises(DamagedFile) as err:
+            read_plan(path, cell=CELL.name, block=PLAN_BLOCK)
+        line = str(err.value)
+        assert line.startswith(f"{path}: ") and reason in line, (case, line)
+        assert line.endswith("; delete it and run the same command again") and "\n" not in line, case
+    # targets other than the study's (the block changed, the plan did not)
+    path.write_text(good)
+    other = dict(PLAN_BLOCK, targets=PLAN_BLOCK["targets"][:1])
+    with pytest.raises(DamagedFile, match="other precision targets than the study's"):
+        read_plan(path, cell=CELL.name, block=other)
+    path.unlink()
+    with pytest.raises(DamagedFile, match="missing"):
+        read_plan(path)
+
+
+def test_a_target_beyond_a_floats_range_holds_the_cell_at_max(tmp_path):
+    """A target 1e-200: (MCSE / target)^2 is beyond a float's range; the count is the ceiling,
+    the cell is held at max and flagged capped, and the plan is valid JSON that reads back."""
+    for measure, mcse in (("mse", 0.1), ("empse", 0.1), ("coverage", 0.0), ("rel_mse", 1e150)):
+        assert needed_replications(measure, mcse, 40, 40, 1e-200) == NEEDED_CEILING, measure
+        assert needed_replications(measure, mcse, 40, 40, 1e-200, cap=400) == 400, measure
+    assert needed_replications("mse", 0.1, 40, 50, 0.01) == pytest.approx(40 * 100 * 50 / 40)  # as before
+    losses, varcomp, _ = pilot_losses()
+    tiny = dict(PLAN_BLOCK, targets=[{"estimator": "blup", "measure": "coverage", "mcse": 1e-200}])
+    plan = plan_from_pilot(losses, varcomp, CELL, tiny, 20)
+    assert plan["replications"] == 400 and plan["capped"] is True and plan["needed"] == NEEDED_CEILING
+    path = tmp_path / "plan.json"
+    path.write_text(plan_json(plan))
+    assert read_plan(path, cell=CELL.name, block=tiny) == plan
+
+
 # --- config ----------------------------------------------------------------------------------------
 
 CONFIG = {
@@ -253,6 +362,25 @@ def test_precision_study_runs_the_pilot_chunks():
             ),
             r"^precision\.targets\.2: a second target for coverage of blup",
         ),
+        (
+            lambda c: c["precision"]["targets"][0].update(mcse=1e-200),
+            r"^precision\.targets\.0\.mcse: 1e-200 is not valid "
+            r"\(1e-200 is less than the minimum of 1e-12\)$",
+        ),
+        (
+            lambda c: c.update(estimators=["raw", "blup", "pooled"])
+            or c["precision"]["targets"][1].update(estimator="pooled"),
+            r"^precision\.targets\.1\.measure: coverage of pooled cannot apply \(pooled gives no interval",
+        ),
+        (
+            lambda c: c.update(estimators=["raw", "blup", "pooled"])
+            or c["precision"]["targets"][0].update(estimator="pooled", measure="width"),
+            r"^precision\.targets\.0\.measure: width of pooled cannot apply",
+        ),
+        (
+            lambda c: c["precision"]["targets"][0].update(estimator="raw"),
+            r"^precision\.targets\.0\.measure: rel_mse of raw cannot apply \(it is 1 by definition",
+        ),
         (lambda c: c["precision"].pop("max"), r"^precision: .* \('max' is a required property\)"),
         (lambda c: c["precision"].update(targets=[]), r"^precision\.targets: \[\] is not valid"),
         (
@@ -270,6 +398,55 @@ def test_bad_precision_blocks_are_named(edit, message):
     edit(cfg)
     with pytest.raises(ConfigError, match=message):
         load_study(cfg)
+
+
+# --- shrinkstudy replicate on a precision study ----------------------------------------------------
+
+
+def test_replicate_reads_the_cells_plan(tmp_path, monkeypatch, capsys):
+    """A precision study's replication: any the cell's plan ran is regenerated and refitted; one
+    beyond the plan, a cell not yet planned, or a damaged plan is one line and exit code 2.
+    The command is the one failures.md prints (``tables.replicate_command``)."""
+    import yaml
+
+    from shrinkstudy.cli import main
+    from shrinkstudy.runner import replicate
+    from shrinkstudy.tables import replicate_command
+
+    config = copy.deepcopy(CONFIG)
+    study = load_study(copy.deepcopy(config))
+    cell = study.cells[0]
+    losses, varcomp, _ = pilot_losses()
+    rows = [dict(r, cell=cell.name) for r in summary_rows(losses, varcomp, cell)]
+    plan = plan_cell(rows, plan_block(study.config), 20)
+    assert plan["replications"] == 200  # held at max: the coverage target needs more
+    (tmp_path / "study.yaml").write_text(yaml.safe_dump(config))
+    monkeypatch.chdir(tmp_path)
+    command = replicate_command(cell.name, 199, ["study.yaml"]).split()[1:]
+
+    assert main(command) == 2  # no plan yet
+    assert f"no plan of cell {cell.name}" in capsys.readouterr().err
+    plan_path = tmp_path / "results" / "plan" / f"{cell.name}.json"
+    plan_path.parent.mkdir(parents=True)
+    plan_path.write_text(plan_json(plan))
+
+    assert main(command + ["--out", "out"]) == 0
+    out = capsys.readouterr().out
+    assert f"cell {cell.name}, replication 199" in out
+    res = replicate(study, cell.name, 199, tmp_path, workdir=tmp_path)
+    stored = pd.read_csv(tmp_path / "out" / f"{cell.name}_rep199.losses.csv")
+    assert stored["sq_err"].tolist() == res.losses["sq_err"].tolist() and (stored["rep"] == 199).all()
+
+    assert main(replicate_command(cell.name, 200, ["study.yaml"]).split()[1:]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("shrinkstudy: error: replication 200 is not one of the study's 0 to 199 (its plan ")
+    plan_path.write_text(plan_json(plan).replace('"replications": 200', '"replications": 2000'))
+    assert main(command) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"shrinkstudy: error: {plan_path}: its values differ from those written (checksum mismatch); "
+        "delete it and run the study again (its plan job writes it anew)"
+    )
 
 
 # --- the replication table -------------------------------------------------------------------------
@@ -451,6 +628,62 @@ def test_a_tighter_target_only_adds_chunks(repo, tmp_path):  # noqa: F811
     assert all(after[n] == t for n, t in before.items())
     assert len(after) == 2 * planned // 20
     assert planned_jobs(tmp_path, "results/tables/replication.md") == {}
+
+
+TWO_PLANNED = {
+    "base_seed": 3,
+    "chunk_size": 20,
+    "keep_datasets": False,  # the datasets are temporary: deleted once fitted
+    "estimators": ["raw", "blup"],
+    "precision": block(("blup", "rel_mse", 0.02), pilot=20, cap=60),
+    "grid": {"b": {"J": [3], "sizes": [2], "sigma": [3, 5], "tau": [1]}},
+}
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("workflow")
+def test_a_damaged_plan_or_dataset_is_named_and_the_same_command_rebuilds_it(repo, tmp_path):  # noqa: F811
+    """A finished precision study. A plan with one flipped bit stops the next run before any job
+    with one line naming it; deleted as the line says, the same command writes it again (the
+    same bytes) and the tables too. A dataset made again, damaged before its fit reads it: the
+    fit stops with one line and leaves no fit files; the dataset deleted as the line says, the
+    same command makes the dataset and both fit files again (the same bytes), although the
+    tables of the first run are there, and then has nothing left to do."""
+    from test_workflow import _stopped_on
+
+    REPO[:] = [repo]
+    write_config(tmp_path, TWO_PLANNED)
+    snakemake(tmp_path, "--cores", "2")
+    cell = "J3_n2_sigma3_tau1_mu0"
+    plan = tmp_path / "results" / "plan" / f"{cell}.json"
+    tables = {p.name: p.read_bytes() for p in (tmp_path / "results" / "tables").glob("*.csv")}
+    good_plan = plan.read_bytes()
+    reps = json.loads(good_plan)["replications"]
+    at = good_plan.index(f'"replications": {reps}'.encode()) + len('"replications": ') + len(str(reps)) - 2
+    flipped = bytearray(good_plan)
+    flipped[at] ^= 0x01
+    plan.write_bytes(bytes(flipped))
+    _stopped_on(snakemake(tmp_path, "--cores", "2", check=False), f"results/plan/{cell}.json")
+    plan.unlink()
+    snakemake(tmp_path, "--cores", "2")
+    assert plan.read_bytes() == good_plan
+    assert {p.name: p.read_bytes() for p in (tmp_path / "results" / "tables").glob("*.csv")} == tables
+
+    data = f"results/simulate/{cell}/reps20-40.parquet"
+    fits = [tmp_path / f"results/fit/{cell}/reps20-40.{kind}.parquet" for kind in ("losses", "varcomp")]
+    good_fits = [f.read_bytes() for f in fits]
+    assert not (tmp_path / data).exists()  # deleted once fitted
+    snakemake(tmp_path, "--cores", "1", data)  # made again (and its truth file: the fit reruns)
+    damaged = bytearray((tmp_path / data).read_bytes())
+    damaged[len(damaged) // 2] ^= 0xFF
+    (tmp_path / data).write_bytes(bytes(damaged))
+    _stopped_on(snakemake(tmp_path, "--cores", "2", check=False), data)
+    assert not any(f.exists() for f in fits)
+    (tmp_path / data).unlink()
+    snakemake(tmp_path, "--cores", "2")
+    assert [f.read_bytes() for f in fits] == good_fits
+    assert {p.name: p.read_bytes() for p in (tmp_path / "results" / "tables").glob("*.csv")} == tables
+    assert planned_jobs(tmp_path) == {}
 
 
 def test_the_commented_example_of_the_default_config_is_a_valid_study():

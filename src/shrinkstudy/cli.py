@@ -1207,6 +1207,7 @@ def _cmd_replicate(args) -> int:
     from .config import PROJECT, load_study, study_config
     from .design import ConfigError
     from .runner import replicate
+    from .smkio import DamagedFile
 
     # the project: this directory when it holds the workflow, else the one of this installation
     root = Path.cwd() if (Path.cwd() / "Snakefile").is_file() else PROJECT
@@ -1217,9 +1218,13 @@ def _cmd_replicate(args) -> int:
     out = Path(args.out)
     _check_out(out)
     try:
-        res = replicate(study, args.cell, args.rep, root)
+        res = replicate(study, args.cell, args.rep, root, workdir=Path.cwd())
     except (KeyError, IndexError) as exc:
         raise InputError(str(exc.args[0])) from None
+    except DamagedFile as exc:  # a precision study's plan of the cell
+        raise InputError(
+            f"{exc.path}: {exc.reason}; delete it and run the study again (its plan job writes it anew)"
+        ) from None
     stem = f"{res.cell.name}_rep{res.rep}"
     written = _write_outputs(
         out,

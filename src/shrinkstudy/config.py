@@ -280,14 +280,29 @@ def _check_precision_counts(block: dict, chunk: int) -> None:
 
 
 def _check_precision_targets(block: dict, estimators) -> None:
-    """Each target names an estimator of the study (and a measure: the schema's enum)."""
+    """Each target names an estimator of the study (and a measure: the schema's enum) whose
+    measure can have a Monte Carlo SE: coverage and width need an interval, and the relative
+    MSE of raw is 1 by definition."""
     names = [e.name for e in estimators]
+    by_name = {e.name: e for e in estimators}
     seen = set()
     for k, target in enumerate(block["targets"]):
         if target["estimator"] not in names:
             raise ConfigError(
                 f"precision.targets.{k}.estimator: {target['estimator']!r} is not one of the "
                 f"study's estimators {names}"
+            )
+        est, measure = by_name[target["estimator"]], target["measure"]
+        if measure in ("coverage", "width") and not est.has_interval:
+            with_interval = [e.name for e in estimators if e.has_interval]
+            raise ConfigError(
+                f"precision.targets.{k}.measure: {measure} of {est.name} cannot apply ({est.name} gives no "
+                f"interval; estimators of this study with one: {with_interval})"
+            )
+        if measure == "rel_mse" and est.name == "raw":
+            raise ConfigError(
+                f"precision.targets.{k}.measure: rel_mse of raw cannot apply (it is 1 by definition, "
+                "with no Monte Carlo error)"
             )
         key = (target["estimator"], target["measure"])
         if key in seen:

@@ -24,7 +24,16 @@ if TYPE_CHECKING:
 
     from .config import Study
 
-__all__ = ["ChunkFit", "Replication", "chunk_stats", "chunk_observations", "truth_means", "fit_chunk", "replicate"]
+__all__ = [
+    "ChunkFit",
+    "Replication",
+    "chunk_stats",
+    "chunk_observations",
+    "truth_means",
+    "fit_chunk",
+    "cell_replications",
+    "replicate",
+]
 
 
 def chunk_stats(data: dict, cell: Cell, reps: np.ndarray):
@@ -112,18 +121,41 @@ class Replication:
     varcomp: pd.DataFrame  # its variance components
 
 
-def replicate(study: Study, cell_name: str, rep: int, root: Path | str) -> Replication:
+def cell_replications(study: Study, cell_name: str, workdir: Path | str) -> tuple[int, str]:
+    """The replications the study ran of a cell, and where that count comes from: the fixed
+    ``replications``, or with a ``precision`` block the cell's plan in the study's results
+    below ``workdir`` (the directory the study ran in), checked as the workflow checks it
+    (``precision.read_plan``: a damaged plan raises ``smkio.DamagedFile``). KeyError when the
+    plan is not there (the study has not planned the cell yet)."""
+    if study.precision is None:
+        return int(study.config["replications"]), "the study's replications"
+    from .precision import plan_block, read_plan
+
+    path = Path(workdir) / study.config["results"] / "plan" / f"{cell_name}.json"
+    if not path.is_file():
+        raise KeyError(
+            f"{path}: no plan of cell {cell_name} (a precision study plans each cell's replications "
+            "after its pilot: run the study first, here, where its results are)"
+        )
+    plan = read_plan(path, cell=cell_name, block=plan_block(study.config))
+    return int(plan["replications"]), f"its plan {path}"
+
+
+def replicate(
+    study: Study, cell_name: str, rep: int, root: Path | str, workdir: Path | str = "."
+) -> Replication:
     """Regenerate replication ``rep`` of cell ``cell_name`` of ``study`` and fit every estimator,
-    exactly as the study's simulate and fit jobs did."""
+    exactly as the study's simulate and fit jobs did. ``rep`` must be one the study ran
+    (``cell_replications``; with a precision block, from the cell's plan below ``workdir``)."""
     import pandas as pd
 
     try:
         cell = study.cell(cell_name)
     except KeyError:
         raise KeyError(f"no cell {cell_name!r} in this study (e.g. {study.cells[0].name})") from None
-    reps_total = int(study.config["replications"])
+    reps_total, source = cell_replications(study, cell.name, workdir)
     if not 0 <= rep < reps_total:
-        raise IndexError(f"replication {rep} is not one of the study's 0 to {reps_total - 1}")
+        raise IndexError(f"replication {rep} is not one of the study's 0 to {reps_total - 1} ({source})")
     reps = np.array([rep], dtype=np.int64)
     data, truth = chunk_columns(cell, reps, study.config["base_seed"])
     means = truth_means(truth, cell, reps)

@@ -10,6 +10,7 @@ from pathlib import Path
 __all__ = [
     "logged",
     "write_columns",
+    "write_text",
     "read_columns",
     "read_parquets",
     "numpy_column",
@@ -150,6 +151,7 @@ class DamagedFile(ValueError):
         reason = " ".join(str(reason).split())  # one line
         super().__init__(f"{path}: {reason}; delete it and run the same command again")
         self.path = str(path)
+        self.reason = reason
 
 
 def _digest(columns: dict, strings: dict | None = None) -> str:
@@ -219,6 +221,14 @@ def chunk_identities(kind: str, cell: str, paths) -> list[dict]:
             raise ValueError(f"{path}: not a chunk file name (reps<start>-<stop>.*)")
         out.append(file_identity(kind, cell, int(m.group(1)), int(m.group(2))))
     return out
+
+
+def write_text(path, text: str) -> None:
+    """Write ``text`` (UTF-8) atomically: an interrupted job leaves no output."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(str(path) + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
 
 
 def write_columns(columns: dict, path, identity: dict | None = None) -> None:

@@ -32,7 +32,8 @@ from snakemake.utils import validate
 
 from shrinkstudy.config import chunk_ranges, fit_settings, load_study, study_config
 from shrinkstudy.design import ConfigError
-from shrinkstudy.precision import read_plan
+from shrinkstudy.precision import plan_block, read_plan
+from shrinkstudy.smkio import DamagedFile
 from shrinkstudy.provenance import library_closure, module_file, script_modules
 from shrinkstudy.plugins import function_file
 from shrinkstudy.runlock import clear_stale_lock
@@ -156,10 +157,17 @@ def seed_choice(spec):
 
 def chunks_of(cell):
     """The chunks of a cell: the fixed run's, or with a precision block the ones its plan asks
-    for (raises Snakemake's IncompleteCheckpointException until the cell's plan exists)."""
+    for (raises Snakemake's IncompleteCheckpointException until the cell's plan exists). A plan
+    that is damaged, hand-edited or not the cell's for this block stops the run before any job,
+    with one line naming it (delete it: the plan job writes it again)."""
     if PRECISION is None:
         return CHUNKS
-    plan = read_plan(checkpoints.plan.get(cell=cell).output.plan)
+    path = checkpoints.plan.get(cell=cell).output.plan
+    try:
+        plan = read_plan(path, cell=cell, block=precision_settings())
+    except DamagedFile as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        sys.exit(1)
     return chunk_ranges(plan["replications"], STUDY.config["chunk_size"])
 
 
@@ -193,15 +201,7 @@ def study_chunks(path):
 
 def precision_settings():
     """The precision block as plan params (plain Python, keys in a fixed order)."""
-    return {
-        "pilot": PRECISION["pilot"],
-        "max": PRECISION["max"],
-        "chunk_size": STUDY.config["chunk_size"],
-        "targets": [
-            {"estimator": t["estimator"], "measure": t["measure"], "mcse": float(t["mcse"])}
-            for t in PRECISION["targets"]
-        ],
-    }
+    return plan_block(STUDY.config)
 
 
 def plan_files():

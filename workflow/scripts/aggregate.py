@@ -4,7 +4,7 @@ provenance and failures."""
 from pathlib import Path
 
 from shrinkstudy.design import Cell
-from shrinkstudy.precision import read_plan
+from shrinkstudy.precision import plan_block, read_plan
 from shrinkstudy.provenance import provenance
 from shrinkstudy.smkio import logged
 from shrinkstudy.tables import summarise_study, write_failures, write_tables
@@ -24,7 +24,9 @@ def main(smk):
         config_files=smk.params.study_files,
     )
     head = smk.params.headline
-    plans = [read_plan(p) for p in smk.input.plans] or None  # None: fixed replications
+    # each plan must be its cell's, written for the study's precision block, undamaged
+    block = plan_block(smk.params.config)
+    plans = [read_plan(p, cell=c.name, block=block) for p, c in zip(smk.input.plans, cells)] or None
     paths = write_tables(
         summary, outdir, prov, headline_sigma=head["sigma"], seed_design=head["design"], plans=plans
     )

@@ -1,10 +1,8 @@
 """The plan of one cell: the replications its Monte Carlo SE targets need, from its pilot."""
 
-from pathlib import Path
-
 from shrinkstudy.design import Cell
 from shrinkstudy.precision import plan_from_pilot, plan_json
-from shrinkstudy.smkio import chunk_identities, logged, read_parquets
+from shrinkstudy.smkio import chunk_identities, logged, read_parquets, write_text
 
 
 def main(smk):
@@ -16,7 +14,7 @@ def main(smk):
     losses = read_parquets(smk.input.losses, chunk_identities("losses", name, smk.input.losses))
     varcomp = read_parquets(smk.input.varcomp, chunk_identities("varcomp", name, smk.input.varcomp))
     plan = plan_from_pilot(losses, varcomp, cell, precision, precision["chunk_size"], level=smk.params.level)
-    Path(smk.output.plan).write_text(plan_json(plan))
+    write_text(smk.output.plan, plan_json(plan))
     why = plan["reason"]
     print(
         f"{cell.name}: pilot {plan['pilot']}, planned {plan['replications']}"
