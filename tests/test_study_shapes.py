@@ -1,0 +1,161 @@
+"""A study of the user's own shape reads as well as the default one: a study of 8 cells (one
+block not called ``balanced``, one group size, normal and t effects, no seed example, no
+bayesglm, a user's estimator), run once end to end on a few replications; every table, figure
+and protocol line is then held against what the study asked for."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+FILES = ("Snakefile", "workflow", "src", "config", "examples", "matplotlibrc", "Makefile")
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("workflow")]
+
+ESTIMATORS = ["raw", "blup", "james_stein", "npmle", "constrained_bayes"]
+PLUGIN = "examples/limited_translation.py:estimate"
+STUDY = {
+    "base_seed": 11,
+    "replications": 20,
+    "chunk_size": 20,
+    "results": "results/mine",
+    "estimators": ESTIMATORS + [PLUGIN],
+    "grid": {"main": {"J": [5, 20], "sizes": [4], "sigma": [1, 3], "tau": [1], "effects": ["normal", "t"]}},
+}
+#: every estimator of the study, by the name its rows carry
+NAMES = ESTIMATORS + ["limited_translation"]
+#: the built-ins this study does not have (no generated text may name them)
+ABSENT = ["pooled", "varmatch", "bayesglm", "hier_bayes", "oracle", "sure", "blup_pr"]
+
+
+def _copy_project(dest: Path) -> Path:
+    for name in FILES:
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__", "results"))
+        else:
+            shutil.copy2(src, dest / name)
+    return dest
+
+
+def run(repo: Path, *args, check=True):
+    cmd = [SNAKEMAKE, "-s", str(repo / "Snakefile"), "-d", str(repo), *args]
+    res = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, MPLBACKEND="Agg"))
+    if check and res.returncode != 0:
+        raise AssertionError(f"snakemake failed:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}")
+    return res
+
+
+@pytest.fixture(scope="module")
+def mine(tmp_path_factory):
+    """The study, run once to every output: (project copy, config file, results directory)."""
+    repo = _copy_project(tmp_path_factory.mktemp("mine"))
+    config = repo / "mine.yaml"
+    config.write_text(yaml.safe_dump(STUDY, sort_keys=False))
+    run(repo, "--cores", "2", "--configfile", str(config))
+    return repo, config, repo / STUDY["results"]
+
+
+@pytest.fixture(scope="module")
+def summary(mine):
+    from shrinkstudy import figures
+
+    return figures.read_summary(mine[2] / "tables" / "summary.csv")
+
+
+def _visible_points(fig) -> dict:
+    """Per gid, the number of data points of lines carrying that gid that lie inside their axes'
+    limits (a point outside the limits, or on an axis of width 0, is not seen)."""
+    import numpy as np
+
+    out: dict = {}
+    for ax in fig.axes:
+        (x0, x1), (y0, y1) = sorted(ax.get_xlim()), sorted(ax.get_ylim())
+        for line in ax.lines:
+            gid = line.get_gid()
+            if gid is None:
+                continue
+            x = np.asarray(line.get_xdata(), float)
+            y = np.asarray(line.get_ydata(), float)
+            seen = (x1 > x0 * (1 + 1e-9)) & (x >= x0) & (x <= x1) & (y >= y0) & (y <= y1) & np.isfinite(y)
+            out[gid] = out.get(gid, 0) + int(seen.sum())
+    return out
+
+
+def test_boundary_figure_draws_every_cell_with_one_group_size(summary):
+    """Point 1: one n gave an x axis of width 0 and an empty figure."""
+    from shrinkstudy import figures
+
+    data = figures.boundary_data(summary)
+    assert len(data) == 4  # the normal-effects cells: J 5, 20 x sigma 1, 3
+    fig = figures.plot_boundary(summary)
+    seen = _visible_points(fig)
+    assert seen == {"J=5": 2, "J=20": 2}
+    for ax in fig.axes:
+        lo, hi = ax.get_xlim()
+        assert lo < 4 < hi and hi / lo >= 2
+
+
+@pytest.mark.parametrize("name", ["relmse_by_n", "spread", "coverage"])
+def test_by_n_figures_with_one_group_size_keep_the_estimators_at_their_n(summary, name):
+    """Point 4: with one n the dodged estimators were stretched across the panel."""
+    import numpy as np
+
+    from shrinkstudy import figures
+
+    fig = getattr(figures, f"plot_{name}")(summary)
+    for ax in fig.axes:
+        if not ax.lines:
+            continue
+        lo, hi = ax.get_xlim()
+        xs = np.concatenate([np.asarray(l.get_xdata(), float) for l in ax.lines if l.get_gid()])
+        # every point within 10% of n = 4 on an axis spanning a factor of 2 either side of it
+        assert np.all(np.abs(np.log(xs / 4.0)) < np.log(1.1))
+        assert lo == pytest.approx(2.0) and hi == pytest.approx(8.0)
+
+
+def _clipped_texts(fig) -> list[str]:
+    """The drawn, non-empty text artists whose extent leaves the figure (tick labels only where
+    their tick is drawn)."""
+    fig.draw_without_rendering()
+    renderer = fig._get_renderer()
+    box = fig.bbox
+    texts = [t for t in fig.texts + fig.legends if t.get_visible()]
+    for ax in fig.axes:
+        if not ax.axison:
+            texts += list(ax.texts)
+            continue
+        texts += [ax.title, ax._left_title, ax._right_title, ax.xaxis.label, ax.yaxis.label, *ax.texts]
+        for axis in (ax.xaxis, ax.yaxis):
+            for tick in axis._update_ticks():  # the ticks drawn (inside the view)
+                texts += [tick.label1, tick.label2]
+    out = []
+    for t in texts:
+        if not t.get_visible() or (hasattr(t, "get_text") and not str(t.get_text()).strip()):
+            continue
+        e = t.get_window_extent(renderer)
+        if e.x0 < box.x0 - 0.5 or e.y0 < box.y0 - 0.5 or e.x1 > box.x1 + 0.5 or e.y1 > box.y1 + 0.5:
+            out.append(t.get_text() if hasattr(t, "get_text") else repr(t))
+    return out
+
+
+SUMMARY_FIGURES = ["relmse_by_n", "nested_loop", "group_size_mse", "spread", "boundary", "coverage",
+                   "worlds_relmse", "worlds_w1", "worlds_coverage"]
+
+
+@pytest.mark.parametrize("name", SUMMARY_FIGURES)
+def test_no_text_leaves_the_figure(summary, name):
+    """Point 5: the worlds figures cut off their y label with one row of panels."""
+    from shrinkstudy import figures
+
+    fig = getattr(figures, f"plot_{name}")(summary)
+    assert _clipped_texts(fig) == []
