@@ -159,3 +159,46 @@ def test_no_text_leaves_the_figure(summary, name):
 
     fig = getattr(figures, f"plot_{name}")(summary)
     assert _clipped_texts(fig) == []
+
+
+def _section(text: str, title: str) -> str:
+    return text.split(f"## {title}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def test_protocol_measures_table_has_every_measure_of_the_summary(mine):
+    """Point 8: W1 and Spearman were in summary.csv but not in the protocol's measures table."""
+    results = mine[2]
+    columns = pd.read_csv(results / "tables" / "summary.csv", nrows=1).columns
+    measures = [c[: -len("_mcse")] for c in columns if c.endswith("_mcse")]
+    assert {"w1", "spearman", "mse", "coverage"} <= set(measures)
+    table = _section((results / "protocol.md").read_text(), "Performance measures")
+    listed = [line.split("|")[1].strip().strip("`") for line in table.splitlines() if line.startswith("| `")]
+    assert listed == measures
+
+
+def test_generated_text_points_to_the_study_s_own_results(mine):
+    """Point 9: with ``results: results/mine`` the protocol pointed to results/tables/."""
+    import re
+
+    text = (mine[2] / "protocol.md").read_text()
+    paths = re.findall(r"`(results/[^`]*)`", text)
+    assert paths and all(p.startswith("results/mine/") for p in paths), paths
+
+
+def test_plan_table_formats_every_count_one_way():
+    """Point 9: replication.md printed needed "2,650" beside planned "1500"."""
+    from shrinkstudy.tables import _plan_markdown
+
+    rep = pd.DataFrame([{
+        "cell": "J5_n4_sigma1_tau1_mu0", "pilot": 1000, "planned": 1500, "run": 1500, "max": 5000,
+        "capped": False, "reason": "target", "target_estimator": "blup", "target_measure": "rel_mse",
+        "target_mcse": 0.005, "needed": 1412.3, "achieved_mcse": 0.0049, "all_met": True,
+    }, {
+        "cell": "J20_n4_sigma1_tau1_mu0", "pilot": 1000, "planned": 5000, "run": 5000, "max": 5000,
+        "capped": True, "reason": "cap", "target_estimator": "blup", "target_measure": "rel_mse",
+        "target_mcse": 0.001, "needed": 26500.0, "achieved_mcse": 0.002, "all_met": False,
+    }])
+    row1, row2 = [l for l in _plan_markdown(rep).splitlines() if l.startswith("| J")]
+    assert row1.split(" | ")[1:5] == ["1,000", "1,413", "1,500", "1,500"]
+    assert row2.split(" | ")[1:5] == ["1,000", "26,500", "5,000", "5,000"]
+    assert "**cap 5,000**" in row2

@@ -19,6 +19,7 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
+from .measures import MEASURES
 from .provenance import SEEDING
 
 if TYPE_CHECKING:
@@ -53,31 +54,11 @@ ESTIMANDS = (
 
 #: The performance measures and their Monte Carlo SEs (Morris, White & Crowther 2019, table 6;
 #: docs/formulas.md section 5): (measure, estimate, Monte Carlo SE, the function of
-#: ``shrinkstudy.measures`` computing it). Each MCSE text is quoted from that function's
-#: docstring (``tests/test_protocol.py`` holds them together). Per replication i and group
-#: class G: s_i = mean_{j in G} e_ij^2, ebar_i = mean_{j in G} e_ij with e_ij = est_ij - m_ij,
-#: c_i the fraction of G's intervals containing m_ij; x the per-replication values, R the
-#: replications that did not fail.
-MEASURE_FORMULAS = (
-    ("mse", "mean_i s_i", "sqrt(sum_i (s_i - MSE)^2 / (R (R - 1)))", "mcse_mse"),
-    ("bias", "mean_i ebar_i", "sd(x, ddof=1) / sqrt(R)", "mcse_mean"),
-    ("empse", "sd_i(ebar_i)", "empse / sqrt(2 (R - 1))", "mcse_empse"),
-    (
-        "rel_mse",
-        "mean_i s_i(a) / mean_i s_i(raw), on the same datasets",
-        "sqrt((var x - 2 r cov(x, y) + r^2 var y) / R) / ybar",
-        "mcse_ratio",
-    ),
-    (
-        "spread",
-        "sqrt(sum_i var_j(est) / sum_i var_j(m)), all groups",
-        "delta method on the paired variances (``mcse_ratio``), divided by ``2 * spread``",
-        "spread_ratio",
-    ),
-    ("coverage", "mean_i c_i", "sd(x, ddof=1) / sqrt(R)", "mcse_mean"),
-    ("width", "mean_i (mean interval width)", "sd(x, ddof=1) / sqrt(R)", "mcse_mean"),
-    ("boundary_share", "share of fits with tau^2^ = 0", "sqrt(p (1 - p) / R)", "mcse_proportion"),
-)
+#: ``shrinkstudy.measures`` computing it), read from ``measures.MEASURES``, where each measure is
+#: declared once. Per replication i and group class G: s_i = mean_{j in G} e_ij^2,
+#: ebar_i = mean_{j in G} e_ij with e_ij = est_ij - m_ij, c_i the fraction of G's intervals
+#: containing m_ij; x the per-replication values, R the replications that did not fail.
+MEASURE_FORMULAS = tuple((m.name, m.estimate, m.mcse, m.function) for m in MEASURES)
 
 
 def _num(x) -> str:
@@ -134,10 +115,11 @@ def protocol_markdown(
     example_cell : the cell of the reproduce-one-cell commands (default: the seed example's
         design if it is a cell of the study, else the first cell).
     """
+    tables = f"{str(config['results']).rstrip('/')}/tables"  # the study's own results directory
     out: list[str] = ["# Protocol of the study", ""]
     out.append(
         "Written by the workflow from the study's config, the estimator registry and the results "
-        "(`results/tables/`); no number in it is typed by hand. Structure: Morris, White & "
+        f"(`{tables}/`); no number in it is typed by hand. Structure: Morris, White & "
         'Crowther (2019), "Using simulation studies to evaluate statistical methods", '
         "Statistics in Medicine 38:2074-2102 (aims, data-generating mechanisms, estimands, "
         "methods, performance measures)."
@@ -235,7 +217,7 @@ def protocol_markdown(
                 f"Replications run per cell: {int(per_cell['run'].min()):,} to {int(per_cell['run'].max()):,}; "
                 + (f"{len(capped)} cell(s) held at the cap: " + ", ".join(f"`{c}`" for c in capped) + "."
                    if capped else "no cell reached the cap.")
-                + " Per cell, the target that set the count and the MCSE reached: `results/tables/replication.md`."
+                + f" Per cell, the target that set the count and the MCSE reached: `{tables}/replication.md`."
             )
     else:
         reps = int(config["replications"])
@@ -256,7 +238,7 @@ def protocol_markdown(
             f"relative MSE of every estimator and group class of every cell, is "
             f"{100 * float(w['rel_mcse']):.2f}% ({w['measure']} of {w['estimator']}, groups "
             f"{w['groups']}, cell `{w['cell']}`); the median over cells of each cell's largest is "
-            f"{100 * float(rel.median()):.2f}% (`results/tables/replication.csv`)."
+            f"{100 * float(rel.median()):.2f}% (`{tables}/replication.csv`)."
         )
     out.append("")
 

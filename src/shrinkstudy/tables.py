@@ -575,15 +575,15 @@ def _plan_markdown(rep: pd.DataFrame) -> str:
         rows.append(
             [
                 str(r["cell"]),
-                str(int(r["pilot"])),
+                f"{int(r['pilot']):,}",
                 f"{math.ceil(needed):,}" if pd.notna(needed) else "n/a",
-                str(int(r["planned"])),
-                str(int(r["run"])),
+                f"{int(r['planned']):,}",
+                f"{int(r['run']):,}",
                 f"{r['target_measure']} of {r['target_estimator']}" if has else "n/a",
                 f"{r['target_mcse']:g}" if has else "n/a",
                 f"{r['achieved_mcse']:.2g}" if pd.notna(r["achieved_mcse"]) else "n/a",
                 "yes" if r["all_met"] else "no",
-                f"**cap {int(r['max'])}**" if r["capped"] else str(r["reason"]),
+                f"**cap {int(r['max']):,}**" if r["capped"] else str(r["reason"]),
             ]
         )
     align = [":---", "---:", "---:", "---:", "---:", ":---", "---:", "---:", ":---", ":---"]
