@@ -202,3 +202,60 @@ def test_plan_table_formats_every_count_one_way():
     assert row1.split(" | ")[1:5] == ["1,000", "1,413", "1,500", "1,500"]
     assert row2.split(" | ")[1:5] == ["1,000", "26,500", "5,000", "5,000"]
     assert "**cap 5,000**" in row2
+
+
+def test_make_report_with_a_config_file(mine):
+    """Point 7: `make report CONFIG=mine.yaml` dropped the config file in its report step. The
+    Makefile's own report command (from `make -n`) is run with this environment's tools."""
+    repo, config, results = mine
+    dry = subprocess.run(["make", "-n", "report", f"CONFIG={config}"], cwd=repo, capture_output=True,
+                         text=True, check=True).stdout.strip().splitlines()
+    command = dry[-1]
+    assert "--report" in command and f"--configfile {config}" in command
+    bin_dir = str(Path(sys.executable).parent)
+    command = command.replace(".venv/bin/", bin_dir + "/")
+    res = subprocess.run(["bash", "-c", command], cwd=repo, capture_output=True, text=True,
+                         env=dict(os.environ, MPLBACKEND="Agg"))
+    assert res.returncode == 0, res.stderr[-3000:]
+    report = results / "report.html"
+    assert report.stat().st_size > 10_000
+    assert not (repo / "results" / "report.html").exists()
+
+
+def _md_rows(text: str, first: str) -> list[dict]:
+    """The rows of the Markdown table whose header starts with ``| first |``, as dicts."""
+    lines = text.splitlines()
+    start = next(i for i, l in enumerate(lines) if l.startswith(f"| {first} |"))
+    header = [h.strip() for h in lines[start].strip("|").split("|")]
+    out = []
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        out.append(dict(zip(header, [c.strip() for c in line.strip("|").split("|")])))
+    return out
+
+
+def test_summary_markdown_tells_the_worlds_apart(mine):
+    """Point 2: summary.md had no effects column, so a normal and a t row looked identical."""
+    results = mine[2]
+    rows = _md_rows((results / "tables" / "summary.md").read_text(), "J")
+    assert len(rows) == 8
+    assert sorted(r["effects"] for r in rows) == ["normal"] * 4 + ["t (3)"] * 4
+    keys = [(r["J"], r["sizes"], r["sigma"], r["tau"], r["effects"]) for r in rows]
+    assert len(set(keys)) == 8
+
+
+def test_protocol_describes_each_cell_s_effects_and_errors(mine):
+    """Point 2: the protocol stated theta_j ~ N(0, tau^2) for every cell, the t cells too."""
+    results = mine[2]
+    summary = pd.read_csv(results / "tables" / "summary.csv").drop_duplicates("cell").set_index("cell")
+    text = (results / "protocol.md").read_text()
+    dgm = _section(text, "Data-generating mechanisms")
+    rows = {r["cell"].strip("`"): r for r in _md_rows(dgm, "cell")}
+    assert set(rows) == set(summary.index)
+    for cell, r in rows.items():
+        want = "normal" if summary.at[cell, "effects"] == "normal" else f"t ({summary.at[cell, 'effects_param']:g})"
+        assert r["effects"] == want and r["errors"] == "normal" and r["SD ratio"] == "1"
+    assert "- effects `t (3)` (4 of the 8 cells): theta_j = tau sqrt((df - 2) / df) T_df" in dgm
+    assert "- effects `normal` (4 of the 8 cells): theta_j ~ N(0, tau^2)." in dgm
+    assert "theta_j ~ N(0, tau^2) and e_ij ~ N(0, sigma^2) in every cell" not in dgm

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from .measures import MEASURES
 from .provenance import SEEDING
+from .worlds import world_label, world_mechanism
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -134,21 +135,49 @@ def protocol_markdown(
 
     # data-generating mechanisms
     out += ["## Data-generating mechanisms", ""]
+    normal = [c for c in cells if (c.effects, c.errors, c.sigma_ratio) == ("normal", "normal", 1.0)]
     out.append(
         f"{len(cells)} cells (the config's `grid`, each block a full factorial of its lists). A "
         "dataset of a cell has J groups of the given sizes (`a x k + b x l`: k groups of a, then l "
-        "of b; a single number: every group of that size); the true means are mu + theta_j, "
-        "theta_j ~ N(0, tau^2), and the observations add e_ij ~ N(0, sigma^2)."
+        "of b; a single number: every group of that size); the true means are m_j = mu + theta_j, "
+        "and the observations y_ij = m_j + e_ij"
+        + (
+            ", with theta_j ~ N(0, tau^2) and e_ij ~ N(0, sigma^2) in every cell."
+            if len(normal) == len(cells)
+            else ", theta_j and e_ij drawn as each cell's effects, errors and SD ratio say (every "
+            "distribution standardised to mean 0 and SD tau, or SD sigma_j):"
+        )
     )
     out.append("")
+    if len(normal) < len(cells):
+        for kind, key, title in (
+            ("effects", lambda c: (c.effects, c.effects_param), "effects"),
+            ("errors", lambda c: (c.errors, c.errors_df), "errors"),
+            ("sigma_ratio", lambda c: (c.sigma_ratio, None), "SD ratio"),
+        ):
+            for value in dict.fromkeys(key(c) for c in cells):
+                which = [c for c in cells if key(c) == value]
+                label = world_label(kind, *value) if kind != "sigma_ratio" else world_label(kind, value[0])
+                scope = "every cell" if len(which) == len(cells) else f"{len(which)} of the {len(cells)} cells"
+                out.append(f"- {title} `{label}` ({scope}): {world_mechanism(kind, *value)}.")
+        out.append("")
+    world = [
+        (h, f) for h, f in (
+            ("effects", lambda c: world_label("effects", c.effects, c.effects_param)),
+            ("errors", lambda c: world_label("errors", c.errors, c.errors_df)),
+            ("SD ratio", lambda c: world_label("sigma_ratio", c.sigma_ratio)),
+        )
+        if len(normal) < len(cells)
+    ]
     rows = [
         [f"`{c.name}`", c.block, str(c.J), c.design, str(c.N), _num(c.sigma), _num(c.tau), _num(c.mu)]
+        + [f(c) for _, f in world]
         for c in cells
     ]
     out += _md_table(
-        ["cell", "block", "J", "group sizes", "N", "sigma", "tau", "mu"],
+        ["cell", "block", "J", "group sizes", "N", "sigma", "tau", "mu"] + [h for h, _ in world],
         rows,
-        [":---", ":---", "---:", ":---", "---:", "---:", "---:", "---:"],
+        [":---", ":---", "---:", ":---", "---:", "---:", "---:", "---:"] + [":---"] * len(world),
     )
     out.append("")
 

@@ -33,6 +33,7 @@ import pandas as pd
 from . import registry
 from .measures import FAILURE_COLUMNS, SUMMARY_COLUMN_TYPES, SUMMARY_COLUMNS
 from .provenance import _plain
+from .worlds import world_label
 
 __all__ = [
     "FLOAT_FORMAT",
@@ -258,7 +259,9 @@ def _paper_table(summary: pd.DataFrame):
     allrows = summary[summary["groups"] == "all"]
     ests = _estimators_in(allrows)
     show_mu = bool((allrows["mu"] != 0).any())
-    header = ["J", "sizes", "sigma", "tau"] + (["mu"] if show_mu else []) + ["R", "P(tau^=0)"] + ests
+    world = _world_columns(allrows)
+    header = ["J", "sizes", "sigma", "tau"] + (["mu"] if show_mu else []) + [h for h, _ in world]
+    header += ["R", "P(tau^=0)"] + ests
     rows, notes = [], []
     by_cell: dict[str, dict[str, dict]] = {}
     for r in allrows[["cell", "estimator", "reps", "mse", "mse_mcse", "failures"]].to_dict("records"):
@@ -268,6 +271,7 @@ def _paper_table(summary: pd.DataFrame):
         R = max(int(r["reps"]) for r in g.values())
         row = [str(c["J"]), str(c["design"]), _num(c["sigma"]), _num(c["tau"])]
         row += [_num(c["mu"])] if show_mu else []
+        row += [label(c) for _, label in world]
         row += [str(R), format_estimate(c["boundary_share"], c["boundary_share_mcse"])]
         for e in ests:
             if e in g:
@@ -277,12 +281,26 @@ def _paper_table(summary: pd.DataFrame):
             else:
                 row.append("n/a")
         rows.append(row)
-    return header, rows, notes, ests, show_mu
+    return header, rows, notes, ests, show_mu, len(world)
+
+
+def _world_columns(rows: pd.DataFrame) -> list:
+    """The world columns a table of these rows shows, as (header, label of a row): the effects,
+    the errors and the SD ratio, each where some cell leaves the normal model's value (so that
+    a normal and a t cell of the same J, n and sigma are told apart)."""
+    out = []
+    if "effects" in rows and (rows["effects"].astype(str) != "normal").any():
+        out.append(("effects", lambda c: world_label("effects", c["effects"], c.get("effects_param"))))
+    if "errors" in rows and (rows["errors"].astype(str) != "normal").any():
+        out.append(("errors", lambda c: world_label("errors", c["errors"], c.get("errors_df"))))
+    if "sigma_ratio" in rows and (rows["sigma_ratio"].astype(float) != 1.0).any():
+        out.append(("SD ratio", lambda c: world_label("sigma_ratio", c["sigma_ratio"])))
+    return out
 
 
 def summary_markdown(summary: pd.DataFrame, paper=None) -> str:
     """The paper table in Markdown (``paper``: ``_paper_table(summary)``, when already built)."""
-    header, rows, notes, ests, show_mu = paper or _paper_table(summary)
+    header, rows, notes, ests, show_mu, nworld = paper or _paper_table(summary)
     text = [
         "# Mean squared error of the group-mean estimates",
         "",
@@ -294,7 +312,7 @@ def summary_markdown(summary: pd.DataFrame, paper=None) -> str:
         ),
         "",
     ]
-    align = ["---:", ":---", "---:", "---:"] + (["---:"] if show_mu else []) + ["---:", "---:"]
+    align = ["---:", ":---", "---:", "---:"] + (["---:"] if show_mu else []) + [":---"] * nworld + ["---:", "---:"]
     align += ["---:"] * len(ests)
     text.append(_md_table(header, rows, align))
     text.append("Failed fits: " + ("; ".join(notes) + "." if notes else "none.") + "\n")
@@ -303,10 +321,11 @@ def summary_markdown(summary: pd.DataFrame, paper=None) -> str:
 
 def summary_latex(summary: pd.DataFrame, paper=None) -> str:
     """The paper table in LaTeX (``paper``: ``_paper_table(summary)``, when already built)."""
-    _, rows, notes, ests, show_mu = paper or _paper_table(summary)
-    k = 4 + (1 if show_mu else 0)
+    header, rows, notes, ests, show_mu, nworld = paper or _paper_table(summary)
+    k = 4 + (1 if show_mu else 0) + nworld
     spec = "r l " + " ".join(["r"] * (k - 2)) + " r r " + " ".join(["r"] * len(ests))
     tex_header = [r"$J$", r"$n_j$", r"$\sigma$", r"$\tau$"] + ([r"$\mu$"] if show_mu else [])
+    tex_header += [_tex_escape(h) for h in header[k - nworld : k]]
     tex_header += [r"$R$", r"$P(\hat\tau^2 = 0)$"] + [r"\texttt{" + _tex_escape(e) + "}" for e in ests]
     lines = [
         "% MSE of the group-mean estimates (mean over groups of squared error), Monte Carlo SE in",
