@@ -259,3 +259,30 @@ def test_protocol_describes_each_cell_s_effects_and_errors(mine):
     assert "- effects `t (3)` (4 of the 8 cells): theta_j = tau sqrt((df - 2) / df) T_df" in dgm
     assert "- effects `normal` (4 of the 8 cells): theta_j ~ N(0, tau^2)." in dgm
     assert "theta_j ~ N(0, tau^2) and e_ij ~ N(0, sigma^2) in every cell" not in dgm
+
+
+def test_headline_exists_for_any_study(mine):
+    """Point 3: headline.md was empty ("no balanced cells with sigma = 5", "the seed's design is
+    not in this study") for a study without the seed answer's sigma and design."""
+    results = mine[2]
+    text = (results / "tables" / "headline.md").read_text()
+    assert "no balanced cells" not in text and "not in this study" not in text
+    assert "## Block `main`" in text
+    rows = _md_rows(text, "J")
+    assert len(rows) == 8
+    summary = pd.read_csv(results / "tables" / "summary.csv")
+    want = summary[(summary["groups"] == "all") & (summary["estimator"] != "raw")]
+    for name in NAMES[1:]:
+        got = [r[name] for r in rows]
+        assert len(got) == 8 and all(g != "n/a" and g for g in got), name
+    head = pd.read_csv(results / "tables" / "headline.csv")
+    assert len(head) == len(want) == 8 * 5
+
+
+def test_findings_count_every_cell(mine):
+    """Point 6: findings.json said cells: 4 (the normal-world cells) for an 8-cell study."""
+    import json
+
+    found = json.loads((mine[2] / "tables" / "findings.json").read_text())
+    assert found["cells"]["value"] == 8
+    assert found["normal_world_cells"]["value"] == 4
