@@ -17,7 +17,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
-FILES = ("Snakefile", "workflow", "src", "config", "examples", "matplotlibrc", "Makefile")
+FILES = ("Snakefile", "workflow", "src", "config", "examples", "matplotlibrc", "Makefile", "pyproject.toml")
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("workflow")]
 
@@ -286,3 +286,30 @@ def test_findings_count_every_cell(mine):
     found = json.loads((mine[2] / "tables" / "findings.json").read_text())
     assert found["cells"]["value"] == 8
     assert found["normal_world_cells"]["value"] == 4
+
+
+@pytest.mark.parametrize(
+    "name, measure, expected",
+    [
+        ("relmse_by_n", "rel_mse", ["blup", "james_stein", "npmle", "constrained_bayes", "limited_translation"]),
+        ("spread", "spread", NAMES),
+    ],
+)
+def test_figures_draw_every_estimator_the_study_asked_for(summary, name, measure, expected):
+    """Point 4: npmle and constrained_bayes, asked for, were missing from the normal world's
+    figures. Every point drawn: the normal-world cells (4) x the estimators with the measure."""
+    from shrinkstudy import figures
+
+    fig = getattr(figures, f"plot_{name}")(summary)
+    seen = _visible_points(fig)
+    assert seen == {e: 4 for e in expected}
+
+
+def test_coverage_draws_every_estimator_with_an_interval(summary):
+    from shrinkstudy import figures
+
+    rows = summary[(summary["groups"] == "all") & summary["coverage"].notna()]
+    with_intervals = [e for e in NAMES if e in set(rows["estimator"])]
+    assert "raw" in with_intervals and "blup" in with_intervals
+    seen = _visible_points(figures.plot_coverage(summary))
+    assert seen == {e: 4 for e in with_intervals}
