@@ -50,9 +50,11 @@ bench: $(BIN)/snakemake
 timing: $(BIN)/snakemake
 	$(LIB) $(BIN)/python -m shrinkstudy.timing --verify
 
-## make report: browsable HTML report of the default study
+## make report: browsable HTML report of the study (the default one, or CONFIG=file), in its results
+## directory (results/report.html; results/mine/report.html for a study with results: results/mine)
+STUDY_RESULTS = $(LIB) $(BIN)/python -c 'import sys; from shrinkstudy.config import load_study, read_config_file; print(load_study(read_config_file(sys.argv[1])).config["results"].rstrip("/"))'
 report: study
-	$(BIN)/snakemake --cores $(CORES) --report results/report.html
+	$(BIN)/snakemake --cores $(CORES) $(if $(CONFIG),--configfile $(CONFIG)) --report "$$($(STUDY_RESULTS) $(or $(CONFIG),config/config.yaml))/report.html"
 
 clean-results:
 	rm -rf results .snakemake/metadata

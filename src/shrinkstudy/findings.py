@@ -174,7 +174,10 @@ def findings(
     # A study without what a finding needs (the seed's cell, balanced cells, an estimator) leaves
     # that finding out; the README's test then names it.
     with _section():  # design
-        out["cells"] = _entry(a["cell"].nunique(), ",", "cells of the study")
+        out["cells"] = _entry(everything["cell"].nunique(), ",", "cells of the study")
+        out["normal_world_cells"] = _entry(
+            a["cell"].nunique(), ",", "cells of the normal world (normal effects and errors, one sigma)"
+        )
         out["replications"] = _entry(int((a["reps"] + a["failures"]).max()), ",", "replications per cell")
         out["level"] = _entry(level, "g", "nominal level of the intervals")
     with _section():

@@ -45,7 +45,7 @@ one chunk.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -59,6 +59,8 @@ if TYPE_CHECKING:  # pandas is imported only where a DataFrame is built (the job
     import pandas as pd
 
 __all__ = [
+    "MEASURES",
+    "Measure",
     "PARAM_COLUMNS",
     "SUMMARY_COLUMNS",
     "SUMMARY_COLUMN_TYPES",
@@ -75,6 +77,81 @@ __all__ = [
     "theory_risks",
 ]
 
+class Measure(NamedTuple):
+    """One performance measure, declared once: the summary's columns ``name`` and
+    ``name_mcse``, the protocol's measures table and the figures read it.
+
+    name : the summary column (its MCSE in ``<name>_mcse``).
+    label : short text for axes and tables.
+    estimate : its formula, for the protocol (per replication i, over the groups of a class G).
+    mcse : the formula of its Monte Carlo SE, quoted from the docstring of ``function``.
+    function : the function of this module that computes the MCSE.
+    better : which way is better: "lower", "higher", "nearer 1", "nearer the level", or "" (no
+        direction: a property of the fit or of the intervals' cost).
+    estimators : which estimators have it: "all", "intervals" (those with an interval), or
+        "fit" (a property of the variance-component fit, the same for every estimator using it).
+    groups : the rows that have it: "every" group class, or "all" (the "all" rows only).
+    """
+
+    name: str
+    label: str
+    estimate: str
+    mcse: str
+    function: str
+    better: str
+    estimators: str = "all"
+    groups: str = "every"
+
+
+#: Every performance measure of the summary, in its column order (``SUMMARY_COLUMNS``).
+MEASURES: tuple[Measure, ...] = (
+    Measure("mse", "MSE", "mean_i s_i", "sqrt(sum_i (s_i - MSE)^2 / (R (R - 1)))", "mcse_mse", "lower"),
+    Measure("bias", "bias", "mean_i ebar_i", "sd(x, ddof=1) / sqrt(R)", "mcse_mean", "nearer 0"),
+    Measure("empse", "empirical SE", "sd_i(ebar_i)", "empse / sqrt(2 (R - 1))", "mcse_empse", "lower"),
+    Measure(
+        "rel_mse",
+        "MSE / MSE(raw)",
+        "mean_i s_i(a) / mean_i s_i(raw), on the same datasets",
+        "sqrt((var x - 2 r cov(x, y) + r^2 var y) / R) / ybar",
+        "mcse_ratio",
+        "lower",
+    ),
+    Measure(
+        "spread",
+        "spread ratio",
+        "sqrt(sum_i var_j(est) / sum_i var_j(m)), all groups",
+        "delta method on the paired variances (``mcse_ratio``), divided by ``2 * spread``",
+        "spread_ratio",
+        "nearer 1",
+        groups="all",
+    ),
+    Measure(
+        "w1",
+        "W1 (histogram accuracy)",
+        "mean_i W1_i, W1_i = mean_j |sorted(est)_j - sorted(m)_j|, all groups",
+        "sd(x, ddof=1) / sqrt(R)",
+        "mcse_mean",
+        "lower",
+        groups="all",
+    ),
+    Measure(
+        "spearman",
+        "Spearman correlation",
+        "mean_i rho_i, rho_i the Spearman correlation of est_ij with m_ij, all groups",
+        "sd(x, ddof=1) / sqrt(R)",
+        "mcse_mean",
+        "higher",
+        groups="all",
+    ),
+    Measure("coverage", "coverage", "mean_i c_i", "sd(x, ddof=1) / sqrt(R)", "mcse_mean", "nearer the level",
+            estimators="intervals"),
+    Measure("width", "interval width", "mean_i (mean interval width)", "sd(x, ddof=1) / sqrt(R)", "mcse_mean",
+            "", estimators="intervals"),
+    Measure("boundary_share", "share of fits with tau^2^ = 0", "share of fits with tau^2^ = 0",
+            "sqrt(p (1 - p) / R)", "mcse_proportion", "", estimators="fit"),
+)
+
+
 #: The cell's descriptive columns (``Cell.params()``), first in every summary row.
 PARAM_COLUMNS = (
     "cell", "block", "J", "design", "balanced", "n", "N", "sigma", "tau", "mu",
@@ -86,26 +163,8 @@ SUMMARY_COLUMNS = PARAM_COLUMNS + (
     "groups",
     "reps",
     "failures",
-    "mse",
-    "mse_mcse",
-    "bias",
-    "bias_mcse",
-    "empse",
-    "empse_mcse",
-    "rel_mse",
-    "rel_mse_mcse",
-    "spread",
-    "spread_mcse",
-    "w1",
-    "w1_mcse",
-    "spearman",
-    "spearman_mcse",
-    "coverage",
-    "coverage_mcse",
-    "width",
-    "width_mcse",
-    "boundary_share",
-    "boundary_share_mcse",
+    # every measure and its MCSE, in the order of MEASURES
+    *(column for m in MEASURES for column in (m.name, f"{m.name}_mcse")),
     "raw_risk",
     "oracle_risk",
     "p_boundary_theory",

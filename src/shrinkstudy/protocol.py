@@ -19,7 +19,9 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
+from .measures import MEASURES
 from .provenance import SEEDING
+from .worlds import world_label, world_mechanism
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -53,31 +55,11 @@ ESTIMANDS = (
 
 #: The performance measures and their Monte Carlo SEs (Morris, White & Crowther 2019, table 6;
 #: docs/formulas.md section 5): (measure, estimate, Monte Carlo SE, the function of
-#: ``shrinkstudy.measures`` computing it). Each MCSE text is quoted from that function's
-#: docstring (``tests/test_protocol.py`` holds them together). Per replication i and group
-#: class G: s_i = mean_{j in G} e_ij^2, ebar_i = mean_{j in G} e_ij with e_ij = est_ij - m_ij,
-#: c_i the fraction of G's intervals containing m_ij; x the per-replication values, R the
-#: replications that did not fail.
-MEASURE_FORMULAS = (
-    ("mse", "mean_i s_i", "sqrt(sum_i (s_i - MSE)^2 / (R (R - 1)))", "mcse_mse"),
-    ("bias", "mean_i ebar_i", "sd(x, ddof=1) / sqrt(R)", "mcse_mean"),
-    ("empse", "sd_i(ebar_i)", "empse / sqrt(2 (R - 1))", "mcse_empse"),
-    (
-        "rel_mse",
-        "mean_i s_i(a) / mean_i s_i(raw), on the same datasets",
-        "sqrt((var x - 2 r cov(x, y) + r^2 var y) / R) / ybar",
-        "mcse_ratio",
-    ),
-    (
-        "spread",
-        "sqrt(sum_i var_j(est) / sum_i var_j(m)), all groups",
-        "delta method on the paired variances (``mcse_ratio``), divided by ``2 * spread``",
-        "spread_ratio",
-    ),
-    ("coverage", "mean_i c_i", "sd(x, ddof=1) / sqrt(R)", "mcse_mean"),
-    ("width", "mean_i (mean interval width)", "sd(x, ddof=1) / sqrt(R)", "mcse_mean"),
-    ("boundary_share", "share of fits with tau^2^ = 0", "sqrt(p (1 - p) / R)", "mcse_proportion"),
-)
+#: ``shrinkstudy.measures`` computing it), read from ``measures.MEASURES``, where each measure is
+#: declared once. Per replication i and group class G: s_i = mean_{j in G} e_ij^2,
+#: ebar_i = mean_{j in G} e_ij with e_ij = est_ij - m_ij, c_i the fraction of G's intervals
+#: containing m_ij; x the per-replication values, R the replications that did not fail.
+MEASURE_FORMULAS = tuple((m.name, m.estimate, m.mcse, m.function) for m in MEASURES)
 
 
 def _num(x) -> str:
@@ -134,10 +116,11 @@ def protocol_markdown(
     example_cell : the cell of the reproduce-one-cell commands (default: the seed example's
         design if it is a cell of the study, else the first cell).
     """
+    tables = f"{str(config['results']).rstrip('/')}/tables"  # the study's own results directory
     out: list[str] = ["# Protocol of the study", ""]
     out.append(
         "Written by the workflow from the study's config, the estimator registry and the results "
-        "(`results/tables/`); no number in it is typed by hand. Structure: Morris, White & "
+        f"(`{tables}/`); no number in it is typed by hand. Structure: Morris, White & "
         'Crowther (2019), "Using simulation studies to evaluate statistical methods", '
         "Statistics in Medicine 38:2074-2102 (aims, data-generating mechanisms, estimands, "
         "methods, performance measures)."
@@ -152,21 +135,49 @@ def protocol_markdown(
 
     # data-generating mechanisms
     out += ["## Data-generating mechanisms", ""]
+    normal = [c for c in cells if (c.effects, c.errors, c.sigma_ratio) == ("normal", "normal", 1.0)]
     out.append(
         f"{len(cells)} cells (the config's `grid`, each block a full factorial of its lists). A "
         "dataset of a cell has J groups of the given sizes (`a x k + b x l`: k groups of a, then l "
-        "of b; a single number: every group of that size); the true means are mu + theta_j, "
-        "theta_j ~ N(0, tau^2), and the observations add e_ij ~ N(0, sigma^2)."
+        "of b; a single number: every group of that size); the true means are m_j = mu + theta_j, "
+        "and the observations y_ij = m_j + e_ij"
+        + (
+            ", with theta_j ~ N(0, tau^2) and e_ij ~ N(0, sigma^2) in every cell."
+            if len(normal) == len(cells)
+            else ", theta_j and e_ij drawn as each cell's effects, errors and SD ratio say (every "
+            "distribution standardised to mean 0 and SD tau, or SD sigma_j):"
+        )
     )
     out.append("")
+    if len(normal) < len(cells):
+        for kind, key, title in (
+            ("effects", lambda c: (c.effects, c.effects_param), "effects"),
+            ("errors", lambda c: (c.errors, c.errors_df), "errors"),
+            ("sigma_ratio", lambda c: (c.sigma_ratio, None), "SD ratio"),
+        ):
+            for value in dict.fromkeys(key(c) for c in cells):
+                which = [c for c in cells if key(c) == value]
+                label = world_label(kind, *value) if kind != "sigma_ratio" else world_label(kind, value[0])
+                scope = "every cell" if len(which) == len(cells) else f"{len(which)} of the {len(cells)} cells"
+                out.append(f"- {title} `{label}` ({scope}): {world_mechanism(kind, *value)}.")
+        out.append("")
+    world = [
+        (h, f) for h, f in (
+            ("effects", lambda c: world_label("effects", c.effects, c.effects_param)),
+            ("errors", lambda c: world_label("errors", c.errors, c.errors_df)),
+            ("SD ratio", lambda c: world_label("sigma_ratio", c.sigma_ratio)),
+        )
+        if len(normal) < len(cells)
+    ]
     rows = [
         [f"`{c.name}`", c.block, str(c.J), c.design, str(c.N), _num(c.sigma), _num(c.tau), _num(c.mu)]
+        + [f(c) for _, f in world]
         for c in cells
     ]
     out += _md_table(
-        ["cell", "block", "J", "group sizes", "N", "sigma", "tau", "mu"],
+        ["cell", "block", "J", "group sizes", "N", "sigma", "tau", "mu"] + [h for h, _ in world],
         rows,
-        [":---", ":---", "---:", ":---", "---:", "---:", "---:", "---:"],
+        [":---", ":---", "---:", ":---", "---:", "---:", "---:", "---:"] + [":---"] * len(world),
     )
     out.append("")
 
@@ -235,7 +246,7 @@ def protocol_markdown(
                 f"Replications run per cell: {int(per_cell['run'].min()):,} to {int(per_cell['run'].max()):,}; "
                 + (f"{len(capped)} cell(s) held at the cap: " + ", ".join(f"`{c}`" for c in capped) + "."
                    if capped else "no cell reached the cap.")
-                + " Per cell, the target that set the count and the MCSE reached: `results/tables/replication.md`."
+                + f" Per cell, the target that set the count and the MCSE reached: `{tables}/replication.md`."
             )
     else:
         reps = int(config["replications"])
@@ -256,7 +267,7 @@ def protocol_markdown(
             f"relative MSE of every estimator and group class of every cell, is "
             f"{100 * float(w['rel_mcse']):.2f}% ({w['measure']} of {w['estimator']}, groups "
             f"{w['groups']}, cell `{w['cell']}`); the median over cells of each cell's largest is "
-            f"{100 * float(rel.median()):.2f}% (`results/tables/replication.csv`)."
+            f"{100 * float(rel.median()):.2f}% (`{tables}/replication.csv`)."
         )
     out.append("")
 

@@ -33,6 +33,7 @@ import pandas as pd
 from . import registry
 from .measures import FAILURE_COLUMNS, SUMMARY_COLUMN_TYPES, SUMMARY_COLUMNS
 from .provenance import _plain
+from .worlds import world_label
 
 __all__ = [
     "FLOAT_FORMAT",
@@ -258,7 +259,9 @@ def _paper_table(summary: pd.DataFrame):
     allrows = summary[summary["groups"] == "all"]
     ests = _estimators_in(allrows)
     show_mu = bool((allrows["mu"] != 0).any())
-    header = ["J", "sizes", "sigma", "tau"] + (["mu"] if show_mu else []) + ["R", "P(tau^=0)"] + ests
+    world = _world_columns(allrows)
+    header = ["J", "sizes", "sigma", "tau"] + (["mu"] if show_mu else []) + [h for h, _ in world]
+    header += ["R", "P(tau^=0)"] + ests
     rows, notes = [], []
     by_cell: dict[str, dict[str, dict]] = {}
     for r in allrows[["cell", "estimator", "reps", "mse", "mse_mcse", "failures"]].to_dict("records"):
@@ -268,6 +271,7 @@ def _paper_table(summary: pd.DataFrame):
         R = max(int(r["reps"]) for r in g.values())
         row = [str(c["J"]), str(c["design"]), _num(c["sigma"]), _num(c["tau"])]
         row += [_num(c["mu"])] if show_mu else []
+        row += [label(c) for _, label in world]
         row += [str(R), format_estimate(c["boundary_share"], c["boundary_share_mcse"])]
         for e in ests:
             if e in g:
@@ -277,12 +281,26 @@ def _paper_table(summary: pd.DataFrame):
             else:
                 row.append("n/a")
         rows.append(row)
-    return header, rows, notes, ests, show_mu
+    return header, rows, notes, ests, show_mu, len(world)
+
+
+def _world_columns(rows: pd.DataFrame) -> list:
+    """The world columns a table of these rows shows, as (header, label of a row): the effects,
+    the errors and the SD ratio, each where some cell leaves the normal model's value (so that
+    a normal and a t cell of the same J, n and sigma are told apart)."""
+    out = []
+    if "effects" in rows and (rows["effects"].astype(str) != "normal").any():
+        out.append(("effects", lambda c: world_label("effects", c["effects"], c.get("effects_param"))))
+    if "errors" in rows and (rows["errors"].astype(str) != "normal").any():
+        out.append(("errors", lambda c: world_label("errors", c["errors"], c.get("errors_df"))))
+    if "sigma_ratio" in rows and (rows["sigma_ratio"].astype(float) != 1.0).any():
+        out.append(("SD ratio", lambda c: world_label("sigma_ratio", c["sigma_ratio"])))
+    return out
 
 
 def summary_markdown(summary: pd.DataFrame, paper=None) -> str:
     """The paper table in Markdown (``paper``: ``_paper_table(summary)``, when already built)."""
-    header, rows, notes, ests, show_mu = paper or _paper_table(summary)
+    header, rows, notes, ests, show_mu, nworld = paper or _paper_table(summary)
     text = [
         "# Mean squared error of the group-mean estimates",
         "",
@@ -294,7 +312,7 @@ def summary_markdown(summary: pd.DataFrame, paper=None) -> str:
         ),
         "",
     ]
-    align = ["---:", ":---", "---:", "---:"] + (["---:"] if show_mu else []) + ["---:", "---:"]
+    align = ["---:", ":---", "---:", "---:"] + (["---:"] if show_mu else []) + [":---"] * nworld + ["---:", "---:"]
     align += ["---:"] * len(ests)
     text.append(_md_table(header, rows, align))
     text.append("Failed fits: " + ("; ".join(notes) + "." if notes else "none.") + "\n")
@@ -303,10 +321,11 @@ def summary_markdown(summary: pd.DataFrame, paper=None) -> str:
 
 def summary_latex(summary: pd.DataFrame, paper=None) -> str:
     """The paper table in LaTeX (``paper``: ``_paper_table(summary)``, when already built)."""
-    _, rows, notes, ests, show_mu = paper or _paper_table(summary)
-    k = 4 + (1 if show_mu else 0)
+    header, rows, notes, ests, show_mu, nworld = paper or _paper_table(summary)
+    k = 4 + (1 if show_mu else 0) + nworld
     spec = "r l " + " ".join(["r"] * (k - 2)) + " r r " + " ".join(["r"] * len(ests))
     tex_header = [r"$J$", r"$n_j$", r"$\sigma$", r"$\tau$"] + ([r"$\mu$"] if show_mu else [])
+    tex_header += [_tex_escape(h) for h in header[k - nworld : k]]
     tex_header += [r"$R$", r"$P(\hat\tau^2 = 0)$"] + [r"\texttt{" + _tex_escape(e) + "}" for e in ests]
     lines = [
         "% MSE of the group-mean estimates (mean over groups of squared error), Monte Carlo SE in",
@@ -346,10 +365,18 @@ def headline_table(summary: pd.DataFrame, sigma: float = HEADLINE_SIGMA, seed_de
     seed["table"] = "seed"
     seed = seed.sort_values(["tau", "mu"], kind="stable")
     out = pd.concat([bal, seed], ignore_index=True)
+    if out.empty:
+        # a study without the seed answer's sigma or design: each block's cells, in the summary's
+        # order ("all" rows), so that every study has a headline
+        rest = sort_summary(normalise_summary(summary))
+        out = rest[(rest["estimator"] != "raw") & (rest["groups"] == "all")].copy()
+        out["table"] = "block:" + out["block"].astype(str)
     return out.loc[:, list(HEADLINE_COLUMNS)].reset_index(drop=True)
 
 
-def _headline_markdown(head: pd.DataFrame, sigma: float, seed_design: str) -> str:
+def _headline_markdown(head: pd.DataFrame, sigma: float, seed_design: str, summary=None) -> str:
+    if len(head) and str(head["table"].iloc[0]).startswith("block:"):
+        return _headline_blocks_markdown(head, summary)
     text = [
         "# Relative MSE against the raw group means",
         "",
@@ -403,6 +430,48 @@ def _headline_markdown(head: pd.DataFrame, sigma: float, seed_design: str) -> st
         text.append(_md_table(header, rows, align))
     else:
         text.append(f"(the seed's design is not in this study at sigma = {sigma:g})\n")
+    return "\n".join(text)
+
+
+def _headline_blocks_markdown(head: pd.DataFrame, summary=None) -> str:
+    """The headline of a study without the seed answer's sigma and design: one table per block,
+    relative MSE of every estimator in each cell (the world columns where a cell has them)."""
+    text = [
+        "# Relative MSE against the raw group means",
+        "",
+        (
+            "Relative MSE = MSE of the estimator / MSE of the raw means on the same replications "
+            "(raw = 1 by definition; below 1 is better), over all groups of each cell, block by block. "
+            "Monte Carlo SE (delta method on the paired per-replication losses) in parentheses."
+        ),
+        "",
+    ]
+    cells = None
+    if summary is not None:
+        cells = normalise_summary(summary).drop_duplicates("cell").set_index("cell")
+    for table, part in head.groupby("table", sort=False):
+        block = table.split(":", 1)[1]
+        ests = _estimators_in(part)
+        info = cells.loc[part["cell"].unique()].reset_index() if cells is not None else part
+        world = _world_columns(info) if cells is not None else []
+        show_mu = bool((part["mu"] != 0).any())
+        header = ["J", "sizes", "sigma", "tau"] + (["mu"] if show_mu else []) + [h for h, _ in world] + ["R"] + ests
+        rows = []
+        for cell, g in part.groupby("cell", sort=False):
+            g = g.set_index("estimator")
+            c = g.iloc[0]
+            row = [str(c["J"]), str(c["design"]), _num(c["sigma"]), _num(c["tau"])]
+            row += [_num(c["mu"])] if show_mu else []
+            row += [label(cells.loc[cell]) for _, label in world]
+            row.append(str(int(g["reps"].max())))
+            for e in ests:
+                row.append(
+                    format_estimate(g.at[e, "rel_mse"], g.at[e, "rel_mse_mcse"]) if e in g.index else "n/a"
+                )
+            rows.append(row)
+        align = ["---:", ":---", "---:", "---:"] + (["---:"] if show_mu else []) + [":---"] * len(world)
+        align += ["---:"] * (1 + len(ests))
+        text += [f"## Block `{block}`", "", _md_table(header, rows, align)]
     return "\n".join(text)
 
 
@@ -575,15 +644,15 @@ def _plan_markdown(rep: pd.DataFrame) -> str:
         rows.append(
             [
                 str(r["cell"]),
-                str(int(r["pilot"])),
+                f"{int(r['pilot']):,}",
                 f"{math.ceil(needed):,}" if pd.notna(needed) else "n/a",
-                str(int(r["planned"])),
-                str(int(r["run"])),
+                f"{int(r['planned']):,}",
+                f"{int(r['run']):,}",
                 f"{r['target_measure']} of {r['target_estimator']}" if has else "n/a",
                 f"{r['target_mcse']:g}" if has else "n/a",
                 f"{r['achieved_mcse']:.2g}" if pd.notna(r["achieved_mcse"]) else "n/a",
                 "yes" if r["all_met"] else "no",
-                f"**cap {int(r['max'])}**" if r["capped"] else str(r["reason"]),
+                f"**cap {int(r['max']):,}**" if r["capped"] else str(r["reason"]),
             ]
         )
     align = [":---", "---:", "---:", "---:", "---:", ":---", "---:", "---:", ":---", ":---"]
@@ -671,7 +740,7 @@ def write_tables(
         _write(outdir / "summary.md", summary_markdown(s, paper)),
         _write(outdir / "summary.tex", summary_latex(s, paper)),
         _write(outdir / "headline.csv", _csv(head)),
-        _write(outdir / "headline.md", _headline_markdown(head, headline_sigma, seed_design)),
+        _write(outdir / "headline.md", _headline_markdown(head, headline_sigma, seed_design, s)),
         _write(outdir / "replication.csv", _csv(rep)),
         _write(outdir / "replication.md", _replication_markdown(rep)),
         _write(outdir / "provenance.json", json.dumps(_plain(provenance), indent=2, sort_keys=True) + "\n"),

@@ -57,6 +57,8 @@ __all__ = [
     "EffectsError",
     "is_user_name",
     "group_sigmas",
+    "world_label",
+    "world_mechanism",
 ]
 
 
@@ -371,3 +373,54 @@ def group_sigmas(sigma: float, ratio: float, J: int) -> np.ndarray:
     if ratio == 1 or J == 1:
         return np.full(J, float(sigma))
     return float(sigma) * float(ratio) ** (np.arange(J) / (J - 1) - 0.5)
+
+
+# ----------------------------------------------------------------------------------------------
+# how a world is written in tables and in the protocol
+
+
+#: Each distribution's data-generating formula for the protocol ({p}: its parameter's value;
+#: the effects at scale tau, the errors at scale sigma_j).
+_EFFECTS_FORMULA = {
+    "normal": "theta_j ~ N(0, tau^2)",
+    "t": "theta_j = tau sqrt((df - 2) / df) T_df, T_df a Student t draw with df = {p}",
+    "skewed": "theta_j = tau (G - k) / sqrt(k), G ~ Gamma(k, 1), k = 4 / skew^2 with skew = {p} (a standardised gamma)",
+    "bimodal": "theta_j ~ 1/2 N(-sep tau, (1 - sep^2) tau^2) + 1/2 N(+sep tau, (1 - sep^2) tau^2), sep = {p}",
+    "sparse": "theta_j = 0 with probability 1 - p, else N(0, tau^2 / p), p = {p}",
+}
+_ERRORS_FORMULA = {
+    "normal": "e_ij ~ N(0, sigma_j^2)",
+    "t": "e_ij = sigma_j sqrt((df - 2) / df) T_df, T_df a Student t draw with df = {p}",
+}
+
+
+def _value(x) -> str:
+    return f"{float(x):g}"
+
+
+def world_label(kind: str, name: str, value=None) -> str:
+    """Short text of a world component for tables: ``t (3)``, ``normal``, ``4`` (an SD ratio)."""
+    if kind == "sigma_ratio":
+        return _value(name)
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return str(name)
+    return f"{name} ({_value(value)})"
+
+
+def world_mechanism(kind: str, name, value=None) -> str:
+    """The data-generating formula of a world component, for the protocol: ``kind`` is
+    ``"effects"``, ``"errors"`` or ``"sigma_ratio"`` (``name`` the ratio then)."""
+    if kind == "sigma_ratio":
+        r = float(name)
+        if r == 1:
+            return "sigma_j = sigma for every group"
+        return (
+            f"sigma_j = sigma r^((j - 1) / (J - 1) - 1/2), r = {_value(r)}: evenly spaced on the log scale from "
+            "sigma / sqrt(r) (group 1) to sigma sqrt(r) (group J), geometric mean sigma"
+        )
+    table = _EFFECTS_FORMULA if kind == "effects" else _ERRORS_FORMULA
+    if kind == "effects" and is_user_name(str(name)):
+        return f"theta_j drawn by the user's `{name}` at scale tau (mean 0, SD tau)"
+    dist = (EFFECTS if kind == "effects" else ERRORS)[str(name)]
+    p = dist.default if value is None or (isinstance(value, float) and math.isnan(value)) else value
+    return table[str(name)].format(p=_value(p) if p is not None else "")

@@ -7,10 +7,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FixedLocator, NullLocator
 
 from ..measures import boundary_probability
-from .facets import _balanced_all, _log_axis_numbers, _scenario_key, _scenario_labels
+from .facets import _balanced_all, _n_axis, _scenario_key, _scenario_labels
 from .style import DOUBLE, MCSE_Z, SINGLE, _placeholder, _styled
 
 __all__ = ["boundary_data", "boundary_probability", "plot_boundary"]
@@ -63,7 +62,9 @@ def plot_boundary(summary: pd.DataFrame, width: float = DOUBLE) -> Figure:
     fig = Figure(figsize=(width, 2.6), layout="constrained")
     axes = fig.subplots(1, ncol, sharex=True, sharey=True, squeeze=False)[0]
     ns = sorted(data["n"].unique())
-    grid = np.geomspace(min(ns), max(ns), 200) if ns else np.array([])
+    # the curves span the x axis (with a single n, a factor of 2 either side of it: _n_axis)
+    lo, hi = (min(ns), max(ns)) if len(ns) > 1 else (ns[0] / 2.0, ns[0] * 2.0)
+    grid = np.geomspace(lo, hi, 200) if ns else np.array([])
     for ax, key in zip(axes, keys):
         panel = data[[_scenario_key(r) == key for _, r in data.iterrows()]]
         sigma, tau = key[0], key[1]
@@ -76,10 +77,7 @@ def plot_boundary(summary: pd.DataFrame, width: float = DOUBLE) -> Figure:
                                yerr=MCSE_Z * d["boundary_share_mcse"], color=colours[J], marker="o",
                                linestyle="none", elinewidth=0.7, zorder=2)
             cont.lines[0].set_gid(f"J={J}")
-        ax.set_xscale("log")
-        ax.xaxis.set_major_locator(FixedLocator(ns))
-        ax.xaxis.set_minor_locator(NullLocator())
-        _log_axis_numbers(ax, "x")
+        _n_axis(ax, ns)
         ax.set_title(labels[key])
         ax.set_xlabel("n per group")
         ax.set_ylim(-0.02, 1.0)

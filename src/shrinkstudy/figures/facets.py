@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogFormatter, LogLocator, NullLocator
 
-from .style import DOUBLE, MCSE_Z, RC, _legend, _style, estimator_order
+from .style import DOUBLE, MCSE_Z, RC, _legend, _style, _supylabel, estimator_order
 from .. import registry
 from ..tables import normal_world
 from .summary import _normalise
@@ -31,11 +31,15 @@ def _fmt(x) -> str:
 
 
 def _pick(df: pd.DataFrame, estimators, default_exclude=(), *, intervals: bool = False) -> list[str]:
-    """The estimators to draw, in the study's order: those asked for (default: every one in
-    ``df`` but ``default_exclude`` drawn by default, in a figure of the ``intervals`` or not)
-    that ``df`` has."""
+    """The estimators to draw, in the study's order: those asked for that ``df`` has. Default:
+    every one in ``df`` but ``default_exclude``; when ``df`` holds every built-in estimator (the
+    default list), those of them the registry draws by default (in a figure of the ``intervals``
+    or not)."""
     present = estimator_order(df["estimator"].unique())
-    if estimators is None:
+    if estimators is None and not set(registry.names()) <= set(present):
+        # a study that chose its estimators: every one it asked for (but default_exclude)
+        return [e for e in present if e not in default_exclude]
+    if estimators is None:  # every built-in (the default study): the registry's figure set
         return [
             e for e in present if e not in default_exclude and registry.drawn_by_default(e, intervals=intervals)
         ]
@@ -97,6 +101,18 @@ def _log_axis_numbers(ax, axis="y"):
         target.set_minor_formatter(FuncFormatter(lambda v, _: ""))
 
 
+def _n_axis(ax, ns):
+    """A log x axis of group sizes with a tick at each n; with a single n the axis spans a factor
+    of 2 either side of it (matplotlib would otherwise give it a width of 0, hiding every point,
+    or stretch the estimators' dodged points across the whole panel as if they were other n)."""
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(FixedLocator(ns))
+    ax.xaxis.set_minor_locator(NullLocator())
+    _log_axis_numbers(ax, "x")
+    if len(ns) == 1:
+        ax.set_xlim(float(ns[0]) / 2.0, float(ns[0]) * 2.0)
+
+
 def _dodge(estimators, width=0.07):
     """Offsets on a log-n axis (in log units) that set the estimators' points side by side."""
     k = len(estimators)
@@ -155,10 +171,7 @@ def _facet_by_n(data, value, mcse, *, estimators, ylabel, log_y, reference=None,
                     zorder=1 if e == "oracle" else 2,
                 )
                 cont.lines[0].set_gid(e)
-            ax.set_xscale("log")
-            ax.xaxis.set_major_locator(FixedLocator(ns))
-            ax.xaxis.set_minor_locator(NullLocator())
-            _log_axis_numbers(ax, "x")
+            _n_axis(ax, ns)
             if log_y:
                 ax.set_yscale("log")
                 _log_axis_numbers(ax, "y")
@@ -184,7 +197,7 @@ def _facet_by_n(data, value, mcse, *, estimators, ylabel, log_y, reference=None,
                 pad = 0.05 * (hi - lo)
                 lo, hi = lo - pad, hi + pad
             axes[i, 0].set_ylim(lo, hi)
-    fig.supylabel(ylabel, fontsize=RC["axes.labelsize"])
+    _supylabel(fig, ylabel)
     extra = []
     if reference is not None and ref_label:
         extra.append(Line2D([], [], color="0.35", lw=0.7, label=ref_label))

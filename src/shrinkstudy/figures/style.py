@@ -151,6 +151,28 @@ def _legend(fig: Figure, estimators, extra=(), ncol=None, markers=True):
     )
 
 
+def _supylabel(fig: Figure, text: str, height: float | None = None):
+    """The figure's shared y label, broken into lines at spaces where one line would be taller
+    than ``height`` inches (default: 85% of the figure's height), so that no part of it falls
+    outside the figure (one row of panels leaves a short figure)."""
+    import textwrap
+
+    from matplotlib.textpath import TextPath
+
+    size = RC["axes.labelsize"]
+    room = 72.0 * (height if height is not None else 0.85 * fig.get_figheight())  # points
+
+    def length(line):
+        return TextPath((0, 0), line, size=size).get_extents().width
+
+    lines = [text]
+    width = len(text)
+    while width > 8 and max(map(length, lines)) > room:
+        width = int(width * 0.8)
+        lines = textwrap.wrap(text, width) or [text]
+    return fig.supylabel("\n".join(lines), fontsize=size)
+
+
 def _placeholder(text: str, width: float = SINGLE) -> Figure:
     """A figure that says why there is nothing to draw (the workflow still gets its file)."""
     fig = Figure(figsize=(width, 1.2), layout="constrained")

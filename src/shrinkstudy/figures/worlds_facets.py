@@ -22,7 +22,7 @@ from matplotlib.lines import Line2D
 from .. import worlds
 from ..tables import normal_world
 from .facets import _fmt, _log_axis_numbers
-from .style import DOUBLE, MCSE_Z, RC, _style
+from .style import DOUBLE, MCSE_Z, RC, _style, _supylabel
 from .summary import _normalise
 
 __all__: list[str] = []
@@ -205,7 +205,7 @@ def _facet_by_effects(data, value, mcse, *, estimators, ylabel, log_y, reference
                         ha="left", va="center")  # fmt: skip
     if ylim is not None:
         axes[0, 0].set_ylim(*ylim)
-    fig.supylabel(ylabel, fontsize=RC["axes.labelsize"])
+    _supylabel(fig, ylabel)
     fig.supxlabel("distribution of the effects", fontsize=RC["axes.labelsize"])
     handles = []
     for e in estimators:

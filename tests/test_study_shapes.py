@@ -1,0 +1,315 @@
+"""A study of the user's own shape reads as well as the default one: a study of 8 cells (one
+block not called ``balanced``, one group size, normal and t effects, no seed example, no
+bayesglm, a user's estimator), run once end to end on a few replications; every table, figure
+and protocol line is then held against what the study asked for."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+FILES = ("Snakefile", "workflow", "src", "config", "examples", "matplotlibrc", "Makefile", "pyproject.toml")
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("workflow")]
+
+ESTIMATORS = ["raw", "blup", "james_stein", "npmle", "constrained_bayes"]
+PLUGIN = "examples/limited_translation.py:estimate"
+STUDY = {
+    "base_seed": 11,
+    "replications": 20,
+    "chunk_size": 20,
+    "results": "results/mine",
+    "estimators": ESTIMATORS + [PLUGIN],
+    "grid": {"main": {"J": [5, 20], "sizes": [4], "sigma": [1, 3], "tau": [1], "effects": ["normal", "t"]}},
+}
+#: every estimator of the study, by the name its rows carry
+NAMES = ESTIMATORS + ["limited_translation"]
+#: the built-ins this study does not have (no generated text may name them)
+ABSENT = ["pooled", "varmatch", "bayesglm", "hier_bayes", "oracle", "sure", "blup_pr"]
+
+
+def _copy_project(dest: Path) -> Path:
+    for name in FILES:
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__", "results"))
+        else:
+            shutil.copy2(src, dest / name)
+    return dest
+
+
+def run(repo: Path, *args, check=True):
+    cmd = [SNAKEMAKE, "-s", str(repo / "Snakefile"), "-d", str(repo), *args]
+    res = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, MPLBACKEND="Agg"))
+    if check and res.returncode != 0:
+        raise AssertionError(f"snakemake failed:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}")
+    return res
+
+
+@pytest.fixture(scope="module")
+def mine(tmp_path_factory):
+    """The study, run once to every output: (project copy, config file, results directory)."""
+    repo = _copy_project(tmp_path_factory.mktemp("mine"))
+    config = repo / "mine.yaml"
+    config.write_text(yaml.safe_dump(STUDY, sort_keys=False))
+    run(repo, "--cores", "2", "--configfile", str(config))
+    return repo, config, repo / STUDY["results"]
+
+
+@pytest.fixture(scope="module")
+def summary(mine):
+    from shrinkstudy import figures
+
+    return figures.read_summary(mine[2] / "tables" / "summary.csv")
+
+
+def _visible_points(fig) -> dict:
+    """Per gid, the number of data points of lines carrying that gid that lie inside their axes'
+    limits (a point outside the limits, or on an axis of width 0, is not seen)."""
+    import numpy as np
+
+    out: dict = {}
+    for ax in fig.axes:
+        (x0, x1), (y0, y1) = sorted(ax.get_xlim()), sorted(ax.get_ylim())
+        for line in ax.lines:
+            gid = line.get_gid()
+            if gid is None:
+                continue
+            x = np.asarray(line.get_xdata(), float)
+            y = np.asarray(line.get_ydata(), float)
+            seen = (x1 > x0 * (1 + 1e-9)) & (x >= x0) & (x <= x1) & (y >= y0) & (y <= y1) & np.isfinite(y)
+            out[gid] = out.get(gid, 0) + int(seen.sum())
+    return out
+
+
+def test_boundary_figure_draws_every_cell_with_one_group_size(summary):
+    """Point 1: one n gave an x axis of width 0 and an empty figure."""
+    from shrinkstudy import figures
+
+    data = figures.boundary_data(summary)
+    assert len(data) == 4  # the normal-effects cells: J 5, 20 x sigma 1, 3
+    fig = figures.plot_boundary(summary)
+    seen = _visible_points(fig)
+    assert seen == {"J=5": 2, "J=20": 2}
+    for ax in fig.axes:
+        lo, hi = ax.get_xlim()
+        assert lo < 4 < hi and hi / lo >= 2
+
+
+@pytest.mark.parametrize("name", ["relmse_by_n", "spread", "coverage"])
+def test_by_n_figures_with_one_group_size_keep_the_estimators_at_their_n(summary, name):
+    """Point 4: with one n the dodged estimators were stretched across the panel."""
+    import numpy as np
+
+    from shrinkstudy import figures
+
+    fig = getattr(figures, f"plot_{name}")(summary)
+    for ax in fig.axes:
+        if not ax.lines:
+            continue
+        lo, hi = ax.get_xlim()
+        xs = np.concatenate([np.asarray(l.get_xdata(), float) for l in ax.lines if l.get_gid()])
+        # every point within 10% of n = 4 on an axis spanning a factor of 2 either side of it
+        assert np.all(np.abs(np.log(xs / 4.0)) < np.log(1.1))
+        assert lo == pytest.approx(2.0) and hi == pytest.approx(8.0)
+
+
+def _clipped_texts(fig) -> list[str]:
+    """The drawn, non-empty text artists whose extent leaves the figure (tick labels only where
+    their tick is drawn)."""
+    fig.draw_without_rendering()
+    renderer = fig._get_renderer()
+    box = fig.bbox
+    texts = [t for t in fig.texts + fig.legends if t.get_visible()]
+    for ax in fig.axes:
+        if not ax.axison:
+            texts += list(ax.texts)
+            continue
+        texts += [ax.title, ax._left_title, ax._right_title, ax.xaxis.label, ax.yaxis.label, *ax.texts]
+        for axis in (ax.xaxis, ax.yaxis):
+            for tick in axis._update_ticks():  # the ticks drawn (inside the view)
+                texts += [tick.label1, tick.label2]
+    out = []
+    for t in texts:
+        if not t.get_visible() or (hasattr(t, "get_text") and not str(t.get_text()).strip()):
+            continue
+        e = t.get_window_extent(renderer)
+        if e.x0 < box.x0 - 0.5 or e.y0 < box.y0 - 0.5 or e.x1 > box.x1 + 0.5 or e.y1 > box.y1 + 0.5:
+            out.append(t.get_text() if hasattr(t, "get_text") else repr(t))
+    return out
+
+
+SUMMARY_FIGURES = ["relmse_by_n", "nested_loop", "group_size_mse", "spread", "boundary", "coverage",
+                   "worlds_relmse", "worlds_w1", "worlds_coverage"]
+
+
+@pytest.mark.parametrize("name", SUMMARY_FIGURES)
+def test_no_text_leaves_the_figure(summary, name):
+    """Point 5: the worlds figures cut off their y label with one row of panels."""
+    from shrinkstudy import figures
+
+    fig = getattr(figures, f"plot_{name}")(summary)
+    assert _clipped_texts(fig) == []
+
+
+def _section(text: str, title: str) -> str:
+    return text.split(f"## {title}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def test_protocol_measures_table_has_every_measure_of_the_summary(mine):
+    """Point 8: W1 and Spearman were in summary.csv but not in the protocol's measures table."""
+    results = mine[2]
+    columns = pd.read_csv(results / "tables" / "summary.csv", nrows=1).columns
+    measures = [c[: -len("_mcse")] for c in columns if c.endswith("_mcse")]
+    assert {"w1", "spearman", "mse", "coverage"} <= set(measures)
+    table = _section((results / "protocol.md").read_text(), "Performance measures")
+    listed = [line.split("|")[1].strip().strip("`") for line in table.splitlines() if line.startswith("| `")]
+    assert listed == measures
+
+
+def test_generated_text_points_to_the_study_s_own_results(mine):
+    """Point 9: with ``results: results/mine`` the protocol pointed to results/tables/."""
+    import re
+
+    text = (mine[2] / "protocol.md").read_text()
+    paths = re.findall(r"`(results/[^`]*)`", text)
+    assert paths and all(p.startswith("results/mine/") for p in paths), paths
+
+
+def test_plan_table_formats_every_count_one_way():
+    """Point 9: replication.md printed needed "2,650" beside planned "1500"."""
+    from shrinkstudy.tables import _plan_markdown
+
+    rep = pd.DataFrame([{
+        "cell": "J5_n4_sigma1_tau1_mu0", "pilot": 1000, "planned": 1500, "run": 1500, "max": 5000,
+        "capped": False, "reason": "target", "target_estimator": "blup", "target_measure": "rel_mse",
+        "target_mcse": 0.005, "needed": 1412.3, "achieved_mcse": 0.0049, "all_met": True,
+    }, {
+        "cell": "J20_n4_sigma1_tau1_mu0", "pilot": 1000, "planned": 5000, "run": 5000, "max": 5000,
+        "capped": True, "reason": "cap", "target_estimator": "blup", "target_measure": "rel_mse",
+        "target_mcse": 0.001, "needed": 26500.0, "achieved_mcse": 0.002, "all_met": False,
+    }])
+    row1, row2 = [l for l in _plan_markdown(rep).splitlines() if l.startswith("| J")]
+    assert row1.split(" | ")[1:5] == ["1,000", "1,413", "1,500", "1,500"]
+    assert row2.split(" | ")[1:5] == ["1,000", "26,500", "5,000", "5,000"]
+    assert "**cap 5,000**" in row2
+
+
+def test_make_report_with_a_config_file(mine):
+    """Point 7: `make report CONFIG=mine.yaml` dropped the config file in its report step. The
+    Makefile's own report command (from `make -n`) is run with this environment's tools."""
+    repo, config, results = mine
+    dry = subprocess.run(["make", "-n", "report", f"CONFIG={config}"], cwd=repo, capture_output=True,
+                         text=True, check=True).stdout.strip().splitlines()
+    command = dry[-1]
+    assert "--report" in command and f"--configfile {config}" in command
+    bin_dir = str(Path(sys.executable).parent)
+    command = command.replace(".venv/bin/", bin_dir + "/")
+    res = subprocess.run(["bash", "-c", command], cwd=repo, capture_output=True, text=True,
+                         env=dict(os.environ, MPLBACKEND="Agg"))
+    assert res.returncode == 0, res.stderr[-3000:]
+    report = results / "report.html"
+    assert report.stat().st_size > 10_000
+    assert not (repo / "results" / "report.html").exists()
+
+
+def _md_rows(text: str, first: str) -> list[dict]:
+    """The rows of the Markdown table whose header starts with ``| first |``, as dicts."""
+    lines = text.splitlines()
+    start = next(i for i, l in enumerate(lines) if l.startswith(f"| {first} |"))
+    header = [h.strip() for h in lines[start].strip("|").split("|")]
+    out = []
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        out.append(dict(zip(header, [c.strip() for c in line.strip("|").split("|")])))
+    return out
+
+
+def test_summary_markdown_tells_the_worlds_apart(mine):
+    """Point 2: summary.md had no effects column, so a normal and a t row looked identical."""
+    results = mine[2]
+    rows = _md_rows((results / "tables" / "summary.md").read_text(), "J")
+    assert len(rows) == 8
+    assert sorted(r["effects"] for r in rows) == ["normal"] * 4 + ["t (3)"] * 4
+    keys = [(r["J"], r["sizes"], r["sigma"], r["tau"], r["effects"]) for r in rows]
+    assert len(set(keys)) == 8
+
+
+def test_protocol_describes_each_cell_s_effects_and_errors(mine):
+    """Point 2: the protocol stated theta_j ~ N(0, tau^2) for every cell, the t cells too."""
+    results = mine[2]
+    summary = pd.read_csv(results / "tables" / "summary.csv").drop_duplicates("cell").set_index("cell")
+    text = (results / "protocol.md").read_text()
+    dgm = _section(text, "Data-generating mechanisms")
+    rows = {r["cell"].strip("`"): r for r in _md_rows(dgm, "cell")}
+    assert set(rows) == set(summary.index)
+    for cell, r in rows.items():
+        want = "normal" if summary.at[cell, "effects"] == "normal" else f"t ({summary.at[cell, 'effects_param']:g})"
+        assert r["effects"] == want and r["errors"] == "normal" and r["SD ratio"] == "1"
+    assert "- effects `t (3)` (4 of the 8 cells): theta_j = tau sqrt((df - 2) / df) T_df" in dgm
+    assert "- effects `normal` (4 of the 8 cells): theta_j ~ N(0, tau^2)." in dgm
+    assert "theta_j ~ N(0, tau^2) and e_ij ~ N(0, sigma^2) in every cell" not in dgm
+
+
+def test_headline_exists_for_any_study(mine):
+    """Point 3: headline.md was empty ("no balanced cells with sigma = 5", "the seed's design is
+    not in this study") for a study without the seed answer's sigma and design."""
+    results = mine[2]
+    text = (results / "tables" / "headline.md").read_text()
+    assert "no balanced cells" not in text and "not in this study" not in text
+    assert "## Block `main`" in text
+    rows = _md_rows(text, "J")
+    assert len(rows) == 8
+    summary = pd.read_csv(results / "tables" / "summary.csv")
+    want = summary[(summary["groups"] == "all") & (summary["estimator"] != "raw")]
+    for name in NAMES[1:]:
+        got = [r[name] for r in rows]
+        assert len(got) == 8 and all(g != "n/a" and g for g in got), name
+    head = pd.read_csv(results / "tables" / "headline.csv")
+    assert len(head) == len(want) == 8 * 5
+
+
+def test_findings_count_every_cell(mine):
+    """Point 6: findings.json said cells: 4 (the normal-world cells) for an 8-cell study."""
+    import json
+
+    found = json.loads((mine[2] / "tables" / "findings.json").read_text())
+    assert found["cells"]["value"] == 8
+    assert found["normal_world_cells"]["value"] == 4
+
+
+@pytest.mark.parametrize(
+    "name, measure, expected",
+    [
+        ("relmse_by_n", "rel_mse", ["blup", "james_stein", "npmle", "constrained_bayes", "limited_translation"]),
+        ("spread", "spread", NAMES),
+    ],
+)
+def test_figures_draw_every_estimator_the_study_asked_for(summary, name, measure, expected):
+    """Point 4: npmle and constrained_bayes, asked for, were missing from the normal world's
+    figures. Every point drawn: the normal-world cells (4) x the estimators with the measure."""
+    from shrinkstudy import figures
+
+    fig = getattr(figures, f"plot_{name}")(summary)
+    seen = _visible_points(fig)
+    assert seen == {e: 4 for e in expected}
+
+
+def test_coverage_draws_every_estimator_with_an_interval(summary):
+    from shrinkstudy import figures
+
+    rows = summary[(summary["groups"] == "all") & summary["coverage"].notna()]
+    with_intervals = [e for e in NAMES if e in set(rows["estimator"])]
+    assert "raw" in with_intervals and "blup" in with_intervals
+    seen = _visible_points(figures.plot_coverage(summary))
+    assert seen == {e: 4 for e in with_intervals}
