@@ -628,7 +628,7 @@ def _posterior_mean_quantile_tabulated(x, s2, present, prior: QuantilePrior) -> 
 # the oracle under t errors: the Bayes rule given all of a group's observations
 
 _FULL_COARSE = 129  # coarse nodes that find where the posterior lives
-_FULL_PANELS, _FULL_PER_PANEL = 12, 16  # Gauss-Legendre panels and nodes on that stretch
+_FULL_PANELS, _FULL_PER_PANEL = 16, 16  # Gauss-Legendre panels and nodes on that stretch
 _FULL_NODES, _FULL_WEIGHTS = np.polynomial.legendre.leggauss(_FULL_PER_PANEL)
 _FULL_DROP = 45.0  # the stretch where log posterior > its coarse maximum - 45 (e^-45 = 3e-20)
 _FULL_EPS = 1e-17  # likelihood window: each t factor below eps^(1/n) of its peak beyond it
@@ -772,12 +772,12 @@ def posterior_full_data(obs, present, mu: float, prior, c, df: float, moments: i
     prior's atoms (point masses) exactly; its continuous part by quadrature in u, theta = m +
     s sinh(u) (s = c_j / sqrt(n_j): dense where the likelihood peaks, sparse in the tails),
     first on 129 evenly spaced u to find the stretch where the log posterior is within 45 of
-    its maximum, then by 12 Gauss-Legendre panels of 16 nodes on that stretch (widened by one
+    its maximum, then by 16 Gauss-Legendre panels of 16 nodes on that stretch (widened by one
     coarse step each side; a support boundary such as the skewed prior's is an end of it). The
     stretch searched is the prior's (a normal component's mean +- 12 SD, a continuous prior's
     quantiles 1e-16 and 1 - 1e-16, its support) within A c_j of the group's observations, A
     such that each t factor is below 1e-17^(1/n_j) of its peak there. Accuracy: within 1e-9
-    of scipy.integrate.quad on the default study's worlds (tests).
+    of scipy.integrate.quad for groups of 2 to 30 in the default study's worlds, outliers included, and within 1e-7 for one observation (tests).
 
     ``obs`` (``plugins.Observations``): y (R, M) NaN-padded, group (R, M) the column in
     ``present`` (R, J), -1 on padding; ``c`` the t scale per group, (J,) or (R, J). Returns a
