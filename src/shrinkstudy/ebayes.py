@@ -47,6 +47,9 @@ __all__ = [
     "sure",
     "oracle_linear",
     "oracle_bayes",
+    "oracle_full_data",
+    "posterior_full_data",
+    "bayes_risk_normal_errors",
     "posterior_mean_mixture",
     "posterior_mean_quantile",
 ]
@@ -832,3 +835,279 @@ def _posterior_mean_quantile_tabulated(x, s2, present, prior: QuantilePrior) -> 
         table = posterior_mean_quantile(grid, np.full(grid.shape, keys[k]), prior)
         out[sel] = CubicSpline(grid, table)(xs)
     return out
+
+
+# ----------------------------------------------------------------------------------------------
+# the oracle under t errors: the Bayes rule given all of a group's observations
+
+_FULL_COARSE = 129  # coarse nodes that find where the posterior lives
+_FULL_PANELS, _FULL_PER_PANEL = 16, 16  # Gauss-Legendre panels and nodes on that stretch
+_FULL_NODES, _FULL_WEIGHTS = np.polynomial.legendre.leggauss(_FULL_PER_PANEL)
+_FULL_DROP = 45.0  # the stretch where log posterior > its coarse maximum - 45 (e^-45 = 3e-20)
+_FULL_EPS = 1e-17  # likelihood window: each t factor below eps^(1/n) of its peak beyond it
+_FULL_SD = 12.0  # a normal component's window: mean +- 12 SD (the rest weighs below 1e-32)
+_FULL_CELLS = 1 << 21  # observations x nodes per block of groups (memory)
+
+
+@dataclass(frozen=True)
+class _PriorParts:
+    """A prior as a continuous part (its log density, None without one: weights included) and
+    atoms (weights, locations), with the support and the stretch where the continuous part
+    matters (``lo``, ``hi``)."""
+
+    logpdf: object
+    atom_w: np.ndarray
+    atom_at: np.ndarray
+    lo: float
+    hi: float
+
+
+def _prior_parts(prior) -> _PriorParts:
+    if isinstance(prior, GaussMixture):
+        w, m, v = (np.asarray(a, dtype=float) for a in (prior.weights, prior.means, prior.variances))
+        cont = v > 0
+        atoms = (w[~cont], m[~cont])
+        if not cont.any():
+            return _PriorParts(None, *atoms, np.nan, np.nan)
+        wc, mc, vc = w[cont], m[cont], v[cont]
+        logc = np.log(wc) - 0.5 * np.log(2.0 * np.pi * vc)
+
+        def logpdf(t):
+            a = logc - 0.5 * (t[..., None] - mc) ** 2 / vc
+            top = a.max(axis=-1)
+            return top + np.log(np.exp(a - top[..., None]).sum(axis=-1))
+
+        sd = np.sqrt(vc)
+        return _PriorParts(logpdf, *atoms, float((mc - _FULL_SD * sd).min()), float((mc + _FULL_SD * sd).max()))
+    if isinstance(prior, QuantilePrior):
+        if prior.logpdf is None:
+            raise TypeError("the oracle under t errors needs the prior's density (QuantilePrior.logpdf)")
+        lo = max(float(prior.ppf(np.array(1e-16))), prior.support[0])
+        hi = min(float(prior.isf(np.array(1e-16))), prior.support[1])
+        return _PriorParts(prior.logpdf, np.zeros(0), np.zeros(0), lo, hi)
+    raise TypeError(f"unknown prior type {type(prior).__name__}")
+
+
+def _t_loglik(yy, starts, theta, c, df):
+    """Sum over each group's observations of log f_T((y_i - theta) / c), up to a constant per
+    group: yy (Nobs,) sorted by group, ``starts`` the first observation of each of the G groups,
+    theta (G, K), c (G,); returns (G, K)."""
+    counts = np.diff(np.r_[starts, yy.size])
+    scale = 1.0 / (c * np.sqrt(df))
+    if counts.size and (counts == counts[0]).all():  # equal sizes: no gather
+        z = yy.reshape(starts.size, -1)[:, :, None] - theta[:, None, :]
+        z *= scale[:, None, None]
+        z *= z
+        return -0.5 * (df + 1.0) * np.log1p(z, out=z).sum(axis=1)
+    rows = np.repeat(np.arange(starts.size), counts)
+    z = yy[:, None] - theta[rows]
+    z *= scale[rows, None]
+    z *= z
+    return -0.5 * (df + 1.0) * np.add.reduceat(np.log1p(z, out=z), starts, axis=0)
+
+
+def _sinh_nodes(a, b, m, s, count=None, gauss=True):
+    """Nodes and weights on [a, b] (per group) in u, theta = m + s sinh(u): Gauss-Legendre panels
+    (``gauss``) or ``count`` evenly spaced points (weights None). Fine near m, coarse far away."""
+    ua, ub = np.arcsinh((a - m) / s), np.arcsinh((b - m) / s)
+    if not gauss:
+        u = ua[:, None] + (ub - ua)[:, None] * np.linspace(0.0, 1.0, count)
+        return m[:, None] + s[:, None] * np.sinh(u), None
+    h = (ub - ua) / _FULL_PANELS
+    left = ua[:, None] + h[:, None] * np.arange(_FULL_PANELS)
+    u = (left[..., None] + 0.5 * h[:, None, None] * (_FULL_NODES + 1.0)).reshape(a.size, -1)
+    w = np.broadcast_to(0.5 * h[:, None, None] * _FULL_WEIGHTS, (a.size, _FULL_PANELS, _FULL_PER_PANEL))
+    w = w.reshape(a.size, -1) * s[:, None] * np.cosh(u)
+    return m[:, None] + s[:, None] * np.sinh(u), w
+
+
+def _posterior_block(yy, starts, c, df, parts: _PriorParts, moments: int):
+    """Posterior moments E[theta^k | y], k = 1..moments, of G groups (module docstring of
+    ``posterior_full_data``)."""
+    G = starts.size
+    counts = np.diff(np.r_[starts, yy.size]).astype(float)
+    ymin = np.minimum.reduceat(yy, starts)
+    ymax = np.maximum.reduceat(yy, starts)
+    med = 0.5 * (ymin + ymax)
+    # beyond A c of every observation each t factor is below eps^(1/n) of its peak
+    A = np.sqrt(df * (_FULL_EPS ** (-2.0 / ((df + 1.0) * counts)) - 1.0))
+    out_num = [np.zeros(G) for _ in range(moments)]
+    top = np.full(G, -np.inf)
+    den = np.zeros(G)
+    terms = []  # (log weights (G, K), theta (G, K)) of the continuous part and the atoms
+    if parts.logpdf is not None:
+        lo = np.maximum(ymin - A * c, parts.lo)
+        hi = np.minimum(ymax + A * c, parts.hi)
+        empty = ~(hi > lo)  # data far beyond the prior's stretch: its whole stretch
+        lo = np.where(empty, parts.lo, lo)
+        hi = np.where(empty, parts.hi, hi)
+        s = c / np.sqrt(counts)
+        center = np.clip(med, lo, hi)
+        theta, _ = _sinh_nodes(lo, hi, center, s, _FULL_COARSE, gauss=False)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lp = parts.logpdf(theta) + _t_loglik(yy, starts, theta, c, df)
+        lp = np.where(np.isnan(lp), -np.inf, lp)
+        keep = lp >= lp.max(axis=1, keepdims=True) - _FULL_DROP
+        K = theta.shape[1]
+        first = np.maximum(keep.argmax(axis=1) - 1, 0)
+        last = np.minimum(K - 1 - keep[:, ::-1].argmax(axis=1) + 1, K - 1)
+        a = theta[np.arange(G), first]
+        b = theta[np.arange(G), last]
+        mode = theta[np.arange(G), lp.argmax(axis=1)]
+        nodes, w = _sinh_nodes(a, b, np.clip(mode, a, b), s)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lpn = parts.logpdf(nodes) + _t_loglik(yy, starts, nodes, c, df) + np.log(w)
+        terms.append((np.where(np.isnan(lpn), -np.inf, lpn), nodes))
+    if parts.atom_at.size:
+        at = np.broadcast_to(parts.atom_at, (G, parts.atom_at.size))
+        with np.errstate(divide="ignore"):
+            terms.append((np.log(parts.atom_w) + _t_loglik(yy, starts, at, c, df), at))
+    for lw, _ in terms:
+        top = np.maximum(top, lw.max(axis=1))
+    for lw, th in terms:
+        p = np.exp(lw - top[:, None])
+        den += p.sum(axis=1)
+        for k in range(moments):
+            out_num[k] += (p * th ** (k + 1)).sum(axis=1)
+    return [num / den for num in out_num]
+
+
+def posterior_full_data(obs, present, mu: float, prior, c, df: float, moments: int = 1):
+    """Posterior moments of theta_j given all of group j's observations under t errors.
+
+    y_ji = mu + theta_j + c_j T_df (c_j = sigma_j sqrt((df - 2) / df), the worlds' scaling of
+    t errors to SD sigma_j), theta_j ~ ``prior`` (a GaussMixture or a QuantilePrior with a
+    density). The posterior of theta_j is proportional to
+
+        g(theta) prod_i f_T((y_ji - mu - theta) / c_j) / c_j
+
+    (ybar_j is not sufficient under t errors). Computed per group in one dimension: the
+    prior's atoms (point masses) exactly; its continuous part by quadrature in u, theta = m +
+    s sinh(u) (s = c_j / sqrt(n_j): dense where the likelihood peaks, sparse in the tails),
+    first on 129 evenly spaced u to find the stretch where the log posterior is within 45 of
+    its maximum, then by 16 Gauss-Legendre panels of 16 nodes on that stretch (widened by one
+    coarse step each side; a support boundary such as the skewed prior's is an end of it). The
+    stretch searched is the prior's (a normal component's mean +- 12 SD, a continuous prior's
+    quantiles 1e-16 and 1 - 1e-16, its support) within A c_j of the group's observations, A
+    such that each t factor is below 1e-17^(1/n_j) of its peak there. Accuracy: within 1e-9
+    of scipy.integrate.quad for groups of 2 to 30 in the default study's worlds, outliers included, and within 1e-7 for one observation (tests).
+
+    ``obs`` (``plugins.Observations``): y (R, M) NaN-padded, group (R, M) the column in
+    ``present`` (R, J), -1 on padding; ``c`` the t scale per group, (J,) or (R, J). Returns a
+    list of ``moments`` (R, J) arrays E[theta^k | y], NaN for absent groups.
+    """
+    R, J = present.shape
+    c = np.broadcast_to(np.asarray(c, dtype=float), (R, J))
+    y = np.asarray(obs.y, dtype=float)
+    group = np.asarray(obs.group)
+    ok = (group >= 0) & np.isfinite(y)
+    gid = (np.arange(R)[:, None] * J + group)[ok]
+    order = np.argsort(gid, kind="stable")
+    gid = gid[order]
+    yy = (y[ok] - mu)[order]
+    groups, starts = np.unique(gid, return_index=True)
+    parts = _prior_parts(prior)
+    nodes = max(_FULL_COARSE, _FULL_PANELS * _FULL_PER_PANEL, parts.atom_at.size)
+    per = max(1, _FULL_CELLS // (nodes * max(1, yy.size // max(groups.size, 1))))
+    out = [np.full(R * J, np.nan) for _ in range(moments)]
+    cflat = c.reshape(-1)
+    for b0 in range(0, groups.size, per):
+        b1 = min(b0 + per, groups.size)
+        o0 = starts[b0]
+        o1 = starts[b1] if b1 < groups.size else yy.size
+        res = _posterior_block(yy[o0:o1], starts[b0:b1] - o0, cflat[groups[b0:b1]], float(df), parts, moments)
+        for k in range(moments):
+            out[k][groups[b0:b1]] = res[k]
+    return [np.where(present, o.reshape(R, J), np.nan) for o in out]
+
+
+def oracle_full_data(stats: SuffStats, obs, mu: float, prior, c, df: float) -> np.ndarray:
+    """The Bayes rule given all observations under t errors: mu + E[theta_j | y_j1..y_jn]
+    (``posterior_full_data``), the true prior, mu, group SDs and degrees of freedom."""
+    return mu + posterior_full_data(obs, stats.present, mu, prior, c, df)[0]
+
+
+# ----------------------------------------------------------------------------------------------
+# the oracle's Bayes risk under normal errors
+
+_RISK_PANELS, _RISK_PER_PANEL = 48, 16
+_RISK_REACH = 1e6  # x from -1e6 a to 1e6 a: the tails beyond weigh below 1e-15 (t3 effects)
+
+
+def _posterior_moments_quantile(x, s2, prior: QuantilePrior):
+    """m(x) up to the factor 1 / sqrt(2 pi s2), and E[theta | x], E[theta^2 | x], by the
+    quadrature of ``posterior_mean_quantile`` (x = theta + N(0, s2), theta ~ the prior)."""
+    x = np.asarray(x, dtype=float)
+    s = np.sqrt(np.asarray(s2, dtype=float))
+    x, s = np.broadcast_arrays(x, s)
+    lo, hi = x - _WINDOW * s, x + _WINDOW * s
+    m0, m1, m2 = (np.zeros(x.shape) for _ in range(3))
+    for lower in (True, False):
+        if lower:
+            a, b, inv = prior.cdf(lo), np.minimum(prior.cdf(hi), 0.5), prior.ppf
+        else:
+            a, b, inv = prior.sf(hi), np.minimum(prior.sf(lo), 0.5), prior.isf
+        empty = ~(b > a)
+        b = np.where(empty, 0.5, b)
+        a = np.where(empty, 0.25, a)
+        u, w = _log_panels(a, b)
+        t = inv(u)
+        ok = np.isfinite(t) & ~empty[..., None]
+        t = np.where(ok, t, 0.0)
+        wt = w * np.where(ok, np.exp(-0.5 * ((x[..., None] - t) / s[..., None]) ** 2), 0.0)
+        m0 += wt.sum(axis=-1)
+        m1 += (wt * t).sum(axis=-1)
+        m2 += (wt * t * t).sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return m0, m1 / m0, m2 / m0
+
+
+def bayes_risk_normal_errors(prior, s2: float) -> float:
+    """Bayes risk E[(theta - E[theta | x])^2] of the posterior mean for x = theta + N(0, s2),
+    theta ~ ``prior`` (GaussMixture or QuantilePrior): the oracle's risk in a group whose mean
+    has sampling variance s2 under normal errors.
+
+        risk = int m(x) Var(theta | x) dx
+
+    with the marginal m and the posterior variance exact for a normal mixture and by the
+    quadrature of ``posterior_mean_quantile`` for a continuous prior; the outer integral by
+    Gauss-Legendre panels (48 of 16 nodes) in u, x = a sinh(u), a = sqrt(Var(x)) (fine near 0,
+    coarse in the tails, out to 1e6 a). Under a normal prior it is B s2 to about 1e-12 (tests).
+    """
+    s2 = float(s2)
+    if s2 == 0:
+        return 0.0
+    if isinstance(prior, GaussMixture):
+        w, mk, vk = (np.asarray(q, dtype=float) for q in (prior.weights, prior.means, prior.variances))
+        var = float((w * (vk + mk * mk)).sum() - (w * mk).sum() ** 2)
+    else:
+        var = float(np.nan)
+    a = np.sqrt((var if np.isfinite(var) else 1.0) + s2)
+    U = np.arcsinh(_RISK_REACH)
+    h = 2.0 * U / _RISK_PANELS
+    nodes, weights = np.polynomial.legendre.leggauss(_RISK_PER_PANEL)
+    u = (-U + h * np.arange(_RISK_PANELS)[:, None] + 0.5 * h * (nodes + 1.0)).reshape(-1)
+    wu = np.tile(0.5 * h * weights, _RISK_PANELS)
+    x = a * np.sinh(u)
+    wx = wu * a * np.cosh(u)
+    if isinstance(prior, GaussMixture):
+        tot = vk + s2
+        with np.errstate(divide="ignore"):
+            logd = np.log(w) - 0.5 * np.log(2.0 * np.pi * tot) - 0.5 * (x[:, None] - mk) ** 2 / tot
+        m = np.exp(logd).sum(axis=1)
+        top = logd.max(axis=1, keepdims=True)
+        p = np.exp(logd - top)
+        p /= p.sum(axis=1, keepdims=True)
+        post_m = mk + vk / tot * (x[:, None] - mk)
+        post_v = vk * s2 / tot
+        e1 = (p * post_m).sum(axis=1)
+        e2 = (p * (post_v + post_m * post_m)).sum(axis=1)
+    elif isinstance(prior, QuantilePrior):
+        with np.errstate(all="ignore"):  # far tails: empty windows, weighed 0 below
+            m0, e1, e2 = _posterior_moments_quantile(x, np.full(x.shape, s2), prior)
+        m = m0 / np.sqrt(2.0 * np.pi * s2)
+    else:
+        raise TypeError(f"unknown prior type {type(prior).__name__}")
+    v = np.maximum(e2 - e1 * e1, 0.0)
+    ok = np.isfinite(v) & (m > 0)
+    return float((wx * np.where(ok, m * v, 0.0)).sum())

@@ -72,13 +72,15 @@ STATUS_NAMES = {0: "ok", ZERO_WITHIN: "zero_within", CONSTANT: "constant", NOT_I
 class Truth:
     """The true parameters, for the oracles: mu, tau and sigma; in a world beyond the normal one
     (``Cell.normal_world`` False) also the true distribution of the effects (``effects_prior``,
-    None for normal effects) and the true group SDs (``sigmas``, None for one sigma)."""
+    None for normal effects), the true group SDs (``sigmas``, None for one sigma) and the
+    degrees of freedom of t errors (``errors_df``, None for normal errors)."""
 
     mu: float
     tau: float
     sigma: float
     effects_prior: object = None
     sigmas: tuple | None = None
+    errors_df: float | None = None
 
     @classmethod
     def from_cell(cls, cell) -> Truth:
@@ -87,7 +89,20 @@ class Truth:
             return cls(cell.mu, cell.tau, cell.sigma)
         sigmas = tuple(float(s) for s in cell.group_sigmas()) if cell.sigma_ratio != 1 else None
         prior = cell.effects_prior() if cell.effects != "normal" else None
-        return cls(cell.mu, cell.tau, cell.sigma, prior, sigmas)
+        df = float(cell.errors_df) if cell.errors == "t" else None
+        return cls(cell.mu, cell.tau, cell.sigma, prior, sigmas, df)
+
+    @property
+    def mean_sufficient(self) -> bool:
+        """Whether the group means carry all the data say about the effects (normal errors);
+        under t errors the oracle needs the observations themselves."""
+        return self.errors_df is None
+
+    def error_scales(self, stats: SuffStats) -> np.ndarray:
+        """The t errors' scale per group, c_j = sigma_j sqrt((df - 2) / df) (e = c_j T_df has SD
+        sigma_j), shape (R, J)."""
+        sig = np.asarray(self.sigmas, dtype=float) if self.sigmas is not None else np.float64(self.sigma)
+        return np.broadcast_to(sig * np.sqrt((self.errors_df - 2.0) / self.errors_df), stats.n.shape)
 
     def sampling_variances(self, stats: SuffStats) -> np.ndarray:
         """True variances of the group means, sigma_j^2 / n_j, shape (R, J)."""
@@ -265,10 +280,24 @@ def oracle(stats: SuffStats, truth: Truth) -> np.ndarray:
     return _nan_absent(stats, shrink(stats.ybar, np.full(stats.R, float(truth.mu)), B))
 
 
-def oracle_bayes(stats: SuffStats, truth: Truth) -> np.ndarray:
-    """The Bayes rule under the true distribution of the effects, mu + E[theta_j | ybar_j] (the
-    floor, ``oracle`` in the registry): by quadrature for a continuous distribution, exactly for
-    a normal mixture (``ebayes.oracle_bayes``); under normal effects the linear rule, exactly."""
+def oracle_bayes(stats: SuffStats, truth: Truth, data=None) -> np.ndarray:
+    """The Bayes rule given all observations, with the true prior and parameters (``oracle`` in
+    the registry): mu + E[theta_j | y_j1..y_jn] under the true distribution of the effects.
+
+    Normal errors: the group mean is sufficient, and this is mu + E[theta_j | ybar_j], by
+    quadrature for a continuous distribution, exactly for a normal mixture
+    (``ebayes.oracle_bayes``), and under normal effects the linear rule, exactly. t errors: the
+    group mean is not sufficient, and the rule integrates the prior against the t likelihood of
+    the group's observations (``data``, ``plugins.Observations``; ``ebayes.oracle_full_data``),
+    the effects' prior normal where they are."""
+    if not truth.mean_sufficient:
+        if data is None:
+            raise ValueError("the oracle under t errors needs the raw observations (data=...)")
+        from .ebayes import oracle_full_data
+        from .worlds import EFFECTS
+
+        prior = truth.effects_prior if truth.effects_prior is not None else EFFECTS["normal"].prior(truth.tau)
+        return oracle_full_data(stats, data, float(truth.mu), prior, truth.error_scales(stats), truth.errors_df)
     if truth.effects_prior is None:
         return oracle(stats, truth)
     from .ebayes import oracle_bayes as _bayes
@@ -276,10 +305,10 @@ def oracle_bayes(stats: SuffStats, truth: Truth) -> np.ndarray:
     return _bayes(stats, float(truth.mu), truth.effects_prior, truth.sampling_variances(stats))
 
 
-def oracle_bayes_interval(stats: SuffStats, truth: Truth, level: float = 0.95):
-    """Under normal effects the exact posterior interval (``oracle_interval``); under others none
-    (NaN: the posterior is not normal, and no interval of it is computed)."""
-    if truth.effects_prior is None:
+def oracle_bayes_interval(stats: SuffStats, truth: Truth, data=None, level: float = 0.95):
+    """Under normal effects and errors the exact posterior interval (``oracle_interval``); in other
+    worlds none (NaN: the posterior is not normal, and no interval of it is computed)."""
+    if truth.effects_prior is None and truth.mean_sufficient:
         return oracle_interval(stats, truth, level)
     nan = np.full(stats.n.shape, np.nan)
     return nan, nan.copy()
@@ -617,7 +646,9 @@ def fit_estimators(
     """
     entries = _entries(registry.names() if estimators is None else estimators)
     for need, what in (("truth", "the true mu, tau and sigma (truth=...)"), ("data", "the raw observations (data=...)")):
-        wanting = [e.name for e in entries if need in e.needs]
+        # a built-in that takes the observations does without them where it can (the oracle
+        # under normal errors) and says so where it cannot
+        wanting = [e.name for e in entries if need in e.needs and (need == "truth" or not e.builtin)]
         if wanting and (truth if need == "truth" else data) is None:
             raise ValueError(f"{', '.join(wanting)} need{'s' if len(wanting) == 1 else ''} {what}")
     vc = varcomp if varcomp is not None else fit_varcomp(stats, method)

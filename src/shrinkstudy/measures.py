@@ -44,6 +44,7 @@ one chunk.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -75,6 +76,7 @@ __all__ = [
     "summarise_cell",
     "summary_rows",
     "theory_risks",
+    "oracle_bayes_risk",
 ]
 
 class Measure(NamedTuple):
@@ -167,6 +169,7 @@ SUMMARY_COLUMNS = PARAM_COLUMNS + (
     *(column for m in MEASURES for column in (m.name, f"{m.name}_mcse")),
     "raw_risk",
     "oracle_risk",
+    "oracle_linear_risk",
     "p_boundary_theory",
     "level",
 )
@@ -364,6 +367,34 @@ def theory_risks(cell: Cell, idx=None) -> tuple[float, float]:
     return float(v.mean()), float((B * v).mean())
 
 
+def oracle_bayes_risk(cell: Cell, idx=None) -> float:
+    """The Bayes risk of ``oracle`` (the Bayes rule with the true prior and parameters), averaged
+    over the groups ``idx`` (default: all).
+
+    Normal effects and errors: the linear oracle's, ``theory_risks``. Other effects with normal
+    errors: per group the integral ``ebayes.bayes_risk_normal_errors`` (1-D quadrature, exact to
+    about 1e-10). t errors: NaN; the oracle conditions on all n_j observations and its risk is
+    an n_j-dimensional integral with no closed form (the tests check its Monte Carlo MSE against
+    the mean posterior variance instead).
+    """
+    if cell.errors != "normal":
+        return math.nan
+    if cell.effects == "normal":
+        return theory_risks(cell, idx)[1]
+    risks = _oracle_group_risks(cell)
+    return float((risks if idx is None else risks[np.asarray(idx)]).mean())
+
+
+@functools.lru_cache(maxsize=256)
+def _oracle_group_risks(cell: Cell) -> np.ndarray:
+    from .ebayes import bayes_risk_normal_errors
+
+    prior = cell.effects_prior()
+    v = cell.sampling_variances()
+    known = {s2: bayes_risk_normal_errors(prior, s2) for s2 in np.unique(v)}
+    return np.array([known[s2] for s2 in v])
+
+
 def p_boundary_balanced(cell: Cell) -> float:
     """P(tau^2^ = 0) of the REML fit in a balanced cell: P(F_{J-1, N-J} < 1 / (1 + n tau^2/sigma^2)).
 
@@ -445,7 +476,9 @@ def summarise_cell(losses, varcomp, cell: Cell, level: float = 0.95) -> pd.DataF
       ``mcse_ratio``; exactly 1 with MCSE 0 for ``raw`` itself; NaN when raw is absent;
     * boundary_share: share of identified variance-component fits with tau^2^ = 0, MCSE by
       ``mcse_proportion`` (the same on every row of the cell);
-    * raw_risk, oracle_risk: ``theory_risks`` over the class's groups; p_boundary_theory:
+    * raw_risk: ``theory_risks`` over the class's groups; oracle_risk: the Bayes risk of
+      ``oracle`` (``oracle_bayes_risk``: NaN under t errors, where it has no closed form);
+      oracle_linear_risk: the linear oracle's risk (``theory_risks``); p_boundary_theory:
       ``p_boundary_balanced`` (NaN for unbalanced cells);
     * level: the nominal interval level.
     """
@@ -539,7 +572,7 @@ def summary_rows(losses, varcomp, cell: Cell, level: float = 0.95) -> list[dict]
                     w1, w1_mcse = _mean_finite(blk["w1"])
                     rho, rho_mcse = _mean_finite(blk["spearman"])
             has_interval = bool(np.isfinite(cov).any())
-            raw_risk, oracle_risk = theory_risks(cell, idx)
+            raw_risk, linear_risk = theory_risks(cell, idx)
             rows.append(
                 {
                     **params,
@@ -568,7 +601,8 @@ def summary_rows(losses, varcomp, cell: Cell, level: float = 0.95) -> list[dict]
                     "boundary_share": share,
                     "boundary_share_mcse": share_mcse,
                     "raw_risk": raw_risk,
-                    "oracle_risk": oracle_risk,
+                    "oracle_risk": oracle_bayes_risk(cell, idx),
+                    "oracle_linear_risk": linear_risk,
                     "p_boundary_theory": p_theory,
                     "level": float(level),
                 }

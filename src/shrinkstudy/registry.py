@@ -300,13 +300,15 @@ BUILTIN: tuple[Estimator, ...] = (
     Estimator(
         name="oracle",
         label="oracle",
-        description="posterior mean under the true distribution of the effects and the true parameters: the "
-        "floor (under normal effects the linear oracle)",
+        description="the Bayes rule given all observations, with the true prior and parameters: the posterior "
+        "mean E[theta_j | y_j1..y_jn] under the true distribution of the effects and errors and the true `mu`, "
+        "`sigma_j` (given ybar_j under normal errors, where it is sufficient; under normal effects and errors "
+        "the linear oracle)",
         point="shrinkstudy.estimators:oracle_bayes",
         interval="shrinkstudy.estimators:oracle_bayes_interval",
-        needs=("truth",),
+        needs=("truth", "data"),
         style=Style(OKABE_ITO["grey"], "", "--"),
-        reference="the Bayes rule with the true prior",
+        reference="the Bayes rule given all observations, with the true prior and parameters",
     ),
 )
 

@@ -82,7 +82,10 @@ def fit_chunk(cell: Cell, reps, data: dict, means: np.ndarray, settings: dict, r
     reps = np.asarray(reps, dtype=np.int64)
     stats = chunk_stats(data, cell, reps)
     estimators = estimator_entries(settings["estimators"], root)
-    needs_data = any("data" in e.needs for e in estimators)
+    truth = Truth.from_cell(cell)
+    # the observations: for a user's estimator that takes them, and for the oracle under t errors
+    # (under normal errors the group means are sufficient and it does without them)
+    needs_data = any("data" in e.needs and (not e.builtin or not truth.mean_sufficient) for e in estimators)
     varcomp, extra = None, None
     if settings["engine"] == "statsmodels":
         import pandas as pd
@@ -95,7 +98,7 @@ def fit_chunk(cell: Cell, reps, data: dict, means: np.ndarray, settings: dict, r
     fit = fit_estimators(
         stats,
         estimators,
-        truth=Truth.from_cell(cell),
+        truth=truth,
         method=settings["method"],
         level=settings["level"],
         prior=HierPrior(**settings["prior"]),

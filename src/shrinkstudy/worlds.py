@@ -81,12 +81,16 @@ class QuantilePrior:
 
     ``ppf(u)`` is the quantile of lower-tail probability u, ``isf(v)`` that of upper-tail
     probability v; both are needed so that either tail keeps full relative precision.
+    ``logpdf`` is the log density (for the oracle under t errors, which integrates over theta)
+    and ``support`` the interval outside which the density is 0.
     """
 
     cdf: Callable[[np.ndarray], np.ndarray]
     sf: Callable[[np.ndarray], np.ndarray]
     ppf: Callable[[np.ndarray], np.ndarray]
     isf: Callable[[np.ndarray], np.ndarray]
+    logpdf: Callable[[np.ndarray], np.ndarray] | None = None
+    support: tuple[float, float] = (-math.inf, math.inf)
 
 
 def _point_mass() -> GaussMixture:
@@ -154,7 +158,16 @@ def _prior_t(scale, df):
         sf=lambda x: special.stdtr(df, -x / c),
         ppf=lambda u: c * special.stdtrit(df, u),
         isf=lambda v: -c * special.stdtrit(df, v),
+        logpdf=lambda x: _t_logpdf(df, np.asarray(x, dtype=float) / c) - math.log(c),
     )
+
+
+def _t_logpdf(df, z):
+    """log density of the standard t with ``df`` degrees of freedom."""
+    from scipy import special
+
+    const = special.gammaln((df + 1) / 2) - special.gammaln(df / 2) - 0.5 * math.log(df * math.pi)
+    return const - 0.5 * (df + 1) * np.log1p(z * z / df)
 
 
 def _draw_skewed(rng, shape, scale, skew):
@@ -176,14 +189,23 @@ def _prior_skewed(scale, skew):
         ppf=lambda u: c * (special.gammaincinv(k, u) - k),
         isf=lambda v: c * (special.gammainccinv(k, v) - k),
     )
+
+    def logpdf(x):  # G's log density at g = k + x / c, over c; -inf below the support
+        g = k + np.asarray(x, dtype=float) / c
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = special.xlogy(k - 1.0, g) - g - special.gammaln(k) - math.log(c)
+        return np.where(g > 0, out, -np.inf)
+
     if skew > 0:
-        return QuantilePrior(**lower)
+        return QuantilePrior(**lower, logpdf=logpdf, support=(-c * k, math.inf))
     # mirrored: X = -Y, P(X <= x) = P(Y >= -x)
     return QuantilePrior(
         cdf=lambda x: lower["sf"](-x),
         sf=lambda x: lower["cdf"](-x),
         ppf=lambda u: -lower["isf"](u),
         isf=lambda v: -lower["ppf"](v),
+        logpdf=lambda x: logpdf(-np.asarray(x, dtype=float)),
+        support=(-math.inf, c * k),
     )
 
 
