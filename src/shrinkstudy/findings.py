@@ -268,6 +268,27 @@ def findings(
         )
     with _section():
         out["blup_coverage_seed"] = _entry(seed("blup")["coverage"], ".2f", "BLUP coverage, seed's cell")
+    with _section():  # the Prasad-Rao interval beside the plug-in
+        pr = est(bal, "blup_pr")["coverage"]
+        out["blup_pr_coverage_min_balanced"] = _entry(
+            pr.min(), ".2f", "lowest coverage of the Prasad-Rao BLUP interval, balanced cells"
+        )
+        out["blup_pr_coverage_max_balanced"] = _entry(
+            pr.max(), ".3f", "highest coverage of the Prasad-Rao BLUP interval, balanced cells"
+        )
+        big = est(bal, "blup_pr")
+        big = _need(big[(big["J"] >= 12) & (big["boundary_share"] <= 0.01)], "cells of J >= 12 with few boundary fits")
+        z = ((big["coverage"] - level) / big["coverage_mcse"]).abs()
+        out["blup_pr_coverage_mcse_big"] = _entry(
+            z.max(), "ceil1",
+            "largest |coverage - level| / MCSE of the Prasad-Rao interval, balanced cells of J >= 12 with at "
+            "most 1% boundary fits",
+        )
+        out["blup_pr_cells_big"] = _entry(len(big), ",", "those cells")
+    with _section():
+        out["blup_pr_coverage_seed"] = _entry(
+            seed("blup_pr")["coverage"], ".2f", "coverage of the Prasad-Rao BLUP interval, seed's cell"
+        )
     with _section():
         hb = est(a, "hier_bayes")["coverage"]
         out["hier_bayes_coverage_min"] = _entry(hb.min(), ".3f", "lowest hier_bayes coverage, all cells")
@@ -444,6 +465,24 @@ def worlds_findings(summary: pd.DataFrame, level: float = 0.95, replication=None
             over_oracle[worst], "%0", f"largest BLUP MSE / oracle MSE - 1, J = {big}"
         )
         out["worlds_blup_over_oracle_max_effects"] = {"text": worst, "what": "where that is"}
+
+    with _section():  # the oracle under t errors: every observation against the group means
+        for e in names:
+            out[f"worlds_relmse_oracle_{e}_t_errors"] = _entry(
+                one("rel_mse", J=big, effects=e, errors="t", est="oracle"), ".3f",
+                f"oracle relative MSE, {e} effects, t errors, J = {big}",
+            )
+        t_gain = {
+            e: 1 - one("mse", J=big, effects=e, errors="t", est="oracle")
+            / one("mse", J=big, effects=e, errors="t", est="oracle_linear")
+            for e in names
+        }
+        out["worlds_oracle_t_errors_gain_min"] = _entry(
+            min(t_gain.values()), "%0", f"smallest oracle MSE below the linear oracle's, t errors, J = {big}"
+        )
+        out["worlds_oracle_t_errors_gain_max"] = _entry(
+            max(t_gain.values()), "%0", f"largest oracle MSE below the linear oracle's, t errors, J = {big}"
+        )
     with _section():  # t errors
         out["worlds_relmse_blup_t_errors"] = _entry(
             one("rel_mse", J=big, effects="normal", errors="t", est="blup"), ".3f",
