@@ -286,3 +286,15 @@ def test_library_closure_follows_relative_imports(tmp_path):
     script = tmp_path / "script.py"
     script.write_text("from toypkg.fig import p, helpers\nfrom toypkg import fig, __version__\n")
     assert script_modules(script, "toypkg", pkg) == ["fig", "fig.helpers"]
+
+
+def test_headline_leaves_out_an_interval_of_anothers_point(summary, tmp_path):
+    """blup_pr is blup's point with another interval: the headline (relative MSE alone) does not
+    repeat blup's column, the summary (coverage too) keeps it."""
+    pr = summary[summary["estimator"] == "blup"].assign(estimator="blup_pr")
+    both = pd.concat([summary, pr], ignore_index=True)
+    paths = {p.name: p for p in write_tables(both, tmp_path, provenance(CONFIG))}
+    head = pd.read_csv(paths["headline.csv"])
+    assert "blup" in set(head["estimator"]) and "blup_pr" not in set(head["estimator"])
+    assert "blup_pr" not in paths["headline.md"].read_text()
+    assert "blup_pr" in set(pd.read_csv(paths["summary.csv"])["estimator"])

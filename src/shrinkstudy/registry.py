@@ -38,6 +38,7 @@ __all__ = [
     "style",
     "label",
     "drawn_by_default",
+    "shares_point",
     "markdown_table",
 ]
 
@@ -347,6 +348,12 @@ def drawn_by_default(name: str, *, intervals: bool = False) -> bool:
         return True
     entry = _BY_NAME[name]
     return entry.core or (intervals and entry.interval_of is not None)
+
+
+def shares_point(name: str) -> bool:
+    """Whether an estimator's point is another's (an interval of its own for it): tables of the
+    point's measures alone, such as the headline, leave it out."""
+    return name in _BY_NAME and _BY_NAME[name].interval_of is not None
 
 
 def label(name: str) -> str:

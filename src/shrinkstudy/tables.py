@@ -357,7 +357,7 @@ def headline_table(summary: pd.DataFrame, sigma: float = HEADLINE_SIGMA, seed_de
     (``"all"``, ``"n=2"``, ``"n=100"``). Columns ``HEADLINE_COLUMNS``.
     """
     s = sort_summary(normalise_summary(summary))
-    s = s[(s["sigma"] == sigma) & (s["estimator"] != "raw")]
+    s = s[(s["sigma"] == sigma) & (s["estimator"] != "raw") & ~s["estimator"].map(registry.shares_point)]
     bal = s[s["balanced"].astype(bool) & (s["groups"] == "all")].copy()
     bal["table"] = "balanced"
     bal = bal.sort_values(["J", "n", "tau", "mu"], kind="stable")
@@ -369,7 +369,8 @@ def headline_table(summary: pd.DataFrame, sigma: float = HEADLINE_SIGMA, seed_de
         # a study without the seed answer's sigma or design: each block's cells, in the summary's
         # order ("all" rows), so that every study has a headline
         rest = sort_summary(normalise_summary(summary))
-        out = rest[(rest["estimator"] != "raw") & (rest["groups"] == "all")].copy()
+        keep = (rest["estimator"] != "raw") & ~rest["estimator"].map(registry.shares_point)
+        out = rest[keep & (rest["groups"] == "all")].copy()
         out["table"] = "block:" + out["block"].astype(str)
     return out.loc[:, list(HEADLINE_COLUMNS)].reset_index(drop=True)
 
