@@ -746,6 +746,25 @@ def _log_panels(a, b):
     return u, w * u
 
 
+def _quantile_halves(x, s, prior: QuantilePrior):
+    """The two halves of ``posterior_mean_quantile``'s quadrature (below and above the prior's
+    median): for each, its nodes t (0 where unused) and weights times the likelihood, wt."""
+    lo, hi = x - _WINDOW * s, x + _WINDOW * s
+    for lower in (True, False):
+        if lower:
+            a, b, inv = prior.cdf(lo), np.minimum(prior.cdf(hi), 0.5), prior.ppf
+        else:
+            a, b, inv = prior.sf(hi), np.minimum(prior.sf(lo), 0.5), prior.isf
+        empty = ~(b > a)
+        b = np.where(empty, 0.5, b)
+        a = np.where(empty, 0.25, a)
+        u, w = _log_panels(a, b)
+        t = inv(u)
+        ok = np.isfinite(t) & ~empty[..., None]
+        t = np.where(ok, t, 0.0)
+        yield t, w * np.where(ok, np.exp(-0.5 * ((x[..., None] - t) / s[..., None]) ** 2), 0.0)
+
+
 def posterior_mean_quantile(x, s2, prior: QuantilePrior) -> np.ndarray:
     """E[theta | x] for x = theta + N(0, s2), theta ~ a continuous G, by quadrature.
 
@@ -762,26 +781,11 @@ def posterior_mean_quantile(x, s2, prior: QuantilePrior) -> np.ndarray:
     x = np.asarray(x, dtype=float)
     s = np.sqrt(np.asarray(s2, dtype=float))
     x, s = np.broadcast_arrays(x, s)
-    lo, hi = x - _WINDOW * s, x + _WINDOW * s
     num = np.zeros(x.shape)
     den = np.zeros(x.shape)
-    for lower in (True, False):
-        if lower:
-            a, b = prior.cdf(lo), np.minimum(prior.cdf(hi), 0.5)
-            inv = prior.ppf
-        else:
-            a, b = prior.sf(hi), np.minimum(prior.sf(lo), 0.5)
-            inv = prior.isf
-        empty = ~(b > a)
-        b = np.where(empty, 0.5, b)
-        a = np.where(empty, 0.25, a)
-        u, w = _log_panels(a, b)
-        t = inv(u)
-        ok = np.isfinite(t) & ~empty[..., None]
-        h = np.where(ok, np.exp(-0.5 * ((x[..., None] - t) / s[..., None]) ** 2), 0.0)
-        wt = w * h
+    for t, wt in _quantile_halves(x, s, prior):
         den += wt.sum(axis=-1)
-        num += (wt * np.where(ok, t, 0.0)).sum(axis=-1)
+        num += (wt * t).sum(axis=-1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return num / den
 
@@ -1040,21 +1044,8 @@ def _posterior_moments_quantile(x, s2, prior: QuantilePrior):
     x = np.asarray(x, dtype=float)
     s = np.sqrt(np.asarray(s2, dtype=float))
     x, s = np.broadcast_arrays(x, s)
-    lo, hi = x - _WINDOW * s, x + _WINDOW * s
     m0, m1, m2 = (np.zeros(x.shape) for _ in range(3))
-    for lower in (True, False):
-        if lower:
-            a, b, inv = prior.cdf(lo), np.minimum(prior.cdf(hi), 0.5), prior.ppf
-        else:
-            a, b, inv = prior.sf(hi), np.minimum(prior.sf(lo), 0.5), prior.isf
-        empty = ~(b > a)
-        b = np.where(empty, 0.5, b)
-        a = np.where(empty, 0.25, a)
-        u, w = _log_panels(a, b)
-        t = inv(u)
-        ok = np.isfinite(t) & ~empty[..., None]
-        t = np.where(ok, t, 0.0)
-        wt = w * np.where(ok, np.exp(-0.5 * ((x[..., None] - t) / s[..., None]) ** 2), 0.0)
+    for t, wt in _quantile_halves(x, s, prior):
         m0 += wt.sum(axis=-1)
         m1 += (wt * t).sum(axis=-1)
         m2 += (wt * t * t).sum(axis=-1)
