@@ -786,7 +786,15 @@ def test_one_new_cell_reruns_its_jobs_and_gives_the_files_of_a_full_run(study, t
     assert len(files) > 30
     # the protocol names the study's config file, the only difference between the two runs
     same = lambda f: (a / f).read_bytes().replace(bytes(grown), bytes(full)) == (b / f).read_bytes()  # noqa: E731
-    assert [str(f) for f in files if not same(f)] == []
+    # the checksum records too, but provenance.json's: that file names the study's directory
+    records = [f for f in files if ".checksums" in f.parts]
+    assert [str(f) for f in files if f.name != "provenance.json.sha256" and not same(f)] == []
+    from shrinkstudy.smkio import read_checked
+
+    for f in records:  # each run's record is its own file's
+        data = f.parent.parent / f.name.removesuffix(".sha256")
+        assert read_checked(a / data) == (a / data).read_bytes() and read_checked(b / data) == (b / data).read_bytes()
+    assert len(records) == 13
 
 
 def test_the_report_of_a_study_without_a_balanced_block(repo, tmp_path):
