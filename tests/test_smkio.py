@@ -335,3 +335,116 @@ def test_chunk_identities_from_file_names():
     ]
     with pytest.raises(ValueError, match="chunk file name"):
         chunk_identities("losses", CELL, ["results/fit/x/all.parquet"])
+
+
+# --- text files with a checksum record (the tables, the seed example) -------------------------
+
+# a few rows of a summary table, as aggregate writes it (about 0.4 kB)
+TABLE = (
+    "cell,block,J,design,sigma,tau,mu,estimator,groups,measure,value,mcse,reps\n"
+    "J3_n2_sigma3_tau1_mu0,balanced,3,2,3,1,0,raw,all,mse,4.512345678,0.1234567891,40\n"
+    "J3_n2_sigma3_tau1_mu0,balanced,3,2,3,1,0,blup,all,mse,1.023456789,0.0456789123,40\n"
+    "J3_n2_sigma3_tau1_mu0,balanced,3,2,3,1,0,blup,all,rel_mse,0.2268109,0.01,40\n"
+    "J5_n4_sigma3_tau1_mu0,balanced,5,4,3,1,0,oracle,all,coverage,0.95,0.0034,40\n"
+)
+
+
+def _sealed(tmp_path, name="summary.csv", text=TABLE):
+    from shrinkstudy.smkio import write_sealed
+
+    path = tmp_path / "tables" / name
+    write_sealed(path, text)
+    return path
+
+
+def test_a_sealed_file_reads_back_its_bytes_and_records_them_as_sha256sum_does(tmp_path):
+    import hashlib
+    import shutil
+
+    from shrinkstudy.smkio import checksum_path, read_checked
+
+    path = _sealed(tmp_path)
+    record = checksum_path(path)
+    assert record == tmp_path / "tables" / ".checksums" / "summary.csv.sha256"
+    assert path.read_bytes() == TABLE.encode()  # the file itself as given, nothing added
+    assert record.read_text() == f"{hashlib.sha256(TABLE.encode()).hexdigest()}  summary.csv\n"
+    assert read_checked(path) == TABLE.encode()
+    assert not list(tmp_path.rglob("*.tmp"))
+    if shutil.which("sha256sum"):  # the record checks with the usual tool, from the file's folder
+        res = subprocess.run(["sha256sum", "-c", ".checksums/summary.csv.sha256"], cwd=path.parent,
+                             capture_output=True, text=True)
+        assert res.returncode == 0 and res.stdout == "summary.csv: OK\n", res
+    # UTF-8 text and bytes, written as given (no newline translation)
+    other = _sealed(tmp_path, "headline.md", "é\r\nx\n")
+    assert read_checked(other) == "é\r\nx\n".encode()
+    assert read_checked(_sealed(tmp_path, "empty.csv", b"")) == b""
+
+
+def test_every_byte_flip_of_a_sealed_file_or_its_record_stops_the_read(tmp_path):
+    """Each byte of a table and of its record XORed with 0x01, 0x80 and 0xFF in turn: every read
+    stops with the one line naming the table, or returns exactly the bytes written."""
+    from shrinkstudy.smkio import checksum_path, read_checked
+
+    path = _sealed(tmp_path)
+    record = checksum_path(path)
+    stored = {path: path.read_bytes(), record: record.read_bytes()}
+    caught = 0
+    for target, good in stored.items():
+        for i in range(len(good)):
+            for x in (0x01, 0x80, 0xFF):
+                b = bytearray(good)
+                b[i] ^= x
+                target.write_bytes(bytes(b))
+                try:
+                    back = read_checked(path)
+                except DamagedFile as exc:
+                    _one_line(exc, path)
+                    caught += 1
+                else:
+                    assert back == stored[path], (target.name, i, x)
+            target.write_bytes(good)
+    assert caught == 3 * (len(stored[path]) + len(stored[record]))  # SHA-256: none get through
+
+
+@pytest.mark.parametrize(
+    "damage", ["cut short", "one byte short", "zero bytes", "missing", "record missing", "record empty",
+               "record of another file", "a hand edit"]
+)
+def test_damaged_sealed_files_name_the_file(tmp_path, damage):
+    from shrinkstudy.smkio import checksum_path, read_checked
+
+    path = _sealed(tmp_path)
+    record = checksum_path(path)
+    good = path.read_bytes()
+    if damage == "cut short":
+        path.write_bytes(good[: len(good) // 2])
+    elif damage == "one byte short":
+        path.write_bytes(good[:-1])
+    elif damage == "zero bytes":
+        path.write_bytes(b"")
+    elif damage == "missing":
+        path.unlink()
+    elif damage == "record missing":
+        record.unlink()
+    elif damage == "record empty":
+        record.write_bytes(b"")
+    elif damage == "record of another file":
+        other = _sealed(tmp_path, "replication.csv", "cell,measure\nJ3,mse\n")
+        record.write_bytes(checksum_path(other).read_bytes())
+    else:
+        path.write_text(TABLE.replace("0.2268109", "0.2168109"))
+    with pytest.raises(DamagedFile) as err:
+        read_checked(path)
+    _one_line(err.value, path)
+    reason = {"missing": "missing", "record missing": "summary.csv.sha256 is missing",
+              "record empty": "is damaged", "record of another file": "is damaged",
+              "zero bytes": "empty file"}.get(damage, "checksum mismatch")
+    assert reason in str(err.value), str(err.value)
+    # the job that reads it says so in one line on stderr
+    code = f"""
+from shrinkstudy.smkio import logged, read_checked
+with logged(r"{tmp_path}/job.log"):
+    read_checked(r"{path}")
+"""
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 1 and res.stderr == f"error: {err.value}\n", res.stderr

@@ -76,9 +76,9 @@ def snakemake(workdir: Path, *args, check=True, config=None, repo_dir=None):
     return res
 
 
-def planned_jobs(workdir: Path, *args) -> dict:
+def planned_jobs(workdir: Path, *args, config=None) -> dict:
     """rule -> list of the wildcards of each job a dry run would execute."""
-    res = snakemake(workdir, "-n", *args)
+    res = snakemake(workdir, "-n", *args, config=config)
     jobs, current = {}, None
     for line in res.stdout.splitlines():
         line = line.strip()
@@ -367,6 +367,44 @@ def test_damaged_or_foreign_intermediate_stops_the_job(repo, tmp_path):
     losses.unlink()
     snakemake(tmp_path, "--cores", "1", summary_a, "results/tables/summary.csv", repo_dir=repo)
     assert losses.read_bytes() == good_losses
+
+
+def test_a_changed_table_stops_its_readers_and_is_rebuilt_when_deleted(study, tmp_path):
+    """One byte of tables/summary.csv flipped (as a hand edit would): the next job that reads it
+    (the figures) stops with one line naming it and draws nothing; deleted, the same command
+    writes it again with the same bytes, the outputs that read it are those of the first run,
+    and a dry run then has nothing to do. A deleted checksum record reruns the rule that wrote
+    it, as a deleted table does."""
+    work = tmp_path / "study"
+    shutil.copytree(study, work, symlinks=True)
+    cfg = study / "config.yaml"  # the study's own file: the copy's jobs have the same params
+    summary = work / "results" / "tables" / "summary.csv"
+    good = summary.read_bytes()
+    readers = ["figures/relmse_by_n.png", "figures/coverage.pdf", "report/summary.html", "tables/findings.json",
+               "protocol.md"]
+    before = {name: (work / "results" / name).read_bytes() for name in readers}
+    flipped = bytearray(good)
+    i = good.index(b"\n", len(good) // 2) - 2  # a digit of a value
+    flipped[i] ^= 0x01
+    summary.write_bytes(bytes(flipped))
+    res = snakemake(work, "--cores", "1", check=False, config=cfg)
+    line = _stopped_on(res, "results/tables/summary.csv")
+    assert "checksum mismatch" in line, line
+    assert not (work / "results" / "figures" / "relmse_by_n.png").exists()  # nothing drawn from it
+
+    summary.unlink()  # as the line says
+    snakemake(work, "--cores", "2", config=cfg)
+    assert summary.read_bytes() == good
+    after = {name: (work / "results" / name).read_bytes() for name in readers}
+    assert {n for n in readers if after[n] != before[n]} == set()
+    assert planned_jobs(work, config=cfg) == {}
+
+    for record in ("tables/.checksums/summary.csv.sha256", "seed/.checksums/fit.json.sha256"):
+        path = work / "results" / record
+        path.unlink()
+        jobs = planned_jobs(work, config=cfg)
+        assert ("aggregate" if record.startswith("tables") else "seed_example") in jobs, (record, jobs)
+        assert "simulate" not in jobs and "fit" not in jobs
 
 
 # --- which config is the study: the default, or a given file alone -----------------------------
@@ -748,7 +786,15 @@ def test_one_new_cell_reruns_its_jobs_and_gives_the_files_of_a_full_run(study, t
     assert len(files) > 30
     # the protocol names the study's config file, the only difference between the two runs
     same = lambda f: (a / f).read_bytes().replace(bytes(grown), bytes(full)) == (b / f).read_bytes()  # noqa: E731
-    assert [str(f) for f in files if not same(f)] == []
+    # the checksum records too, but provenance.json's: that file names the study's directory
+    records = [f for f in files if ".checksums" in f.parts]
+    assert [str(f) for f in files if f.name != "provenance.json.sha256" and not same(f)] == []
+    from shrinkstudy.smkio import read_checked
+
+    for f in records:  # each run's record is its own file's
+        data = f.parent.parent / f.name.removesuffix(".sha256")
+        assert read_checked(a / data) == (a / data).read_bytes() and read_checked(b / data) == (b / data).read_bytes()
+    assert len(records) == 13
 
 
 def test_the_report_of_a_study_without_a_balanced_block(repo, tmp_path):

@@ -615,11 +615,17 @@ def findings_json(entries: dict) -> str:
 
 def write_findings(summary_csv, replication_csv, out, *, seed_fit_json=None, **kwargs) -> Path:
     """``findings`` of the tables at ``summary_csv`` and ``replication_csv`` (and the seed
-    example's ``fit.json``), written to ``out`` as ``findings_json``."""
+    example's ``fit.json``), written to ``out`` as ``findings_json``. Each input is a path or a
+    binary file object (the workflow passes the bytes ``smkio.read_checked`` verified)."""
     text = {c: str for c in ("cell", "block", "design", "estimator", "groups")}
     summary = pd.read_csv(summary_csv, dtype=text)
     replication = pd.read_csv(replication_csv)
-    seed_fit = json.loads(Path(seed_fit_json).read_text()) if seed_fit_json else None
+    if seed_fit_json is None:
+        seed_fit = None
+    elif hasattr(seed_fit_json, "read"):
+        seed_fit = json.load(seed_fit_json)
+    else:
+        seed_fit = json.loads(Path(seed_fit_json).read_text())
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(

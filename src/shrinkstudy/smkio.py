@@ -1,4 +1,5 @@
-"""Small helpers for the workflow's scripts: logging to the rule's log file, Parquet I/O."""
+"""Small helpers for the workflow's scripts: logging to the rule's log file, Parquet I/O, and
+text files with a checksum record (``write_sealed``, ``read_checked``)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ __all__ = [
     "file_identity",
     "chunk_identities",
     "DamagedFile",
+    "checksum_path",
+    "write_sealed",
+    "read_checked",
 ]
 
 
@@ -229,6 +233,78 @@ def write_text(path, text: str) -> None:
     tmp = Path(str(path) + ".tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
+
+
+# The other files a rule writes for a later rule (the tables, the seed example) keep their bytes
+# as they are (CSV, Markdown, JSON) and get a record of their SHA-256 beside them:
+# <folder>/.checksums/<name>.sha256, one line in sha256sum's format ("<hex>  <name>"; so
+# `cd <folder> && sha256sum -c .checksums/<name>.sha256` checks it too). The record is written
+# after the file, both atomically, and is a declared output of the rule (workflow/rules/
+# common.smk, ``sealed``): a missing record reruns the rule. Every job that reads such a file
+# reads it through ``read_checked``: the bytes written, or DamagedFile.
+
+CHECKSUM_DIR = ".checksums"
+
+
+def checksum_path(path) -> Path:
+    """The checksum record of ``path``: ``<folder>/.checksums/<name>.sha256``."""
+    p = Path(path)
+    return p.parent / CHECKSUM_DIR / f"{p.name}.sha256"
+
+
+def _record(name: str, data: bytes) -> bytes:
+    import hashlib
+
+    return f"{hashlib.sha256(data).hexdigest()}  {name}\n".encode()
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(str(path) + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+def write_sealed(path, data: str | bytes) -> Path:
+    """Write ``data`` (text as UTF-8, written as given: no newline translation) atomically, then
+    the record of its SHA-256 (``checksum_path``), atomically; ``read_checked`` reads it back."""
+    p = Path(path)
+    if "\n" in p.name or "\\" in p.name:
+        raise ValueError(f"{p.name!r}: a file name with a newline or backslash cannot be recorded")
+    raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+    _write_atomic(p, raw)
+    _write_atomic(checksum_path(p), _record(p.name, raw))
+    return p
+
+
+def read_checked(path) -> bytes:
+    """The bytes of a file written by ``write_sealed``, exactly as written; else ``DamagedFile``
+    (one line naming ``path``): the file or its record missing, the record damaged, or the
+    file's SHA-256 not the recorded one (a changed, cut-short or emptied file)."""
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except FileNotFoundError:
+        raise DamagedFile(path, "missing") from None
+    except OSError as exc:
+        raise DamagedFile(path, f"unreadable ({type(exc).__name__}: {exc.strerror or exc})") from None
+    record = checksum_path(p)
+    try:
+        stored = record.read_bytes()
+    except FileNotFoundError:
+        raise DamagedFile(path, f"its checksum record {record} is missing") from None
+    except OSError as exc:
+        raise DamagedFile(path, f"its checksum record {record} is unreadable ({exc.strerror or exc})") from None
+    import re
+
+    m = re.fullmatch(rb"([0-9a-f]{64})  ([^\n]+)\n", stored)
+    if m is None or m.group(2) != p.name.encode():
+        raise DamagedFile(path, f"its checksum record {record} is damaged")
+    if _record(p.name, data) != stored:
+        if not data:
+            raise DamagedFile(path, "empty file (0 bytes), not the one written (checksum mismatch)")
+        raise DamagedFile(path, "its bytes differ from those written (checksum mismatch)")
+    return data
 
 
 def write_columns(columns: dict, path, identity: dict | None = None) -> None:

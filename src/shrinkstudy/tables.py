@@ -17,6 +17,10 @@
   reached, the replications planned and run, why, and whether the cell was held at the cap;
 * ``provenance.json``: the dict from ``provenance.provenance``.
 
+Each is written atomically with a record of its SHA-256 (``.checksums/<name>.sha256``,
+``smkio.write_sealed``; also ``failures.csv`` and ``failures.md`` of ``write_failures``): the
+jobs that read a table read it through ``smkio.read_checked``.
+
 Nothing here reads a clock, so the files depend only on the inputs.
 """
 
@@ -224,7 +228,13 @@ def _tex_design(design: str) -> str:
     return str(design).replace("x", r"$\times$").replace("+", " + ")
 
 
-def _write(path: Path, text: str) -> Path:
+def _write(path: Path, text: str, *, sealed: bool = True) -> Path:
+    """``text`` at ``path`` (UTF-8, as given), atomically; ``sealed``: with its checksum record
+    (``smkio.write_sealed``), checked by every job that reads the table (``smkio.read_checked``)."""
+    from .smkio import write_sealed
+
+    if sealed:
+        return write_sealed(path, text)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8", newline="\n") as fh:
         fh.write(text)
@@ -237,7 +247,7 @@ def _csv(df: pd.DataFrame) -> str:
 
 def write_csv(df: pd.DataFrame, path) -> Path:
     """``df`` as CSV at ``path``, as the tables are written (floats as ``FLOAT_FORMAT``)."""
-    return _write(Path(path), _csv(df))
+    return _write(Path(path), _csv(df), sealed=False)
 
 
 def _estimators_in(df: pd.DataFrame) -> list[str]:

@@ -10,16 +10,20 @@ rule aggregate:
         code=code("aggregate.py"),
         user=STUDY.user_files,  # the files of the user's own estimators (hashed in provenance.json)
     output:
-        summary=res("tables/summary.csv"),
-        markdown=res("tables/summary.md"),
-        latex=res("tables/summary.tex"),
-        headline=res("tables/headline.md"),
-        headline_csv=res("tables/headline.csv"),
-        replication=res("tables/replication.md"),
-        replication_csv=res("tables/replication.csv"),
-        provenance=res("tables/provenance.json"),
-        failures=res("tables/failures.csv"),
-        failures_md=res("tables/failures.md"),
+        # each table with its checksum record (tables/.checksums/<name>.sha256), checked by the
+        # jobs that read it
+        **sealed(
+            summary=res("tables/summary.csv"),
+            markdown=res("tables/summary.md"),
+            latex=res("tables/summary.tex"),
+            headline=res("tables/headline.md"),
+            headline_csv=res("tables/headline.csv"),
+            replication=res("tables/replication.md"),
+            replication_csv=res("tables/replication.csv"),
+            provenance=res("tables/provenance.json"),
+            failures=res("tables/failures.csv"),
+            failures_md=res("tables/failures.md"),
+        ),
     params:
         # every cell (Cell.spec, its block), in the study's order
         cells=[{"spec": cell.spec(), "block": cell.block} for cell in STUDY.cells],

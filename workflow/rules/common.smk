@@ -33,7 +33,7 @@ from snakemake.utils import validate
 from shrinkstudy.config import chunk_ranges, fit_settings, load_study, study_config
 from shrinkstudy.design import ConfigError
 from shrinkstudy.precision import plan_block, read_plan
-from shrinkstudy.smkio import DamagedFile
+from shrinkstudy.smkio import DamagedFile, checksum_path
 from shrinkstudy.provenance import library_closure, module_file, script_modules
 from shrinkstudy.plugins import function_file
 from shrinkstudy.runlock import clear_stale_lock
@@ -207,6 +207,15 @@ def precision_settings():
 def plan_files():
     """The plans of every cell, for the replication table (none with fixed replications)."""
     return expand(rules.plan.output.plan, cell=CELLS) if PRECISION is not None else []
+
+
+def sealed(**outputs):
+    """A rule's outputs, each with its checksum record (``smkio.write_sealed`` writes both;
+    ``<folder>/.checksums/<name>.sha256``), named ``<name>_sha256``. The jobs that read these
+    files check them (``smkio.read_checked``); a record is an output, so a deleted one reruns the
+    rule, as a deleted file does."""
+    records = {f"{name}_sha256": str(checksum_path(path)) for name, path in outputs.items()}
+    return {**outputs, **records}
 
 
 def maybe_temp(path):

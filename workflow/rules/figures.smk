@@ -20,9 +20,12 @@ rule seed_example:
     input:
         code=code("seed_example.py"),
     output:
-        data=res("seed/data.csv"),
-        estimates=res("seed/estimates.csv"),
-        fit=res("seed/fit.json"),
+        # each with its checksum record (seed/.checksums/<name>.sha256), checked by its readers
+        **sealed(
+            data=res("seed/data.csv"),
+            estimates=res("seed/estimates.csv"),
+            fit=res("seed/fit.json"),
+        ),
     params:
         cell=SEED_CELL,
         choice=SEED_CHOICE,

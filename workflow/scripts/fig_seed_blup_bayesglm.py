@@ -1,17 +1,18 @@
 """Figure: the seed answer's figure 2 (BLUPs against arm::bayesglm, true means in red)."""
 
+import io
 import json
 
 import pandas as pd
 
 from shrinkstudy.figures import plot_seed_blup_bayesglm, save_figure
-from shrinkstudy.smkio import logged
+from shrinkstudy.smkio import logged, read_checked
 
 
 def main(smk):
-    estimates = pd.read_csv(smk.input.estimates)
-    with open(smk.input.fit) as fh:
-        fit_info = json.load(fh)
+    # the seed example's files as written (checksums), else one line naming the file
+    estimates = pd.read_csv(io.BytesIO(read_checked(smk.input.estimates)))
+    fit_info = json.loads(read_checked(smk.input.fit))
     save_figure(plot_seed_blup_bayesglm(estimates, fit_info), smk.output.png, smk.output.pdf)
 
 

@@ -1,15 +1,19 @@
 """The numbers the README's findings quote, from the study's tables (results/tables/findings.json)."""
 
+import io
+
 from shrinkstudy.findings import write_findings
-from shrinkstudy.smkio import logged
+from shrinkstudy.smkio import logged, read_checked
 
 
 def main(smk):
+    # the tables and the seed example's fit as written (checksums), else one line naming the file
+    summary, replication, seed_fit = (read_checked(smk.input[n]) for n in ("summary", "replication", "seed_fit"))
     path = write_findings(
-        smk.input.summary,
-        smk.input.replication,
+        io.BytesIO(summary),
+        io.BytesIO(replication),
         smk.output.findings,
-        seed_fit_json=smk.input.seed_fit,
+        seed_fit_json=io.BytesIO(seed_fit),
         seed_design=smk.params.seed["design"],
         seed_sigma=smk.params.seed["sigma"],
         level=smk.params.level,

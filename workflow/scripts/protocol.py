@@ -1,5 +1,6 @@
 """The study's protocol (results/protocol.md) and its page of the report."""
 
+import io
 import json
 from pathlib import Path
 
@@ -8,20 +9,24 @@ import pandas as pd
 from shrinkstudy.config import load_study
 from shrinkstudy.figures import text_html
 from shrinkstudy.protocol import protocol_markdown
-from shrinkstudy.smkio import logged
+from shrinkstudy.smkio import logged, read_checked
 
 
 def main(smk):
+    # the tables and the seed example's fit as written (checksums), else one line naming the file
+    summary, replication, provenance, seed_fit = (
+        read_checked(smk.input[name]) for name in ("summary", "replication", "provenance", "seed_fit")
+    )
     project = Path(smk.scriptdir).resolve().parents[1]  # user estimators' files are relative to it
     study = load_study(smk.params.config, root=project)
     text = protocol_markdown(
         study.config,
         study.cells,
         study.estimators,
-        pd.read_csv(smk.input.summary, dtype={"cell": str, "estimator": str, "groups": str}),
-        pd.read_csv(smk.input.replication, dtype={"cell": str, "estimator": str, "groups": str}),
-        json.loads(Path(smk.input.provenance).read_text()),
-        seed_fit=json.loads(Path(smk.input.seed_fit).read_text()),
+        pd.read_csv(io.BytesIO(summary), dtype={"cell": str, "estimator": str, "groups": str}),
+        pd.read_csv(io.BytesIO(replication), dtype={"cell": str, "estimator": str, "groups": str}),
+        json.loads(provenance),
+        seed_fit=json.loads(seed_fit),
         config_file=smk.params.config_file,
     )
     Path(smk.output.protocol).write_text(text, encoding="utf-8")

@@ -1,16 +1,20 @@
 """The study's tables as pages of the Snakemake report (it shows images and HTML inline)."""
 
+import io
 from pathlib import Path
 
 from shrinkstudy.figures import read_summary, summary_html, text_html
-from shrinkstudy.smkio import logged
+from shrinkstudy.smkio import logged, read_checked
 
 
 def main(smk):
+    # each table as aggregate wrote it (its checksum), else one line naming the file
+    summary = read_summary(io.BytesIO(read_checked(smk.input.summary)))
+    texts = {name: read_checked(smk.input[name]).decode("utf-8") for name in ("headline", "replication")}
     Path(smk.output.summary).parent.mkdir(parents=True, exist_ok=True)
-    Path(smk.output.summary).write_text(summary_html(read_summary(smk.input.summary)))
+    Path(smk.output.summary).write_text(summary_html(summary))
     for name, title in (("headline", "Headline results"), ("replication", "Monte Carlo error by cell")):
-        text = Path(smk.input[name]).read_text()
+        text = texts[name]
         Path(smk.output[name]).write_text(text_html(text, title))
 
 

@@ -1,12 +1,11 @@
 """The seed answer's illustration: one dataset of its design and every estimator on it."""
 
 import json
-from pathlib import Path
 
 from shrinkstudy.design import Cell
 from shrinkstudy.hierbayes import HierPrior
 from shrinkstudy.seed_example import choose_seed, seed_example
-from shrinkstudy.smkio import logged
+from shrinkstudy.smkio import logged, write_sealed
 
 
 def main(smk):
@@ -21,12 +20,10 @@ def main(smk):
         prior=HierPrior(**settings["prior"]),
     )
     fit_info["seed_choice"] = choice
-    Path(smk.output.data).parent.mkdir(parents=True, exist_ok=True)
-    data.to_csv(smk.output.data, index=False, float_format="%.10g")
-    estimates.to_csv(smk.output.estimates, index=False, float_format="%.10g")
-    with open(smk.output.fit, "w") as fh:
-        json.dump(fit_info, fh, indent=2)
-        fh.write("\n")
+    # each with its checksum record, checked by the figure, findings and protocol jobs
+    write_sealed(smk.output.data, data.to_csv(index=False, float_format="%.10g", lineterminator="\n"))
+    write_sealed(smk.output.estimates, estimates.to_csv(index=False, float_format="%.10g", lineterminator="\n"))
+    write_sealed(smk.output.fit, json.dumps(fit_info, indent=2) + "\n")
     tau2, sigma2 = fit_info["tau2"], fit_info["sigma2"]
     print(f"{cell.name}, seed {choice['seed']} ({choice['rule']}): tau^2 = {tau2:.4g}, sigma^2 = {sigma2:.4g}")
 
