@@ -369,6 +369,65 @@ def _sqp_step(L, x, F, f, present, Jr, real):
     return x, F, f
 
 
+def _joint_newton(y, s, present, Jr, L, x, u, count, F, f):
+    """One Newton step on the weights and the positions of the atoms together, on
+    -sum_j log f_j + J sum_k x_k, with a backtracking (Armijo) search that keeps the weights
+    positive; rows where the step is not a descent direction or the search fails keep their
+    fit. Near the optimum the support's atoms sit at local maxima of D and the step converges
+    quadratically (moving atoms by weight transfer alone converges linearly): (x, u, L, F, f)."""
+    R, M = x.shape
+    real = np.arange(M)[None, :] < count[:, None]
+    uu = np.where(real, u, 0.0)
+    a = np.where(present, 1.0 / f, 0.0)
+    z = (y[:, None, :] - uu[:, :, None]) / s[:, None, :]
+    G = L * a[:, None, :]
+    G1 = G * z / s[:, None, :]
+    G2 = G * (z * z - 1.0) / (s * s)[:, None, :]
+    S1, S2 = G1.sum(axis=2), G2.sum(axis=2)
+    gx = np.where(real, Jr[:, None] - G.sum(axis=2), 0.0)
+    gu = np.where(real, -x * S1, 0.0)
+    H = np.empty((R, M, 2, M, 2))
+    for k in range(M):
+        H[:, k, 0, :, 0] = (G[:, k, None, :] * G).sum(axis=2)
+        H[:, k, 0, :, 1] = (G[:, k, None, :] * G1).sum(axis=2) * x
+        H[:, k, 1, :, 1] = (G1[:, k, None, :] * G1).sum(axis=2) * x * x[:, k, None]
+    H[:, :, 1, :, 0] = np.swapaxes(H[:, :, 0, :, 1], 1, 2)
+    k = np.arange(M)
+    H[:, k, 0, k, 1] -= S1
+    H[:, k, 1, k, 0] -= S1
+    H[:, k, 1, k, 1] -= x * S2
+    both = np.repeat(real, 2, axis=1)
+    H = H.reshape(R, 2 * M, 2 * M)
+    H = np.where(both[:, :, None] & both[:, None, :], H, 0.0)
+    e = np.arange(2 * M)
+    H[:, e, e] = np.where(both, H[:, e, e], 1.0)
+    g = np.stack([gx, gu], axis=2).reshape(R, 2 * M)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        p = -_solve_padded(H, g, 2 * count)
+    p = np.where(both, p, 0.0)
+    px, pu = p[:, 0::2], p[:, 1::2]
+    slope = (g * p).sum(axis=1)
+    searching = np.isfinite(slope) & (slope < 0) & np.isfinite(p).all(axis=1)
+    beta = np.ones(R)
+    for _ in range(_HALVINGS):
+        r = np.flatnonzero(searching)
+        if r.size == 0:
+            break
+        b = beta[r, None]
+        xb = x[r] + b * px[r]
+        ub = u[r] + b * pu[r]
+        pos = np.where(real[r], xb > 0, True).all(axis=1)
+        Lb = np.where(real[r][:, :, None], _atom_likelihood(y[r], s[r], present[r], np.where(real[r], ub, 0.0)), 0.0)
+        with np.errstate(invalid="ignore"):
+            Fb, fb = _objective(Lb, np.where(real[r], xb, 0.0), present[r], Jr[r])
+        ok = pos & np.isfinite(Fb) & (Fb <= F[r] + _ARMIJO * beta[r] * slope[r])
+        acc = r[ok]
+        x[acc], u[acc], L[acc], F[acc], f[acc] = xb[ok], ub[ok], Lb[ok], Fb[ok], fb[ok]
+        searching[acc] = False
+        beta[r[~ok]] *= 0.5
+    return x, u, L, F, f
+
+
 def _scan_D(Phi, a, Jr, valid):
     """D at the scan points, -inf at padding: (R, Kc)."""
     return np.where(valid, (Phi * a[:, None, :]).sum(axis=2) / Jr[:, None], -np.inf)
@@ -497,6 +556,12 @@ def _cnm_rows(y, s, present, lo, hi, smin, scan, *, tol, maxiter):
         L[r, :Mw] = np.where(alive[:, :, None], Lr, 0.0)
         count[r] = n_keep
         F[r], f[r] = Fr, fr
+        Mw = int(count[r].max())
+        xr, ur, Lr, Fr, fr = _joint_newton(y[r], s[r], present[r], Jr[r], L[r, :Mw], x[r, :Mw], u[r, :Mw],
+                                           count[r], F[r], f[r])
+        xr = xr / _over_atoms(xr)[:, None]  # normalised (never raises the objective)
+        Fr, fr = _objective(Lr, xr, present[r], Jr[r])
+        x[r, :Mw], u[r, :Mw], L[r, :Mw], F[r], f[r] = xr, ur, Lr, Fr, fr
     K = int(count.max())
     w = x[:, :K] / _over_atoms(x[:, :K])[:, None]
     f = np.where(present, _density(L[:, :K], w), 1.0)
