@@ -156,7 +156,8 @@ _NEAR_ONE = 0.98
 _POLISH_STEPS = 8  # Newton steps at most; a point stops once a step moves it under 1e-12
 _ARMIJO = 1e-4
 _HALVINGS = 40
-_START_SPACING = 2.0  # the starting atoms, in units of the smallest standard error
+_START_SPACING = 2.0
+_MERGE = 0.1  # two atoms this close (in units of the smallest standard error) are tried as one  # the starting atoms, in units of the smallest standard error
 
 
 def npmle_fit(y, s2, *, tol: float = 1e-7, maxiter: int = 200) -> NPMLEFit:
@@ -374,7 +375,8 @@ def _joint_newton(y, s, present, Jr, L, x, u, count, F, f):
     -sum_j log f_j + J sum_k x_k, with a backtracking (Armijo) search that keeps the weights
     positive; rows where the step is not a descent direction or the search fails keep their
     fit. Near the optimum the support's atoms sit at local maxima of D and the step converges
-    quadratically (moving atoms by weight transfer alone converges linearly): (x, u, L, F, f)."""
+    quadratically (moving atoms by weight transfer alone converges linearly): (x, u, L, F, f,
+    whether the row moved)."""
     R, M = x.shape
     real = np.arange(M)[None, :] < count[:, None]
     uu = np.where(real, u, 0.0)
@@ -409,6 +411,7 @@ def _joint_newton(y, s, present, Jr, L, x, u, count, F, f):
     slope = (g * p).sum(axis=1)
     searching = np.isfinite(slope) & (slope < 0) & np.isfinite(p).all(axis=1)
     beta = np.ones(R)
+    moved = np.zeros(R, dtype=bool)
     for _ in range(_HALVINGS):
         r = np.flatnonzero(searching)
         if r.size == 0:
@@ -424,7 +427,44 @@ def _joint_newton(y, s, present, Jr, L, x, u, count, F, f):
         acc = r[ok]
         x[acc], u[acc], L[acc], F[acc], f[acc] = xb[ok], ub[ok], Lb[ok], Fb[ok], fb[ok]
         searching[acc] = False
+        moved[acc] = True
         beta[r[~ok]] *= 0.5
+    return x, u, L, F, f, moved
+
+
+def _merge_close(y, s, present, Jr, L, x, u, count, F, f, eps):
+    """Where a row's two nearest atoms are within ``eps``, one atom at their weighted mean with
+    their summed weight instead (the other's weight set to 0), kept if the objective does not
+    rise: two atoms converging on one point of the optimum's support make the joint Newton step
+    singular (the split of their weight is free) and slow: (x, u, L, F, f)."""
+    R, M = x.shape
+    if M < 2:
+        return x, u, L, F, f
+    real = np.arange(M)[None, :] < count[:, None]
+    uu = np.where(real, u, 0.0)
+    d = np.abs(uu[:, :, None] - uu[:, None, :])
+    d = np.where(real[:, :, None] & real[:, None, :], d, np.inf)
+    d[:, np.arange(M), np.arange(M)] = np.inf
+    flat = d.reshape(R, -1).argmin(axis=1)
+    k, l = np.minimum(flat // M, flat % M), np.maximum(flat // M, flat % M)
+    rows = np.arange(R)
+    close = d[rows, k, l] <= eps
+    r = np.flatnonzero(close)
+    if r.size == 0:
+        return x, u, L, F, f
+    k, l = k[r], l[r]
+    xk, xl = x[r, k], x[r, l]
+    w = xk + xl
+    um = (xk * u[r, k] + xl * u[r, l]) / w
+    xm, umm, Lm = x[r].copy(), u[r].copy(), L[r].copy()
+    i = np.arange(r.size)
+    xm[i, k], xm[i, l], umm[i, k] = w, 0.0, um
+    Lm[i, k] = _atom_likelihood(y[r], s[r], present[r], um[:, None])[:, 0]
+    Lm[i, l] = 0.0
+    Fm, fm = _objective(Lm, xm, present[r], Jr[r])
+    ok = np.isfinite(Fm) & (Fm <= F[r])
+    acc = r[ok]
+    x[acc], u[acc], L[acc], F[acc], f[acc] = xm[ok], umm[ok], Lm[ok], Fm[ok], fm[ok]
     return x, u, L, F, f
 
 
@@ -498,6 +538,7 @@ def _cnm_rows(y, s, present, lo, hi, smin, scan, *, tol, maxiter):
     gap = np.full(Rb, np.inf)
     iters = np.zeros(Rb, dtype=np.int64)
     active = np.ones(Rb, dtype=bool)
+    stuck = np.ones(Rb, dtype=bool)  # the weights need a projected step (the first, or refused)
     for _ in range(maxiter + 1):
         r = np.flatnonzero(active)
         if r.size == 0:
@@ -511,8 +552,17 @@ def _cnm_rows(y, s, present, lo, hi, smin, scan, *, tol, maxiter):
         P = int(peak.sum(axis=1).max())
         order = np.argsort(~peak, axis=1, kind="stable")[:, :P]
         cand_ok = np.take_along_axis(peak, order, axis=1)
-        cu, cd = _polish(y[r], s[r], a, Jr[r], np.take_along_axis(u_scan[r], order, axis=1),
-                         lo[r], hi[r], h[r])
+        cu = np.take_along_axis(u_scan[r], order, axis=1)
+        cd = np.take_along_axis(D, order, axis=1)
+        # located exactly only where the scan alone cannot refuse the certificate (or the
+        # iterations end): elsewhere the new atoms start at scan points and the joint Newton
+        # step moves them
+        with np.errstate(divide="ignore"):
+            near = (Jr[r] * np.log(D.max(axis=1)) <= tol * Jr[r]) | (iters[r] >= maxiter)
+        pi = np.flatnonzero(near)
+        if pi.size:
+            rp = r[pi]
+            cu[pi], cd[pi] = _polish(y[rp], s[rp], a[pi], Jr[rp], cu[pi], lo[rp], hi[rp], h[rp])
         cd = np.where(cand_ok, cd, -np.inf)
         with np.errstate(divide="ignore"):
             g = Jr[r] * np.log(np.maximum(D.max(axis=1), cd.max(axis=1, initial=-np.inf)))
@@ -536,32 +586,47 @@ def _cnm_rows(y, s, present, lo, hi, smin, scan, *, tol, maxiter):
         u[at_rows, at_slot] = cu[rr, pp]
         count[r] += new.sum(axis=1)
         L[at_rows, at_slot] = _atom_likelihood(y[at_rows], s[at_rows], present[at_rows], cu[rr, pp][:, None])[:, 0]
-        # one projected Newton step on the weights, over the atoms in use
+        # one projected Newton step on the weights, over the atoms in use, where atoms were
+        # added or the last joint step was refused (elsewhere the joint step moves the weights)
+        q = r[stuck[r] | new.any(axis=1)]
+        if q.size:
+            Mw = int(count[q].max())
+            real = np.arange(Mw)[None, :] < count[q, None]
+            xr, Fr, fr = _sqp_step(L[q, :Mw], x[q, :Mw].copy(), F[q].copy(), f[q].copy(), present[q], Jr[q], real)
+            # normalise (never raises the objective) and drop atoms at weight 0
+            tot = _over_atoms(xr)
+            xr = xr / tot[:, None]
+            Fr, fr = _objective(L[q, :Mw], xr, present[q], Jr[q])
+            keepk = xr > 0
+            order = np.argsort(~keepk, axis=1, kind="stable")
+            xr = np.take_along_axis(xr, order, axis=1)
+            ur = np.take_along_axis(u[q, :Mw], order, axis=1)
+            Lr = np.take_along_axis(L[q, :Mw], order[:, :, None], axis=1)
+            n_keep = keepk.sum(axis=1)
+            alive = np.arange(Mw)[None, :] < n_keep[:, None]
+            x[q, :Mw] = np.where(alive, xr, 0.0)
+            u[q, :Mw] = np.where(alive, ur, np.nan)
+            L[q, :Mw] = np.where(alive[:, :, None], Lr, 0.0)
+            count[q] = n_keep
+            F[q], f[q] = Fr, fr
         Mw = int(count[r].max())
-        real = np.arange(Mw)[None, :] < count[r, None]
-        xr, Fr, fr = _sqp_step(L[r, :Mw], x[r, :Mw].copy(), F[r].copy(), f[r].copy(), present[r], Jr[r], real)
-        # normalise (never raises the objective) and drop atoms at weight 0
-        tot = _over_atoms(xr)
-        xr = xr / tot[:, None]
-        Fr, fr = _objective(L[r, :Mw], xr, present[r], Jr[r])
-        keepk = xr > 0
-        order = np.argsort(~keepk, axis=1, kind="stable")
-        xr = np.take_along_axis(xr, order, axis=1)
-        ur = np.take_along_axis(u[r, :Mw], order, axis=1)
-        Lr = np.take_along_axis(L[r, :Mw], order[:, :, None], axis=1)
-        n_keep = keepk.sum(axis=1)
-        alive = np.arange(Mw)[None, :] < n_keep[:, None]
-        x[r, :Mw] = np.where(alive, xr, 0.0)
-        u[r, :Mw] = np.where(alive, ur, np.nan)
-        L[r, :Mw] = np.where(alive[:, :, None], Lr, 0.0)
-        count[r] = n_keep
-        F[r], f[r] = Fr, fr
-        Mw = int(count[r].max())
-        xr, ur, Lr, Fr, fr = _joint_newton(y[r], s[r], present[r], Jr[r], L[r, :Mw], x[r, :Mw], u[r, :Mw],
-                                           count[r], F[r], f[r])
+        xr, ur, Lr, Fr, fr, moved = _joint_newton(y[r], s[r], present[r], Jr[r], L[r, :Mw], x[r, :Mw], u[r, :Mw],
+                                                  count[r], F[r], f[r])
         xr = xr / _over_atoms(xr)[:, None]  # normalised (never raises the objective)
         Fr, fr = _objective(Lr, xr, present[r], Jr[r])
         x[r, :Mw], u[r, :Mw], L[r, :Mw], F[r], f[r] = xr, ur, Lr, Fr, fr
+        stuck[r] = ~moved
+        xr, ur, Lr, Fr, fr = _merge_close(y[r], s[r], present[r], Jr[r], L[r, :Mw], x[r, :Mw], u[r, :Mw],
+                                          count[r], F[r], f[r], _MERGE)
+        keepk = xr > 0
+        order = np.argsort(~keepk, axis=1, kind="stable")
+        n_keep = keepk.sum(axis=1)
+        alive = np.arange(Mw)[None, :] < n_keep[:, None]
+        x[r, :Mw] = np.where(alive, np.take_along_axis(xr, order, axis=1), 0.0)
+        u[r, :Mw] = np.where(alive, np.take_along_axis(ur, order, axis=1), np.nan)
+        L[r, :Mw] = np.where(alive[:, :, None], np.take_along_axis(Lr, order[:, :, None], axis=1), 0.0)
+        count[r] = n_keep
+        F[r], f[r] = Fr, fr
     K = int(count.max())
     w = x[:, :K] / _over_atoms(x[:, :K])[:, None]
     f = np.where(present, _density(L[:, :K], w), 1.0)
