@@ -157,6 +157,8 @@ _POLISH_STEPS = 8  # Newton steps at most; a point stops once a step moves it un
 _ARMIJO = 1e-4
 _HALVINGS = 40
 _START_SPACING = 2.0
+_START_EM = 10  # EM steps on the starting atoms
+_START_KEEP = 1e-2  # starting atoms kept: weight at least this share of the largest after them
 _MERGE = 0.1  # two atoms this close (in units of the smallest standard error) are tried as one  # the starting atoms, in units of the smallest standard error
 
 
@@ -257,11 +259,9 @@ def _over_atoms(x):
 
 
 def _density(L, x):
-    """f_j = sum_k x_k L_kj, atom by atom: (R, J)."""
-    f = np.zeros((L.shape[0], L.shape[2]))
-    for k in range(L.shape[1]):
-        f += x[:, k, None] * L[:, k, :]
-    return f
+    """f_j = sum_k x_k L_kj, atom by atom (einsum runs over the groups innermost and adds the
+    atoms in order: a padded atom adds an exact 0): (R, J)."""
+    return np.einsum("rkj,rk->rj", L, x)
 
 
 def _objective(L, x, present, Jr):
@@ -348,9 +348,7 @@ def _sqp_step(L, x, F, f, present, Jr, real):
     G = L * a[:, None, :]
     grad = np.where(real, Jr[:, None] - G.sum(axis=2), 0.0)
     M = x.shape[1]
-    H = np.empty((x.shape[0], M, M))
-    for k in range(M):
-        H[:, k, :] = (G[:, k, None, :] * G).sum(axis=2)
+    H = np.einsum("rkj,rlj->rkl", G, G)
     y = _nnqp(H, grad - _matvec(H, x), x, real, 1e-10 * Jr)
     d = y - x
     slope = _over_atoms(grad * d)
@@ -389,10 +387,9 @@ def _joint_newton(y, s, present, Jr, L, x, u, count, F, f):
     gx = np.where(real, Jr[:, None] - G.sum(axis=2), 0.0)
     gu = np.where(real, -x * S1, 0.0)
     H = np.empty((R, M, 2, M, 2))
-    for k in range(M):
-        H[:, k, 0, :, 0] = (G[:, k, None, :] * G).sum(axis=2)
-        H[:, k, 0, :, 1] = (G[:, k, None, :] * G1).sum(axis=2) * x
-        H[:, k, 1, :, 1] = (G1[:, k, None, :] * G1).sum(axis=2) * x * x[:, k, None]
+    H[:, :, 0, :, 0] = np.einsum("rkj,rlj->rkl", G, G)
+    H[:, :, 0, :, 1] = np.einsum("rkj,rlj->rkl", G, G1) * x[:, None, :]
+    H[:, :, 1, :, 1] = np.einsum("rkj,rlj->rkl", G1, G1) * x[:, None, :] * x[:, :, None]
     H[:, :, 1, :, 0] = np.swapaxes(H[:, :, 0, :, 1], 1, 2)
     k = np.arange(M)
     H[:, k, 0, k, 1] -= S1
@@ -470,7 +467,7 @@ def _merge_close(y, s, present, Jr, L, x, u, count, F, f, eps):
 
 def _scan_D(Phi, a, Jr, valid):
     """D at the scan points, -inf at padding: (R, Kc)."""
-    return np.where(valid, (Phi * a[:, None, :]).sum(axis=2) / Jr[:, None], -np.inf)
+    return np.where(valid, np.einsum("rkj,rj->rk", Phi, a) / Jr[:, None], -np.inf)
 
 
 def _polish(y, s, a, Jr, u, lo, hi, h):
@@ -534,6 +531,22 @@ def _cnm_rows(y, s, present, lo, hi, smin, scan, *, tol, maxiter):
     x = np.where(k < count[:, None], 1.0 / count[:, None], 0.0)
     L = _atom_likelihood(y, s, present, np.where(np.isfinite(u), u, 0.0))
     L = np.where((k < count[:, None])[:, :, None], L, 0.0)
+    # a few EM steps on the starting atoms, then those left with a small weight dropped: the
+    # first projected step starts near its face (EM costs one pass over L, a projected step
+    # one active-set change per atom it drops)
+    for _ in range(_START_EM):
+        f = np.where(present, _density(L, x), 1.0)
+        a = np.where(present, 1.0 / f, 0.0)
+        x = x * np.einsum("rkj,rj->rk", L, a) / Jr[:, None]
+    x = np.where(x >= _START_KEEP * x.max(axis=1, keepdims=True), x, 0.0)
+    x = x / _over_atoms(x)[:, None]
+    keepk = x > 0
+    order = np.argsort(~keepk, axis=1, kind="stable")
+    count = keepk.sum(axis=1)
+    alive = k < count[:, None]
+    x = np.where(alive, np.take_along_axis(x, order, axis=1), 0.0)
+    u = np.where(alive, np.take_along_axis(u, order, axis=1), np.nan)
+    L = np.where(alive[:, :, None], np.take_along_axis(L, order[:, :, None], axis=1), 0.0)
     F, f = _objective(L, x, present, Jr)
     gap = np.full(Rb, np.inf)
     iters = np.zeros(Rb, dtype=np.int64)
