@@ -278,7 +278,14 @@ def _solve_padded(A, b, width):
     x = np.zeros(b.shape)
     for w in np.unique(width):
         sel = np.flatnonzero(width == w)
-        x[sel, :w] = np.linalg.solve(A[sel, :w, :w], b[sel, :w, None])[:, :, 0]
+        try:
+            x[sel, :w] = np.linalg.solve(A[sel, :w, :w], b[sel, :w, None])[:, :, 0]
+        except np.linalg.LinAlgError:  # a singular system: that row's solution is NaN
+            for i in sel:
+                try:
+                    x[i, :w] = np.linalg.solve(A[i, :w, :w], b[i, :w])
+                except np.linalg.LinAlgError:
+                    x[i, :w] = np.nan
     return x
 
 
@@ -465,6 +472,20 @@ def _merge_close(y, s, present, Jr, L, x, u, count, F, f, eps):
     return x, u, L, F, f
 
 
+def _compact(x, u, L):
+    """The atoms of positive weight first, in their order, the arrays cut to the most any row
+    keeps: (x, u, L, count)."""
+    keepk = x > 0
+    count = keepk.sum(axis=1)
+    W = max(int(count.max(initial=0)), 1)
+    order = np.argsort(~keepk, axis=1, kind="stable")[:, :W]
+    alive = np.arange(W)[None, :] < count[:, None]
+    x = np.where(alive, np.take_along_axis(x, order, axis=1), 0.0)
+    u = np.where(alive, np.take_along_axis(u, order, axis=1), np.nan)
+    L = np.where(alive[:, :, None], np.take_along_axis(L, order[:, :, None], axis=1), 0.0)
+    return x, u, L, count
+
+
 def _scan_D(Phi, a, Jr, valid):
     """D at the scan points, -inf at padding: (R, Kc)."""
     return np.where(valid, np.einsum("rkj,rj->rk", Phi, a) / Jr[:, None], -np.inf)
@@ -550,96 +571,102 @@ def _cnm_rows(y, s, present, lo, hi, smin, scan, *, tol, maxiter):
     F, f = _objective(L, x, present, Jr)
     gap = np.full(Rb, np.inf)
     iters = np.zeros(Rb, dtype=np.int64)
-    active = np.ones(Rb, dtype=bool)
+    # the fits in the block's full arrays; the loop works on the unfinished rows only, compacted
+    # (datasets leave as they finish: no indexing of the whole block per step)
+    U, X, LL, C = np.full(u.shape, np.nan), np.zeros(x.shape), np.zeros(L.shape), count.copy()
+    ids = np.arange(Rb)
+    W = int(count.max())
+    u, x, L = u[:, :W].copy(), x[:, :W].copy(), L[:, :W].copy()
+    yb, sb, pb, Jb, lob, hib, hb = y, s, present, Jr, lo, hi, h
+    Phib, validb, u_scanb, it = Phi, valid, u_scan, iters.copy()
     stuck = np.ones(Rb, dtype=bool)  # the weights need a projected step (the first, or refused)
     for _ in range(maxiter + 1):
-        r = np.flatnonzero(active)
-        if r.size == 0:
+        if ids.size == 0:
             break
         # the certificate: D on the scan, its local maxima near or above 1 located exactly
-        a = np.where(present[r], 1.0 / f[r], 0.0)
-        D = _scan_D(Phi[r], a, Jr[r], valid[r])
-        left = np.concatenate([np.full((r.size, 1), -np.inf), D[:, :-1]], axis=1)
-        right = np.concatenate([D[:, 1:], np.full((r.size, 1), -np.inf)], axis=1)
+        a = np.where(pb, 1.0 / f, 0.0)
+        D = _scan_D(Phib, a, Jb, validb)
+        left = np.concatenate([np.full((ids.size, 1), -np.inf), D[:, :-1]], axis=1)
+        right = np.concatenate([D[:, 1:], np.full((ids.size, 1), -np.inf)], axis=1)
         peak = (D >= left) & (D > right) & (D > _NEAR_ONE)
         P = int(peak.sum(axis=1).max())
         order = np.argsort(~peak, axis=1, kind="stable")[:, :P]
         cand_ok = np.take_along_axis(peak, order, axis=1)
-        cu = np.take_along_axis(u_scan[r], order, axis=1)
+        cu = np.take_along_axis(u_scanb, order, axis=1)
         cd = np.take_along_axis(D, order, axis=1)
+        Dmax = D.max(axis=1)
         # located exactly only where the scan alone cannot refuse the certificate (or the
         # iterations end): elsewhere the new atoms start at scan points and the joint Newton
         # step moves them
         with np.errstate(divide="ignore"):
-            near = (Jr[r] * np.log(D.max(axis=1)) <= tol * Jr[r]) | (iters[r] >= maxiter)
+            near = (Jb * np.log(Dmax) <= tol * Jb) | (it >= maxiter)
         pi = np.flatnonzero(near)
         if pi.size:
-            rp = r[pi]
-            cu[pi], cd[pi] = _polish(y[rp], s[rp], a[pi], Jr[rp], cu[pi], lo[rp], hi[rp], h[rp])
+            # a peak within a scan step of an atom starts at the atom (the joint step put it
+            # at, or next to, D's maximum: fewer Newton steps)
+            start = cu[pi]
+            du = np.abs(start[:, :, None] - u[pi][:, None, :])
+            du = np.where(np.isnan(du), np.inf, du)
+            near_atom = du.argmin(axis=2)
+            take = np.take_along_axis(du, near_atom[:, :, None], axis=2)[:, :, 0] <= hb[pi, None]
+            start = np.where(take, np.take_along_axis(u[pi], near_atom, axis=1), start)
+            cu[pi], cd[pi] = _polish(yb[pi], sb[pi], a[pi], Jb[pi], start, lob[pi], hib[pi], hb[pi])
         cd = np.where(cand_ok, cd, -np.inf)
         with np.errstate(divide="ignore"):
-            g = Jr[r] * np.log(np.maximum(D.max(axis=1), cd.max(axis=1, initial=-np.inf)))
-        gap[r] = np.maximum(g, 0.0)
-        done = (gap[r] <= tol * Jr[r]) | (iters[r] >= maxiter)
-        active[r[done]] = False
-        r, keep = r[~done], ~done
-        if r.size == 0:
-            break
-        iters[r] += 1
-        cu, cd = cu[keep], cd[keep]
+            g = np.maximum(Jb * np.log(np.maximum(Dmax, cd.max(axis=1, initial=-np.inf))), 0.0)
+        done = (g <= tol * Jb) | (it >= maxiter)
+        gap[ids] = g
+        if done.any():
+            fin = ids[done]
+            U[fin, :W], X[fin, :W], LL[fin, :W], C[fin], iters[fin] = u[done], x[done], L[done], count[done], it[done]
+            keep = ~done
+            ids, cu, cd = ids[keep], cu[keep], cd[keep]
+            yb, sb, pb, Jb, lob, hib, hb = yb[keep], sb[keep], pb[keep], Jb[keep], lob[keep], hib[keep], hb[keep]
+            Phib, validb, u_scanb, it, stuck = Phib[keep], validb[keep], u_scanb[keep], it[keep], stuck[keep]
+            u, x, L, F, f, count = u[keep], x[keep], L[keep], F[keep], f[keep], count[keep]
+            if ids.size == 0:
+                break
+        it += 1
         # new atoms: the located maxima with D > 1, not already atoms, while there is room
-        ur = u[r]
-        dist = np.abs(cu[:, :, None] - ur[:, None, :])
-        dup = (np.where(np.isnan(dist), np.inf, dist) <= 1e-9 * smin[r, None, None]).any(axis=2)
+        dist = np.abs(cu[:, :, None] - u[:, None, :])
+        dup = (np.where(np.isnan(dist), np.inf, dist) <= 1e-9).any(axis=2)
         new = (cd > 1.0) & ~dup
-        slot = count[r, None] + np.cumsum(new, axis=1) - 1
+        slot = count[:, None] + np.cumsum(new, axis=1) - 1
         new &= slot < Mmax
+        need = int((count + new.sum(axis=1)).max())
+        if need > W:
+            grow = need - W
+            u = np.concatenate([u, np.full((ids.size, grow), np.nan)], axis=1)
+            x = np.concatenate([x, np.zeros((ids.size, grow))], axis=1)
+            L = np.concatenate([L, np.zeros((ids.size, grow, J))], axis=1)
+            W = need
         rr, pp = np.nonzero(new)
-        at_rows, at_slot = r[rr], slot[rr, pp]
-        u[at_rows, at_slot] = cu[rr, pp]
-        count[r] += new.sum(axis=1)
-        L[at_rows, at_slot] = _atom_likelihood(y[at_rows], s[at_rows], present[at_rows], cu[rr, pp][:, None])[:, 0]
+        at_slot = slot[rr, pp]
+        u[rr, at_slot] = cu[rr, pp]
+        count = count + new.sum(axis=1)
+        L[rr, at_slot] = _atom_likelihood(yb[rr], sb[rr], pb[rr], cu[rr, pp][:, None])[:, 0]
         # one projected Newton step on the weights, over the atoms in use, where atoms were
         # added or the last joint step was refused (elsewhere the joint step moves the weights)
-        q = r[stuck[r] | new.any(axis=1)]
+        q = np.flatnonzero(stuck | new.any(axis=1))
         if q.size:
             Mw = int(count[q].max())
             real = np.arange(Mw)[None, :] < count[q, None]
-            xr, Fr, fr = _sqp_step(L[q, :Mw], x[q, :Mw].copy(), F[q].copy(), f[q].copy(), present[q], Jr[q], real)
+            Lq = L[q, :Mw]
+            xr, Fr, fr = _sqp_step(Lq, x[q, :Mw], F[q], f[q], pb[q], Jb[q], real)
             # normalise (never raises the objective) and drop atoms at weight 0
-            tot = _over_atoms(xr)
-            xr = xr / tot[:, None]
-            Fr, fr = _objective(L[q, :Mw], xr, present[q], Jr[q])
-            keepk = xr > 0
-            order = np.argsort(~keepk, axis=1, kind="stable")
-            xr = np.take_along_axis(xr, order, axis=1)
-            ur = np.take_along_axis(u[q, :Mw], order, axis=1)
-            Lr = np.take_along_axis(L[q, :Mw], order[:, :, None], axis=1)
-            n_keep = keepk.sum(axis=1)
-            alive = np.arange(Mw)[None, :] < n_keep[:, None]
-            x[q, :Mw] = np.where(alive, xr, 0.0)
-            u[q, :Mw] = np.where(alive, ur, np.nan)
-            L[q, :Mw] = np.where(alive[:, :, None], Lr, 0.0)
-            count[q] = n_keep
-            F[q], f[q] = Fr, fr
-        Mw = int(count[r].max())
-        xr, ur, Lr, Fr, fr, moved = _joint_newton(y[r], s[r], present[r], Jr[r], L[r, :Mw], x[r, :Mw], u[r, :Mw],
-                                                  count[r], F[r], f[r])
-        xr = xr / _over_atoms(xr)[:, None]  # normalised (never raises the objective)
-        Fr, fr = _objective(Lr, xr, present[r], Jr[r])
-        x[r, :Mw], u[r, :Mw], L[r, :Mw], F[r], f[r] = xr, ur, Lr, Fr, fr
-        stuck[r] = ~moved
-        xr, ur, Lr, Fr, fr = _merge_close(y[r], s[r], present[r], Jr[r], L[r, :Mw], x[r, :Mw], u[r, :Mw],
-                                          count[r], F[r], f[r], _MERGE)
-        keepk = xr > 0
-        order = np.argsort(~keepk, axis=1, kind="stable")
-        n_keep = keepk.sum(axis=1)
-        alive = np.arange(Mw)[None, :] < n_keep[:, None]
-        x[r, :Mw] = np.where(alive, np.take_along_axis(xr, order, axis=1), 0.0)
-        u[r, :Mw] = np.where(alive, np.take_along_axis(ur, order, axis=1), np.nan)
-        L[r, :Mw] = np.where(alive[:, :, None], np.take_along_axis(Lr, order[:, :, None], axis=1), 0.0)
-        count[r] = n_keep
-        F[r], f[r] = Fr, fr
+            xr = xr / _over_atoms(xr)[:, None]
+            Fr, fr = _objective(Lq, xr, pb[q], Jb[q])
+            x[q, :Mw], F[q], f[q] = xr, Fr, fr
+            x, u, L, count = _compact(x, u, L)
+        # the joint step, then the nearest atoms tried as one, then atoms at weight 0 dropped
+        x, u, L, F, f, moved = _joint_newton(yb, sb, pb, Jb, L, x, u, count, F, f)
+        x = x / _over_atoms(x)[:, None]  # normalised (never raises the objective)
+        F, f = _objective(L, x, pb, Jb)
+        stuck = ~moved
+        x, u, L, F, f = _merge_close(yb, sb, pb, Jb, L, x, u, count, F, f, _MERGE)
+        x, u, L, count = _compact(x, u, L)
+        W = x.shape[1]
+    u, x, L, count = U, X, LL, C
     K = int(count.max())
     w = x[:, :K] / _over_atoms(x[:, :K])[:, None]
     f = np.where(present, _density(L[:, :K], w), 1.0)
