@@ -246,8 +246,14 @@ def npmle_fit(y, s2, *, tol: float = 1e-7, maxiter: int = 200) -> NPMLEFit:
 
 def _atom_likelihood(y, s, present, u):
     """L[r, k, j] = exp(-(y_j - u_k)^2 / (2 s_j^2)) / s_j, 0 for absent groups: (R, M, J)."""
-    z = (y[:, None, :] - u[:, :, None]) / s[:, None, :]
-    return np.where(present[:, None, :], np.exp(-0.5 * z * z) / s[:, None, :], 0.0)
+    inv = np.where(present, 1.0 / s, 0.0)[:, None, :]  # 0 for absent groups: exp(0) * 0
+    z = y[:, None, :] - u[:, :, None]
+    z *= inv
+    np.square(z, out=z)
+    z *= -0.5
+    np.exp(z, out=z)
+    z *= inv
+    return z
 
 
 def _over_atoms(x):
@@ -497,18 +503,27 @@ def _polish(y, s, a, Jr, u, lo, hi, h):
     best_u = u
     best_d = np.full(u.shape, -np.inf)
     moving = np.ones(u.shape, dtype=bool)
+    inv = 1.0 / s
+    a0 = a * inv  # weights of phi, phi z / s and phi (z^2 - 1) / s^2 in D, D' and D''
+    a1 = a0 * inv
+    a2 = a1 * inv
     for step in range(_POLISH_STEPS + 1):
         if not moving.any():
             break
-        z = (y[:, None, :] - u[:, :, None]) / s[:, None, :]
-        e = a[:, None, :] * np.exp(-0.5 * z * z) / s[:, None, :]
-        D = e.sum(axis=2) / Jr[:, None]
+        z = y[:, None, :] - u[:, :, None]
+        z *= inv[:, None, :]
+        e = np.square(z)
+        e *= -0.5
+        np.exp(e, out=e)
+        D = np.einsum("rpj,rj->rp", e, a0) / Jr[:, None]
         better = D > best_d
         best_u, best_d = np.where(better, u, best_u), np.where(better, D, best_d)
         if step == _POLISH_STEPS:
             break
-        D1 = (e * z / s[:, None, :]).sum(axis=2)
-        D2 = (e * (z * z - 1.0) / (s * s)[:, None, :]).sum(axis=2)
+        ez = e * z
+        D1 = np.einsum("rpj,rj->rp", ez, a1)
+        ez *= z
+        D2 = np.einsum("rpj,rj->rp", ez, a2) - np.einsum("rpj,rj->rp", e, a2)
         with np.errstate(invalid="ignore", divide="ignore"):
             newton = -D1 / D2
         move = np.where(D2 < 0, newton, np.sign(D1) * h[:, None])
