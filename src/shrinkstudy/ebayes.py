@@ -555,14 +555,12 @@ def _cnm_rows(y, s, present, lo, hi, smin, scan, *, tol, maxiter):
     Mmax = 2 * J + 8
     n0 = np.ceil((hi - lo) / (_START_SPACING * smin)).astype(np.int64) + 1
     grid_start = n0 <= Jr
-    u = np.full((Rb, Mmax), np.nan)
-    x = np.zeros((Rb, Mmax))
     count = np.where(grid_start, n0, Jr).astype(np.int64)
-    k = np.arange(Mmax)[None, :]
+    W = int(count.max())
+    k = np.arange(W)[None, :]
     with np.errstate(invalid="ignore", divide="ignore"):
         on_grid = lo[:, None] + (hi - lo)[:, None] * k / (n0 - 1)[:, None]
-    data = np.sort(np.where(present, y, np.inf), axis=1)
-    data = np.concatenate([data, np.full((Rb, Mmax - J), np.inf)], axis=1)
+    data = np.sort(np.where(present, y, np.inf), axis=1)[:, :W]
     u = np.where(k < count[:, None], np.where(grid_start[:, None], on_grid, data), np.nan)
     x = np.where(k < count[:, None], 1.0 / count[:, None], 0.0)
     L = _atom_likelihood(y, s, present, np.where(np.isfinite(u), u, 0.0))
@@ -576,22 +574,15 @@ def _cnm_rows(y, s, present, lo, hi, smin, scan, *, tol, maxiter):
         x = x * np.einsum("rkj,rj->rk", L, a) / Jr[:, None]
     x = np.where(x >= _START_KEEP * x.max(axis=1, keepdims=True), x, 0.0)
     x = x / _over_atoms(x)[:, None]
-    keepk = x > 0
-    order = np.argsort(~keepk, axis=1, kind="stable")
-    count = keepk.sum(axis=1)
-    alive = k < count[:, None]
-    x = np.where(alive, np.take_along_axis(x, order, axis=1), 0.0)
-    u = np.where(alive, np.take_along_axis(u, order, axis=1), np.nan)
-    L = np.where(alive[:, :, None], np.take_along_axis(L, order[:, :, None], axis=1), 0.0)
+    x, u, L, count = _compact(x, u, L)
     F, f = _objective(L, x, present, Jr)
     gap = np.full(Rb, np.inf)
     iters = np.zeros(Rb, dtype=np.int64)
     # the fits in the block's full arrays; the loop works on the unfinished rows only, compacted
     # (datasets leave as they finish: no indexing of the whole block per step)
-    U, X, LL, C = np.full(u.shape, np.nan), np.zeros(x.shape), np.zeros(L.shape), count.copy()
+    U, X, LL, C = np.full((Rb, Mmax), np.nan), np.zeros((Rb, Mmax)), np.zeros((Rb, Mmax, J)), count.copy()
     ids = np.arange(Rb)
-    W = int(count.max())
-    u, x, L = u[:, :W].copy(), x[:, :W].copy(), L[:, :W].copy()
+    W = x.shape[1]
     yb, sb, pb, Jb, lob, hib, hb = y, s, present, Jr, lo, hi, h
     Phib, validb, u_scanb, it = Phi, valid, u_scan, iters.copy()
     stuck = np.ones(Rb, dtype=bool)  # the weights need a projected step (the first, or refused)
