@@ -279,19 +279,29 @@ def _objective(L, x, present, Jr):
 
 def _solve_padded(A, b, width):
     """Solve A x = b, row r on its leading ``width[r]`` atoms (A is the identity and b is 0
-    past them), rows grouped by width: a row's bits depend on its own system only, not on the
-    padding of its block."""
+    past them). LAPACK's bits depend on the size of the system: each row is solved at the
+    power of two (at least 4) at or above its own width, its system extended by the identity,
+    rows of one size together; so a row's bits depend on its own system only, not on the
+    padding of its block (and a few sizes make a few calls)."""
+    R, M = b.shape
     x = np.zeros(b.shape)
-    for w in np.unique(width):
-        sel = np.flatnonzero(width == w)
+    size = np.maximum(4, 1 << np.ceil(np.log2(np.maximum(width, 1))).astype(np.int64))
+    for n in np.unique(size):
+        sel = np.flatnonzero(size == n)
+        m = min(int(n), M)
+        As = np.zeros((sel.size, n, n))
+        As[:, np.arange(n), np.arange(n)] = 1.0
+        As[:, :m, :m] = A[sel, :m, :m]
+        bs = np.zeros((sel.size, n, 1))
+        bs[:, :m, 0] = b[sel, :m]
         try:
-            x[sel, :w] = np.linalg.solve(A[sel, :w, :w], b[sel, :w, None])[:, :, 0]
+            x[sel, :m] = np.linalg.solve(As, bs)[:, :m, 0]
         except np.linalg.LinAlgError:  # a singular system: that row's solution is NaN
-            for i in sel:
+            for i, row in enumerate(sel):
                 try:
-                    x[i, :w] = np.linalg.solve(A[i, :w, :w], b[i, :w])
+                    x[row, :m] = np.linalg.solve(As[i], bs[i, :, 0])[:m]
                 except np.linalg.LinAlgError:
-                    x[i, :w] = np.nan
+                    x[row, :m] = np.nan
     return x
 
 
@@ -322,7 +332,7 @@ def _nnqp(H, c, y, real, tol):
         r = np.flatnonzero(going)
         if r.size == 0:
             break
-        grad = _matvec(H[r], y[r]) + c[r]
+        grad = _matvec(H, y) + c if r.size == R else _matvec(H[r], y[r]) + c[r]
         # rows on a face's minimum: optimal, or release every atom with a negative multiplier
         check = ~solve[r]
         negative = check[:, None] & fixed[r] & real[r] & (grad < -tol[r, None])
