@@ -156,10 +156,10 @@ _NEAR_ONE = 0.98
 _POLISH_STEPS = 8  # Newton steps at most; a point stops once a step moves it under 1e-12
 _ARMIJO = 1e-4
 _HALVINGS = 40
-_START_SPACING = 2.0
+_START_SPACING = 2.0  # the starting atoms, in units of the smallest standard error
 _START_EM = 10  # EM steps on the starting atoms
 _START_KEEP = 1e-2  # starting atoms kept: weight at least this share of the largest after them
-_MERGE = 0.1  # two atoms this close (in units of the smallest standard error) are tried as one  # the starting atoms, in units of the smallest standard error
+_MERGE = 0.1  # two atoms this close (in units of the smallest standard error) are tried as one
 
 
 def npmle_fit(y, s2, *, tol: float = 1e-7, maxiter: int = 200) -> NPMLEFit:
@@ -171,18 +171,24 @@ def npmle_fit(y, s2, *, tol: float = 1e-7, maxiter: int = 200) -> NPMLEFit:
 
     (Kiefer & Wolfowitz 1956; Jiang & Zhang 2009, Ann. Statist. 37:1647; Koenker & Mizera 2014,
     JASA 109:674). Solver: the constrained Newton method with support reduction (Wang 2007,
-    JRSS-B 69:185), per dataset: start from atoms every min_j s_j across [min y, max y] (or at
-    the y_j when fewer); each iteration (1) scans the gradient function
-    D(u) = (1/J) sum_j phi_j(u) / f_j (f_j the fitted density of y_j) at ``_SCAN_PER_S`` points
-    per min_j s_j over [min y, max y] (D decreases outside it) and locates its local maxima
-    above 0.98 exactly by Newton's method on D'; (2) stops when J log max_u D(u) <= tol J:
-    by Lindsay's (1983) certificate this bounds l* - l(G) over all G; (3) adds the local maxima
-    with D > 1 as atoms and takes one projected Newton step (Bertsekas 1982) on the weights, on
-    -sum_j log f_j + J sum_k w_k over w >= 0 (its minimiser sums to 1), with an Armijo line
-    search along the projected arc; atoms whose weight reaches 0 leave the support.
+    JRSS-B 69:185) with the atoms' positions refined by Newton's method, per dataset: start
+    from atoms every 2 min_j s_j across [min y, max y] (or at the y_j when fewer), 10 EM steps
+    on them, and the atoms left under 1e-2 of the largest weight dropped; each iteration
+    (1) scans the gradient function D(u) = (1/J) sum_j phi_j(u) / f_j (f_j the fitted density
+    of y_j) at ``_SCAN_PER_S`` points per min_j s_j over [min y, max y] (D decreases outside
+    it) and, where the scan cannot refuse the certificate, locates its local maxima above 0.98
+    exactly by Newton's method on D'; (2) stops when J log max_u D(u) <= tol J: by Lindsay's
+    (1983) certificate this bounds l* - l(G) over all G; (3) adds the maxima with D > 1 as atoms
+    and, where atoms were added, takes one SQP step on the weights (mixsqp: Kim, Carbonetto &
+    Stephens 2020; active-set QP, Armijo search) on -sum_j log f_j + J sum_k w_k over w >= 0
+    (its minimiser sums to 1), atoms whose weight reaches 0 leaving the support; (4) takes one
+    Newton step on the weights and the positions of the atoms together (Armijo search, the
+    weights kept positive): atoms settle at D's maxima quadratically, not by moving weight
+    between neighbours; the two nearest atoms, within 0.1 min_j s_j, are tried as one.
 
-    Each dataset is solved on its own: sums over atoms run atom by atom and sums over groups
-    over the same J entries, so a dataset's numbers do not depend on the others of its call.
+    Each dataset is solved on its own: sums over atoms run in the atoms' order, sums over
+    groups over the same J entries, and linear systems at a size set by the dataset's own
+    support, so a dataset's numbers do not depend on the others of its call.
 
     Parameters
     ----------
@@ -661,7 +667,7 @@ def _cnm_rows(y, s, present, lo, hi, smin, scan, *, tol, maxiter):
         u[rr, at_slot] = cu[rr, pp]
         count = count + new.sum(axis=1)
         L[rr, at_slot] = _atom_likelihood(yb[rr], sb[rr], pb[rr], cu[rr, pp][:, None])[:, 0]
-        # one projected Newton step on the weights, over the atoms in use, where atoms were
+        # one SQP step on the weights, over the atoms in use, where atoms were
         # added or the last joint step was refused (elsewhere the joint step moves the weights)
         q = np.flatnonzero(stuck | new.any(axis=1))
         if q.size:
