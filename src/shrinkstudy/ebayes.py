@@ -602,6 +602,8 @@ def _cnm_rows(y, s, present, lo, hi, smin, scan, *, tol, maxiter):
     yb, sb, pb, Jb, lob, hib, hb = y, s, present, Jr, lo, hi, h
     Phib, validb, u_scanb, it = Phi, valid, u_scan, iters.copy()
     stuck = np.ones(Rb, dtype=bool)  # the weights need a projected step (the first, or refused)
+    slow = np.zeros(Rb, dtype=bool)  # the scan's gap did not halve in the last iteration
+    gprev = np.full(Rb, np.inf)
     for _ in range(maxiter + 1):
         if ids.size == 0:
             break
@@ -617,11 +619,14 @@ def _cnm_rows(y, s, present, lo, hi, smin, scan, *, tol, maxiter):
         cu = np.take_along_axis(u_scanb, order, axis=1)
         cd = np.take_along_axis(D, order, axis=1)
         Dmax = D.max(axis=1)
-        # located exactly only where the scan alone cannot refuse the certificate (or the
-        # iterations end): elsewhere the new atoms start at scan points and the joint Newton
-        # step moves them
+        # located exactly only where the scan alone cannot refuse the certificate, the
+        # iterations end, or the scan's gap did not halve (a small atom hopping between scan
+        # points); elsewhere the new atoms start at scan points and the joint step moves them
         with np.errstate(divide="ignore"):
-            near = (Jb * np.log(Dmax) <= tol * Jb) | (it >= maxiter)
+            gscan = Jb * np.log(Dmax)
+        slow = gscan > 0.5 * gprev
+        gprev = gscan
+        near = (gscan <= tol * Jb) | (it >= maxiter) | slow
         pi = np.flatnonzero(near)
         if pi.size:
             # a peak within a scan step of an atom starts at the atom (the joint step put it
@@ -645,6 +650,7 @@ def _cnm_rows(y, s, present, lo, hi, smin, scan, *, tol, maxiter):
             ids, cu, cd = ids[keep], cu[keep], cd[keep]
             yb, sb, pb, Jb, lob, hib, hb = yb[keep], sb[keep], pb[keep], Jb[keep], lob[keep], hib[keep], hb[keep]
             Phib, validb, u_scanb, it, stuck = Phib[keep], validb[keep], u_scanb[keep], it[keep], stuck[keep]
+            gprev = gprev[keep]
             u, x, L, F, f, count = u[keep], x[keep], L[keep], F[keep], f[keep], count[keep]
             if ids.size == 0:
                 break
