@@ -160,6 +160,9 @@ _POLISH_STEPS = 8  # Newton steps at most; a point stops once a step moves it un
 _ARMIJO = 1e-4
 _HALVINGS = 40
 _START_SPACING = 2.0  # the starting atoms, in units of the smallest standard error
+_START_EM = 10  # EM steps on the starting atoms
+_START_KEEP = 1e-2  # starting atoms kept: weight at least this share of the largest after them
+_MERGE = 0.1  # two atoms this close (in units of the smallest standard error) are tried as one
 
 
 def npmle_fit(y, s2, *, tol: float = 1e-7, maxiter: int = 200) -> NPMLEFit:
@@ -171,18 +174,24 @@ def npmle_fit(y, s2, *, tol: float = 1e-7, maxiter: int = 200) -> NPMLEFit:
 
     (Kiefer & Wolfowitz 1956; Jiang & Zhang 2009, Ann. Statist. 37:1647; Koenker & Mizera 2014,
     JASA 109:674). Solver: the constrained Newton method with support reduction (Wang 2007,
-    JRSS-B 69:185), per dataset: start from atoms every min_j s_j across [min y, max y] (or at
-    the y_j when fewer); each iteration (1) scans the gradient function
-    D(u) = (1/J) sum_j phi_j(u) / f_j (f_j the fitted density of y_j) at ``_SCAN_PER_S`` points
-    per min_j s_j over [min y, max y] (D decreases outside it) and locates its local maxima
-    above 0.98 exactly by Newton's method on D'; (2) stops when J log max_u D(u) <= tol J:
-    by Lindsay's (1983) certificate this bounds l* - l(G) over all G; (3) adds the local maxima
-    with D > 1 as atoms and takes one projected Newton step (Bertsekas 1982) on the weights, on
-    -sum_j log f_j + J sum_k w_k over w >= 0 (its minimiser sums to 1), with an Armijo line
-    search along the projected arc; atoms whose weight reaches 0 leave the support.
+    JRSS-B 69:185) with the atoms' positions refined by Newton's method, per dataset: start
+    from atoms every 2 min_j s_j across [min y, max y] (or at the y_j when fewer), 10 EM steps
+    on them, and the atoms left under 1e-2 of the largest weight dropped; each iteration
+    (1) scans the gradient function D(u) = (1/J) sum_j phi_j(u) / f_j (f_j the fitted density
+    of y_j) at ``_SCAN_PER_S`` points per min_j s_j over [min y, max y] (D decreases outside
+    it) and, where the scan cannot refuse the certificate, locates its local maxima above 0.98
+    exactly by Newton's method on D'; (2) stops when J log max_u D(u) <= tol J: by Lindsay's
+    (1983) certificate this bounds l* - l(G) over all G; (3) adds the maxima with D > 1 as atoms
+    and, where atoms were added, takes one SQP step on the weights (mixsqp: Kim, Carbonetto &
+    Stephens 2020; active-set QP, Armijo search) on -sum_j log f_j + J sum_k w_k over w >= 0
+    (its minimiser sums to 1), atoms whose weight reaches 0 leaving the support; (4) takes one
+    Newton step on the weights and the positions of the atoms together (Armijo search, the
+    weights kept positive): atoms settle at D's maxima quadratically, not by moving weight
+    between neighbours; the two nearest atoms, within 0.1 min_j s_j, are tried as one.
 
-    Each dataset is solved on its own: sums over atoms run atom by atom and sums over groups
-    over the same J entries, so a dataset's numbers do not depend on the others of its call.
+    Each dataset is solved on its own: sums over atoms run in the atoms' order, sums over
+    groups over the same J entries, and linear systems at a size set by the dataset's own
+    support, so a dataset's numbers do not depend on the others of its call.
 
     Parameters
     ----------
@@ -246,8 +255,14 @@ def npmle_fit(y, s2, *, tol: float = 1e-7, maxiter: int = 200) -> NPMLEFit:
 
 def _atom_likelihood(y, s, present, u):
     """L[r, k, j] = exp(-(y_j - u_k)^2 / (2 s_j^2)) / s_j, 0 for absent groups: (R, M, J)."""
-    z = (y[:, None, :] - u[:, :, None]) / s[:, None, :]
-    return np.where(present[:, None, :], np.exp(-0.5 * z * z) / s[:, None, :], 0.0)
+    inv = np.where(present, 1.0 / s, 0.0)[:, None, :]  # 0 for absent groups: exp(0) * 0
+    z = y[:, None, :] - u[:, :, None]
+    z *= inv
+    np.square(z, out=z)
+    z *= -0.5
+    np.exp(z, out=z)
+    z *= inv
+    return z
 
 
 def _over_atoms(x):
@@ -259,11 +274,9 @@ def _over_atoms(x):
 
 
 def _density(L, x):
-    """f_j = sum_k x_k L_kj, atom by atom: (R, J)."""
-    f = np.zeros((L.shape[0], L.shape[2]))
-    for k in range(L.shape[1]):
-        f += x[:, k, None] * L[:, k, :]
-    return f
+    """f_j = sum_k x_k L_kj, atom by atom (einsum runs over the groups innermost and adds the
+    atoms in order: a padded atom adds an exact 0): (R, J)."""
+    return np.einsum("rkj,rk->rj", L, x)
 
 
 def _objective(L, x, present, Jr):
@@ -275,12 +288,29 @@ def _objective(L, x, present, Jr):
 
 def _solve_padded(A, b, width):
     """Solve A x = b, row r on its leading ``width[r]`` atoms (A is the identity and b is 0
-    past them), rows grouped by width: a row's bits depend on its own system only, not on the
-    padding of its block."""
+    past them). LAPACK's bits depend on the size of the system: each row is solved at the
+    power of two (at least 4) at or above its own width, its system extended by the identity,
+    rows of one size together; so a row's bits depend on its own system only, not on the
+    padding of its block (and a few sizes make a few calls)."""
+    R, M = b.shape
     x = np.zeros(b.shape)
-    for w in np.unique(width):
-        sel = np.flatnonzero(width == w)
-        x[sel, :w] = np.linalg.solve(A[sel, :w, :w], b[sel, :w, None])[:, :, 0]
+    size = np.maximum(4, 1 << np.ceil(np.log2(np.maximum(width, 1))).astype(np.int64))
+    for n in np.unique(size):
+        sel = np.flatnonzero(size == n)
+        m = min(int(n), M)
+        As = np.zeros((sel.size, n, n))
+        As[:, np.arange(n), np.arange(n)] = 1.0
+        As[:, :m, :m] = A[sel, :m, :m]
+        bs = np.zeros((sel.size, n, 1))
+        bs[:, :m, 0] = b[sel, :m]
+        try:
+            x[sel, :m] = np.linalg.solve(As, bs)[:, :m, 0]
+        except np.linalg.LinAlgError:  # a singular system: that row's solution is NaN
+            for i, row in enumerate(sel):
+                try:
+                    x[row, :m] = np.linalg.solve(As[i], bs[i, :, 0])[:m]
+                except np.linalg.LinAlgError:
+                    x[row, :m] = np.nan
     return x
 
 
@@ -311,7 +341,7 @@ def _nnqp(H, c, y, real, tol):
         r = np.flatnonzero(going)
         if r.size == 0:
             break
-        grad = _matvec(H[r], y[r]) + c[r]
+        grad = _matvec(H, y) + c if r.size == R else _matvec(H[r], y[r]) + c[r]
         # rows on a face's minimum: optimal, or release every atom with a negative multiplier
         check = ~solve[r]
         negative = check[:, None] & fixed[r] & real[r] & (grad < -tol[r, None])
@@ -350,9 +380,7 @@ def _sqp_step(L, x, F, f, present, Jr, real):
     G = L * a[:, None, :]
     grad = np.where(real, Jr[:, None] - G.sum(axis=2), 0.0)
     M = x.shape[1]
-    H = np.empty((x.shape[0], M, M))
-    for k in range(M):
-        H[:, k, :] = (G[:, k, None, :] * G).sum(axis=2)
+    H = np.einsum("rkj,rlj->rkl", G, G)
     y = _nnqp(H, grad - _matvec(H, x), x, real, 1e-10 * Jr)
     d = y - x
     slope = _over_atoms(grad * d)
@@ -372,36 +400,165 @@ def _sqp_step(L, x, F, f, present, Jr, real):
     return x, F, f
 
 
+def _joint_newton(y, s, present, Jr, L, x, u, count, F, f):
+    """One Newton step on the weights and the positions of the atoms together, on
+    -sum_j log f_j + J sum_k x_k, with a backtracking (Armijo) search that keeps the weights
+    positive; rows where the step is not a descent direction or the search fails keep their
+    fit. Near the optimum the support's atoms sit at local maxima of D and the step converges
+    quadratically (moving atoms by weight transfer alone converges linearly): (x, u, L, F, f,
+    whether the row moved)."""
+    R, M = x.shape
+    real = np.arange(M)[None, :] < count[:, None]
+    uu = np.where(real, u, 0.0)
+    a = np.where(present, 1.0 / f, 0.0)
+    z = (y[:, None, :] - uu[:, :, None]) / s[:, None, :]
+    G = L * a[:, None, :]
+    G1 = G * z / s[:, None, :]
+    G2 = G * (z * z - 1.0) / (s * s)[:, None, :]
+    S1, S2 = G1.sum(axis=2), G2.sum(axis=2)
+    gx = np.where(real, Jr[:, None] - G.sum(axis=2), 0.0)
+    gu = np.where(real, -x * S1, 0.0)
+    H = np.empty((R, M, 2, M, 2))
+    H[:, :, 0, :, 0] = np.einsum("rkj,rlj->rkl", G, G)
+    H[:, :, 0, :, 1] = np.einsum("rkj,rlj->rkl", G, G1) * x[:, None, :]
+    H[:, :, 1, :, 1] = np.einsum("rkj,rlj->rkl", G1, G1) * x[:, None, :] * x[:, :, None]
+    H[:, :, 1, :, 0] = np.swapaxes(H[:, :, 0, :, 1], 1, 2)
+    k = np.arange(M)
+    H[:, k, 0, k, 1] -= S1
+    H[:, k, 1, k, 0] -= S1
+    H[:, k, 1, k, 1] -= x * S2
+    both = np.repeat(real, 2, axis=1)
+    H = H.reshape(R, 2 * M, 2 * M)
+    H = np.where(both[:, :, None] & both[:, None, :], H, 0.0)
+    e = np.arange(2 * M)
+    H[:, e, e] = np.where(both, H[:, e, e], 1.0)
+    g = np.stack([gx, gu], axis=2).reshape(R, 2 * M)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        p = -_solve_padded(H, g, 2 * count)
+    p = np.where(both, p, 0.0)
+    px, pu = p[:, 0::2], p[:, 1::2]
+    slope = (g * p).sum(axis=1)
+    searching = np.isfinite(slope) & (slope < 0) & np.isfinite(p).all(axis=1)
+    beta = np.ones(R)
+    moved = np.zeros(R, dtype=bool)
+    for _ in range(_HALVINGS):
+        r = np.flatnonzero(searching)
+        if r.size == 0:
+            break
+        b = beta[r, None]
+        xb = x[r] + b * px[r]
+        ub = u[r] + b * pu[r]
+        pos = np.where(real[r], xb > 0, True).all(axis=1)
+        Lb = np.where(real[r][:, :, None], _atom_likelihood(y[r], s[r], present[r], np.where(real[r], ub, 0.0)), 0.0)
+        with np.errstate(invalid="ignore"):
+            Fb, fb = _objective(Lb, np.where(real[r], xb, 0.0), present[r], Jr[r])
+        ok = pos & np.isfinite(Fb) & (Fb <= F[r] + _ARMIJO * beta[r] * slope[r])
+        acc = r[ok]
+        x[acc], u[acc], L[acc], F[acc], f[acc] = xb[ok], ub[ok], Lb[ok], Fb[ok], fb[ok]
+        searching[acc] = False
+        moved[acc] = True
+        beta[r[~ok]] *= 0.5
+    return x, u, L, F, f, moved
+
+
+def _merge_close(y, s, present, Jr, L, x, u, count, F, f, eps):
+    """Where a row's two nearest atoms are within ``eps``, one atom at their weighted mean with
+    their summed weight instead (the other's weight set to 0), kept if the objective does not
+    rise: two atoms converging on one point of the optimum's support make the joint Newton step
+    singular (the split of their weight is free) and slow: (x, u, L, F, f)."""
+    R, M = x.shape
+    if M < 2:
+        return x, u, L, F, f
+    real = np.arange(M)[None, :] < count[:, None]
+    uu = np.where(real, u, 0.0)
+    d = np.abs(uu[:, :, None] - uu[:, None, :])
+    d = np.where(real[:, :, None] & real[:, None, :], d, np.inf)
+    d[:, np.arange(M), np.arange(M)] = np.inf
+    flat = d.reshape(R, -1).argmin(axis=1)
+    k, l = np.minimum(flat // M, flat % M), np.maximum(flat // M, flat % M)
+    rows = np.arange(R)
+    close = d[rows, k, l] <= eps
+    r = np.flatnonzero(close)
+    if r.size == 0:
+        return x, u, L, F, f
+    k, l = k[r], l[r]
+    xk, xl = x[r, k], x[r, l]
+    w = xk + xl
+    um = (xk * u[r, k] + xl * u[r, l]) / w
+    xm, umm, Lm = x[r].copy(), u[r].copy(), L[r].copy()
+    i = np.arange(r.size)
+    xm[i, k], xm[i, l], umm[i, k] = w, 0.0, um
+    Lm[i, k] = _atom_likelihood(y[r], s[r], present[r], um[:, None])[:, 0]
+    Lm[i, l] = 0.0
+    Fm, fm = _objective(Lm, xm, present[r], Jr[r])
+    ok = np.isfinite(Fm) & (Fm <= F[r])
+    acc = r[ok]
+    x[acc], u[acc], L[acc], F[acc], f[acc] = xm[ok], umm[ok], Lm[ok], Fm[ok], fm[ok]
+    return x, u, L, F, f
+
+
+def _compact(x, u, L):
+    """The atoms of positive weight first, in their order, the arrays cut to the most any row
+    keeps: (x, u, L, count)."""
+    keepk = x > 0
+    count = keepk.sum(axis=1)
+    W = max(int(count.max(initial=0)), 1)
+    order = np.argsort(~keepk, axis=1, kind="stable")[:, :W]
+    alive = np.arange(W)[None, :] < count[:, None]
+    x = np.where(alive, np.take_along_axis(x, order, axis=1), 0.0)
+    u = np.where(alive, np.take_along_axis(u, order, axis=1), np.nan)
+    L = np.where(alive[:, :, None], np.take_along_axis(L, order[:, :, None], axis=1), 0.0)
+    return x, u, L, count
+
+
 def _scan_D(Phi, a, Jr, valid):
     """D at the scan points, -inf at padding: (R, Kc)."""
-    return np.where(valid, (Phi * a[:, None, :]).sum(axis=2) / Jr[:, None], -np.inf)
+    return np.where(valid, np.einsum("rkj,rj->rk", Phi, a) / Jr[:, None], -np.inf)
 
 
-def _polish(y, s, a, Jr, u, lo, hi, h):
-    """Local maxima of D(u) = (1/J) sum_j a_j phi_j(u) near the points ``u`` (R, P) by guarded
-    Newton steps on D' (each step at most h; the best point visited): (u, D(u))."""
-    best_u = u
+def _polish(y, s, a, Jr, u, lo, hi, h, ok):
+    """Local maxima of D(u) = (1/J) sum_j a_j phi_j(u) near the points ``u`` (R, P) where ``ok``
+    by guarded Newton steps on D' (each step at most h; the best point visited), the points as
+    one list that shrinks as they stand still: (u, D(u)), -inf where not ``ok``."""
+    best_u = u.copy()
     best_d = np.full(u.shape, -np.inf)
-    moving = np.ones(u.shape, dtype=bool)
+    rr, pp = np.nonzero(ok)
+    if rr.size == 0:
+        return best_u, best_d
+    inv = 1.0 / s
+    a0 = a * inv  # weights of phi, phi z / s and phi (z^2 - 1) / s^2 in D, D' and D''
+    a1 = a0 * inv
+    a2 = a1 * inv
+    pu = u[rr, pp]
+    bu, bd = pu.copy(), np.full(pu.shape, -np.inf)
+    act = np.arange(rr.size)
     for step in range(_POLISH_STEPS + 1):
-        if not moving.any():
-            break
-        z = (y[:, None, :] - u[:, :, None]) / s[:, None, :]
-        e = a[:, None, :] * np.exp(-0.5 * z * z) / s[:, None, :]
-        D = e.sum(axis=2) / Jr[:, None]
-        better = D > best_d
-        best_u, best_d = np.where(better, u, best_u), np.where(better, D, best_d)
+        r, v = rr[act], pu[act]
+        z = y[r] - v[:, None]
+        z *= inv[r]
+        e = np.square(z)
+        e *= -0.5
+        np.exp(e, out=e)
+        D = np.einsum("pj,pj->p", e, a0[r]) / Jr[r]
+        better = D > bd[act]
+        bu[act[better]], bd[act[better]] = v[better], D[better]
         if step == _POLISH_STEPS:
             break
-        D1 = (e * z / s[:, None, :]).sum(axis=2)
-        D2 = (e * (z * z - 1.0) / (s * s)[:, None, :]).sum(axis=2)
+        ez = e * z
+        D1 = np.einsum("pj,pj->p", ez, a1[r])
+        ez *= z
+        D2 = np.einsum("pj,pj->p", ez, a2[r]) - np.einsum("pj,pj->p", e, a2[r])
         with np.errstate(invalid="ignore", divide="ignore"):
             newton = -D1 / D2
-        move = np.where(D2 < 0, newton, np.sign(D1) * h[:, None])
-        move = np.clip(np.where(np.isfinite(move), move, 0.0), -h[:, None], h[:, None])
+        move = np.where(D2 < 0, newton, np.sign(D1) * h[r])
+        move = np.clip(np.where(np.isfinite(move), move, 0.0), -h[r], h[r])
         # each point on its own: it stops once it stands still (its last D is its best)
-        moving &= np.abs(move) > 1e-12 * np.maximum(1.0, np.abs(u))
-        u = np.where(moving, np.clip(u + move, lo[:, None], hi[:, None]), u)
+        moving = np.abs(move) > 1e-12 * np.maximum(1.0, np.abs(v))
+        act = act[moving]
+        if act.size == 0:
+            break
+        pu[act] = np.clip(v[moving] + move[moving], lo[rr[act]], hi[rr[act]])
+    best_u[rr, pp], best_d[rr, pp] = bu, bd
     return best_u, best_d
 
 
@@ -426,80 +583,137 @@ def _cnm_rows(y, s, present, lo, hi, smin, scan, *, tol, maxiter):
     Mmax = 2 * J + 8
     n0 = np.ceil((hi - lo) / (_START_SPACING * smin)).astype(np.int64) + 1
     grid_start = n0 <= Jr
-    u = np.full((Rb, Mmax), np.nan)
-    x = np.zeros((Rb, Mmax))
     count = np.where(grid_start, n0, Jr).astype(np.int64)
-    k = np.arange(Mmax)[None, :]
+    W = int(count.max())
+    k = np.arange(W)[None, :]
     with np.errstate(invalid="ignore", divide="ignore"):
         on_grid = lo[:, None] + (hi - lo)[:, None] * k / (n0 - 1)[:, None]
-    data = np.sort(np.where(present, y, np.inf), axis=1)
-    data = np.concatenate([data, np.full((Rb, Mmax - J), np.inf)], axis=1)
+    data = np.sort(np.where(present, y, np.inf), axis=1)[:, :W]
     u = np.where(k < count[:, None], np.where(grid_start[:, None], on_grid, data), np.nan)
     x = np.where(k < count[:, None], 1.0 / count[:, None], 0.0)
     L = _atom_likelihood(y, s, present, np.where(np.isfinite(u), u, 0.0))
     L = np.where((k < count[:, None])[:, :, None], L, 0.0)
+    # a few EM steps on the starting atoms, then those left with a small weight dropped: the
+    # first projected step starts near its face (EM costs one pass over L, a projected step
+    # one active-set change per atom it drops)
+    for _ in range(_START_EM):
+        f = np.where(present, _density(L, x), 1.0)
+        a = np.where(present, 1.0 / f, 0.0)
+        x = x * np.einsum("rkj,rj->rk", L, a) / Jr[:, None]
+    x = np.where(x >= _START_KEEP * x.max(axis=1, keepdims=True), x, 0.0)
+    x = x / _over_atoms(x)[:, None]
+    x, u, L, count = _compact(x, u, L)
     F, f = _objective(L, x, present, Jr)
     gap = np.full(Rb, np.inf)
     iters = np.zeros(Rb, dtype=np.int64)
-    active = np.ones(Rb, dtype=bool)
+    # the fits in the block's full arrays; the loop works on the unfinished rows only, compacted
+    # (datasets leave as they finish: no indexing of the whole block per step)
+    U, X, LL, C = np.full((Rb, Mmax), np.nan), np.zeros((Rb, Mmax)), np.zeros((Rb, Mmax, J)), count.copy()
+    ids = np.arange(Rb)
+    W = x.shape[1]
+    yb, sb, pb, Jb, lob, hib, hb = y, s, present, Jr, lo, hi, h
+    Phib, validb, u_scanb, it = Phi, valid, u_scan, iters.copy()
+    stuck = np.ones(Rb, dtype=bool)  # the weights need a projected step (the first, or refused)
+    slow = np.zeros(Rb, dtype=bool)  # the scan's gap did not halve in the last iteration
+    gprev = np.full(Rb, np.inf)
     for _ in range(maxiter + 1):
-        r = np.flatnonzero(active)
-        if r.size == 0:
+        if ids.size == 0:
             break
-        # the certificate: D on the scan, its local maxima near or above 1 located exactly
-        a = np.where(present[r], 1.0 / f[r], 0.0)
-        D = _scan_D(Phi[r], a, Jr[r], valid[r])
-        left = np.concatenate([np.full((r.size, 1), -np.inf), D[:, :-1]], axis=1)
-        right = np.concatenate([D[:, 1:], np.full((r.size, 1), -np.inf)], axis=1)
+        # the certificate: D on the scan, its maxima near or above 1 located exactly
+        a = np.where(pb, 1.0 / f, 0.0)
+        D = _scan_D(Phib, a, Jb, validb)
+        Dmax = D.max(axis=1)
+        # located exactly only where the scan alone cannot refuse the certificate, the
+        # iterations end, or the scan's gap did not halve (a small atom hopping between scan
+        # points); elsewhere the new atoms start at the scan's local maxima and the joint step
+        # moves them
+        with np.errstate(divide="ignore"):
+            gscan = Jb * np.log(Dmax)
+        slow = gscan > 0.5 * gprev
+        gprev = gscan
+        certify = (gscan <= tol * Jb) | (it >= maxiter)
+        near = certify | slow
+        left = np.concatenate([np.full((ids.size, 1), -np.inf), D[:, :-1]], axis=1)
+        right = np.concatenate([D[:, 1:], np.full((ids.size, 1), -np.inf)], axis=1)
         peak = (D >= left) & (D > right) & (D > _NEAR_ONE)
         P = int(peak.sum(axis=1).max())
         order = np.argsort(~peak, axis=1, kind="stable")[:, :P]
         cand_ok = np.take_along_axis(peak, order, axis=1)
-        cu, cd = _polish(y[r], s[r], a, Jr[r], np.take_along_axis(u_scan[r], order, axis=1),
-                         lo[r], hi[r], h[r])
+        cu = np.take_along_axis(u_scanb, order, axis=1)
+        cd = np.take_along_axis(D, order, axis=1)
+        pi = np.flatnonzero(near)
+        if pi.size:
+            # Newton's method also from every atom: a maximum of D next to an atom, with a
+            # shallow dip between it and a neighbouring maximum, shows no local maximum of its
+            # own on the scan (the scan's maxima alone missed such a maximum above 1 in about
+            # one dataset in 200)
+            cu = np.concatenate([cu, np.where(np.isfinite(u), u, 0.0)], axis=1)
+            cd = np.concatenate([cd, np.full(u.shape, -np.inf)], axis=1)
+            cand_ok = np.concatenate([cand_ok, near[:, None] & np.isfinite(u)], axis=1)
+            P = cu.shape[1]
+            pu, pd = _polish(yb[pi], sb[pi], a[pi], Jb[pi], cu[pi], lob[pi], hib[pi], hb[pi], cand_ok[pi])
+            cu[pi], cd[pi] = pu, np.where(cand_ok[pi], pd, cd[pi])
+            # points that climbed to the same maximum: the first kept
+            same = np.abs(cu[pi][:, :, None] - cu[pi][:, None, :]) <= 1e-7
+            same &= np.tril(np.ones((P, P), dtype=bool), -1)[None] & cand_ok[pi][:, None, :]
+            cand_ok[pi] &= ~same.any(axis=2)
         cd = np.where(cand_ok, cd, -np.inf)
         with np.errstate(divide="ignore"):
-            g = Jr[r] * np.log(np.maximum(D.max(axis=1), cd.max(axis=1, initial=-np.inf)))
-        gap[r] = np.maximum(g, 0.0)
-        done = (gap[r] <= tol * Jr[r]) | (iters[r] >= maxiter)
-        active[r[done]] = False
-        r, keep = r[~done], ~done
-        if r.size == 0:
-            break
-        iters[r] += 1
-        cu, cd = cu[keep], cd[keep]
+            g = np.maximum(Jb * np.log(np.maximum(Dmax, cd.max(axis=1, initial=-np.inf))), 0.0)
+        done = (g <= tol * Jb) | (it >= maxiter)
+        gap[ids] = g
+        if done.any():
+            fin = ids[done]
+            U[fin, :W], X[fin, :W], LL[fin, :W], C[fin], iters[fin] = u[done], x[done], L[done], count[done], it[done]
+            keep = ~done
+            ids, cu, cd = ids[keep], cu[keep], cd[keep]
+            yb, sb, pb, Jb, lob, hib, hb = yb[keep], sb[keep], pb[keep], Jb[keep], lob[keep], hib[keep], hb[keep]
+            Phib, validb, u_scanb, it, stuck = Phib[keep], validb[keep], u_scanb[keep], it[keep], stuck[keep]
+            gprev = gprev[keep]
+            u, x, L, F, f, count = u[keep], x[keep], L[keep], F[keep], f[keep], count[keep]
+            if ids.size == 0:
+                break
+        it += 1
         # new atoms: the located maxima with D > 1, not already atoms, while there is room
-        ur = u[r]
-        dist = np.abs(cu[:, :, None] - ur[:, None, :])
-        dup = (np.where(np.isnan(dist), np.inf, dist) <= 1e-9 * smin[r, None, None]).any(axis=2)
+        dist = np.abs(cu[:, :, None] - u[:, None, :])
+        dup = (np.where(np.isnan(dist), np.inf, dist) <= 1e-9).any(axis=2)
         new = (cd > 1.0) & ~dup
-        slot = count[r, None] + np.cumsum(new, axis=1) - 1
+        slot = count[:, None] + np.cumsum(new, axis=1) - 1
         new &= slot < Mmax
+        need = int((count + new.sum(axis=1)).max())
+        if need > W:
+            grow = need - W
+            u = np.concatenate([u, np.full((ids.size, grow), np.nan)], axis=1)
+            x = np.concatenate([x, np.zeros((ids.size, grow))], axis=1)
+            L = np.concatenate([L, np.zeros((ids.size, grow, J))], axis=1)
+            W = need
         rr, pp = np.nonzero(new)
-        at_rows, at_slot = r[rr], slot[rr, pp]
-        u[at_rows, at_slot] = cu[rr, pp]
-        count[r] += new.sum(axis=1)
-        L[at_rows, at_slot] = _atom_likelihood(y[at_rows], s[at_rows], present[at_rows], cu[rr, pp][:, None])[:, 0]
-        # one projected Newton step on the weights, over the atoms in use
-        Mw = int(count[r].max())
-        real = np.arange(Mw)[None, :] < count[r, None]
-        xr, Fr, fr = _sqp_step(L[r, :Mw], x[r, :Mw].copy(), F[r].copy(), f[r].copy(), present[r], Jr[r], real)
-        # normalise (never raises the objective) and drop atoms at weight 0
-        tot = _over_atoms(xr)
-        xr = xr / tot[:, None]
-        Fr, fr = _objective(L[r, :Mw], xr, present[r], Jr[r])
-        keepk = xr > 0
-        order = np.argsort(~keepk, axis=1, kind="stable")
-        xr = np.take_along_axis(xr, order, axis=1)
-        ur = np.take_along_axis(u[r, :Mw], order, axis=1)
-        Lr = np.take_along_axis(L[r, :Mw], order[:, :, None], axis=1)
-        n_keep = keepk.sum(axis=1)
-        alive = np.arange(Mw)[None, :] < n_keep[:, None]
-        x[r, :Mw] = np.where(alive, xr, 0.0)
-        u[r, :Mw] = np.where(alive, ur, np.nan)
-        L[r, :Mw] = np.where(alive[:, :, None], Lr, 0.0)
-        count[r] = n_keep
-        F[r], f[r] = Fr, fr
+        at_slot = slot[rr, pp]
+        u[rr, at_slot] = cu[rr, pp]
+        count = count + new.sum(axis=1)
+        L[rr, at_slot] = _atom_likelihood(yb[rr], sb[rr], pb[rr], cu[rr, pp][:, None])[:, 0]
+        # one SQP step on the weights, over the atoms in use, where atoms were
+        # added or the last joint step was refused (elsewhere the joint step moves the weights)
+        q = np.flatnonzero(stuck | new.any(axis=1))
+        if q.size:
+            Mw = int(count[q].max())
+            real = np.arange(Mw)[None, :] < count[q, None]
+            Lq = L[q, :Mw]
+            xr, Fr, fr = _sqp_step(Lq, x[q, :Mw], F[q], f[q], pb[q], Jb[q], real)
+            # normalise (never raises the objective) and drop atoms at weight 0
+            xr = xr / _over_atoms(xr)[:, None]
+            Fr, fr = _objective(Lq, xr, pb[q], Jb[q])
+            x[q, :Mw], F[q], f[q] = xr, Fr, fr
+            x, u, L, count = _compact(x, u, L)
+        # the joint step, then the nearest atoms tried as one, then atoms at weight 0 dropped
+        x, u, L, F, f, moved = _joint_newton(yb, sb, pb, Jb, L, x, u, count, F, f)
+        x = x / _over_atoms(x)[:, None]  # normalised (never raises the objective)
+        F, f = _objective(L, x, pb, Jb)
+        stuck = ~moved
+        x, u, L, F, f = _merge_close(yb, sb, pb, Jb, L, x, u, count, F, f, _MERGE)
+        x, u, L, count = _compact(x, u, L)
+        W = x.shape[1]
+    u, x, L, count = U, X, LL, C
     K = int(count.max())
     w = x[:, :K] / _over_atoms(x[:, :K])[:, None]
     f = np.where(present, _density(L[:, :K], w), 1.0)
