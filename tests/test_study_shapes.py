@@ -313,3 +313,22 @@ def test_coverage_draws_every_estimator_with_an_interval(summary):
     assert "raw" in with_intervals and "blup" in with_intervals
     seen = _visible_points(figures.plot_coverage(summary))
     assert seen == {e: 4 for e in with_intervals}
+
+
+def test_no_seed_example_without_its_config_key(mine):
+    """Point 2 of round 2: the schema's default seed_example ran the seed example for every
+    study. Without the key no seed job is planned, no seed file or figure is written, and the
+    protocol, the findings and the report name no seed example."""
+    import json
+
+    repo, config, results = mine
+    dry = run(repo, "-n", "--forceall", "--configfile", str(config)).stdout
+    jobs = {line.split()[1].rstrip(":") for line in dry.splitlines() if line.startswith(("rule ", "localrule "))}
+    assert {"aggregate", "summary_figures", "protocol"} <= jobs
+    assert not jobs & {"seed_example", "fig_seed_shrinkage", "fig_seed_blup_bayesglm"}
+    assert not (results / "seed").exists()
+    assert not list((results / "figures").glob("seed_*"))
+    protocol = (results / "protocol.md").read_text()
+    assert "seed example" not in protocol.lower() and "figures 1 and 2" not in protocol
+    found = json.loads((results / "tables" / "findings.json").read_text())
+    assert not [k for k in found if k.startswith("seed_example")]

@@ -29,6 +29,11 @@ SMALL = {
         "balanced": {"J": [3, 5], "sizes": [2, 4], "sigma": [3], "tau": [1]},
         "seed": {"sizes": ["100x6+2x6"], "sigma": [5], "tau": [1]},
     },
+    # the seed example runs only when asked for: the default study's block
+    "seed_example": {
+        "seed": 522387, "choose": "closest_fit", "target": {"tau": 0.75, "sigma": 5.1, "mu": 0.035},
+        "candidates": 2000, "sizes": "100x6+2x6", "sigma": 5, "tau": 1, "mu": 0,
+    },
 }
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("workflow")]

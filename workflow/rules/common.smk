@@ -214,9 +214,10 @@ def maybe_temp(path):
 
 
 def all_targets():
-    """Every declared output but the per-cell intermediates: each table, the seed example, each
-    figure and report page, the findings and the protocol (a deleted one is rebuilt)."""
-    return list(rules.aggregate.output) + list(rules.seed_example.output) + FIGURE_TARGETS + REPORT_TARGETS
+    """Every declared output but the per-cell intermediates: each table, the seed example (when
+    the config has one), each figure and report page, the findings and the protocol (a deleted one
+    is rebuilt)."""
+    return list(rules.aggregate.output) + SEED_TARGETS + FIGURE_TARGETS + REPORT_TARGETS
 
 
 def figure_outputs(specs, folder):

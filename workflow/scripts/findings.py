@@ -9,7 +9,7 @@ def main(smk):
         smk.input.summary,
         smk.input.replication,
         smk.output.findings,
-        seed_fit_json=smk.input.seed_fit,
+        seed_fit_json=smk.input.seed_fit or None,  # none without a seed example
         seed_design=smk.params.seed["design"],
         seed_sigma=smk.params.seed["sigma"],
         level=smk.params.level,

@@ -21,7 +21,7 @@ def main(smk):
         pd.read_csv(smk.input.summary, dtype={"cell": str, "estimator": str, "groups": str}),
         pd.read_csv(smk.input.replication, dtype={"cell": str, "estimator": str, "groups": str}),
         json.loads(Path(smk.input.provenance).read_text()),
-        seed_fit=json.loads(Path(smk.input.seed_fit).read_text()),
+        seed_fit=json.loads(Path(smk.input.seed_fit).read_text()) if smk.input.seed_fit else None,
         config_file=smk.params.config_file,
     )
     Path(smk.output.protocol).write_text(text, encoding="utf-8")
