@@ -332,3 +332,55 @@ def test_no_seed_example_without_its_config_key(mine):
     assert "seed example" not in protocol.lower() and "figures 1 and 2" not in protocol
     found = json.loads((results / "tables" / "findings.json").read_text())
     assert not [k for k in found if k.startswith("seed_example")]
+
+
+ESTIMATOR_FIGURES = [n for n in SUMMARY_FIGURES if n not in ("boundary", "group_size_mse")]
+
+
+def _named(text: str) -> list[str]:
+    import re
+
+    return re.findall(r"``([A-Za-z0-9_]+)``", text)
+
+
+@pytest.fixture(scope="module")
+def captions():
+    import copy
+
+    from shrinkstudy.captions import figure_captions
+    from shrinkstudy.config import load_study
+
+    return figure_captions(load_study(copy.deepcopy(STUDY), root=ROOT))
+
+
+@pytest.mark.parametrize("name", SUMMARY_FIGURES)
+def test_captions_name_only_what_the_study_has(captions, name):
+    """Point 1 of round 2: the static captions named the oracle, pooled and varmatch, and tau "as
+    in each cell's name", in a study without them. Each caption is written from the study: it
+    names only the study's estimators, no block or seed example, and the cells it leaves out."""
+    from shrinkstudy import registry
+
+    text = captions[name]
+    assert set(_named(text)) <= set(NAMES)
+    for absent in ABSENT:
+        assert absent not in text and registry.label(absent) not in text, absent
+    assert "as in each cell" not in text and "seed" not in text.lower() and "block" not in text
+    if name in ("relmse_by_n", "nested_loop", "spread", "coverage", "boundary"):
+        assert "the 4 cells outside the normal world" in text and "in the worlds figures" in text
+    if name == "group_size_mse":  # no unbalanced cell: an empty figure, and where the cells are
+        assert text.startswith("This study has no cell of the normal world with unequal group sizes")
+        assert "the 4 cells outside the normal world" in text and "the 4 cells of the normal world" in text
+    if name in ESTIMATOR_FIGURES:  # every estimator of the study is named: drawn, or left out and why
+        assert set(_named(text)) == set(NAMES)
+
+
+@pytest.mark.parametrize("name", ESTIMATOR_FIGURES)
+def test_captions_name_the_estimators_each_figure_draws(captions, summary, name):
+    """What a caption says is drawn is what the figure draws (its lines' gids)."""
+    from shrinkstudy import figures
+
+    drawn = _named(captions[name].split("Drawn: ", 1)[1].split(". ", 1)[0])
+    fig = getattr(figures, f"plot_{name}")(summary)
+    assert set(drawn) == set(_visible_points(fig)), name
+    if name == "coverage":
+        assert "Not drawn:" in captions[name] and "(no interval)" in captions[name]

@@ -110,6 +110,12 @@ SUMMARY_FIGURES = {
 }
 
 
+# Each figure's caption in the report, written from the study (shrinkstudy.captions: the cells and
+# estimators it draws, and those it leaves out with the reason); workflow/report/<figure>.rst
+# prints it.
+FIGURE_CAPTIONS = figure_captions(STUDY)
+
+
 rule summary_figures:
     input:
         summary=rules.aggregate.output.summary,
@@ -118,6 +124,7 @@ rule summary_figures:
         **figure_outputs(SUMMARY_FIGURES, FIGURES),
     params:
         figures={fig: spec.get("params", {}) for fig, spec in SUMMARY_FIGURES.items()},
+        captions=FIGURE_CAPTIONS,
     # the longest job after the summary: started first, beside the short report jobs
     priority: 10
     log:
