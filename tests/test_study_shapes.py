@@ -384,3 +384,39 @@ def test_captions_name_the_estimators_each_figure_draws(captions, summary, name)
     assert set(drawn) == set(_visible_points(fig)), name
     if name == "coverage":
         assert "Not drawn:" in captions[name] and "(no interval)" in captions[name]
+
+
+def test_protocol_aims_and_seeds_are_the_study_s(mine):
+    """Point 3 of round 2: Aims and Seeds were the seed answer's (varmatch, bayesglm, the
+    Cross Validated answer; theta_j ~ N(0, tau^2) for every cell). Without an ``aims`` key the
+    aims name the study's estimators, block and measures; the seeds describe each world's draws."""
+    from shrinkstudy import registry
+
+    text = (mine[2] / "protocol.md").read_text()
+    aims, seeds = _section(text, "Aims"), _section(text, "Seeds")
+    for name in NAMES:
+        assert f"`{name}`" in aims, name
+    assert "block `main`" in aims and "`w1`" in aims and "`coverage`" in aims
+    for absent in ABSENT:
+        for part in (aims, seeds):
+            assert f"`{absent}`" not in part and registry.label(absent) not in part, absent
+    assert "Cross Validated" not in aims and "theta_j ~ N(0, tau^2), e_ij" not in aims
+    assert "theta_j ~ N(0, tau^2) are drawn" not in seeds
+    assert "- effects `t (3)` (4 of the 8 cells): the J effects, theta_j = tau sqrt((df - 2) / df) T_df" in seeds
+    assert "- effects `normal` (4 of the 8 cells): the J effects, theta_j ~ N(0, tau^2)." in seeds
+    assert "- errors `normal` (every cell): then the N errors, e_ij ~ N(0, sigma_j^2)" in seeds
+
+
+def test_protocol_aims_from_the_config():
+    """The default study's aims are its config's ``aims``; any study may give its own."""
+    import copy
+
+    from shrinkstudy.config import load_study
+    from shrinkstudy.protocol import protocol_markdown
+
+    default = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    assert "Cross Validated answer 522387" in default["aims"]
+    study = load_study(dict(copy.deepcopy(STUDY), aims="Mine, in my words."), root=ROOT)
+    text = protocol_markdown(study.config, study.cells, study.estimators, pd.DataFrame(),
+                             pd.DataFrame(columns=["rel_mcse"]), {})
+    assert _section(text, "Aims").strip() == "Mine, in my words."
