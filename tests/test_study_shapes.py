@@ -361,6 +361,9 @@ def test_captions_name_only_what_the_study_has(captions, name):
     from shrinkstudy import registry
 
     text = captions[name]
+    assert (ROOT / "workflow" / "report" / f"{name}.rst").read_text().strip().endswith(
+        f'{{{{ snakemake.params.captions["{name}"] }}}}'
+    )
     assert set(_named(text)) <= set(NAMES)
     for absent in ABSENT:
         assert absent not in text and registry.label(absent) not in text, absent
