@@ -33,6 +33,19 @@ def test_defaults_are_filled():
     assert study.chunks == [(0, 1000)]
 
 
+def test_the_seed_example_only_when_the_config_has_one():
+    """Without a seed_example block the study has no seed example (the schema gave it one);
+    its seed cell, the headline's and the findings' design, is still the answer's."""
+    grid = {"grid": {"b": {"J": [3], "sizes": [5], "sigma": [1], "tau": [1]}}}
+    study = load_study(grid)
+    assert study.seed_example is None and "seed_example" not in study.config
+    assert study.seed_cell.name == "J12_n100x6+2x6_sigma5_tau1_mu0"
+    given = load_study(dict(grid, seed_example={"sizes": "10x2+3x2", "sigma": 2}))
+    assert given.seed_example["choose"] == "seed" and given.seed_example["seed"] == 522387
+    assert given.seed_cell.name == "J4_n10x2+3x2_sigma2_tau1_mu0"
+    assert load_study(DEFAULT).seed_example["choose"] == "closest_fit"
+
+
 def test_chunk_ranges():
     assert chunk_ranges(300, 100) == [(0, 100), (100, 200), (200, 300)]
 

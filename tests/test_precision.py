@@ -479,6 +479,31 @@ def test_replication_table_with_plans(tmp_path):
     assert md.startswith(plain) and "precision targets" not in plain
 
 
+def test_replication_markdown_lists_every_target_of_every_cell(tmp_path):
+    """Point 4 of round 2: replication.md gave only the target that set a cell's count. Every
+    target of the cell is listed, with its pilot MCSE, the count it needs, the MCSE reached and
+    whether it is met; a target whose estimator the cell lacks says n/a."""
+    from shrinkstudy.tables import plan_targets
+
+    losses, varcomp, _ = pilot_losses()
+    rows = summary_rows(losses, varcomp, CELL)
+    summary = pd.DataFrame(rows)
+    plan = plan_cell(rows, block(("blup", "mse", 1e-4), ("pooled", "coverage", 0.01), ("raw", "mse", 10.0),
+                                 ("absent_one", "mse", 0.1), cap=40), 20)
+    targets = plan_targets([plan], summary)
+    assert [(r.estimator, r.measure) for r in targets.itertuples()] == [
+        ("blup", "mse"), ("pooled", "coverage"), ("raw", "mse"), ("absent_one", "mse")]
+    by = {r.estimator: r for r in targets.itertuples()}
+    raw = next(x for x in rows if x["estimator"] == "raw" and x["groups"] == "all")
+    assert by["raw"].achieved_mcse == raw["mse_mcse"] and by["raw"].met and by["raw"].applies
+    assert not by["blup"].met and not by["absent_one"].applies
+    write_tables(summary, tmp_path, {}, plans=[plan])
+    md = (tmp_path / "replication.md").read_text().split("### Every target per cell", 1)[1]
+    lines = [l for l in md.splitlines() if l.startswith(f"| {plan['cell']} |")]
+    assert [l.split(" | ")[1] for l in lines] == ["mse of blup", "coverage of pooled", "mse of raw", "mse of absent_one"]
+    assert lines[2].endswith("| yes |") and lines[0].endswith("| no |") and lines[3].endswith("| n/a | n/a | n/a |")
+
+
 # --- the workflow ----------------------------------------------------------------------------------
 
 SEED_CELL = "J12_n100x6+2x6_sigma5_tau1_mu0"

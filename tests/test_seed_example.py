@@ -95,10 +95,12 @@ def test_default_config_gives_a_fit_near_the_reported_one():
 def test_config_plain_seed_keeps_the_plain_rule():
     plain = load_study({"grid": GRID, "seed_example": {"seed": 5, "sizes": "100x6+2x6"}})
     assert plain.config["seed_example"]["choose"] == "seed"
+    # without the block, no seed example (the default study's config has the closest_fit block)
     absent = load_study({"grid": GRID})
-    assert absent.config["seed_example"]["choose"] == "closest_fit"
-    assert absent.config["seed_example"]["target"] == REPORTED_FIT
-    assert absent.config["seed_example"]["candidates"] == 2000
+    assert "seed_example" not in absent.config and absent.seed_example is None
+    default = load_study(DEFAULT).config["seed_example"]
+    assert default["choose"] == "closest_fit" and default["target"] == REPORTED_FIT
+    assert default["candidates"] == 2000
 
 
 @pytest.mark.parametrize(

@@ -313,3 +313,113 @@ def test_coverage_draws_every_estimator_with_an_interval(summary):
     assert "raw" in with_intervals and "blup" in with_intervals
     seen = _visible_points(figures.plot_coverage(summary))
     assert seen == {e: 4 for e in with_intervals}
+
+
+def test_no_seed_example_without_its_config_key(mine):
+    """Point 2 of round 2: the schema's default seed_example ran the seed example for every
+    study. Without the key no seed job is planned, no seed file or figure is written, and the
+    protocol, the findings and the report name no seed example."""
+    import json
+
+    repo, config, results = mine
+    dry = run(repo, "-n", "--forceall", "--configfile", str(config)).stdout
+    jobs = {line.split()[1].rstrip(":") for line in dry.splitlines() if line.startswith(("rule ", "localrule "))}
+    assert {"aggregate", "summary_figures", "protocol"} <= jobs
+    assert not jobs & {"seed_example", "fig_seed_shrinkage", "fig_seed_blup_bayesglm"}
+    assert not (results / "seed").exists()
+    assert not list((results / "figures").glob("seed_*"))
+    protocol = (results / "protocol.md").read_text()
+    assert "seed example" not in protocol.lower() and "figures 1 and 2" not in protocol
+    found = json.loads((results / "tables" / "findings.json").read_text())
+    assert not [k for k in found if k.startswith("seed_example")]
+
+
+ESTIMATOR_FIGURES = [n for n in SUMMARY_FIGURES if n not in ("boundary", "group_size_mse")]
+
+
+def _named(text: str) -> list[str]:
+    import re
+
+    return re.findall(r"``([A-Za-z0-9_]+)``", text)
+
+
+@pytest.fixture(scope="module")
+def captions():
+    import copy
+
+    from shrinkstudy.captions import figure_captions
+    from shrinkstudy.config import load_study
+
+    return figure_captions(load_study(copy.deepcopy(STUDY), root=ROOT))
+
+
+@pytest.mark.parametrize("name", SUMMARY_FIGURES)
+def test_captions_name_only_what_the_study_has(captions, name):
+    """Point 1 of round 2: the static captions named the oracle, pooled and varmatch, and tau "as
+    in each cell's name", in a study without them. Each caption is written from the study: it
+    names only the study's estimators, no block or seed example, and the cells it leaves out."""
+    from shrinkstudy import registry
+
+    text = captions[name]
+    assert (ROOT / "workflow" / "report" / f"{name}.rst").read_text().strip().endswith(
+        f'{{{{ snakemake.params.captions["{name}"] }}}}'
+    )
+    assert set(_named(text)) <= set(NAMES)
+    for absent in ABSENT:
+        assert absent not in text and registry.label(absent) not in text, absent
+    assert "as in each cell" not in text and "seed" not in text.lower() and "block" not in text
+    if name in ("relmse_by_n", "nested_loop", "spread", "coverage", "boundary"):
+        assert "the 4 cells outside the normal world" in text and "in the worlds figures" in text
+    if name == "group_size_mse":  # no unbalanced cell: an empty figure, and where the cells are
+        assert text.startswith("This study has no cell of the normal world with unequal group sizes")
+        assert "the 4 cells outside the normal world" in text and "the 4 cells of the normal world" in text
+    if name in ESTIMATOR_FIGURES:  # every estimator of the study is named: drawn, or left out and why
+        assert set(_named(text)) == set(NAMES)
+
+
+@pytest.mark.parametrize("name", ESTIMATOR_FIGURES)
+def test_captions_name_the_estimators_each_figure_draws(captions, summary, name):
+    """What a caption says is drawn is what the figure draws (its lines' gids)."""
+    from shrinkstudy import figures
+
+    drawn = _named(captions[name].split("Drawn: ", 1)[1].split(". ", 1)[0])
+    fig = getattr(figures, f"plot_{name}")(summary)
+    assert set(drawn) == set(_visible_points(fig)), name
+    if name == "coverage":
+        assert "Not drawn:" in captions[name] and "(no interval)" in captions[name]
+
+
+def test_protocol_aims_and_seeds_are_the_study_s(mine):
+    """Point 3 of round 2: Aims and Seeds were the seed answer's (varmatch, bayesglm, the
+    Cross Validated answer; theta_j ~ N(0, tau^2) for every cell). Without an ``aims`` key the
+    aims name the study's estimators, block and measures; the seeds describe each world's draws."""
+    from shrinkstudy import registry
+
+    text = (mine[2] / "protocol.md").read_text()
+    aims, seeds = _section(text, "Aims"), _section(text, "Seeds")
+    for name in NAMES:
+        assert f"`{name}`" in aims, name
+    assert "block `main`" in aims and "`w1`" in aims and "`coverage`" in aims
+    for absent in ABSENT:
+        for part in (aims, seeds):
+            assert f"`{absent}`" not in part and registry.label(absent) not in part, absent
+    assert "Cross Validated" not in aims and "theta_j ~ N(0, tau^2), e_ij" not in aims
+    assert "theta_j ~ N(0, tau^2) are drawn" not in seeds
+    assert "- effects `t (3)` (4 of the 8 cells): the J effects, theta_j = tau sqrt((df - 2) / df) T_df" in seeds
+    assert "- effects `normal` (4 of the 8 cells): the J effects, theta_j ~ N(0, tau^2)." in seeds
+    assert "- errors `normal` (every cell): then the N errors, e_ij ~ N(0, sigma_j^2)" in seeds
+
+
+def test_protocol_aims_from_the_config():
+    """The default study's aims are its config's ``aims``; any study may give its own."""
+    import copy
+
+    from shrinkstudy.config import load_study
+    from shrinkstudy.protocol import protocol_markdown
+
+    default = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    assert "Cross Validated answer 522387" in default["aims"]
+    study = load_study(dict(copy.deepcopy(STUDY), aims="Mine, in my words."), root=ROOT)
+    text = protocol_markdown(study.config, study.cells, study.estimators, pd.DataFrame(),
+                             pd.DataFrame(columns=["rel_mcse"]), {})
+    assert _section(text, "Aims").strip() == "Mine, in my words."

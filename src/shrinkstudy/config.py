@@ -95,8 +95,14 @@ PRECISION_MEASURES = ("mse", "bias", "empse", "rel_mse", "spread", "coverage", "
 class Study:
     config: dict
     cells: tuple[Cell, ...]
-    seed_cell: Cell
+    seed_cell: Cell  # the seed answer's design (the seed example's when the study has one)
     estimators: tuple[registry.Estimator, ...] = ()
+
+    @property
+    def seed_example(self) -> dict | None:
+        """The ``seed_example`` block, or None: a study runs the seed example (its dataset, its
+        two figures, its lines in the protocol and the findings) only when its config has one."""
+        return self.config.get("seed_example")
 
     @property
     def user_files(self) -> list[str]:
@@ -242,11 +248,14 @@ def load_study(
     cells = cells_from_config(config["grid"])
     for cell in cells:
         _check_fittable(cell.sizes, f"grid.{cell.block}.sizes")
-    ex = config["seed_example"]
-    sizes = parse_sizes(ex["sizes"], ex.get("J"), key="seed_example.sizes")
+    # the seed answer's design (the headline's and the findings' "seed's cell"): the seed
+    # example's, or without one the schema's defaults of its keys (the answer's design)
+    ex = config.get("seed_example")
+    design = ex if ex is not None else _fill_defaults({}, schema["properties"]["seed_example"])
+    sizes = parse_sizes(design["sizes"], design.get("J"), key="seed_example.sizes")
     _check_fittable(sizes, "seed_example.sizes")
-    seed_cell = Cell(sizes=sizes, sigma=float(ex["sigma"]), tau=float(ex["tau"]), mu=float(ex["mu"]))
-    if ex["choose"] == "closest_fit":
+    seed_cell = Cell(sizes=sizes, sigma=float(design["sigma"]), tau=float(design["tau"]), mu=float(design["mu"]))
+    if ex is not None and ex["choose"] == "closest_fit":
         _check_seed_search(ex, seed_cell.N)
     return Study(config=config, cells=tuple(cells), seed_cell=seed_cell, estimators=estimators)
 
@@ -426,8 +435,9 @@ def _check_size(config: dict) -> None:
             f"{what}: {n_cells} cells x {reps} replications is {n_cells * reps:,} datasets; "
             f"at most {MAX_DATASETS:,}"
         )
-    ex = config["seed_example"]
-    _check_design(ex.get("sizes"), ex.get("J"), "seed_example.sizes", 0)
+    ex = config.get("seed_example")
+    if ex is not None:
+        _check_design(ex.get("sizes"), ex.get("J"), "seed_example.sizes", 0)
 
 
 def _check_fittable(sizes, key: str) -> None:

@@ -29,20 +29,7 @@ if TYPE_CHECKING:
     from .design import Cell
     from .registry import Estimator
 
-__all__ = ["AIMS", "ESTIMANDS", "MEASURE_FORMULAS", "protocol_markdown", "reproduce_commands"]
-
-#: The aims of the study (the seed answer's claims, README "The question").
-AIMS = (
-    "Compare estimators of the group means of the one-way random-effects model "
-    "y_ij = mu + theta_j + e_ij, theta_j ~ N(0, tau^2), e_ij ~ N(0, sigma^2), from no pooling "
-    "(the raw means) to complete pooling, and test the claims of the Cross Validated answer "
-    "522387: that the mixed model's shrinkage reduces the error of every group's estimate, most "
-    "where the noise is largest; that rescaling the raw means to the true means' spread (the "
-    "answer's variance-matching rule) gets the spread right, and at what cost in mean squared "
-    "error; and that arm::bayesglm with a prior built from the mixed model reproduces the "
-    "mixed model's estimates. Also measured: the coverage of the estimators' intervals and the "
-    "share of boundary fits (tau^2^ = 0) against its theoretical probability."
-)
+__all__ = ["ESTIMANDS", "default_aims", "MEASURE_FORMULAS", "protocol_markdown", "reproduce_commands"]
 
 #: What is estimated (docs/formulas.md sections 1 and 5).
 ESTIMANDS = (
@@ -64,6 +51,37 @@ MEASURE_FORMULAS = tuple((m.name, m.estimate, m.mcse, m.function) for m in MEASU
 
 def _num(x) -> str:
     return f"{float(x):g}"
+
+
+def _normal_world(c: Cell) -> bool:
+    return (c.effects, c.errors, float(c.sigma_ratio)) == ("normal", "normal", 1.0)
+
+
+def _and(items) -> str:
+    items = list(items)
+    return ", ".join(items[:-1]) + " and " + items[-1] if len(items) > 1 else "".join(items)
+
+
+def default_aims(cells: Sequence[Cell], estimators: Sequence[Estimator]) -> str:
+    """The aims of a study whose config gives none (``aims``): what it compares (its
+    estimators), where (its blocks and cells) and by what (the measures of the summary)."""
+    blocks = dict.fromkeys(c.block for c in cells)
+    where = _and(
+        f"`{b}` ({sum(c.block == b for c in cells)} cell{'s' if sum(c.block == b for c in cells) != 1 else ''})"
+        for b in blocks
+    )
+    model = (
+        "theta_j ~ N(0, tau^2), e_ij ~ N(0, sigma^2)"
+        if all(_normal_world(c) for c in cells)
+        else "theta_j and e_ij drawn as each cell's effects, errors and SD ratio say (below)"
+    )
+    return (
+        f"Compare {len(estimators)} estimators of the group means of the one-way random-effects model "
+        f"y_ij = mu + theta_j + e_ij, {model}: {_and(f'`{e.name}`' for e in estimators)}, over the "
+        f"study's {len(cells)} cell{'s' if len(cells) != 1 else ''}, in block{'s' if len(blocks) != 1 else ''} "
+        f"{where}, by the performance measures {_and(f'`{m.name}`' for m in MEASURES)} "
+        "(below), each with its Monte Carlo SE. (The config's `aims` replaces this text.)"
+    )
 
 
 def _md_table(header: Sequence[str], rows: Iterable[Sequence[str]], align: Sequence[str]) -> list[str]:
@@ -131,7 +149,7 @@ def protocol_markdown(
     )
     out += ["", config_line, ""]
 
-    out += ["## Aims", "", AIMS, ""]
+    out += ["## Aims", "", str(config.get("aims") or default_aims(cells, estimators)).strip(), ""]
 
     # data-generating mechanisms
     out += ["## Data-generating mechanisms", ""]
@@ -274,6 +292,29 @@ def protocol_markdown(
     # seeds
     out += ["## Seeds", ""]
     out.append(f"Base seed {config['base_seed']} (the config's `base_seed`). {SEEDING}")
+    out.append("")
+    out.append("The draws of this study's cells, in that order within a replication:")
+    out.append("")
+    for kind, key, title in (
+        ("effects", lambda c: (c.effects, c.effects_param), "effects"),
+        ("errors", lambda c: (c.errors, c.errors_df), "errors"),
+    ):
+        for value in dict.fromkeys(key(c) for c in cells):
+            which = [c for c in cells if key(c) == value]
+            scope = "every cell" if len(which) == len(cells) else f"{len(which)} of the {len(cells)} cells"
+            if kind == "effects" and not any(c.tau > 0 for c in which):
+                out.append(f"- effects `{world_label(kind, *value)}` ({scope}): tau = 0, no effect drawn.")
+                continue
+            draw = world_mechanism(kind, *value)
+            if kind == "effects":
+                draw = f"the J effects, {draw}" + (
+                    " (none drawn in the cells with tau = 0)" if any(c.tau == 0 for c in which) else ""
+                )
+            else:
+                ratios = sorted({float(c.sigma_ratio) for c in which})
+                sd = "sigma_j = sigma" if ratios == [1.0] else "sigma_j as the cell's SD ratio sets it"
+                draw = f"then the N errors, {draw} ({sd})"
+            out.append(f"- {title} `{world_label(kind, *value)}` ({scope}): {draw}.")
     out.append("")
     if seed_fit is not None:
         choice = seed_fit.get("seed_choice") or {"rule": "seed", "seed": seed_fit["seed"]}

@@ -45,8 +45,9 @@ SEEDING = (
     "SeedSequence(base_seed, spawn_key=(cell_key, rep)), driving a PCG64 generator; "
     "cell_key = the first 8 bytes (big-endian) of the SHA-256 of the cell name "
     "(e.g. 'J12_n100x6+2x6_sigma5_tau1_mu0'), rep = the replication index within the cell. "
-    "Within a replication the true group effects theta_j ~ N(0, tau^2) are drawn first (when "
-    "tau > 0), then the N errors e_ij ~ N(0, sigma^2) in group order. No global seeding and no "
+    "Within a replication the J true group effects theta_j are drawn first, from the cell's "
+    "effects distribution (when tau > 0), then the N errors e_ij, from its errors distribution at "
+    "each group's SD sigma_j, in group order. No global seeding and no "
     "order-dependent counter: adding, removing or reordering cells, changing the chunk size or "
     "the number of cores changes no dataset."
 )

@@ -583,7 +583,63 @@ def plan_columns(plan: dict, cell_summary: pd.DataFrame) -> dict:
     }
 
 
-def _replication_markdown(rep: pd.DataFrame) -> str:
+def plan_targets(plans: list[dict], summary: pd.DataFrame) -> pd.DataFrame:
+    """Every precision target of every cell (not only the one that set its count): per cell and
+    target, the target MCSE, the pilot's MCSE, the replications it needs, and the MCSE reached
+    in the final summary, met or not (``applies`` False where the cell has no row of the
+    target's estimator). Rows in the order of the cells of ``summary``, then of the targets."""
+    rows_of = {c: g[g["groups"] == "all"].set_index("estimator") for c, g in summary.groupby("cell", sort=False)}
+    by_cell = {p["cell"]: p for p in plans}
+    out = []
+    for cell in summary.drop_duplicates("cell")["cell"]:
+        plan = by_cell[cell]
+        rows = rows_of.get(cell)
+        for t in plan["targets"]:
+            applies = t.get("needed") is not None and rows is not None and t["estimator"] in rows.index
+            achieved = float(rows.at[t["estimator"], f"{t['measure']}_mcse"]) if applies else math.nan
+            out.append({
+                "cell": cell,
+                "estimator": t["estimator"],
+                "measure": t["measure"],
+                "target_mcse": float(t["mcse"]),
+                "pilot_mcse": float(t["pilot_mcse"]) if t.get("pilot_mcse") is not None else math.nan,
+                "needed": float(t["needed"]) if t.get("needed") is not None else math.nan,
+                "achieved_mcse": achieved,
+                "applies": bool(applies),
+                "met": bool(applies and achieved <= float(t["mcse"])),
+            })
+    return pd.DataFrame(out)
+
+
+def _targets_markdown(targets: pd.DataFrame) -> str:
+    """The section of every target per cell (``plan_targets``)."""
+    text = [
+        "",
+        "### Every target per cell",
+        "",
+        "Each precision target of each cell: the pilot's MCSE, the replications the target needs "
+        "(pilot x (pilot MCSE / target)^2), and the MCSE reached in the final summary (n/a: the "
+        "target's estimator has no row in the cell).",
+        "",
+    ]
+    rows = []
+    for _, r in targets.iterrows():
+        ok = bool(r["applies"])
+        rows.append([
+            str(r["cell"]),
+            f"{r['measure']} of {r['estimator']}",
+            f"{r['target_mcse']:g}",
+            f"{r['pilot_mcse']:.2g}" if ok and pd.notna(r["pilot_mcse"]) else "n/a",
+            f"{math.ceil(r['needed']):,}" if ok and pd.notna(r["needed"]) else "n/a",
+            f"{r['achieved_mcse']:.2g}" if ok and pd.notna(r["achieved_mcse"]) else "n/a",
+            ("yes" if r["met"] else "no") if ok else "n/a",
+        ])
+    header = ["cell", "target", "MCSE target", "pilot MCSE", "needed", "achieved", "met"]
+    text.append(_md_table(header, rows, [":---", ":---", "---:", "---:", "---:", "---:", ":---"]))
+    return "\n".join(text)
+
+
+def _replication_markdown(rep: pd.DataFrame, targets: pd.DataFrame | None = None) -> str:
     text = [
         "# Monte Carlo precision per cell",
         "",
@@ -621,6 +677,8 @@ def _replication_markdown(rep: pd.DataFrame) -> str:
     text.append(_md_table(header, rows, [":---", "---:", ":---", ":---", ":---", "---:", "---:"]))
     if "planned" in rep.columns:
         text.append(_plan_markdown(rep))
+    if targets is not None and len(targets):
+        text.append(_targets_markdown(targets))
     return "\n".join(text)
 
 
@@ -753,7 +811,7 @@ def write_tables(
         _write(outdir / "headline.csv", _csv(head)),
         _write(outdir / "headline.md", _headline_markdown(head, headline_sigma, seed_design, s)),
         _write(outdir / "replication.csv", _csv(rep)),
-        _write(outdir / "replication.md", _replication_markdown(rep)),
+        _write(outdir / "replication.md", _replication_markdown(rep, plan_targets(plans, s) if plans else None)),
         _write(outdir / "provenance.json", json.dumps(_plain(provenance), indent=2, sort_keys=True) + "\n"),
     ]
     return paths

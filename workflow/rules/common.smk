@@ -30,6 +30,7 @@ ENV = "../envs/shrinkstudy.yaml"
 from snakemake.exceptions import IncompleteCheckpointException
 from snakemake.utils import validate
 
+from shrinkstudy.captions import figure_captions
 from shrinkstudy.config import chunk_ranges, fit_settings, load_study, study_config
 from shrinkstudy.design import ConfigError
 from shrinkstudy.precision import plan_block, read_plan
@@ -223,9 +224,10 @@ def maybe_temp(path):
 
 
 def all_targets():
-    """Every declared output but the per-cell intermediates: each table, the seed example, each
-    figure and report page, the findings and the protocol (a deleted one is rebuilt)."""
-    return list(rules.aggregate.output) + list(rules.seed_example.output) + FIGURE_TARGETS + REPORT_TARGETS
+    """Every declared output but the per-cell intermediates: each table, the seed example (when
+    the config has one), each figure and report page, the findings and the protocol (a deleted one
+    is rebuilt)."""
+    return list(rules.aggregate.output) + SEED_TARGETS + FIGURE_TARGETS + REPORT_TARGETS
 
 
 def figure_outputs(specs, folder):

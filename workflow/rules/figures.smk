@@ -4,85 +4,89 @@
 
 FIGURES = res("figures")
 
-# The seed example is fitted with the study's own settings (method, interval level, prior).
-SEED_CELL = {
-    "sizes": list(STUDY.seed_cell.sizes),
-    "sigma": float(STUDY.seed_cell.sigma),
-    "tau": float(STUDY.seed_cell.tau),
-    "mu": float(STUDY.seed_cell.mu),
-}
-SEED_SETTINGS = {k: fit_settings(STUDY.config)[k] for k in ("method", "level", "prior")}
-# How its seed is chosen: the given seed, or the closest fit to a target among candidate seeds.
-SEED_CHOICE = seed_choice(STUDY.config["seed_example"])
+# The seed example (its dataset and the answer's figures 1 and 2) only when the config has a
+# seed_example block; it is fitted with the study's own settings (method, interval level, prior).
+SEED_EXAMPLE = STUDY.seed_example is not None
+
+if SEED_EXAMPLE:
+    SEED_CELL = {
+        "sizes": list(STUDY.seed_cell.sizes),
+        "sigma": float(STUDY.seed_cell.sigma),
+        "tau": float(STUDY.seed_cell.tau),
+        "mu": float(STUDY.seed_cell.mu),
+    }
+    SEED_SETTINGS = {k: fit_settings(STUDY.config)[k] for k in ("method", "level", "prior")}
+    # How its seed is chosen: the given seed, or the closest fit to a target among candidate seeds.
+    SEED_CHOICE = seed_choice(STUDY.config["seed_example"])
 
 
-rule seed_example:
-    input:
-        code=code("seed_example.py"),
-    output:
-        # each with its checksum record (seed/.checksums/<name>.sha256), checked by its readers
-        **sealed(
-            data=res("seed/data.csv"),
-            estimates=res("seed/estimates.csv"),
-            fit=res("seed/fit.json"),
-        ),
-    params:
-        cell=SEED_CELL,
-        choice=SEED_CHOICE,
-        settings=SEED_SETTINGS,
-    log:
-        res("logs/seed_example.log"),
-    benchmark:
-        res("benchmarks/seed_example.tsv")
-    conda:
-        ENV
-    script:
-        "../scripts/seed_example.py"
+    rule seed_example:
+        input:
+            code=code("seed_example.py"),
+        output:
+            # each with its checksum record (seed/.checksums/<name>.sha256), checked by its readers
+            **sealed(
+                data=res("seed/data.csv"),
+                estimates=res("seed/estimates.csv"),
+                fit=res("seed/fit.json"),
+            ),
+        params:
+            cell=SEED_CELL,
+            choice=SEED_CHOICE,
+            settings=SEED_SETTINGS,
+        log:
+            res("logs/seed_example.log"),
+        benchmark:
+            res("benchmarks/seed_example.tsv")
+        conda:
+            ENV
+        script:
+            "../scripts/seed_example.py"
 
 
-rule fig_seed_shrinkage:
-    input:
-        data=rules.seed_example.output.data,
-        estimates=rules.seed_example.output.estimates,
-        fit=rules.seed_example.output.fit,
-        code=code("fig_seed_shrinkage.py"),
-    output:
-        png=report(
-            f"{FIGURES}/seed_shrinkage.png",
-            caption="../report/seed_shrinkage.rst",
-            category="1. Seed example",
-        ),
-        pdf=f"{FIGURES}/seed_shrinkage.pdf",
-    log:
-        res("logs/figures/seed_shrinkage.log"),
-    benchmark:
-        res("benchmarks/figures/seed_shrinkage.tsv")
-    conda:
-        ENV
-    script:
-        "../scripts/fig_seed_shrinkage.py"
+    rule fig_seed_shrinkage:
+        input:
+            data=rules.seed_example.output.data,
+            estimates=rules.seed_example.output.estimates,
+            fit=rules.seed_example.output.fit,
+            code=code("fig_seed_shrinkage.py"),
+        output:
+            png=report(
+                f"{FIGURES}/seed_shrinkage.png",
+                caption="../report/seed_shrinkage.rst",
+                category="1. Seed example",
+            ),
+            pdf=f"{FIGURES}/seed_shrinkage.pdf",
+        log:
+            res("logs/figures/seed_shrinkage.log"),
+        benchmark:
+            res("benchmarks/figures/seed_shrinkage.tsv")
+        conda:
+            ENV
+        script:
+            "../scripts/fig_seed_shrinkage.py"
 
 
-rule fig_seed_blup_bayesglm:
-    input:
-        estimates=rules.seed_example.output.estimates,
-        fit=rules.seed_example.output.fit,
-        code=code("fig_seed_blup_bayesglm.py"),
-    output:
-        png=report(
-            f"{FIGURES}/seed_blup_bayesglm.png",
-            caption="../report/seed_blup_bayesglm.rst",
-            category="1. Seed example",
-        ),
-        pdf=f"{FIGURES}/seed_blup_bayesglm.pdf",
-    log:
-        res("logs/figures/seed_blup_bayesglm.log"),
-    benchmark:
-        res("benchmarks/figures/seed_blup_bayesglm.tsv")
-    conda:
-        ENV
-    script:
-        "../scripts/fig_seed_blup_bayesglm.py"
+    rule fig_seed_blup_bayesglm:
+        input:
+            estimates=rules.seed_example.output.estimates,
+            fit=rules.seed_example.output.fit,
+            code=code("fig_seed_blup_bayesglm.py"),
+        output:
+            png=report(
+                f"{FIGURES}/seed_blup_bayesglm.png",
+                caption="../report/seed_blup_bayesglm.rst",
+                category="1. Seed example",
+            ),
+            pdf=f"{FIGURES}/seed_blup_bayesglm.pdf",
+        log:
+            res("logs/figures/seed_blup_bayesglm.log"),
+        benchmark:
+            res("benchmarks/figures/seed_blup_bayesglm.tsv")
+        conda:
+            ENV
+        script:
+            "../scripts/fig_seed_blup_bayesglm.py"
 
 
 # The study's figures from the summary table, drawn by fig_summary.py with
@@ -109,6 +113,12 @@ SUMMARY_FIGURES = {
 }
 
 
+# Each figure's caption in the report, written from the study (shrinkstudy.captions: the cells and
+# estimators it draws, and those it leaves out with the reason); workflow/report/<figure>.rst
+# prints it.
+FIGURE_CAPTIONS = figure_captions(STUDY)
+
+
 rule summary_figures:
     input:
         summary=rules.aggregate.output.summary,
@@ -117,6 +127,7 @@ rule summary_figures:
         **figure_outputs(SUMMARY_FIGURES, FIGURES),
     params:
         figures={fig: spec.get("params", {}) for fig, spec in SUMMARY_FIGURES.items()},
+        captions=FIGURE_CAPTIONS,
     # the longest job after the summary: started first, beside the short report jobs
     priority: 10
     log:
@@ -163,8 +174,11 @@ rule report_tables:
 
 
 # Every figure (PNG and PDF) and the report's table pages; rule all builds them.
+SEED_FIGURES = (rules.fig_seed_shrinkage, rules.fig_seed_blup_bayesglm) if SEED_EXAMPLE else ()
 FIGURE_TARGETS = (
-    [path for r in (rules.fig_seed_shrinkage, rules.fig_seed_blup_bayesglm) for path in (r.output.png, r.output.pdf)]
+    [path for r in SEED_FIGURES for path in (r.output.png, r.output.pdf)]
     + list(rules.summary_figures.output)
     + list(rules.report_tables.output)
 )
+# The seed example's files (none without a seed_example block)
+SEED_TARGETS = list(rules.seed_example.output) if SEED_EXAMPLE else []

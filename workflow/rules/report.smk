@@ -6,7 +6,7 @@ rule findings:
     input:
         summary=rules.aggregate.output.summary,
         replication=rules.aggregate.output.replication_csv,
-        seed_fit=rules.seed_example.output.fit,
+        seed_fit=rules.seed_example.output.fit if SEED_EXAMPLE else [],  # none without a seed example
         code=code("findings.py"),
     output:
         findings=res("tables/findings.json"),
@@ -29,7 +29,7 @@ rule protocol:
         summary=rules.aggregate.output.summary,
         replication=rules.aggregate.output.replication_csv,
         provenance=rules.aggregate.output.provenance,
-        seed_fit=rules.seed_example.output.fit,
+        seed_fit=rules.seed_example.output.fit if SEED_EXAMPLE else [],  # none without a seed example
         user_files=STUDY.user_files,
         code=code("protocol.py"),
     output:

@@ -8,12 +8,13 @@ from shrinkstudy.smkio import logged, read_checked
 
 def main(smk):
     # the tables and the seed example's fit as written (checksums), else one line naming the file
-    summary, replication, seed_fit = (read_checked(smk.input[n]) for n in ("summary", "replication", "seed_fit"))
+    summary, replication = (read_checked(smk.input[n]) for n in ("summary", "replication"))
+    seed_fit = read_checked(smk.input.seed_fit) if smk.input.seed_fit else None  # none without a seed example
     path = write_findings(
         io.BytesIO(summary),
         io.BytesIO(replication),
         smk.output.findings,
-        seed_fit_json=io.BytesIO(seed_fit),
+        seed_fit_json=io.BytesIO(seed_fit) if seed_fit is not None else None,
         seed_design=smk.params.seed["design"],
         seed_sigma=smk.params.seed["sigma"],
         level=smk.params.level,

@@ -14,9 +14,10 @@ from shrinkstudy.smkio import logged, read_checked
 
 def main(smk):
     # the tables and the seed example's fit as written (checksums), else one line naming the file
-    summary, replication, provenance, seed_fit = (
-        read_checked(smk.input[name]) for name in ("summary", "replication", "provenance", "seed_fit")
+    summary, replication, provenance = (
+        read_checked(smk.input[name]) for name in ("summary", "replication", "provenance")
     )
+    seed_fit = read_checked(smk.input.seed_fit) if smk.input.seed_fit else None  # none without a seed example
     project = Path(smk.scriptdir).resolve().parents[1]  # user estimators' files are relative to it
     study = load_study(smk.params.config, root=project)
     text = protocol_markdown(
@@ -26,7 +27,7 @@ def main(smk):
         pd.read_csv(io.BytesIO(summary), dtype={"cell": str, "estimator": str, "groups": str}),
         pd.read_csv(io.BytesIO(replication), dtype={"cell": str, "estimator": str, "groups": str}),
         json.loads(provenance),
-        seed_fit=json.loads(seed_fit),
+        seed_fit=json.loads(seed_fit) if seed_fit is not None else None,
         config_file=smk.params.config_file,
     )
     Path(smk.output.protocol).write_text(text, encoding="utf-8")

@@ -34,16 +34,8 @@ def _pick(df: pd.DataFrame, estimators, default_exclude=(), *, intervals: bool =
     """The estimators to draw, in the study's order: those asked for that ``df`` has. Default:
     every one in ``df`` but ``default_exclude``; when ``df`` holds every built-in estimator (the
     default list), those of them the registry draws by default (in a figure of the ``intervals``
-    or not)."""
-    present = estimator_order(df["estimator"].unique())
-    if estimators is None and not set(registry.names()) <= set(present):
-        # a study that chose its estimators: every one it asked for (but default_exclude)
-        return [e for e in present if e not in default_exclude]
-    if estimators is None:  # every built-in (the default study): the registry's figure set
-        return [
-            e for e in present if e not in default_exclude and registry.drawn_by_default(e, intervals=intervals)
-        ]
-    return [e for e in estimator_order(estimators) if e in present]
+    or not). ``registry.figure_estimators``, which the captions read too."""
+    return registry.figure_estimators(df["estimator"].unique(), estimators, default_exclude, intervals=intervals)
 
 
 def _balanced_all(summary: pd.DataFrame) -> pd.DataFrame:

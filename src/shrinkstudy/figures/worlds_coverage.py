@@ -13,8 +13,8 @@ from .worlds_facets import NO_WORLDS, _facet_by_effects, _world_data, _worlds_ro
 __all__ = ["worlds_coverage_data", "plot_worlds_coverage", "WORLDS_COVERAGE_ESTIMATORS"]
 
 #: The intervals drawn by default (an oracle only where it has one: the Bayes rule under the
-#: true effects distribution has intervals in the normal world only).
-WORLDS_COVERAGE_ESTIMATORS = ("blup", "blup_pr", "hier_bayes", "oracle_linear", "oracle")
+#: true effects distribution has intervals in the normal world only); the captions read it too.
+from ..captions import WORLDS_COVERAGE_ESTIMATORS  # noqa: E402
 
 
 def worlds_coverage_data(summary: pd.DataFrame, estimators=None) -> pd.DataFrame:
