@@ -208,8 +208,10 @@ def test_make_report_with_a_config_file(mine):
     """Point 7: `make report CONFIG=mine.yaml` dropped the config file in its report step. The
     Makefile's own report command (from `make -n`) is run with this environment's tools."""
     repo, config, results = mine
-    dry = subprocess.run(["make", "-n", "report", f"CONFIG={config}"], cwd=repo, capture_output=True,
-                         text=True, check=True).stdout.strip().splitlines()
+    # run as make's own child under `make test` too: no "Entering/Leaving directory" lines
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
+    dry = subprocess.run(["make", "-n", "--no-print-directory", "report", f"CONFIG={config}"], cwd=repo,
+                         capture_output=True, text=True, check=True, env=env).stdout.strip().splitlines()
     command = dry[-1]
     assert "--report" in command and f"--configfile {config}" in command
     bin_dir = str(Path(sys.executable).parent)
