@@ -21,6 +21,15 @@ COLUMNS = {
 }
 
 
+def _byte_flips(good: bytes):
+    """(i, x, the bytes with byte i XORed with x) for every byte and x in 0x01, 0x80, 0xFF."""
+    for i in range(len(good)):
+        for x in (0x01, 0x80, 0xFF):
+            b = bytearray(good)
+            b[i] ^= x
+            yield i, x, bytes(b)
+
+
 def test_round_trip_and_same_bytes_as_pyarrow(tmp_path):
     path = tmp_path / "a.parquet"
     write_columns(COLUMNS, path)
@@ -270,20 +279,17 @@ def test_every_single_byte_flip_is_caught_or_harmless(tmp_path):
     expect = file_identity("data", CELL, 0, 20)
     bad = tmp_path / "bad.parquet"
     caught = harmless = 0
-    for i in range(len(good)):
-        for x in (0x01, 0x80, 0xFF):
-            b = bytearray(good)
-            b[i] ^= x
-            bad.write_bytes(bytes(b))
-            try:
-                back = read_columns(bad, expect)
-            except DamagedFile as exc:
-                _one_line(exc, bad)
-                caught += 1
-                continue
-            for name in cols:  # read back: then the values are those written, bit for bit
-                assert back[name].tobytes() == cols[name].tobytes(), (i, x, name)
-            harmless += 1
+    for i, x, damaged in _byte_flips(good):
+        bad.write_bytes(damaged)
+        try:
+            back = read_columns(bad, expect)
+        except DamagedFile as exc:
+            _one_line(exc, bad)
+            caught += 1
+            continue
+        for name in cols:  # read back: then the values are those written, bit for bit
+            assert back[name].tobytes() == cols[name].tobytes(), (i, x, name)
+        harmless += 1
     print(f"{len(good)} bytes: {caught} damaged files caught, {harmless} read back unchanged")
     assert caught + harmless == 3 * len(good) and caught > harmless
 
@@ -390,18 +396,15 @@ def test_every_byte_flip_of_a_sealed_file_or_its_record_stops_the_read(tmp_path)
     stored = {path: path.read_bytes(), record: record.read_bytes()}
     caught = 0
     for target, good in stored.items():
-        for i in range(len(good)):
-            for x in (0x01, 0x80, 0xFF):
-                b = bytearray(good)
-                b[i] ^= x
-                target.write_bytes(bytes(b))
-                try:
-                    back = read_checked(path)
-                except DamagedFile as exc:
-                    _one_line(exc, path)
-                    caught += 1
-                else:
-                    assert back == stored[path], (target.name, i, x)
+        for i, x, damaged in _byte_flips(good):
+            target.write_bytes(damaged)
+            try:
+                back = read_checked(path)
+            except DamagedFile as exc:
+                _one_line(exc, path)
+                caught += 1
+            else:
+                assert back == stored[path], (target.name, i, x)
             target.write_bytes(good)
     assert caught == 3 * (len(stored[path]) + len(stored[record]))  # SHA-256: none get through
 

@@ -228,11 +228,8 @@ def chunk_identities(kind: str, cell: str, paths) -> list[dict]:
 
 
 def write_text(path, text: str) -> None:
-    """Write ``text`` (UTF-8) atomically: an interrupted job leaves no output."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(str(path) + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    """Write ``text`` (UTF-8, as given) atomically: an interrupted job leaves no output."""
+    _write_atomic(Path(path), text.encode("utf-8"))
 
 
 # The other files a rule writes for a later rule (the tables, the seed example) keep their bytes

@@ -231,13 +231,11 @@ def _tex_design(design: str) -> str:
 def _write(path: Path, text: str, *, sealed: bool = True) -> Path:
     """``text`` at ``path`` (UTF-8, as given), atomically; ``sealed``: with its checksum record
     (``smkio.write_sealed``), checked by every job that reads the table (``smkio.read_checked``)."""
-    from .smkio import write_sealed
+    from .smkio import write_sealed, write_text
 
     if sealed:
         return write_sealed(path, text)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8", newline="\n") as fh:
-        fh.write(text)
+    write_text(path, text)
     return path
 
 
@@ -359,6 +357,11 @@ def summary_latex(summary: pd.DataFrame, paper=None) -> str:
 # headline and replication tables
 
 
+def _against_raw(estimator: pd.Series) -> pd.Series:
+    """The headline's estimators: all but raw (the reference) and those whose point is another's."""
+    return (estimator != "raw") & ~estimator.map(registry.shares_point)
+
+
 def headline_table(summary: pd.DataFrame, sigma: float = HEADLINE_SIGMA, seed_design: str = SEED_DESIGN):
     """Relative MSE of each estimator (raw, the reference, left out), tidy.
 
@@ -367,7 +370,7 @@ def headline_table(summary: pd.DataFrame, sigma: float = HEADLINE_SIGMA, seed_de
     (``"all"``, ``"n=2"``, ``"n=100"``). Columns ``HEADLINE_COLUMNS``.
     """
     s = sort_summary(normalise_summary(summary))
-    s = s[(s["sigma"] == sigma) & (s["estimator"] != "raw") & ~s["estimator"].map(registry.shares_point)]
+    s = s[(s["sigma"] == sigma) & _against_raw(s["estimator"])]
     bal = s[s["balanced"].astype(bool) & (s["groups"] == "all")].copy()
     bal["table"] = "balanced"
     bal = bal.sort_values(["J", "n", "tau", "mu"], kind="stable")
@@ -379,8 +382,7 @@ def headline_table(summary: pd.DataFrame, sigma: float = HEADLINE_SIGMA, seed_de
         # a study without the seed answer's sigma or design: each block's cells, in the summary's
         # order ("all" rows), so that every study has a headline
         rest = sort_summary(normalise_summary(summary))
-        keep = (rest["estimator"] != "raw") & ~rest["estimator"].map(registry.shares_point)
-        out = rest[keep & (rest["groups"] == "all")].copy()
+        out = rest[_against_raw(rest["estimator"]) & (rest["groups"] == "all")].copy()
         out["table"] = "block:" + out["block"].astype(str)
     return out.loc[:, list(HEADLINE_COLUMNS)].reset_index(drop=True)
 
