@@ -178,7 +178,8 @@ def findings(
         out["normal_world_cells"] = _entry(
             a["cell"].nunique(), ",", "cells of the normal world (normal effects and errors, one sigma)"
         )
-        out["replications"] = _entry(int((a["reps"] + a["failures"]).max()), ",", "replications per cell")
+        every = everything[everything["groups"] == "all"]  # a study may have no normal-world cell
+        out["replications"] = _entry(int((every["reps"] + every["failures"]).max()), ",", "replications per cell")
         out["level"] = _entry(level, "g", "nominal level of the intervals")
     with _section():
         _need(bal, "balanced cells")
