@@ -658,9 +658,17 @@ MECHANISM = {"normal": "~ N(0, ", "t": "T_df", "skewed": "Gamma(k, 1)", "bimodal
 
 def test_shape_protocol_describes_each_cell_s_effects_and_errors(shape):
     cells = shape.summary.drop_duplicates("cell").set_index("cell")
-    dgm = _section((shape.results / "protocol.md").read_text(), "Data-generating mechanisms")
+    assert set(cells.index) == {c.name for c in shape.cells}
+    _check_mechanisms((shape.results / "protocol.md").read_text(), cells)
+
+
+def _check_mechanisms(protocol: str, cells: pd.DataFrame) -> None:
+    """The protocol's data-generating mechanisms against ``cells`` (index the cell names; columns
+    effects, effects_param, errors, errors_df, sigma_ratio): each cell's row, and one line per
+    distribution with its count of cells and its formula."""
+    dgm = _section(protocol, "Data-generating mechanisms")
     rows = {r["cell"].strip("`"): r for r in _md_rows(dgm, "cell")}
-    assert set(rows) == set(cells.index) == {c.name for c in shape.cells}
+    assert set(rows) == set(cells.index)
     normal = _normal_world(cells)
     if normal.all():
         assert "theta_j ~ N(0, tau^2) and e_ij ~ N(0, sigma^2) in every cell" in dgm
@@ -723,3 +731,56 @@ def test_shape_generated_text_names_only_what_the_study_has(shape):
         texts[name] = (tables / name).read_text()
     found = {k: _absent_names(v, shape.estimators, shape.labels, shape.absent, shape.blocks, shape.cells) for k, v in texts.items()}
     assert {k: v for k, v in found.items() if v} == {}
+
+
+# --- the default study ---------------------------------------------------------------------
+#
+# Not run here: 116 cells of 1,000 replications take minutes. Its numbers are docs/findings.json
+# and the README's (held to each other by test_readme); test_workflow's SMALL study runs its
+# balanced and seed blocks with its seed example end to end, and test_worlds_figures draws the
+# worlds figures from a summary of its worlds grid. Here, what its config alone gives: the plan
+# of jobs, the captions, the protocol's aims and mechanisms.
+
+
+@pytest.fixture(scope="module")
+def default_study():
+    from shrinkstudy.config import load_study
+
+    return load_study(yaml.safe_load((ROOT / "config" / "config.yaml").read_text()), root=ROOT)
+
+
+def test_default_study_plans_every_output(project):
+    """A dry run of the default study (no config file) plans every cell, the seed example and its
+    two figures, the summary figures, the protocol and the findings."""
+    dry = run(project, "-n", "--forceall").stdout
+    jobs: dict = {}
+    for line in dry.splitlines():
+        if line.startswith(("rule ", "localrule ")):
+            name = line.split()[1].rstrip(":")
+            jobs[name] = jobs.get(name, 0) + 1
+    assert jobs["simulate"] == jobs["fit"] == 116
+    assert {"seed_example", "fig_seed_shrinkage", "fig_seed_blup_bayesglm", "summary_figures", "protocol",
+            "findings", "aggregate"} <= set(jobs)
+
+
+def test_default_study_text_follows_its_config(default_study):
+    """Every caption draws cells and names only the study's estimators and blocks; the protocol's
+    aims are the config's, and it gives each of the 116 cells its effects and errors."""
+    from shrinkstudy import registry
+    from shrinkstudy.captions import figure_captions
+    from shrinkstudy.protocol import protocol_markdown
+
+    study = default_study
+    assert [e.name for e in study.estimators] == list(registry.names())
+    for name, text in figure_captions(study).items():
+        assert not text.startswith("This study has no cell"), name
+        assert set(_named(text)) <= set(registry.names()), name
+    text = protocol_markdown(study.config, study.cells, study.estimators, pd.DataFrame(),
+                             pd.DataFrame(columns=["rel_mcse"]), {})
+    assert _section(text, "Aims").strip() == " ".join(study.config["aims"].split())
+    cells = pd.DataFrame([{"cell": c.name, "effects": c.effects, "effects_param": c.effects_param,
+                           "errors": c.errors, "errors_df": c.errors_df, "sigma_ratio": c.sigma_ratio}
+                          for c in study.cells]).set_index("cell")
+    cells = cells.astype({"effects_param": float, "errors_df": float, "sigma_ratio": float})
+    assert len(cells) == 116
+    _check_mechanisms(text, cells)
