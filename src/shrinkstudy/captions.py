@@ -87,7 +87,7 @@ def drawn_estimators(name: str, estimators: Sequence[Estimator], cells: Sequence
     if name == "worlds_w1":
         return registry.order(present)
     if name == "worlds_coverage":
-        return [e for e in registry.figure_estimators(present, WORLDS_COVERAGE_ESTIMATORS) if e in intervals]
+        return [e for e in registry.figure_estimators(present, default=WORLDS_COVERAGE_ESTIMATORS) if e in intervals]
     raise KeyError(name)
 
 
