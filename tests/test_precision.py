@@ -14,7 +14,8 @@ import pytest
 # the workflow tests' copy of the repository (a fixture of this module too) and their helpers
 from test_workflow import REPO, repo, snakemake, write_config  # noqa: F401
 
-from shrinkstudy.config import PRECISION_MEASURES, load_study
+from shrinkstudy.config import load_study
+from shrinkstudy.measures import PRECISION_MEASURES
 from shrinkstudy.design import Cell, ConfigError
 from shrinkstudy.measures import summary_rows
 from shrinkstudy.precision import (
@@ -47,6 +48,8 @@ def pilot_losses(R=40, seed=1, failed_blup=()):
             "var_true",
             "covered",
             "width",
+            "w1",
+            "spearman",
             "failed",
             "message",
         )
@@ -68,6 +71,8 @@ def pilot_losses(R=40, seed=1, failed_blup=()):
             has = est != "pooled" and not failed
             rows["covered"].append(cover[i] if has else np.nan)
             rows["width"].append(rng.uniform(2, 3) if has else np.nan)
+            rows["w1"].append(np.nan if failed else rng.uniform(0.2, 0.6))
+            rows["spearman"].append(np.nan if failed else rng.uniform(0.3, 0.9))
             rows["failed"].append(failed)
             rows["message"].append("boom" if failed else "")
     losses = {
