@@ -114,3 +114,36 @@ def test_a_measure_missing_from_old_losses_is_empty():
     (row,) = summary_rows(cols, varcomp, CELL)
     assert np.isnan(row["w1"]) and np.isnan(row["w1_mcse"])
     assert row["bias"] == 1.0 and row["mse"] == 1.0
+
+
+def test_mean_absolute_error_of_an_exact_case():
+    """mae = mean_i a_i, a_i = mean over the class's groups of |est_ij - m_ij|, MCSE
+    sd(a_i) / sqrt(R), on the rows of every class; a failed replication is left out."""
+    cell = Cell(sizes=(2, 2, 5), sigma=1.0, tau=1.0, block="b")
+    means = np.array([[0.0, 1.0, 2.0], [1.0, 1.0, 4.0], [0.0, 0.0, 0.0]])
+    est = np.array([[0.5, 1.0, 1.0], [1.0, 2.0, 2.0], [9.0, 9.0, 9.0]])
+    failed = np.array([False, False, True])
+    fit = Fit(estimates={"raw": est}, intervals={}, failed={"raw": failed}, varcomp=None)
+    cols = loss_columns(fit, means, [0, 1, 2], cell)
+    a_all, a_n2, a_n5 = np.array([1.5 / 3, 3.0 / 3]), np.array([0.25, 0.5]), np.array([1.0, 2.0])
+    by = {g: cols["abs_err"][(cols["groups"] == g) & ~cols["failed"]] for g in ("all", "n=2", "n=5")}
+    np.testing.assert_array_equal(by["all"], a_all)
+    np.testing.assert_array_equal(by["n=2"], a_n2)
+    np.testing.assert_array_equal(by["n=5"], a_n5)
+    assert np.isnan(cols["abs_err"][cols["failed"]]).all()
+    varcomp = {"rep": np.arange(3), "boundary": np.zeros(3, bool), "status": np.zeros(3, np.int64)}
+    rows = {r["groups"]: r for r in summary_rows(cols, varcomp, cell)}
+    for g, a in (("all", a_all), ("n=2", a_n2), ("n=5", a_n5)):
+        assert rows[g]["reps"] == 2 and rows[g]["failures"] == 1
+        assert rows[g]["mae"] == pytest.approx(a.mean(), rel=1e-15)
+        assert rows[g]["mae_mcse"] == pytest.approx(np.std(a, ddof=1) / np.sqrt(2), rel=1e-15)
+    assert rows["n=5"]["mae_mcse"] == pytest.approx(0.5)  # |2 - 1| / 2
+
+
+def test_mean_absolute_error_is_in_the_summary_the_protocol_and_the_precision_targets():
+    assert SUMMARY_COLUMNS.index("mae_mcse") == SUMMARY_COLUMNS.index("mae") + 1
+    assert "abs_err" in LOSS_COLUMNS
+    row = next(r for r in MEASURE_FORMULAS if r[0] == "mae")
+    assert row == ("mae", "mean_i a_i, a_i = mean_{j in G} abs(e_ij)", "sd(x, ddof=1) / sqrt(R)", "mcse_mean")
+    assert "mae" in PRECISION_MEASURES and "mae" in _schema()["$defs"]["precision_measure"]["enum"]
+    assert needed_replications("mae", 0.02, 100, 100, 0.01) == pytest.approx(400)

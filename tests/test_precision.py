@@ -43,6 +43,7 @@ def pilot_losses(R=40, seed=1, failed_blup=()):
             "estimator",
             "groups",
             "sq_err",
+            "abs_err",
             "err",
             "var_est",
             "var_true",
@@ -65,6 +66,7 @@ def pilot_losses(R=40, seed=1, failed_blup=()):
             rows["estimator"].append(est)
             rows["groups"].append("all")
             rows["sq_err"].append(np.nan if failed else s[i])
+            rows["abs_err"].append(np.nan if failed else np.sqrt(s[i]) * rng.uniform(0.7, 1.0))
             rows["err"].append(np.nan if failed else rng.normal(0, 0.3))
             rows["var_est"].append(np.nan if failed else rng.uniform(0.5, 1.5))
             rows["var_true"].append(rng.uniform(0.5, 1.5))

@@ -276,6 +276,11 @@ def squared_error(r: Replications) -> np.ndarray:
     return (r.err * r.err).mean(axis=1)
 
 
+def absolute_error(r: Replications) -> np.ndarray:
+    """a_i = mean over the class's groups of |est_ij - m_ij|."""
+    return np.abs(r.err).mean(axis=1)
+
+
 def error(r: Replications) -> np.ndarray:
     """ebar_i = mean over the class's groups of est_ij - m_ij."""
     return r.err.mean(axis=1)
@@ -445,6 +450,8 @@ _MEAN_SE = "sd(x, ddof=1) / sqrt(R)"
 MEASURES: tuple[Measure, ...] = (
     Measure("mse", "MSE", "mean_i s_i", "sqrt(sum_i (s_i - MSE)^2 / (R (R - 1)))", mcse_mse, "lower",
             losses=("sq_err",), statistic=squared_error),
+    Measure("mae", "mean absolute error", "mean_i a_i, a_i = mean_{j in G} abs(e_ij)", _MEAN_SE, mcse_mean, "lower",
+            losses=("abs_err",), statistic=absolute_error),
     Measure("bias", "bias", "mean_i ebar_i", _MEAN_SE, mcse_mean, "nearer 0",
             losses=("err",), statistic=error),
     Measure("empse", "empirical SE", "sd_i(ebar_i)", "empse / sqrt(2 (R - 1))", mcse_empse, "lower",
