@@ -14,7 +14,8 @@ import pytest
 # the workflow tests' copy of the repository (a fixture of this module too) and their helpers
 from test_workflow import REPO, repo, snakemake, write_config  # noqa: F401
 
-from shrinkstudy.config import PRECISION_MEASURES, load_study
+from shrinkstudy.config import load_study
+from shrinkstudy.measures import PRECISION_MEASURES
 from shrinkstudy.design import Cell, ConfigError
 from shrinkstudy.measures import summary_rows
 from shrinkstudy.precision import (
@@ -42,11 +43,14 @@ def pilot_losses(R=40, seed=1, failed_blup=()):
             "estimator",
             "groups",
             "sq_err",
+            "abs_err",
             "err",
             "var_est",
             "var_true",
             "covered",
             "width",
+            "w1",
+            "spearman",
             "failed",
             "message",
         )
@@ -62,12 +66,15 @@ def pilot_losses(R=40, seed=1, failed_blup=()):
             rows["estimator"].append(est)
             rows["groups"].append("all")
             rows["sq_err"].append(np.nan if failed else s[i])
+            rows["abs_err"].append(np.nan if failed else np.sqrt(s[i]) * rng.uniform(0.7, 1.0))
             rows["err"].append(np.nan if failed else rng.normal(0, 0.3))
             rows["var_est"].append(np.nan if failed else rng.uniform(0.5, 1.5))
             rows["var_true"].append(rng.uniform(0.5, 1.5))
             has = est != "pooled" and not failed
             rows["covered"].append(cover[i] if has else np.nan)
             rows["width"].append(rng.uniform(2, 3) if has else np.nan)
+            rows["w1"].append(np.nan if failed else rng.uniform(0.2, 0.6))
+            rows["spearman"].append(np.nan if failed else rng.uniform(0.3, 0.9))
             rows["failed"].append(failed)
             rows["message"].append("boom" if failed else "")
     losses = {

@@ -39,6 +39,7 @@ import yaml
 
 from . import registry
 from .design import Cell, ConfigError, cells_from_config, parse_sizes, sizes_label
+from .measures import PRECISION_MEASURES
 from .plugins import TIME_LIMIT, PluginError, estimator_entries
 
 __all__ = [
@@ -86,9 +87,6 @@ MAX_DATASETS = 100_000_000  # cells x replications
 MAX_JOBS = 10_000  # cells x chunks (simulate jobs; as many fit jobs)
 MAX_GROUPS = 100_000  # J of a cell
 
-#: Measures a ``precision`` target may name: the summary's measures whose Monte Carlo SE
-#: falls as 1/sqrt(R) (``measures``; ``shrinkstudy.precision`` turns each into replications).
-PRECISION_MEASURES = ("mse", "bias", "empse", "rel_mse", "spread", "coverage", "width")
 
 
 @dataclass(frozen=True)
@@ -149,7 +147,8 @@ def fit_settings(config: dict) -> dict:
 
 
 def _schema(path: Path | None = None) -> dict:
-    """The schema, with the registry's built-in estimator names as the enum and the default."""
+    """The schema, with the registry's built-in estimator names as the enum and the default, and
+    the measures a precision target may name (``measures.PRECISION_MEASURES``) as theirs."""
     with open(path or SCHEMA_PATH) as fh:
         schema = yaml.safe_load(fh)
     measure = schema.get("$defs", {}).get("precision_measure")

@@ -616,13 +616,17 @@ def findings_json(entries: dict) -> str:
     return json.dumps(entries, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
 
 
-def write_findings(summary_csv, replication_csv, out, *, seed_fit_json=None, **kwargs) -> Path:
-    """``findings`` of the tables at ``summary_csv`` and ``replication_csv`` (and the seed
-    example's ``fit.json``), written to ``out`` as ``findings_json``. Each input is a path or a
-    binary file object (the workflow passes the bytes ``smkio.read_checked`` verified)."""
-    text = {c: str for c in ("cell", "block", "design", "estimator", "groups")}
-    summary = pd.read_csv(summary_csv, dtype=text)
-    replication = pd.read_csv(replication_csv)
+def write_findings(summary, replication, out, *, seed_fit_json=None, **kwargs) -> Path:
+    """``findings`` of the tables (``summary.csv`` and ``replication.csv``, each a path or a
+    frame as ``tables.read_summary`` and ``tables.read_replication`` read them; and the seed
+    example's ``fit.json``), written to ``out`` as ``findings_json``. A path is read unchecked
+    by the same parser (``tables.summary_frame``); the workflow passes the checked frames."""
+    from .tables import summary_frame
+
+    if not isinstance(summary, pd.DataFrame):
+        summary = summary_frame(summary)
+    if not isinstance(replication, pd.DataFrame):
+        replication = pd.read_csv(replication)
     if seed_fit_json is None:
         seed_fit = None
     elif hasattr(seed_fit_json, "read"):

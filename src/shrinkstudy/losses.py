@@ -14,22 +14,11 @@ Loss table (``replication_losses``), long format, one row per (rep, estimator, g
 rep      replication index (int64)
 estimator estimator name (str)
 groups   ``"all"``, or a group-size class ``"n=2"``, ``"n=100"`` (unbalanced cells only)
-sq_err   mean over the class's groups of (estimate_j - m_j)^2
-err      mean over the class's groups of (estimate_j - m_j)
-var_est  ``"all"`` rows only: var_j(estimate_j), ddof = 1, the spread of the estimates (the
-         seed's "right variance" claim); NaN on class rows
-var_true ``"all"`` rows only: var_j(m_j), ddof = 1, the spread of the true means; NaN on class
-         rows
-covered  fraction of the class's groups whose interval [lo_j, hi_j] contains m_j;
-         NaN for estimators without an interval or where an interval bound is not finite
-width    mean over the class's groups of hi_j - lo_j; NaN without an interval
+...      the loss columns of the measures (``measures.LOSS_COLUMNS``), each computed by its
+         measure's ``statistic`` (``measures.MEASURES``) over the class's groups; a measure of
+         the "all" rows leaves them NaN on class rows
 failed   bool, from ``Fit.failed``; a failed replication keeps its row, with NaN losses
 message  why it failed (``Fit.messages``), "" where it did not
-w1       ``"all"`` rows only: Wasserstein-1 distance between the empirical distributions of the
-         estimates and of the true means, mean |sorted(est) - sorted(m)| (histogram accuracy)
-spearman ``"all"`` rows only: Spearman correlation of the estimates with the true means (rank
-         accuracy; average ranks for ties; 0 when the estimates are all equal, NaN when the
-         true means are)
 ======== ===================================================================================
 
 An estimator that does not apply to a replication (``james_stein`` on an unbalanced dataset:
@@ -45,7 +34,8 @@ import numpy as np
 
 from . import registry
 from .design import Cell
-from .ensemble import spearman, wasserstein1
+from .measures import LOSS_COLUMNS as MEASURE_LOSSES
+from .measures import MEASURES, Replications
 
 if TYPE_CHECKING:  # the engine is not imported where the losses are only summarised
     from .estimators import Fit
@@ -61,25 +51,15 @@ __all__ = [
 ]
 
 #: Columns of the table written by ``replication_losses``, in order.
-LOSS_COLUMNS = (
-    "rep", "estimator", "groups", "sq_err", "err", "var_est", "var_true", "covered", "width", "failed", "message",
-    "w1", "spearman",
-)
+LOSS_COLUMNS = ("rep", "estimator", "groups", *MEASURE_LOSSES, "failed", "message")
 #: numpy dtypes of the loss columns (strings as objects, written by pyarrow as text).
 LOSS_DTYPES = {
     "rep": np.int64,
     "estimator": object,
     "groups": object,
-    "sq_err": np.float64,
-    "err": np.float64,
-    "var_est": np.float64,
-    "var_true": np.float64,
-    "covered": np.float64,
-    "width": np.float64,
+    **dict.fromkeys(MEASURE_LOSSES, np.float64),
     "failed": bool,
     "message": object,
-    "w1": np.float64,
-    "spearman": np.float64,
 }
 #: Columns of the table written by ``varcomp_table``, in order.
 VARCOMP_COLUMNS = ("rep", "mu", "tau2", "sigma2", "gamma", "crit", "boundary", "status")
@@ -94,12 +74,9 @@ def group_classes(cell: Cell) -> dict[str, np.ndarray]:
     return classes
 
 
-def _var_rows(x: np.ndarray) -> np.ndarray:
-    """Row-wise sample variance (ddof = 1), computed about the row's first value so that a row
-    of identical values gives exactly 0 (complete pooling has spread 0, not 1e-34)."""
-    if x.shape[1] < 2:
-        return np.full(x.shape[0], np.nan)
-    return np.var(x - x[:, :1], axis=1, ddof=1)
+def _columns(x: np.ndarray, idx) -> np.ndarray:
+    """The columns ``idx`` of ``x``, laid out by rows (C-contiguous)."""
+    return np.ascontiguousarray(x[:, idx])
 
 
 def loss_columns(fit: Fit, means, reps, cell: Cell) -> dict:
@@ -132,9 +109,6 @@ def loss_columns(fit: Fit, means, reps, cell: Cell) -> dict:
         raise ValueError(f"means has {J} groups, cell {cell.name} has {cell.J}")
     classes = group_classes(cell)
 
-    with np.errstate(invalid="ignore", divide="ignore"):
-        true_var = _var_rows(means)
-
     parts = []
     for name in registry.order(fit.estimates):
         est = np.asarray(fit.estimates[name], dtype=float)
@@ -150,55 +124,33 @@ def loss_columns(fit: Fit, means, reps, cell: Cell) -> dict:
         keep = np.flatnonzero(applies)
         est_k, means_k, failed_k = est[keep], means[keep], failed[keep]
         message_k = np.where(failed_k, np.asarray(messages, dtype=object)[keep], "").astype(object)
-        bad = failed_k[:, None]
-        d = np.where(bad, np.nan, est_k - means_k)
+        d = np.where(failed_k[:, None], np.nan, est_k - means_k)
         interval = fit.intervals.get(name)
-        if interval is not None:
-            lo, hi = (np.asarray(a, dtype=float)[keep] for a in interval)
-            with np.errstate(invalid="ignore"):
-                inside = ((lo <= means_k) & (means_k <= hi)).astype(float)
-            finite = np.isfinite(lo) & np.isfinite(hi)
-            inside = np.where(finite & ~bad, inside, np.nan)
-            w = np.where(bad, np.nan, hi - lo)
-        var_est = _var_rows(np.where(bad, np.nan, est_k))
-        with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows of failed fits
-            w1 = np.where(failed_k, np.nan, wasserstein1(est_k, means_k))
-            rho = np.where(failed_k, np.nan, spearman(est_k, means_k))
-            # estimates all equal (complete pooling, a boundary fit) rank nothing: correlation 0;
-            # where the true means are all equal (tau = 0) it stays undefined
-            spread_est = np.fmax.reduce(est_k, axis=1) - np.fmin.reduce(est_k, axis=1)
-            spread_true = np.fmax.reduce(means_k, axis=1) - np.fmin.reduce(means_k, axis=1)
-            rho = np.where(np.isnan(rho) & ~failed_k & (spread_est == 0) & (spread_true > 0), 0.0, rho)
-        var_true = np.where(failed_k, np.nan, true_var[keep])
+        lo, hi = (np.asarray(a, dtype=float)[keep] for a in interval) if interval is not None else (None, None)
         nk = keep.size
         for label, idx in classes.items():
             # contiguous rows: a row's mean is then summed in the same order whatever the number
             # of rows (a column selection is laid out by columns), so a replication's losses are
             # the same bits in a chunk of 1,000 and alone (shrinkstudy replicate)
-            dc = np.ascontiguousarray(d[:, idx])
-            if interval is not None:
-                covered = np.ascontiguousarray(inside[:, idx]).mean(axis=1)
-                width = np.ascontiguousarray(w[:, idx]).mean(axis=1)
-            else:
-                covered = width = np.full(nk, np.nan)
-            parts.append(
-                {
-                    "rep": reps[keep],
-                    "estimator": np.full(nk, name, dtype=object),
-                    "groups": np.full(nk, label, dtype=object),
-                    "sq_err": (dc * dc).mean(axis=1),
-                    "err": dc.mean(axis=1),
-                    "var_est": var_est if label == "all" else np.full(nk, np.nan),
-                    "var_true": var_true if label == "all" else np.full(nk, np.nan),
-                    "covered": covered,
-                    "width": width,
-                    "failed": failed_k,
-                    "message": message_k,
-                    "w1": w1 if label == "all" else np.full(nk, np.nan),
-                    "spearman": rho if label == "all" else np.full(nk, np.nan),
-                }
-            )
+            lo_c, hi_c = (None, None) if lo is None else (_columns(lo, idx), _columns(hi, idx))
+            reps_k = Replications(_columns(d, idx), _columns(est_k, idx), _columns(means_k, idx), failed_k, lo_c, hi_c)
+            part = {
+                "rep": reps[keep],
+                "estimator": np.full(nk, name, dtype=object),
+                "groups": np.full(nk, label, dtype=object),
+            }
+            for m in MEASURES:
+                if m.statistic is None:
+                    continue
+                if m.groups == "all" and label != "all":
+                    values = (np.full(nk, np.nan),) * len(m.losses)
+                else:
+                    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+                        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows of failed fits
+                        values = m.statistic(reps_k)
+                    values = values if isinstance(values, tuple) else (values,)
+                part.update(zip(m.losses, values))
+            parts.append({**part, "failed": failed_k, "message": message_k})
     return {
         c: (np.concatenate([p[c] for p in parts]) if parts else np.zeros(0)).astype(t)
         for c, t in LOSS_DTYPES.items()
@@ -214,23 +166,7 @@ def replication_losses(fit: Fit, means, reps, cell: Cell):
 
 def _loss_dtypes(df):
     df = df.loc[:, list(LOSS_COLUMNS)]
-    return df.astype(
-        {
-            "rep": "int64",
-            "estimator": "str",
-            "groups": "str",
-            "sq_err": "float64",
-            "err": "float64",
-            "var_est": "float64",
-            "var_true": "float64",
-            "covered": "float64",
-            "width": "float64",
-            "failed": "bool",
-            "message": "str",
-            "w1": "float64",
-            "spearman": "float64",
-        }
-    )
+    return df.astype({c: "str" if t is object else t for c, t in LOSS_DTYPES.items()})
 
 
 def varcomp_columns(fit: Fit, reps) -> dict:

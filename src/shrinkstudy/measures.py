@@ -14,22 +14,14 @@ The groups of one dataset share mu^ and tau^ and are correlated; averaging withi
 first keeps the replications independent, so the MCSE formulas of table 6 apply unchanged.
 
 With e_ij = est_ij - m_ij, a class G of groups, ebar_i = mean_{j in G} e_ij and
-s_i = mean_{j in G} e_ij^2, over the R replications that did not fail:
-
-==================== ================================ =========================================
-measure              estimate                         Monte Carlo SE
-==================== ================================ =========================================
-mse                  mean_i s_i                       sqrt(sum_i (s_i - mse)^2 / (R (R - 1)))
-bias                 mean_i ebar_i                    sd_i(ebar_i) / sqrt(R)
-empse                sd_i(ebar_i)                     empse / sqrt(2 (R - 1))
-rel_mse              mean s_i(a) / mean s_i(raw)      delta method, paired replications
-spread               sqrt(sum_i var_j(est) /          delta method on the ratio of the paired
-                     sum_i var_j(m))                  variances, halved ("all" rows only)
-coverage             mean_i c_i (c_i = fraction of    sd_i(c_i) / sqrt(R)
-                     G's intervals containing m_ij)
-width                mean_i (mean interval width)     sd_i / sqrt(R)
-boundary_share       share of fits with tau^2^ = 0    sqrt(p (1 - p) / R)
-==================== ================================ =========================================
+s_i = mean_{j in G} e_ij^2, over the R replications that did not fail, each measure is one entry
+of ``MEASURES``: its name and label, its estimate and Monte Carlo SE as formulas, which
+estimators and rows have it, which way is better, the per-replication losses it reads and the
+statistic that computes them (``losses.loss_columns`` calls it in the fit jobs), the function
+that summarises them (by default: their mean, with the entry's MCSE function), and how a
+precision target on it turns into replications (``precision``). The summary's columns, the
+protocol's measures table, the precision targets the config accepts and the figures' labels
+are read from it.
 
 Because the true means are random, bias and empSE are those of the group-averaged error ebar_i:
 shrinkage is conditionally biased toward mu for each group, but that bias averages out over
@@ -46,13 +38,14 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
 from . import registry
 from .design import Cell
-from .losses import LOSS_COLUMNS, group_classes
+from .ensemble import spearman, wasserstein1
 from .reml import NOT_IDENTIFIED
 from .simulate import factorize_sorted
 
@@ -60,8 +53,12 @@ if TYPE_CHECKING:  # pandas is imported only where a DataFrame is built (the job
     import pandas as pd
 
 __all__ = [
+    "LOSS_COLUMNS",
     "MEASURES",
+    "MEASURES_BY_NAME",
     "Measure",
+    "PRECISION_MEASURES",
+    "Replications",
     "PARAM_COLUMNS",
     "SUMMARY_COLUMNS",
     "SUMMARY_COLUMN_TYPES",
@@ -79,102 +76,6 @@ __all__ = [
     "oracle_bayes_risk",
     "oracle_group_risks",
 ]
-
-class Measure(NamedTuple):
-    """One performance measure, declared once: the summary's columns ``name`` and
-    ``name_mcse``, the protocol's measures table and the figures read it.
-
-    name : the summary column (its MCSE in ``<name>_mcse``).
-    label : short text for axes and tables.
-    estimate : its formula, for the protocol (per replication i, over the groups of a class G).
-    mcse : the formula of its Monte Carlo SE, quoted from the docstring of ``function``.
-    function : the function of this module that computes the MCSE.
-    better : which way is better: "lower", "higher", "nearer 1", "nearer the level", or "" (no
-        direction: a property of the fit or of the intervals' cost).
-    estimators : which estimators have it: "all", "intervals" (those with an interval), or
-        "fit" (a property of the variance-component fit, the same for every estimator using it).
-    groups : the rows that have it: "every" group class, or "all" (the "all" rows only).
-    """
-
-    name: str
-    label: str
-    estimate: str
-    mcse: str
-    function: str
-    better: str
-    estimators: str = "all"
-    groups: str = "every"
-
-
-#: Every performance measure of the summary, in its column order (``SUMMARY_COLUMNS``).
-MEASURES: tuple[Measure, ...] = (
-    Measure("mse", "MSE", "mean_i s_i", "sqrt(sum_i (s_i - MSE)^2 / (R (R - 1)))", "mcse_mse", "lower"),
-    Measure("bias", "bias", "mean_i ebar_i", "sd(x, ddof=1) / sqrt(R)", "mcse_mean", "nearer 0"),
-    Measure("empse", "empirical SE", "sd_i(ebar_i)", "empse / sqrt(2 (R - 1))", "mcse_empse", "lower"),
-    Measure(
-        "rel_mse",
-        "MSE / MSE(raw)",
-        "mean_i s_i(a) / mean_i s_i(raw), on the same datasets",
-        "sqrt((var x - 2 r cov(x, y) + r^2 var y) / R) / ybar",
-        "mcse_ratio",
-        "lower",
-    ),
-    Measure(
-        "spread",
-        "spread ratio",
-        "sqrt(sum_i var_j(est) / sum_i var_j(m)), all groups",
-        "delta method on the paired variances (``mcse_ratio``), divided by ``2 * spread``",
-        "spread_ratio",
-        "nearer 1",
-        groups="all",
-    ),
-    Measure(
-        "w1",
-        "W1 (histogram accuracy)",
-        "mean_i W1_i, W1_i = mean_j |sorted(est)_j - sorted(m)_j|, all groups",
-        "sd(x, ddof=1) / sqrt(R)",
-        "mcse_mean",
-        "lower",
-        groups="all",
-    ),
-    Measure(
-        "spearman",
-        "Spearman correlation",
-        "mean_i rho_i, rho_i the Spearman correlation of est_ij with m_ij, all groups",
-        "sd(x, ddof=1) / sqrt(R)",
-        "mcse_mean",
-        "higher",
-        groups="all",
-    ),
-    Measure("coverage", "coverage", "mean_i c_i", "sd(x, ddof=1) / sqrt(R)", "mcse_mean", "nearer the level",
-            estimators="intervals"),
-    Measure("width", "interval width", "mean_i (mean interval width)", "sd(x, ddof=1) / sqrt(R)", "mcse_mean",
-            "", estimators="intervals"),
-    Measure("boundary_share", "share of fits with tau^2^ = 0", "share of fits with tau^2^ = 0",
-            "sqrt(p (1 - p) / R)", "mcse_proportion", "", estimators="fit"),
-)
-
-
-#: The cell's descriptive columns (``Cell.params()``), first in every summary row.
-PARAM_COLUMNS = (
-    "cell", "block", "J", "design", "balanced", "n", "N", "sigma", "tau", "mu",
-    "effects", "effects_param", "errors", "errors_df", "sigma_ratio",
-)
-#: Every column of ``summarise_cell``'s output, in order.
-SUMMARY_COLUMNS = PARAM_COLUMNS + (
-    "estimator",
-    "groups",
-    "reps",
-    "failures",
-    # every measure and its MCSE, in the order of MEASURES
-    *(column for m in MEASURES for column in (m.name, f"{m.name}_mcse")),
-    "raw_risk",
-    "oracle_risk",
-    "oracle_linear_risk",
-    "p_boundary_theory",
-    "level",
-)
-
 
 # ----------------------------------------------------------------------------------------------
 # Monte Carlo standard errors (pure functions)
@@ -345,6 +246,268 @@ def mcse_proportion(p: float, R: int) -> float:
 
 
 # ----------------------------------------------------------------------------------------------
+# Per-replication statistics: the losses a measure reads, computed in the fit jobs
+# (``losses.loss_columns``) from one estimator's replications on one class of groups
+
+
+class Replications(NamedTuple):
+    """One estimator's replications on the groups of one class, as a statistic reads them: one
+    row per replication, one column per group of the class. The arrays are C-contiguous, so a
+    row's mean is summed in the same order whatever the number of rows (a replication's losses
+    are the same bits in a chunk of 1,000 and alone)."""
+
+    err: np.ndarray  # est - m, NaN in the rows of failed fits
+    est: np.ndarray  # the estimates as the estimator returned them
+    means: np.ndarray  # the true means m
+    failed: np.ndarray  # (R,) bool
+    lo: np.ndarray | None  # the interval's bounds; None for an estimator without an interval
+    hi: np.ndarray | None
+
+
+def _var_rows(x: np.ndarray) -> np.ndarray:
+    """Row-wise sample variance (ddof = 1), computed about the row's first value so that a row
+    of identical values gives exactly 0 (complete pooling has spread 0, not 1e-34)."""
+    if x.shape[1] < 2:
+        return np.full(x.shape[0], np.nan)
+    return np.var(x - x[:, :1], axis=1, ddof=1)
+
+
+def squared_error(r: Replications) -> np.ndarray:
+    """s_i = mean over the class's groups of (est_ij - m_ij)^2."""
+    return (r.err * r.err).mean(axis=1)
+
+
+def absolute_error(r: Replications) -> np.ndarray:
+    """a_i = mean over the class's groups of |est_ij - m_ij|."""
+    return np.abs(r.err).mean(axis=1)
+
+
+def error(r: Replications) -> np.ndarray:
+    """ebar_i = mean over the class's groups of est_ij - m_ij."""
+    return r.err.mean(axis=1)
+
+
+def variances(r: Replications) -> tuple[np.ndarray, np.ndarray]:
+    """var_j(est_ij) and var_j(m_ij) (ddof = 1): the spread of the estimates and of the true means."""
+    return _var_rows(np.where(r.failed[:, None], np.nan, r.est)), np.where(r.failed, np.nan, _var_rows(r.means))
+
+
+def covered(r: Replications) -> np.ndarray:
+    """c_i = fraction of the class's intervals [lo_ij, hi_ij] containing m_ij; NaN without an
+    interval or where a bound is not finite."""
+    if r.lo is None:
+        return np.full(r.failed.size, np.nan)
+    inside = ((r.lo <= r.means) & (r.means <= r.hi)).astype(float)
+    finite = np.isfinite(r.lo) & np.isfinite(r.hi)
+    return np.where(finite & ~r.failed[:, None], inside, np.nan).mean(axis=1)
+
+
+def interval_width(r: Replications) -> np.ndarray:
+    """Mean over the class's groups of hi_ij - lo_ij; NaN without an interval."""
+    if r.lo is None:
+        return np.full(r.failed.size, np.nan)
+    return np.where(r.failed[:, None], np.nan, r.hi - r.lo).mean(axis=1)
+
+
+def w1_distance(r: Replications) -> np.ndarray:
+    """Wasserstein-1 distance between the empirical distributions of the estimates and of the
+    true means, mean_j |sorted(est)_j - sorted(m)_j| (histogram accuracy)."""
+    return np.where(r.failed, np.nan, wasserstein1(r.est, r.means))
+
+
+def spearman_rho(r: Replications) -> np.ndarray:
+    """Spearman correlation of the estimates with the true means (average ranks for ties; 0 when
+    the estimates are all equal: they rank nothing; NaN when the true means are all equal)."""
+    rho = np.where(r.failed, np.nan, spearman(r.est, r.means))
+    spread_est = np.fmax.reduce(r.est, axis=1) - np.fmin.reduce(r.est, axis=1)
+    spread_true = np.fmax.reduce(r.means, axis=1) - np.fmin.reduce(r.means, axis=1)
+    return np.where(np.isnan(rho) & ~r.failed & (spread_est == 0) & (spread_true > 0), 0.0, rho)
+
+
+# ----------------------------------------------------------------------------------------------
+# Summarising a measure's losses: (measure, an estimator's losses on one class, RowContext)
+# -> (estimate, MCSE), over the replications that did not fail
+
+
+class RowContext(NamedTuple):
+    """What a summary row's measures read besides the estimator's own losses."""
+
+    estimator: str
+    raw: dict | None  # raw's losses on the same class (measures relative to raw), None without raw
+    boundary: np.ndarray  # the cell's identified variance-component fits: tau^2^ = 0 (bool)
+
+
+def _mean(x: np.ndarray) -> float:
+    return float(x.mean()) if x.size else math.nan
+
+
+def mean_of_loss(m: Measure, losses: dict, row: RowContext) -> tuple[float, float]:
+    """The mean of the measure's loss and its MCSE by the measure's ``function``."""
+    x = losses[m.losses[0]]
+    return _mean(x), m.function(x)
+
+
+def mean_of_finite_loss(m: Measure, losses: dict, row: RowContext) -> tuple[float, float]:
+    """``mean_of_loss``, NaN unless every replication has the loss (a measure undefined in some
+    replications is not averaged over the rest)."""
+    x = losses[m.losses[0]]
+    if x.size == 0 or not np.isfinite(x).all():
+        return math.nan, math.nan
+    return float(x.mean()), m.function(x)
+
+
+def empirical_se(m: Measure, losses: dict, row: RowContext) -> tuple[float, float]:
+    """sd_i(ebar_i) and its MCSE ``function(empse, R)``."""
+    e = losses[m.losses[0]]
+    R = int(e.size)
+    empse = float(np.std(e, ddof=1)) if R >= 2 else math.nan
+    return empse, m.function(empse, R)
+
+
+def relative_to_raw(m: Measure, losses: dict, row: RowContext) -> tuple[float, float]:
+    """mean(x) / mean(y) on the replications where neither the estimator (x) nor raw (y) failed,
+    MCSE ``function(x, y)``; exactly 1 with MCSE 0 for raw itself; NaN without raw."""
+    if row.raw is None:
+        return math.nan, math.nan
+    loss = m.losses[0]
+    if row.estimator == "raw":
+        x = y = losses[loss]
+    else:
+        _, ia, ib = np.intersect1d(losses["rep"], row.raw["rep"], assume_unique=True, return_indices=True)
+        x, y = losses[loss][ia], row.raw[loss][ib]
+    if not x.size:
+        return math.nan, math.nan
+    ybar = y.mean()
+    return (float(x.mean() / ybar) if ybar != 0 else math.nan), m.function(x, y)
+
+
+def ratio_of_losses(m: Measure, losses: dict, row: RowContext) -> tuple[float, float]:
+    """``function`` of the measure's two losses (estimate and MCSE at once)."""
+    return m.function(*(losses[c] for c in m.losses))
+
+
+def fit_share(m: Measure, losses: dict, row: RowContext) -> tuple[float, float]:
+    """The share of the cell's identified fits with tau^2^ = 0, MCSE ``function(p, R)`` (the
+    same on every row of the cell)."""
+    share = _mean(row.boundary.astype(float))
+    return share, m.function(share, int(row.boundary.size))
+
+
+# ----------------------------------------------------------------------------------------------
+# The measures
+
+
+class Measure(NamedTuple):
+    """One performance measure, declared once: the summary's columns ``name`` and
+    ``name_mcse``, the per-replication losses, the protocol's measures table, the precision
+    targets and the figures read it.
+
+    name : the summary column (its MCSE in ``<name>_mcse``).
+    label : short text for axes and tables.
+    estimate : its formula, for the protocol (per replication i, over the groups of a class G).
+    mcse : the formula of its Monte Carlo SE, quoted from the docstring of ``function``.
+    function : the function of this module that computes the MCSE (``summarise`` calls it).
+    better : which way is better: "lower", "higher", "nearer 0", "nearer 1", "nearer the
+        level", or "" (no direction: a property of the fit or of the intervals' cost).
+    estimators : which estimators have it: "all", "intervals" (those whose interval losses are
+        finite in some replication), or "fit" (a property of the variance-component fit, the
+        same for every estimator).
+    groups : the rows that have it: "every" group class, or "all" (the "all" rows only).
+    losses : the per-replication loss columns it reads (``LOSS_COLUMNS``); a measure whose
+        columns a loss table lacks is NaN in its summary.
+    statistic : computes ``losses`` from ``Replications`` (an array, or a tuple in the order of
+        ``losses``); None where an earlier entry's statistic computes them.
+    summarise : (measure, an estimator's losses on one class, ``RowContext``) -> (estimate,
+        MCSE); by default ``mean_of_loss``.
+    precision : how a precision target on its MCSE turns into replications
+        (``precision.needed_replications``): "mean" (MCSE^2 = V / R), "empse" (empSE / sqrt(2
+        (R - 1))), "fraction" ("mean" for a mean of fractions in [0, 1]: a pilot without
+        variation uses the rule of three), or "" (not a target).
+    axis : the figures' axis label (default ``label``).
+    """
+
+    name: str
+    label: str
+    estimate: str
+    mcse: str
+    function: Callable
+    better: str
+    estimators: str = "all"
+    groups: str = "every"
+    losses: tuple[str, ...] = ()
+    statistic: Callable | None = None
+    summarise: Callable = mean_of_loss
+    precision: str = "mean"
+    axis: str = ""
+
+    @property
+    def axis_label(self) -> str:
+        return self.axis or self.label
+
+
+_MEAN_SE = "sd(x, ddof=1) / sqrt(R)"
+
+#: Every performance measure of the summary, in its column order (``SUMMARY_COLUMNS``).
+MEASURES: tuple[Measure, ...] = (
+    Measure("mse", "MSE", "mean_i s_i", "sqrt(sum_i (s_i - MSE)^2 / (R (R - 1)))", mcse_mse, "lower",
+            losses=("sq_err",), statistic=squared_error),
+    Measure("mae", "mean absolute error", "mean_i a_i, a_i = mean_{j in G} abs(e_ij)", _MEAN_SE, mcse_mean, "lower",
+            losses=("abs_err",), statistic=absolute_error),
+    Measure("bias", "bias", "mean_i ebar_i", _MEAN_SE, mcse_mean, "nearer 0",
+            losses=("err",), statistic=error),
+    Measure("empse", "empirical SE", "sd_i(ebar_i)", "empse / sqrt(2 (R - 1))", mcse_empse, "lower",
+            losses=("err",), summarise=empirical_se, precision="empse"),
+    Measure("rel_mse", "MSE / MSE(raw)", "mean_i s_i(a) / mean_i s_i(raw), on the same datasets",
+            "sqrt((var x - 2 r cov(x, y) + r^2 var y) / R) / ybar", mcse_ratio, "lower",
+            losses=("sq_err",), summarise=relative_to_raw),
+    Measure("spread", "spread ratio", "sqrt(sum_i var_j(est) / sum_i var_j(m)), all groups",
+            "delta method on the paired variances (``mcse_ratio``), divided by ``2 * spread``",
+            spread_ratio, "nearer 1", groups="all", losses=("var_est", "var_true"), statistic=variances,
+            summarise=ratio_of_losses, axis="spread ratio: SD(estimates) / SD(true means)"),
+    Measure("w1", "W1 (histogram accuracy)", "mean_i W1_i, W1_i = mean_j |sorted(est)_j - sorted(m)_j|, all groups",
+            _MEAN_SE, mcse_mean, "lower", groups="all", losses=("w1",), statistic=w1_distance,
+            summarise=mean_of_finite_loss, axis="W1(estimates, true means): lower is a truer histogram"),
+    Measure("spearman", "Spearman correlation",
+            "mean_i rho_i, rho_i the Spearman correlation of est_ij with m_ij, all groups",
+            _MEAN_SE, mcse_mean, "higher", groups="all", losses=("spearman",), statistic=spearman_rho,
+            summarise=mean_of_finite_loss),
+    Measure("coverage", "coverage", "mean_i c_i", _MEAN_SE, mcse_mean, "nearer the level",
+            estimators="intervals", losses=("covered",), statistic=covered, precision="fraction"),
+    Measure("width", "interval width", "mean_i (mean interval width)", _MEAN_SE, mcse_mean, "",
+            estimators="intervals", losses=("width",), statistic=interval_width),
+    Measure("boundary_share", "share of fits with tau^2^ = 0", "share of fits with tau^2^ = 0",
+            "sqrt(p (1 - p) / R)", mcse_proportion, "", estimators="fit", summarise=fit_share, precision=""),
+)
+#: The measures by name.
+MEASURES_BY_NAME: dict[str, Measure] = {m.name: m for m in MEASURES}
+#: Measures a ``precision`` target may name: those whose Monte Carlo SE falls as 1/sqrt(R)
+#: (``shrinkstudy.precision`` turns each into replications; the config's schema lists them).
+PRECISION_MEASURES = tuple(m.name for m in MEASURES if m.precision)
+#: The per-replication loss columns the measures read, in the order of ``MEASURES``.
+LOSS_COLUMNS = tuple(dict.fromkeys(c for m in MEASURES for c in m.losses))
+
+#: The cell's descriptive columns (``Cell.params()``), first in every summary row.
+PARAM_COLUMNS = (
+    "cell", "block", "J", "design", "balanced", "n", "N", "sigma", "tau", "mu",
+    "effects", "effects_param", "errors", "errors_df", "sigma_ratio",
+)
+#: Every column of ``summarise_cell``'s output, in order.
+SUMMARY_COLUMNS = PARAM_COLUMNS + (
+    "estimator",
+    "groups",
+    "reps",
+    "failures",
+    # every measure and its MCSE, in the order of MEASURES
+    *(column for m in MEASURES for column in (m.name, f"{m.name}_mcse")),
+    "raw_risk",
+    "oracle_risk",
+    "oracle_linear_risk",
+    "p_boundary_theory",
+    "level",
+)
+
+
+# ----------------------------------------------------------------------------------------------
 # Theory
 
 
@@ -448,19 +611,6 @@ def _check_unique(reps: np.ndarray, what: str) -> None:
         raise ValueError(f"{what}: replication(s) {dup} appear more than once (overlapping chunks?)")
 
 
-def _mean_finite(x: np.ndarray) -> tuple[float, float]:
-    """Mean of a per-replication measure and its MCSE (sd / sqrt(R)), NaN unless every
-    replication has it (a measure undefined in some replications is not averaged over the rest)."""
-    x = np.asarray(x, dtype=float)
-    if x.size == 0 or not np.isfinite(x).all():
-        return math.nan, math.nan
-    return float(x.mean()), mcse_mean(x)
-
-
-def _mean(x: np.ndarray) -> float:
-    return float(x.mean()) if x.size else math.nan
-
-
 def summarise_cell(losses, varcomp, cell: Cell, level: float = 0.95) -> pd.DataFrame:
     """Every performance measure, with its MCSE, per estimator and group class of one cell.
 
@@ -486,12 +636,10 @@ def summarise_cell(losses, varcomp, cell: Cell, level: float = 0.95) -> pd.DataF
     * cell, block, J, design, balanced, n (nullable Int64: NA when unbalanced), N, sigma, tau, mu:
       ``cell.params()``;
     * reps: replications used (not failed); failures: failed replications;
-    * mse, bias, empse, spread, coverage, width and their ``*_mcse``: see the module docstring;
-      spread is NaN on class rows, coverage and width NaN without intervals;
-    * rel_mse: MSE / MSE of ``raw`` on the replications where neither failed, MCSE by
-      ``mcse_ratio``; exactly 1 with MCSE 0 for ``raw`` itself; NaN when raw is absent;
-    * boundary_share: share of identified variance-component fits with tau^2^ = 0, MCSE by
-      ``mcse_proportion`` (the same on every row of the cell);
+    * each measure of ``MEASURES`` and its ``*_mcse``, as its entry says: NaN on the rows it
+      does not apply to (a measure of the "all" rows on class rows, an interval measure
+      without intervals); rel_mse is exactly 1 with MCSE 0 for ``raw`` itself and NaN without
+      raw; boundary_share is the same on every row of the cell;
     * raw_risk: ``theory_risks`` over the class's groups; oracle_risk: the Bayes risk of
       ``oracle`` (``oracle_bayes_risk``: NaN under t errors, where it has no closed form);
       oracle_linear_risk: the linear oracle's risk (``theory_risks``); p_boundary_theory:
@@ -506,8 +654,9 @@ def summary_rows(losses, varcomp, cell: Cell, level: float = 0.95, oracle_risks=
 
     ``oracle_risks``: the cell's ``oracle_group_risks`` as stored by its fit jobs (None: computed
     here where needed)."""
-    optional = ("message", "w1", "spearman")  # absent: no failure messages, no ensemble measures
-    missing = [c for c in LOSS_COLUMNS if c not in losses and c not in optional]
+    from .losses import group_classes
+
+    missing = [c for c in ("rep", "estimator", "groups", "failed") if c not in losses]
     if missing:
         raise ValueError(f"losses: missing column(s) {missing}")
     classes = group_classes(cell)
@@ -517,9 +666,7 @@ def summary_rows(losses, varcomp, cell: Cell, level: float = 0.95, oracle_risks=
     vc_order = np.argsort(vc_rep, kind="stable")
     _check_unique(vc_rep[vc_order], "varcomp")
     ok = np.asarray(varcomp["status"])[vc_order] != NOT_IDENTIFIED
-    b = np.asarray(varcomp["boundary"], dtype=bool)[vc_order][ok]
-    share = _mean(b.astype(float))
-    share_mcse = mcse_proportion(share, int(b.size))
+    boundary = np.asarray(varcomp["boundary"], dtype=bool)[vc_order][ok]
     p_theory = p_boundary_balanced(cell)
 
     # sort once by (estimator, groups, rep): each block's rows are then in replication order,
@@ -537,11 +684,7 @@ def summary_rows(losses, varcomp, cell: Cell, level: float = 0.95, oracle_risks=
         )
     order = np.lexsort((rep_all, g_codes, e_codes))
     key = e_codes[order].astype(np.int64) * len(g_names) + g_codes[order]
-    cols = {
-        c: np.asarray(losses[c], dtype=float)[order]
-        for c in ("sq_err", "err", "var_est", "var_true", "covered", "width", "w1", "spearman")
-        if c in losses or c not in ("w1", "spearman")
-    }
+    cols = {c: np.asarray(losses[c], dtype=float)[order] for c in LOSS_COLUMNS if c in losses}
     cols["rep"] = rep_all[order]
     cols["failed"] = np.asarray(losses["failed"], dtype=bool)[order]
     starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if key.size else np.array([], int)
@@ -563,62 +706,26 @@ def summary_rows(losses, varcomp, cell: Cell, level: float = 0.95, oracle_risks=
             blk = blocks.get((est, grp))
             if blk is None:
                 continue
-            s, e, cov, wid = (blk[c] for c in ("sq_err", "err", "covered", "width"))
-            R = int(s.size)
-            empse = float(np.std(e, ddof=1)) if R >= 2 else math.nan
-
-            rel, rel_mcse = math.nan, math.nan
-            raw_blk = blocks.get(("raw", grp))
-            if raw_blk is not None:
-                if est == "raw":
-                    x = y = s
-                else:
-                    _, ia, ib = np.intersect1d(
-                        blk["rep"], raw_blk["rep"], assume_unique=True, return_indices=True
-                    )
-                    x, y = s[ia], raw_blk["sq_err"][ib]
-                if x.size:
-                    ybar = y.mean()
-                    rel = float(x.mean() / ybar) if ybar != 0 else math.nan
-                    rel_mcse = mcse_ratio(x, y)
-
-            is_all = grp == "all"
-            spread, spread_mcse = math.nan, math.nan
-            w1 = w1_mcse = rho = rho_mcse = math.nan
-            if is_all:
-                spread, spread_mcse = spread_ratio(blk["var_est"], blk["var_true"])
-                if "w1" in blk:
-                    w1, w1_mcse = _mean_finite(blk["w1"])
-                    rho, rho_mcse = _mean_finite(blk["spearman"])
-            has_interval = bool(np.isfinite(cov).any())
+            context = RowContext(est, blocks.get(("raw", grp)), boundary)
+            values = {}
+            for m in MEASURES:
+                value = se = math.nan
+                if (
+                    (m.groups == "every" or grp == "all")
+                    and all(c in blk for c in m.losses)
+                    and (m.estimators != "intervals" or bool(np.isfinite(blk[m.losses[0]]).any()))
+                ):
+                    value, se = m.summarise(m, blk, context)
+                values[m.name], values[f"{m.name}_mcse"] = value, se
             raw_risk, linear_risk = theory_risks(cell, idx)
             rows.append(
                 {
                     **params,
                     "estimator": est,
                     "groups": grp,
-                    "reps": R,
+                    "reps": int(blk["rep"].size),
                     "failures": blk["failures"],
-                    "mse": _mean(s),
-                    "mse_mcse": mcse_mse(s),
-                    "bias": _mean(e),
-                    "bias_mcse": mcse_mean(e),
-                    "empse": empse,
-                    "empse_mcse": mcse_empse(empse, R),
-                    "rel_mse": rel,
-                    "rel_mse_mcse": rel_mcse,
-                    "spread": spread,
-                    "spread_mcse": spread_mcse,
-                    "w1": w1,
-                    "w1_mcse": w1_mcse,
-                    "spearman": rho,
-                    "spearman_mcse": rho_mcse,
-                    "coverage": _mean(cov) if has_interval else math.nan,
-                    "coverage_mcse": mcse_mean(cov) if has_interval else math.nan,
-                    "width": _mean(wid) if has_interval else math.nan,
-                    "width_mcse": mcse_mean(wid) if has_interval else math.nan,
-                    "boundary_share": share,
-                    "boundary_share_mcse": share_mcse,
+                    **values,
                     "raw_risk": raw_risk,
                     "oracle_risk": oracle_bayes_risk(cell, idx, oracle_risks),
                     "oracle_linear_risk": linear_risk,

@@ -8,28 +8,22 @@ chunks the plan asks for.
 
 From the pilot MCSE to replications
 -----------------------------------
-The MCSE of every measure a target may name (``config.PRECISION_MEASURES``) is the one the
+The MCSE of every measure a target may name (``measures.PRECISION_MEASURES``) is the one the
 summary reports (``measures.summary_rows`` on the pilot, so the same formula by construction)
-and falls as 1/sqrt(R) (Morris, White & Crowther 2019, table 6): MCSE^2 = V / R with V a
-per-replication variance,
+and falls as 1/sqrt(R) (Morris, White & Crowther 2019, table 6). Each measure's entry
+(``measures.MEASURES``, its ``precision``) says how:
 
-============ =================================================================================
-measure      V (per replication), estimated on the pilot's R_p replications that did not fail
-============ =================================================================================
-mse          var_i(s_i), s_i the group-averaged squared error (``mcse_mse``)
-bias         var_i(ebar_i) (``mcse_mean``)
-rel_mse      var_i(z_i), z_i = (x_i - r y_i) / ybar on the losses paired with raw (delta
-             method, ``mcse_ratio``)
-spread       var_i(z_i) / (4 spread^2), z_i the same on the paired variances (``spread_ratio``)
-coverage     var_i(c_i), c_i the replication's fraction of intervals covering (``mcse_mean``)
-width        var_i(w_i) (``mcse_mean``)
-empse        MCSE^2 = empSE^2 / (2 (R - 1)) instead (``mcse_empse``)
-============ =================================================================================
+* "mean": MCSE^2 = V / R with V a per-replication variance (e.g. of s_i for the MSE, of z_i = (x_i - r y_i) / ybar on
+  the losses paired with raw for the relative MSE, the same on the paired variances divided by
+  4 spread^2 for the spread ratio, of the per-replication values for a plain mean), so
+  V = R_p MCSE_p^2 on the pilot's R_p replications that did not fail and the target t needs
+  R = V / t^2 replications that do not fail;
+* "empse": MCSE^2 = empSE^2 / (2 (R - 1)), so R = 1 + (R_p - 1) (MCSE_p / t)^2;
+* "fraction" (coverage: a mean of per-replication fractions c_i in [0, 1]): as "mean", with the
+  case below.
 
-so V = R_p MCSE_p^2 and the target t needs R = V / t^2 replications that do not fail (for
-empse, R = 1 + (R_p - 1) (MCSE_p / t)^2). Failed replications are dropped from a summary, so
-the replications to run are R / (share of the pilot's that did not fail): in all,
-R_run = pilot (MCSE_p / t)^2 for every measure but empse.
+Failed replications are dropped from a summary, so the replications to run are R / (share of
+the pilot's that did not fail): in all, R_run = pilot (MCSE_p / t)^2 for every "mean" measure.
 
 Coverage when the pilot saw no variation (every interval of every pilot dataset covered, or
 none: MCSE_p = 0, p = 1 or 0): the variance of a fraction in [0, 1] with mean p is at most
@@ -67,7 +61,7 @@ import math
 from pathlib import Path
 
 from .design import Cell
-from .measures import summary_rows
+from .measures import MEASURES_BY_NAME, summary_rows
 from .smkio import DamagedFile
 
 __all__ = [
@@ -102,7 +96,7 @@ def needed_replications(
 
     Parameters
     ----------
-    measure : one of ``config.PRECISION_MEASURES``.
+    measure : one of ``measures.PRECISION_MEASURES``.
     pilot_mcse : the measure's MCSE on the pilot (the summary's).
     reps_used : the pilot replications the summary used (that did not fail), R_p.
     reps_run : the pilot replications run.
@@ -111,20 +105,23 @@ def needed_replications(
 
     Returns
     -------
-    float: ``R_p (MCSE_p / t)^2`` (empse: ``1 + (R_p - 1) (MCSE_p / t)^2``), times
-    ``reps_run / reps_used``; for coverage with MCSE_p = 0, ``q (1 - q) / t^2`` (q = 3 / R_p)
+    float: ``R_p (MCSE_p / t)^2`` (a measure whose ``precision`` is "empse": ``1 + (R_p - 1)
+    (MCSE_p / t)^2``), times ``reps_run / reps_used``; for a "fraction" (coverage) with MCSE_p = 0, ``q (1 - q) / t^2`` (q = 3 / R_p)
     times the same; at most ``cap``. NaN when the measure does not apply (MCSE_p NaN, or no
     replication used). See the module docstring.
     """
     if not (target > 0 and math.isfinite(target)):
         raise ValueError(f"target must be finite and positive, not {target!r}")
+    kind = MEASURES_BY_NAME[measure].precision if measure in MEASURES_BY_NAME else ""
+    if not kind:
+        raise ValueError(f"{measure!r} is not a measure a precision target may name")
     if reps_used < 2 or pilot_mcse is None or not math.isfinite(pilot_mcse):
         return math.nan
     r = pilot_mcse / target
     ratio = r * r  # inf beyond a float's range (r ** 2 would raise OverflowError)
-    if measure == "empse":
+    if kind == "empse":
         used = 1.0 + (reps_used - 1.0) * ratio
-    elif measure == "coverage" and pilot_mcse == 0:
+    elif kind == "fraction" and pilot_mcse == 0:
         q = min(3.0 / reps_used, 0.5)
         t2 = target * target
         used = q * (1.0 - q) / t2 if t2 > 0 else math.inf

@@ -46,7 +46,7 @@ ESTIMANDS = (
 #: declared once. Per replication i and group class G: s_i = mean_{j in G} e_ij^2,
 #: ebar_i = mean_{j in G} e_ij with e_ij = est_ij - m_ij, c_i the fraction of G's intervals
 #: containing m_ij; x the per-replication values, R the replications that did not fail.
-MEASURE_FORMULAS = tuple((m.name, m.estimate, m.mcse, m.function) for m in MEASURES)
+MEASURE_FORMULAS = tuple((m.name, m.estimate, m.mcse, m.function.__name__) for m in MEASURES)
 
 
 def _num(x) -> str:

@@ -50,7 +50,10 @@ __all__ = [
     "format_estimate",
     "headline_table",
     "normalise_summary",
+    "read_replication",
+    "read_summary",
     "stored_summary",
+    "summary_frame",
     "summarise_study",
     "replication_table",
     "sort_summary",
@@ -825,7 +828,31 @@ def stored_summary(frame: pd.DataFrame) -> pd.DataFrame:
     with ``normalise_summary``'s types. Every table, figure and finding is computed from these
     numbers, so a table written here and one computed from the file agree to the last digit."""
     text = frame.to_csv(index=False, float_format=FLOAT_FORMAT, lineterminator="\n")
-    return normalise_summary(pd.read_csv(io.StringIO(text)))
+    return summary_frame(io.StringIO(text))
+
+
+def summary_frame(source) -> pd.DataFrame:
+    """A summary in CSV (a path or a file object) as the tables hold it: ``SUMMARY_COLUMNS`` in
+    order with ``SUMMARY_COLUMN_TYPES`` (``normalise_summary``)."""
+    return normalise_summary(pd.read_csv(source))
+
+
+def read_summary(path) -> pd.DataFrame:
+    """``summary.csv`` as the study wrote it: its bytes checked against their record
+    (``smkio.read_checked``: a missing, changed or unrecorded file raises ``smkio.DamagedFile``
+    naming it), read by ``summary_frame``. Every job that reads the summary reads it here."""
+    from .smkio import read_checked
+
+    return summary_frame(io.BytesIO(read_checked(path)))
+
+
+def read_replication(path) -> pd.DataFrame:
+    """``replication.csv`` as the study wrote it (checked as ``read_summary``), with the text
+    columns as text (a design "5" stays "5")."""
+    from .smkio import read_checked
+
+    text = {c: str for c in ("cell", "block", "design", "measure", "estimator", "groups")}
+    return pd.read_csv(io.BytesIO(read_checked(path)), dtype=text)
 
 
 def _stored_oracle_risks(paths):

@@ -7,17 +7,16 @@ options (the coverage figure's ``level``); the figure is drawn by
 ``shrinkstudy.figures.plot_<name>`` and written to the outputs ``<name>_png`` and ``<name>_pdf``.
 """
 
-import io
 from pathlib import Path
 
-from shrinkstudy import figures
 from shrinkstudy.figures.cache import CACHE_DIR, draw_summary_figure
-from shrinkstudy.smkio import logged, read_checked
+from shrinkstudy.smkio import logged
+from shrinkstudy.tables import read_summary
 
 
 def main(smk):
     # the summary as aggregate wrote it (its checksum), else one line naming the file
-    summary = figures.read_summary(io.BytesIO(read_checked(smk.input.summary)))
+    summary = read_summary(smk.input.summary)
     drawn = []
     for name, options in smk.params.figures.items():
         paths = [smk.output[f"{name}_png"], smk.output[f"{name}_pdf"]]

@@ -4,15 +4,16 @@ import io
 
 from shrinkstudy.findings import write_findings
 from shrinkstudy.smkio import logged, read_checked
+from shrinkstudy.tables import read_replication, read_summary
 
 
 def main(smk):
     # the tables and the seed example's fit as written (checksums), else one line naming the file
-    summary, replication = (read_checked(smk.input[n]) for n in ("summary", "replication"))
+    summary, replication = read_summary(smk.input.summary), read_replication(smk.input.replication)
     seed_fit = read_checked(smk.input.seed_fit) if smk.input.seed_fit else None  # none without a seed example
     path = write_findings(
-        io.BytesIO(summary),
-        io.BytesIO(replication),
+        summary,
+        replication,
         smk.output.findings,
         seed_fit_json=io.BytesIO(seed_fit) if seed_fit is not None else None,
         seed_design=smk.params.seed["design"],

@@ -1,22 +1,19 @@
 """The study's protocol (results/protocol.md) and its page of the report."""
 
-import io
 import json
 from pathlib import Path
-
-import pandas as pd
 
 from shrinkstudy.config import load_study
 from shrinkstudy.figures import text_html
 from shrinkstudy.protocol import protocol_markdown
 from shrinkstudy.smkio import logged, read_checked
+from shrinkstudy.tables import read_replication, read_summary
 
 
 def main(smk):
     # the tables and the seed example's fit as written (checksums), else one line naming the file
-    summary, replication, provenance = (
-        read_checked(smk.input[name]) for name in ("summary", "replication", "provenance")
-    )
+    summary, replication = read_summary(smk.input.summary), read_replication(smk.input.replication)
+    provenance = read_checked(smk.input.provenance)
     seed_fit = read_checked(smk.input.seed_fit) if smk.input.seed_fit else None  # none without a seed example
     project = Path(smk.scriptdir).resolve().parents[1]  # user estimators' files are relative to it
     study = load_study(smk.params.config, root=project)
@@ -24,8 +21,8 @@ def main(smk):
         study.config,
         study.cells,
         study.estimators,
-        pd.read_csv(io.BytesIO(summary), dtype={"cell": str, "estimator": str, "groups": str}),
-        pd.read_csv(io.BytesIO(replication), dtype={"cell": str, "estimator": str, "groups": str}),
+        summary,
+        replication,
         json.loads(provenance),
         seed_fit=json.loads(seed_fit) if seed_fit is not None else None,
         config_file=smk.params.config_file,

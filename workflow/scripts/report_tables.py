@@ -1,15 +1,15 @@
 """The study's tables as pages of the Snakemake report (it shows images and HTML inline)."""
 
-import io
 from pathlib import Path
 
-from shrinkstudy.figures import read_summary, summary_html, text_html
+from shrinkstudy.figures import summary_html, text_html
 from shrinkstudy.smkio import logged, read_checked
+from shrinkstudy.tables import read_summary
 
 
 def main(smk):
     # each table as aggregate wrote it (its checksum), else one line naming the file
-    summary = read_summary(io.BytesIO(read_checked(smk.input.summary)))
+    summary = read_summary(smk.input.summary)
     texts = {name: read_checked(smk.input[name]).decode("utf-8") for name in ("headline", "replication")}
     Path(smk.output.summary).parent.mkdir(parents=True, exist_ok=True)
     Path(smk.output.summary).write_text(summary_html(summary))
