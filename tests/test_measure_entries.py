@@ -147,3 +147,14 @@ def test_mean_absolute_error_is_in_the_summary_the_protocol_and_the_precision_ta
     assert row == ("mae", "mean_i a_i, a_i = mean_{j in G} abs(e_ij)", "sd(x, ddof=1) / sqrt(R)", "mcse_mean")
     assert "mae" in PRECISION_MEASURES and "mae" in _schema()["$defs"]["precision_measure"]["enum"]
     assert needed_replications("mae", 0.02, 100, 100, 0.01) == pytest.approx(400)
+
+
+def test_the_readme_lists_every_measure_a_precision_target_may_name():
+    from pathlib import Path
+
+    from shrinkstudy.config import PRECISION_MEASURES
+
+    text = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8").split())
+    assert "but the boundary share, the same for every estimator: " + ", ".join(
+        f"`{m}`" for m in PRECISION_MEASURES
+    ) + ")" in text
