@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from . import registry
+from . import registry, worlds
 
 if TYPE_CHECKING:
     from .config import Study
@@ -41,7 +41,7 @@ WORLDS_FIGURES = ("worlds_relmse", "worlds_w1", "worlds_coverage")
 
 def _normal(cell: Cell) -> bool:
     """A cell of the world the mixed model assumes (as ``tables.normal_world``)."""
-    return cell.effects == "normal" and cell.errors == "normal" and float(cell.sigma_ratio) == 1.0
+    return worlds.is_normal_world(cell)
 
 
 def _match(cell: Cell) -> tuple:
@@ -114,6 +114,11 @@ def _est(names: Iterable[str], labels: dict) -> str:
     return _list(out)
 
 
+def _or(items: Sequence[str]) -> str:
+    items = list(items)
+    return ", ".join(items[:-1]) + " or " + items[-1] if len(items) > 1 else "".join(items)
+
+
 def _cells(k: int) -> str:
     return f"{k} cell" if k == 1 else f"{k} cells"
 
@@ -155,8 +160,8 @@ def _elsewhere(name: str, cells: Sequence[Cell]) -> list[str]:
     balanced = [c for c in left if _normal(c) and c.balanced]
     if outside:
         out.append(
-            f"the {_cells(len(outside))} outside the normal world (effects, errors or SD ratio other than "
-            "the model's) are in the worlds figures (worlds_relmse, worlds_w1, worlds_coverage)"
+            f"the {_cells(len(outside))} outside the normal world ({_or([c.title for c in worlds.COMPONENTS.values()])} "
+            "other than the model's) are in the worlds figures (worlds_relmse, worlds_w1, worlds_coverage)"
         )
     if name in WORLDS_FIGURES:
         if balanced:
