@@ -89,7 +89,7 @@ def test_each_entrys_functions_and_files():
             assert fig.cells in catalog.CELL_SETS
             assert callable(fig.caption_writer())
         else:
-            assert (ROOT / "workflow" / "scripts" / fig.script).is_file()
+            assert fig.rule == f"fig_{fig.name}" and set(fig.inputs) <= {"data", "estimates", "fit"}
             assert fig.cells is None and fig.caption is None
         assert (ROOT / "workflow" / "report" / f"{fig.name}.rst").is_file()
         assert fig.outputs("f") == {"png": f"f/{fig.name}.png", "pdf": f"f/{fig.name}.pdf"}

@@ -515,7 +515,7 @@ class Component:
         if self.is_normal(cell):
             return {}
         name, param = self.value(cell)
-        return {self.kind: name if self.registry is not None else name,
+        return {self.kind: name,
                 **({self.param: param} if self.param and param is not None else {})}
 
     # --- the cell's name -------------------------------------------------------------------

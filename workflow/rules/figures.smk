@@ -45,33 +45,31 @@ if SEED_EXAMPLE:
 
 
     # One rule per figure of the seed example (shrinkstudy.figures.catalog.SEED_FIGURES): its
-    # inputs among the seed example's files, its caption file and report category. Declared in a
-    # function so that each rule's script (run when the job runs) is its own figure's.
-    def seed_figure_rule(fig):
+    # inputs among the seed example's files, its caption file and report category. One script
+    # draws each, finding its entry by the rule's name.
+    for _fig in SEED_FIGURES:
+
         rule:
             name:
-                fig.rule
+                _fig.rule
             input:
-                **{key: rules.seed_example.output[key] for key in fig.inputs},
-                code=code(fig.script),
+                **{key: rules.seed_example.output[key] for key in _fig.inputs},
+                code=code("fig_seed.py"),
             output:
                 png=report(
-                    fig.outputs(FIGURES)["png"],
-                    caption=f"../report/{fig.name}.rst",
-                    category=fig.category,
+                    _fig.outputs(FIGURES)["png"],
+                    caption=f"../report/{_fig.name}.rst",
+                    category=_fig.category,
                 ),
-                pdf=fig.outputs(FIGURES)["pdf"],
+                pdf=_fig.outputs(FIGURES)["pdf"],
             log:
-                res(f"logs/figures/{fig.name}.log"),
+                res(f"logs/figures/{_fig.name}.log"),
             benchmark:
-                res(f"benchmarks/figures/{fig.name}.tsv")
+                res(f"benchmarks/figures/{_fig.name}.tsv")
             conda:
                 ENV
             script:
-                f"../scripts/{fig.script}"
-
-    for _fig in SEED_FIGURES:
-        seed_figure_rule(_fig)
+                "../scripts/fig_seed.py"
 
 
 # The study's figures from the summary table (shrinkstudy.figures.catalog.SUMMARY_FIGURES, each

@@ -70,7 +70,8 @@ class Figure:
     caption : its caption writer, ``"shrinkstudy.captions:<function>"`` (None: a fixed caption
         file for the seed example's figures).
     options : config keys passed to ``plot_<name>`` as keyword options (the coverage level).
-    inputs : the seed example's outputs it reads (seed figures).
+    inputs : the seed example's outputs it reads, in the order of its drawing function's
+        arguments (seed figures: ``workflow/scripts/fig_seed.py`` draws each).
     """
 
     name: str
@@ -87,11 +88,6 @@ class Figure:
     def summary(self) -> bool:
         """Drawn from the summary table (by the one ``summary_figures`` job)."""
         return self.data is not None
-
-    @property
-    def script(self) -> str:
-        """The workflow script of a seed-example figure's rule."""
-        return f"fig_{self.name}.py"
 
     @property
     def rule(self) -> str:
