@@ -217,3 +217,50 @@ def test_bayes_risk_quadrature_against_closed_forms():
     want = integrate.quad(lambda x: ss.norm.pdf(x, 1, math.sqrt(s2)) * (pm(x) - 1) ** 2, -40, 40, epsabs=1e-14)[0]
     got = ebayes.bayes_risk_normal_errors(EFFECTS["bimodal"].prior(1.0, 1.0), s2)
     assert abs(got - want) < 1e-10
+
+
+def test_the_summary_takes_the_oracle_risks_its_fit_jobs_stored(tmp_path, monkeypatch):
+    """A cell whose oracle risk takes a quadrature (t3 effects, normal errors): the fit job stores
+    each group's risk with its losses (``runner.fit_chunk``'s ``theory``), and the study summary
+    reads them instead of integrating again, to the same bits as computing them; files without
+    the record (older ones) are still summarised, by computing."""
+    import pandas as pd
+
+    from shrinkstudy import measures
+    from shrinkstudy.runner import fit_chunk, truth_means
+    from shrinkstudy.smkio import file_identity, write_columns
+    from shrinkstudy.tables import summarise_study
+
+    settings = {"estimators": ["raw", "blup", "oracle"], "method": "REML", "level": 0.95,
+                "engine": "builtin", "prior": {}}
+
+    def fit(cell, reps):
+        data, truth = chunk_columns(cell, reps, 11)
+        return fit_chunk(cell, reps, data, truth_means(truth, cell, reps), settings, tmp_path)
+
+    reps = np.arange(0, 6)
+    assert fit(Cell(sizes=(3, 5), sigma=1.0, tau=1.0), reps).theory is None  # normal: closed form
+    cell = Cell(sizes=(3, 5, 8, 12), sigma=1.0, tau=1.0, effects="t", effects_param=3)
+    out = fit(cell, reps)
+    risks = out.theory["oracle_group_risks"]
+    assert len(risks) == cell.J and risks == measures.oracle_group_risks(cell).tolist()
+    assert len(set(risks)) == cell.J and all(0 < r < 1.0 / n for r, n in zip(risks, cell.sizes))
+
+    folder = tmp_path / "fit" / cell.name
+    paths = {}
+    for kind, cols, extra in (("losses", out.losses, out.theory), ("varcomp", out.varcomp, None)):
+        paths[kind] = folder / f"reps0-6.{kind}.parquet"
+        write_columns(cols, paths[kind], file_identity(kind, cell.name, 0, 6), extra=extra)
+    computed, _ = summarise_study([cell], [paths["losses"]], [paths["varcomp"]])
+
+    def no_quadrature(_cell):
+        raise AssertionError("integrated again")
+
+    monkeypatch.setattr(measures, "_oracle_group_risks", no_quadrature)
+    stored, _ = summarise_study([cell], [paths["losses"]], [paths["varcomp"]])
+    pd.testing.assert_frame_equal(stored, computed, check_exact=True)
+    assert np.isfinite(stored["oracle_risk"]).all()
+    # a file without the record: computed (here: the patched quadrature is called)
+    write_columns(out.losses, paths["losses"], file_identity("losses", cell.name, 0, 6))
+    with pytest.raises(AssertionError, match="integrated again"):
+        summarise_study([cell], [paths["losses"]], [paths["varcomp"]])

@@ -136,6 +136,9 @@ def test_running_time_and_speed_are_the_recorded_runs():
         f"| statsmodels MixedLM | {rate['statsmodels']:.2f} | engine is {ratio['engine_over_statsmodels']:,.0f} x faster |",
         f"| lme4 `lmer` | {rate['lme4']:.2f} | engine is {ratio['engine_over_lme4']:,.0f} x faster |",
         f"| {rate['engine_all_estimators']:,.0f} | {ratio['engine_all_over_statsmodels']:.0f} x statsmodels |",
+        f"| {rate['npmle']:,.0f} ({bench['npmle']['ms_per_dataset']:.3f} ms per dataset) | "
+        f"{bench['npmle']['over_budgeted_em']:.2f} x the time of the budgeted EM it replaced |",
+        f"(code at {bench['code']['commit'][:7]};",
     ):
         assert want in speed, want
     runs = {kind: ", ".join(f"{t:.2f}" for t in bench["cli"][kind]["runs"]) for kind in ("csv", "csv_one_thread", "parquet")}
@@ -144,5 +147,10 @@ def test_running_time_and_speed_are_the_recorded_runs():
         f"{runs['csv']} s (CSV), {runs['csv_one_thread']} s (CSV, `--jobs 1`) and {runs['parquet']} s (Parquet)",
         f"take {bench['cli']['datasets'] / rate['engine_all_estimators']:.2f} s on one thread",
         f"leaves {bench['cli']['datasets'] / (100 * rate['statsmodels']):.2f} s for everything",
+        f"the whole fit on two threads is {rate['engine_all_estimators_threads'] / rate['engine_all_estimators']:.2f} times",
+        f"a duality gap of at most {bench['npmle']['max_gap_per_group']:.1e} per group, "
+        f"{bench['npmle']['iterations_median']:.0f} iterations at the median, {bench['npmle']['iterations_max']} at most",
+        f"differ by up to {bench['npmle']['max_abs_diff_budgeted_em_over_s']:.2f} s_j",
     ):
         assert want in flat, want
+    assert bench["npmle"]["converged_share"] == 1.0  # "every one of the fits certified"

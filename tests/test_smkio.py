@@ -451,3 +451,28 @@ with logged(r"{tmp_path}/job.log"):
 """
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert res.returncode == 1 and res.stderr == f"error: {err.value}\n", res.stderr
+
+
+def test_a_file_s_extra_record_round_trips_and_a_changed_one_is_named(tmp_path):
+    """``write_columns(..., extra=)``: a record about the whole file, read back exactly from the
+    footer by ``read_extras`` (None for a file without one); a record changed after writing
+    (its checksum no longer matching) raises DamagedFile naming the file."""
+    import json
+
+    from shrinkstudy.smkio import META_KEY, read_extras
+
+    extra = {"oracle_group_risks": [0.1, 1 / 3, float.fromhex("0x1.fffffffffffffp-2")]}
+    with_extra, without = tmp_path / "a.parquet", tmp_path / "b.parquet"
+    write_columns({"rep": np.arange(3)}, with_extra, file_identity("losses", "c", 0, 3), extra=extra)
+    write_columns({"rep": np.arange(3)}, without, file_identity("losses", "c", 3, 6))
+    assert read_extras([with_extra, without]) == [extra, None]
+    assert read_extras([with_extra])[0]["oracle_group_risks"][1] == 1 / 3  # the same bits
+    np.testing.assert_array_equal(read_columns(with_extra, file_identity("losses", "c", 0, 3))["rep"], np.arange(3))
+
+    table = pq.read_table(with_extra)
+    meta = json.loads(table.schema.metadata[META_KEY])
+    meta["extra"]["oracle_group_risks"][0] = 0.2  # changed, checksum left as it was
+    pq.write_table(table.replace_schema_metadata({META_KEY: json.dumps(meta).encode()}), with_extra)
+    with pytest.raises(DamagedFile) as err:
+        read_extras([with_extra])
+    assert str(err.value).startswith(str(with_extra)) and "checksum mismatch" in str(err.value)

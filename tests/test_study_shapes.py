@@ -56,13 +56,25 @@ def run(repo: Path, *args, check=True):
 
 
 @pytest.fixture(scope="module")
-def mine(tmp_path_factory):
-    """The study, run once to every output: (project copy, config file, results directory)."""
-    repo = _copy_project(tmp_path_factory.mktemp("mine"))
-    config = repo / "mine.yaml"
-    config.write_text(yaml.safe_dump(STUDY, sort_keys=False))
+def project(tmp_path_factory):
+    """One copy of the project for every study of this module (each writes to its own
+    ``results:`` directory)."""
+    return _copy_project(tmp_path_factory.mktemp("project"))
+
+
+def run_study(repo: Path, name: str, study: dict) -> tuple[Path, Path]:
+    """Write ``study`` to ``<repo>/<name>.yaml`` and run it to every output on 2 cores:
+    (config file, results directory)."""
+    config = repo / f"{name}.yaml"
+    config.write_text(yaml.safe_dump(study, sort_keys=False))
     run(repo, "--cores", "2", "--configfile", str(config))
-    return repo, config, repo / STUDY["results"]
+    return config, repo / study["results"]
+
+
+@pytest.fixture(scope="module")
+def mine(project):
+    """The study, run once to every output: (project copy, config file, results directory)."""
+    return (project, *run_study(project, "mine", STUDY))
 
 
 @pytest.fixture(scope="module")
@@ -74,20 +86,29 @@ def summary(mine):
 
 def _visible_points(fig) -> dict:
     """Per gid, the number of data points of lines carrying that gid that lie inside their axes'
-    limits (a point outside the limits, or on an axis of width 0, is not seen)."""
+    limits (a point outside the limits, or on an axis of width 0, is not seen). A horizontal
+    segment of two points (a worlds figure's oracle) is one value, and so is a bar."""
     import numpy as np
 
     out: dict = {}
     for ax in fig.axes:
         (x0, x1), (y0, y1) = sorted(ax.get_xlim()), sorted(ax.get_ylim())
+        wide = x1 > x0 * (1 + 1e-9)
         for line in ax.lines:
             gid = line.get_gid()
             if gid is None:
                 continue
             x = np.asarray(line.get_xdata(), float)
             y = np.asarray(line.get_ydata(), float)
-            seen = (x1 > x0 * (1 + 1e-9)) & (x >= x0) & (x <= x1) & (y >= y0) & (y <= y1) & np.isfinite(y)
+            seen = wide & (x >= x0) & (x <= x1) & (y >= y0) & (y <= y1) & np.isfinite(y)
+            if len(y) == 2 and y[0] == y[1] and line.get_linestyle() != "None" and line.get_gid().find("=") < 0:
+                seen = seen[:1] & seen[1:]  # a segment: one value
             out[gid] = out.get(gid, 0) + int(seen.sum())
+        for bar in ax.patches:
+            gid = bar.get_gid()
+            if gid is not None:
+                h = bar.get_y() + bar.get_height()
+                out[gid] = out.get(gid, 0) + int(wide and np.isfinite(h) and y0 <= h <= y1)
     return out
 
 
@@ -425,3 +446,341 @@ def test_protocol_aims_from_the_config():
     text = protocol_markdown(study.config, study.cells, study.estimators, pd.DataFrame(),
                              pd.DataFrame(columns=["rel_mcse"]), {})
     assert _section(text, "Aims").strip() == "Mine, in my words."
+
+
+# --- a matrix of study shapes ------------------------------------------------------------------
+#
+# Each shape is a study of its own, run once end to end on a few replications per cell (the
+# fixture ``shape``, one run shared by every assertion on it), then held to what it asked for:
+# every figure draws each of its cells for each requested estimator with the figure's measure,
+# every requested estimator is in every table, no text leaves a figure, the protocol gives each
+# cell's effects and errors, and no generated text names an estimator, block or cell the study
+# does not have. The default study is not run here (see ``test_default_study_*`` below).
+
+#: an estimator of a user's own with an interval (the BLUP's plug-in interval without g2),
+#: written into the project copy for the plugin-only shape
+INTERVAL_PLUGIN = '''"""The BLUP with the interval that takes the variance components as known."""
+
+from statistics import NormalDist
+
+import numpy as np
+
+
+def estimate(stats, varcomp, level):
+    """the BLUP, with the interval of known variance components"""
+    mu, tau2, sigma2 = (a[:, None] for a in (varcomp.mu, varcomp.tau2, varcomp.sigma2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        B = np.where(tau2 > 0, tau2 / (tau2 + sigma2 / stats.n), 0.0)
+        half = NormalDist().inv_cdf(0.5 + level / 2) * np.sqrt(B * sigma2 / stats.n)
+    est = mu + B * (stats.ybar - mu)
+    return est, est - half, est + half
+'''
+
+SHAPES = {
+    # (a) one J, one n, one sigma: a normal cell and one outside the normal world beside it
+    "single": {
+        "estimators": ["raw", "pooled", "blup", "varmatch", "hier_bayes", "james_stein", "oracle_linear", "oracle"],
+        "grid": {"one": {"J": [8], "sizes": [5], "sigma": [2], "tau": [1], "effects": ["normal", "skewed"]}},
+    },
+    # (b) worlds blocks only: no balanced block, no normal-world cell, no seed example
+    "worlds": {
+        "estimators": ["raw", "blup", "blup_pr", "constrained_bayes", "sure", "npmle", "oracle_linear", "oracle"],
+        "grid": {
+            "heavy": {"J": [6], "sizes": [4], "sigma": [1.5], "tau": [1], "effects": ["t", "sparse"],
+                      "errors": ["normal", "t"]},
+            "spread_sds": {"J": [6], "sizes": [4], "sigma": [1.5], "tau": [1], "sigma_ratio": [3]},
+        },
+    },
+    # (c) raw (which every study needs) and a user's estimators only, one of them with an interval
+    "plugins": {
+        "estimators": ["raw", PLUGIN, {"function": "examples/known_interval.py:estimate", "name": "known_blup",
+                                      "label": "BLUP, known VC"}],
+        "grid": {
+            "even": {"J": [4], "sizes": [3, 8], "sigma": [1], "tau": [1]},
+            "uneven": {"sizes": ["8x3+2x3"], "sigma": [1], "tau": [1]},
+        },
+    },
+    # (d) replications from a precision block; one cell outside the normal world
+    "precision": {
+        "estimators": ["raw", "blup", "hier_bayes", "james_stein", "bayesglm"],
+        "precision": {"pilot": 10, "max": 20, "targets": [
+            {"estimator": "blup", "measure": "rel_mse", "mcse": 0.05},
+            {"estimator": "hier_bayes", "measure": "coverage", "mcse": 0.01},
+            {"estimator": "james_stein", "measure": "mse", "mcse": 1.0},
+        ]},
+        "grid": {
+            "p": {"J": [5], "sizes": [4, 10], "sigma": [1], "tau": [1]},
+            "tails": {"J": [5], "sizes": [4], "sigma": [1], "tau": [1], "effects": ["bimodal"], "errors": ["t"]},
+        },
+    },
+}
+
+
+def _shape_study(name: str) -> dict:
+    """The full config of a shape: a few replications per cell, its own results directory."""
+    study = {"base_seed": 17, "chunk_size": 10, "results": f"results/{name}", **SHAPES[name]}
+    if "precision" not in study:
+        study["replications"] = 10
+    return study
+
+
+class Shape:
+    """One shape's run: its config, results, summary, captions and the names it has and lacks."""
+
+    def __init__(self, repo: Path, name: str):
+        import copy
+
+        from shrinkstudy import figures, registry
+        from shrinkstudy.captions import figure_captions
+        from shrinkstudy.config import load_study
+
+        if name == "plugins":
+            (repo / "examples" / "known_interval.py").write_text(INTERVAL_PLUGIN)
+        self.name, self.repo, self.study = name, repo, _shape_study(name)
+        self.config, self.results = run_study(repo, name, self.study)
+        self.summary = figures.read_summary(self.results / "tables" / "summary.csv")
+        loaded = load_study(copy.deepcopy(self.study), root=repo)
+        self.cells = list(loaded.cells)
+        self.estimators = [e.name for e in loaded.estimators]
+        self.labels = [e.label for e in loaded.estimators]
+        self._figures: dict = {}
+        self.captions = figure_captions(loaded)
+        self.absent = [e for e in registry.names() if e not in self.estimators]
+        self.blocks = list(self.study["grid"])
+
+    def figure(self, name: str):
+        """Figure ``name`` drawn from the shape's summary (once)."""
+        from shrinkstudy import figures
+
+        if name not in self._figures:
+            self._figures[name] = getattr(figures, f"plot_{name}")(self.summary)
+        return self._figures[name]
+
+
+@pytest.fixture(scope="module", params=list(SHAPES))
+def shape(request, project):
+    return Shape(project, request.param)
+
+
+def _normal_world(rows: pd.DataFrame) -> pd.Series:
+    return (rows["effects"] == "normal") & (rows["errors"] == "normal") & (rows["sigma_ratio"] == 1)
+
+
+def _figure_rows(summary: pd.DataFrame, name: str) -> pd.DataFrame:
+    """The summary rows a figure plots, chosen here from the cells' own columns: the balanced
+    normal-world cells; the unbalanced ones (every group class); the cells outside the normal
+    world with the normal-world cells of the same J, design, sigma, tau and mu."""
+    normal = _normal_world(summary)
+    if name == "group_size_mse":
+        return summary[normal & ~summary["balanced"] & (summary["groups"] != "all")]  # by group size
+    rows = summary[summary["groups"] == "all"]
+    normal = normal[rows.index]
+    if name in ("worlds_relmse", "worlds_w1", "worlds_coverage"):
+        key = rows[["J", "design", "sigma", "tau", "mu"]].astype(str).apply(tuple, axis=1)
+        return rows[~normal | key.isin(set(key[~normal]))]
+    return rows[normal & rows["balanced"]]
+
+
+#: figure -> (its measure, the study's estimators it leaves out by design: raw is the reference
+#: line of relative MSE, pooled's spread is 0, its relative MSE in the worlds far above the rest)
+FIGURE_MEASURE = {
+    "relmse_by_n": ("rel_mse", {"raw"}), "nested_loop": ("rel_mse", {"raw"}), "spread": ("spread", {"pooled"}),
+    "coverage": ("coverage", set()), "group_size_mse": ("mse", set()), "worlds_relmse": ("rel_mse", {"raw", "pooled"}),
+    "worlds_w1": ("w1", set()), "worlds_coverage": ("coverage", set()),
+}
+
+
+@pytest.mark.parametrize("name", SUMMARY_FIGURES)
+def test_shape_figures_draw_every_cell_of_every_requested_estimator(shape, name):
+    """Each figure draws one value per cell it applies to and per requested estimator with its
+    measure there (points = cells x estimators); a figure no cell applies to says so in its
+    caption."""
+
+    rows = _figure_rows(shape.summary, name)
+    seen = _visible_points(shape.figure(name))
+    if name == "boundary":
+        want = rows.drop_duplicates("cell")["J"].value_counts()
+        assert seen == {f"J={J}": int(k) for J, k in want.items()}
+    else:
+        measure, left_out = FIGURE_MEASURE[name]
+        has = rows[rows[measure].notna() & rows["estimator"].isin(shape.estimators)]
+        want = has[~has["estimator"].isin(left_out)]["estimator"].value_counts()
+        assert seen == {e: int(k) for e, k in want.items()}
+    if rows.empty:
+        assert shape.captions[name].startswith("This study has no cell")
+    else:
+        assert seen and not shape.captions[name].startswith("This study has no cell")
+
+
+@pytest.mark.parametrize("name", SUMMARY_FIGURES)
+def test_shape_figures_keep_their_text_inside(shape, name):
+    assert _clipped_texts(shape.figure(name)) == []
+
+
+def _latex(name: str) -> str:
+    return name.replace("_", r"\_")
+
+
+def test_shape_tables_have_every_requested_estimator(shape):
+    """summary.csv, .md and .tex, the headline (relative MSE: every estimator but raw and those
+    whose point is another's) and the protocol's methods carry every estimator of the study."""
+    from shrinkstudy import registry
+
+    tables = shape.results / "tables"
+    summary = shape.summary[shape.summary["groups"] == "all"]
+    for cell in shape.cells:
+        here = set(summary.loc[summary["cell"] == cell.name, "estimator"])
+        want = {e for e in shape.estimators if cell.balanced or e != "james_stein"}
+        assert here == want, cell.name
+    md = _md_rows((tables / "summary.md").read_text(), "J")
+    assert len(md) == len(shape.cells)
+    for row in md:
+        assert all(row[e] and (row[e] != "n/a" or e == "james_stein") for e in shape.estimators), row
+    tex = (tables / "summary.tex").read_text()
+    assert all(_latex(e) in tex for e in shape.estimators)
+    headline = (tables / "headline.md").read_text()
+    relative = [e for e in shape.estimators if e != "raw" and not registry.shares_point(e)]
+    header = [l for l in headline.splitlines() if l.startswith("| J |") or l.startswith("| groups |")]
+    assert header and all(set(relative) <= {c.strip() for c in h.split("|")} for h in header)
+    assert set(pd.read_csv(tables / "headline.csv")["estimator"]) == set(relative)
+    methods = _section((shape.results / "protocol.md").read_text(), "Methods")
+    assert [l.split("`")[1] for l in methods.splitlines() if l.startswith("- `")] == shape.estimators
+
+
+def _label(name, value) -> str:
+    return name if pd.isna(value) else f"{name} ({value:g})"
+
+
+#: what the protocol must say of each distribution (its formula's telling part)
+MECHANISM = {"normal": "~ N(0, ", "t": "T_df", "skewed": "Gamma(k, 1)", "bimodal": "1/2 N(-sep tau",
+             "sparse": "probability 1 - p"}
+
+
+def test_shape_protocol_describes_each_cell_s_effects_and_errors(shape):
+    cells = shape.summary.drop_duplicates("cell").set_index("cell")
+    assert set(cells.index) == {c.name for c in shape.cells}
+    _check_mechanisms((shape.results / "protocol.md").read_text(), cells)
+
+
+def _check_mechanisms(protocol: str, cells: pd.DataFrame) -> None:
+    """The protocol's data-generating mechanisms against ``cells`` (index the cell names; columns
+    effects, effects_param, errors, errors_df, sigma_ratio): each cell's row, and one line per
+    distribution with its count of cells and its formula."""
+    dgm = _section(protocol, "Data-generating mechanisms")
+    rows = {r["cell"].strip("`"): r for r in _md_rows(dgm, "cell")}
+    assert set(rows) == set(cells.index)
+    normal = _normal_world(cells)
+    if normal.all():
+        assert "theta_j ~ N(0, tau^2) and e_ij ~ N(0, sigma^2) in every cell" in dgm
+        assert "effects" not in rows[cells.index[0]]
+        return
+    for kind, name, param in (("effects", "effects", "effects_param"), ("errors", "errors", "errors_df")):
+        labels = pd.Series([_label(n, p) for n, p in zip(cells[name], cells[param])], index=cells.index)
+        for cell, label in labels.items():
+            assert rows[cell][kind] == label, (cell, kind)
+        for label, k in labels.value_counts().items():
+            scope = "every cell" if k == len(cells) else f"{k} of the {len(cells)} cells"
+            line = next(l for l in dgm.splitlines() if l.startswith(f"- {kind} `{label}` ({scope}): "))
+            dist = label.split(" ")[0]
+            assert MECHANISM[dist] in line, line
+            if dist != "normal":
+                assert f"= {label.split('(')[1].rstrip(')')}" in line, line
+    for cell, ratio in cells["sigma_ratio"].items():
+        assert rows[cell]["SD ratio"] == f"{ratio:g}"
+
+
+#: the default study's blocks: a study without them must not name them
+DEFAULT_BLOCKS = ("balanced", "worlds", "worlds_normal_t_errors", "worlds_normal_sr4", "seed")
+
+
+def _absent_names(text: str, estimators, labels, absent, blocks, cells) -> list[str]:
+    """What ``text`` names that the study lacks: an estimator (as a word of its own, or its
+    legend label), a block, a cell, the seed example."""
+    import re
+
+    from shrinkstudy import registry
+
+    found = []
+    # the study's own estimators may say what they are (varmatch: the seed answer's rule)
+    own = tuple(f"- `{e}` (" for e in estimators)
+    text = "\n".join(line for line in text.splitlines() if not line.startswith(own))
+    for e in absent:
+        if re.search(rf"(?<![\w.-]){re.escape(e)}(?![\w-])", text):
+            found.append(e)
+    bare = text
+    for label in sorted(set(labels), key=len, reverse=True):  # the study's own labels
+        bare = bare.replace(label, "")
+    found += [registry.label(e) for e in absent if registry.label(e) != e and registry.label(e) in bare]
+    for b in DEFAULT_BLOCKS:
+        if b not in blocks and re.search(rf"(block `{b}`|`{b}` block|## Block `{b}`)", text):
+            found.append(f"block {b}")
+    names = {c.name for c in cells}
+    cell = r"J\d+_n[0-9x+.]+_sigma[0-9.]+_tau[0-9.]+_mu[-0-9.]+(?:_[A-Za-z0-9.-]+)*"
+    found += [c for c in re.findall(cell, text) if re.sub(r"\.(csv|parquet|json)$|\.$", "", c) not in names]
+    found += re.findall(r"seed example|seed answer|seed's (?:design|cell)|Cross Validated", text, flags=re.I)
+    return found
+
+
+def test_shape_generated_text_names_only_what_the_study_has(shape):
+    """Captions, protocol, headline, findings, replication.md and summary.md name no estimator,
+    block or cell the study lacks."""
+    tables = shape.results / "tables"
+    texts = {f"caption {k}": v for k, v in shape.captions.items()}
+    texts["protocol.md"] = (shape.results / "protocol.md").read_text()
+    for name in ("headline.md", "findings.json", "replication.md", "summary.md"):
+        texts[name] = (tables / name).read_text()
+    found = {k: _absent_names(v, shape.estimators, shape.labels, shape.absent, shape.blocks, shape.cells) for k, v in texts.items()}
+    assert {k: v for k, v in found.items() if v} == {}
+
+
+# --- the default study ---------------------------------------------------------------------
+#
+# Not run here: 116 cells of 1,000 replications take minutes. Its numbers are docs/findings.json
+# and the README's (held to each other by test_readme); test_workflow's SMALL study runs its
+# balanced and seed blocks with its seed example end to end, and test_worlds_figures draws the
+# worlds figures from a summary of its worlds grid. Here, what its config alone gives: the plan
+# of jobs, the captions, the protocol's aims and mechanisms.
+
+
+@pytest.fixture(scope="module")
+def default_study():
+    from shrinkstudy.config import load_study
+
+    return load_study(yaml.safe_load((ROOT / "config" / "config.yaml").read_text()), root=ROOT)
+
+
+def test_default_study_plans_every_output(project):
+    """A dry run of the default study (no config file) plans every cell, the seed example and its
+    two figures, the summary figures, the protocol and the findings."""
+    dry = run(project, "-n", "--forceall").stdout
+    jobs: dict = {}
+    for line in dry.splitlines():
+        if line.startswith(("rule ", "localrule ")):
+            name = line.split()[1].rstrip(":")
+            jobs[name] = jobs.get(name, 0) + 1
+    assert jobs["simulate"] == jobs["fit"] == 116
+    assert {"seed_example", "fig_seed_shrinkage", "fig_seed_blup_bayesglm", "summary_figures", "protocol",
+            "findings", "aggregate"} <= set(jobs)
+
+
+def test_default_study_text_follows_its_config(default_study):
+    """Every caption draws cells and names only the study's estimators and blocks; the protocol's
+    aims are the config's, and it gives each of the 116 cells its effects and errors."""
+    from shrinkstudy import registry
+    from shrinkstudy.captions import figure_captions
+    from shrinkstudy.protocol import protocol_markdown
+
+    study = default_study
+    assert [e.name for e in study.estimators] == list(registry.names())
+    for name, text in figure_captions(study).items():
+        assert not text.startswith("This study has no cell"), name
+        assert set(_named(text)) <= set(registry.names()), name
+    text = protocol_markdown(study.config, study.cells, study.estimators, pd.DataFrame(),
+                             pd.DataFrame(columns=["rel_mcse"]), {})
+    assert _section(text, "Aims").strip() == " ".join(study.config["aims"].split())
+    cells = pd.DataFrame([{"cell": c.name, "effects": c.effects, "effects_param": c.effects_param,
+                           "errors": c.errors, "errors_df": c.errors_df, "sigma_ratio": c.sigma_ratio}
+                          for c in study.cells]).set_index("cell")
+    cells = cells.astype({"effects_param": float, "errors_df": float, "sigma_ratio": float})
+    assert len(cells) == 116
+    _check_mechanisms(text, cells)

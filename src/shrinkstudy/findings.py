@@ -178,7 +178,8 @@ def findings(
         out["normal_world_cells"] = _entry(
             a["cell"].nunique(), ",", "cells of the normal world (normal effects and errors, one sigma)"
         )
-        out["replications"] = _entry(int((a["reps"] + a["failures"]).max()), ",", "replications per cell")
+        every = everything[everything["groups"] == "all"]  # a study may have no normal-world cell
+        out["replications"] = _entry(int((every["reps"] + every["failures"]).max()), ",", "replications per cell")
         out["level"] = _entry(level, "g", "nominal level of the intervals")
     with _section():
         _need(bal, "balanced cells")
@@ -298,9 +299,8 @@ def findings(
             a[a["estimator"].isin(["raw", "oracle"]) & a["coverage"].notna()], "raw and oracle coverage"
         )
         z = ((ro["coverage"] - level) / ro["coverage_mcse"]).abs()
-        out["raw_oracle_coverage_mcse"] = _entry(
-            z.max(), "ceil1", "largest |coverage - level| / MCSE of raw and oracle"
-        )
+        who = " and ".join(e for e in ("raw", "oracle") if e in set(ro["estimator"]))  # those the study has
+        out["raw_oracle_coverage_mcse"] = _entry(z.max(), "ceil1", f"largest |coverage - level| / MCSE of {who}")
 
     # theory checks
     with _section():
@@ -512,10 +512,13 @@ def worlds_findings(summary: pd.DataFrame, level: float = 0.95, replication=None
             d = _need(d[~d["estimator"].isin(ORACLES) & d["w1"].notna()], "W1")
             return d.loc[d["w1"].idxmin(), "estimator"]
 
-        wins = [e for e in names if best(big, e) in ("varmatch", "constrained_bayes")]
+        present = set(rows(J=big)["estimator"])  # name only the variance matchers of the study
+        matchers = _need([m for m in ("varmatch", "constrained_bayes") if m in present], "varmatch")
+        wins = [e for e in names if best(big, e) in matchers]
+        who = " or ".join({"varmatch": "varmatch", "constrained_bayes": "constrained Bayes"}[m] for m in matchers)
         out["worlds_w1_match_wins"] = {
             "text": _words(_need(wins, "varmatch wins")),
-            "what": f"effects where varmatch or constrained Bayes has the lowest W1, J = {big}",
+            "what": f"effects where {who} has the lowest W1, J = {big}",
         }
         for e in ("normal", "bimodal"):
             for est in ("varmatch", "blup"):

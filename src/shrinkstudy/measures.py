@@ -77,6 +77,7 @@ __all__ = [
     "summary_rows",
     "theory_risks",
     "oracle_bayes_risk",
+    "oracle_group_risks",
 ]
 
 class Measure(NamedTuple):
@@ -367,22 +368,37 @@ def theory_risks(cell: Cell, idx=None) -> tuple[float, float]:
     return float(v.mean()), float((B * v).mean())
 
 
-def oracle_bayes_risk(cell: Cell, idx=None) -> float:
+def oracle_bayes_risk(cell: Cell, idx=None, group_risks=None) -> float:
     """The Bayes risk of ``oracle`` (the Bayes rule with the true prior and parameters), averaged
     over the groups ``idx`` (default: all).
 
     Normal effects and errors: the linear oracle's, ``theory_risks``. Other effects with normal
     errors: per group the integral ``ebayes.bayes_risk_normal_errors`` (1-D quadrature, exact to
-    about 1e-10). t errors: NaN; the oracle conditions on all n_j observations and its risk is
-    an n_j-dimensional integral with no closed form (the tests check its Monte Carlo MSE against
-    the mean posterior variance instead).
+    about 1e-10; ``oracle_group_risks``, or ``group_risks`` when given: the same numbers computed
+    once per cell by its fit jobs). t errors: NaN; the oracle conditions on all n_j observations
+    and its risk is an n_j-dimensional integral with no closed form (the tests check its Monte
+    Carlo MSE against the mean posterior variance instead).
     """
     if cell.errors != "normal":
         return math.nan
     if cell.effects == "normal":
         return theory_risks(cell, idx)[1]
-    risks = _oracle_group_risks(cell)
+    risks = oracle_group_risks(cell) if group_risks is None else np.asarray(group_risks, dtype=float)
+    if risks.shape != (cell.J,):
+        raise ValueError(f"{cell.name}: {risks.size} oracle group risks for {cell.J} groups")
     return float((risks if idx is None else risks[np.asarray(idx)]).mean())
+
+
+def oracle_group_risks(cell: Cell) -> np.ndarray | None:
+    """Each group's Bayes risk under the oracle where it takes a quadrature (effects other than
+    normal, normal errors; ``ebayes.bayes_risk_normal_errors`` once per distinct sampling
+    variance), else None (a closed form, or NaN under t errors: ``oracle_bayes_risk``).
+
+    The fit jobs store it with their losses (``smkio.write_columns``'s ``extra``) so that the
+    summaries do not repeat the quadrature for every cell on every aggregation."""
+    if cell.errors != "normal" or cell.effects == "normal":
+        return None
+    return _oracle_group_risks(cell)
 
 
 @functools.lru_cache(maxsize=256)
@@ -485,8 +501,11 @@ def summarise_cell(losses, varcomp, cell: Cell, level: float = 0.95) -> pd.DataF
     return _summary_frame(summary_rows(losses, varcomp, cell, level))
 
 
-def summary_rows(losses, varcomp, cell: Cell, level: float = 0.95) -> list[dict]:
-    """The rows of ``summarise_cell`` as dicts (numpy only: no DataFrame is built)."""
+def summary_rows(losses, varcomp, cell: Cell, level: float = 0.95, oracle_risks=None) -> list[dict]:
+    """The rows of ``summarise_cell`` as dicts (numpy only: no DataFrame is built).
+
+    ``oracle_risks``: the cell's ``oracle_group_risks`` as stored by its fit jobs (None: computed
+    here where needed)."""
     optional = ("message", "w1", "spearman")  # absent: no failure messages, no ensemble measures
     missing = [c for c in LOSS_COLUMNS if c not in losses and c not in optional]
     if missing:
@@ -601,7 +620,7 @@ def summary_rows(losses, varcomp, cell: Cell, level: float = 0.95) -> list[dict]
                     "boundary_share": share,
                     "boundary_share_mcse": share_mcse,
                     "raw_risk": raw_risk,
-                    "oracle_risk": oracle_bayes_risk(cell, idx),
+                    "oracle_risk": oracle_bayes_risk(cell, idx, oracle_risks),
                     "oracle_linear_risk": linear_risk,
                     "p_boundary_theory": p_theory,
                     "level": float(level),

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from .measures import MEASURES
-from .provenance import SEEDING
+from .provenance import SEEDING, SEEDING_EXAMPLE
 from .worlds import COMPONENTS, is_normal_world
 
 if TYPE_CHECKING:
@@ -288,7 +288,10 @@ def protocol_markdown(
 
     # seeds
     out += ["## Seeds", ""]
-    out.append(f"Base seed {config['base_seed']} (the config's `base_seed`). {SEEDING}")
+    seeding = SEEDING  # its example cell one of the study's
+    if cells and SEEDING_EXAMPLE not in {c.name for c in cells}:
+        seeding = SEEDING.replace(SEEDING_EXAMPLE, cells[0].name)
+    out.append(f"Base seed {config['base_seed']} (the config's `base_seed`). {seeding}")
     out.append("")
     out.append("The draws of this study's cells, in that order within a replication:")
     out.append("")

@@ -40,11 +40,13 @@ __all__ = [
 PACKAGES = ("numpy", "scipy", "pandas", "pyarrow", "statsmodels", "matplotlib", "snakemake", "shrinkstudy")
 
 #: How the random streams are derived (``design.rep_seed_sequence``).
+#: the cell whose name ``SEEDING`` gives as an example (the protocol names a cell of its study)
+SEEDING_EXAMPLE = "J12_n100x6+2x6_sigma5_tau1_mu0"
 SEEDING = (
     "One numpy.random.SeedSequence per replication: "
     "SeedSequence(base_seed, spawn_key=(cell_key, rep)), driving a PCG64 generator; "
     "cell_key = the first 8 bytes (big-endian) of the SHA-256 of the cell name "
-    "(e.g. 'J12_n100x6+2x6_sigma5_tau1_mu0'), rep = the replication index within the cell. "
+    f"(e.g. '{SEEDING_EXAMPLE}'), rep = the replication index within the cell. "
     "Within a replication the J true group effects theta_j are drawn first, from the cell's "
     "effects distribution (when tau > 0), then the N errors e_ij, from its errors distribution at "
     "each group's SD sigma_j, in group order. No global seeding and no "

@@ -352,16 +352,19 @@ def drawn_by_default(name: str, *, intervals: bool = False) -> bool:
 
 
 def figure_estimators(present: Iterable[str], asked: Iterable[str] | None = None, exclude=(), *,
-                      intervals: bool = False) -> list[str]:
+                      intervals: bool = False, default: Iterable[str] | None = None) -> list[str]:
     """The estimators a figure draws, in table order, of those ``present`` in its rows: those
     ``asked`` for; by default every one but ``exclude`` when the study chose its estimators (it
     lacks a built-in), and when it has every built-in (the default list) those the registry draws
-    by default (``drawn_by_default``). The figures and their captions (``captions``) both ask here."""
+    by default (``drawn_by_default``), or the figure's own ``default`` set. The figures and their
+    captions (``captions``) both ask here."""
     present = order(present)
     if asked is not None:
         return [e for e in order(asked) if e in present]
     if not set(names()) <= set(present):
         return [e for e in present if e not in exclude]
+    if default is not None:
+        return [e for e in order(default) if e in present]
     return [e for e in present if e not in exclude and drawn_by_default(e, intervals=intervals)]
 
 

@@ -16,6 +16,7 @@ from .design import Cell
 from .estimators import Fit, Truth, fit_estimators
 from .hierbayes import HierPrior
 from .losses import loss_columns, varcomp_columns
+from .measures import oracle_group_risks
 from .plugins import TIME_LIMIT, Observations, estimator_entries
 from .simulate import chunk_columns, suffstats_from_array, suffstats_from_long
 
@@ -68,11 +69,14 @@ def truth_means(truth: dict, cell: Cell, reps: np.ndarray) -> np.ndarray:
 
 @dataclass
 class ChunkFit:
-    """A chunk's fit and its tables (numpy columns of the losses and variance components)."""
+    """A chunk's fit and its tables (numpy columns of the losses and variance components), and
+    the cell's theory stored with the losses (``theory``: the oracle's per-group risks where they
+    take a quadrature, ``measures.oracle_group_risks``; else None)."""
 
     fit: Fit
     losses: dict
     varcomp: dict
+    theory: dict | None = None
 
 
 def fit_chunk(cell: Cell, reps, data: dict, means: np.ndarray, settings: dict, root: Path | str) -> ChunkFit:
@@ -109,7 +113,9 @@ def fit_chunk(cell: Cell, reps, data: dict, means: np.ndarray, settings: dict, r
     vc = varcomp_columns(fit, reps)
     if extra is not None:  # MixedLM's convergence flag, warning count and error, per replication
         vc.update({c: extra[c].to_numpy() for c in extra.columns if c != "rep"})
-    return ChunkFit(fit, loss_columns(fit, means, reps, cell), vc)
+    risks = oracle_group_risks(cell)  # once per chunk here, not at every aggregation
+    theory = None if risks is None else {"oracle_group_risks": [float(r) for r in risks]}
+    return ChunkFit(fit, loss_columns(fit, means, reps, cell), vc, theory)
 
 
 @dataclass

@@ -14,6 +14,7 @@ __all__ = [
     "write_text",
     "read_columns",
     "read_parquets",
+    "read_extras",
     "numpy_column",
     "arrow_array",
     "file_identity",
@@ -304,10 +305,12 @@ def read_checked(path) -> bytes:
     return data
 
 
-def write_columns(columns: dict, path, identity: dict | None = None) -> None:
+def write_columns(columns: dict, path, identity: dict | None = None, extra: dict | None = None) -> None:
     """Write numpy columns to Parquet (zstd, page checksums); atomic, so an interrupted job
     leaves no output. ``identity`` (``file_identity``) is stored with the row count, the
-    columns' types and their SHA-256 in the file's metadata, and checked by ``read_columns``."""
+    columns' types and their SHA-256 in the file's metadata, and checked by ``read_columns``.
+    ``extra``: a JSON-able record about the whole file (e.g. the cell's theory), stored with its
+    own SHA-256 and read back by ``read_extras``."""
     import json
 
     import pyarrow as pa
@@ -322,6 +325,9 @@ def write_columns(columns: dict, path, identity: dict | None = None) -> None:
         "columns": {name: str(table.schema.field(name).type) for name in table.column_names},
         "sha256": _digest(columns),
     }
+    if extra is not None:
+        meta["extra"] = extra
+        meta["extra_sha256"] = _extra_digest(extra)
     table = table.replace_schema_metadata({META_KEY: json.dumps(meta, sort_keys=True).encode()})
     pq.write_table(table, tmp, compression="zstd", write_page_checksum=True)
     tmp.replace(path)
@@ -385,6 +391,37 @@ def read_columns(path, expect: dict | None = None) -> dict:
         if meta.get("sha256") != _digest(columns, strings):
             raise DamagedFile(path, "its values differ from those written (checksum mismatch)")
     return columns
+
+
+def _extra_digest(extra) -> str:
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(extra, sort_keys=True).encode()).hexdigest()
+
+
+def read_extras(paths) -> list:
+    """The ``extra`` record of each Parquet file (``write_columns``), None where it has none;
+    from the files' footers alone. A record that differs from its SHA-256 raises DamagedFile.
+    (The files' columns and identities are checked by ``read_columns``.)"""
+    import json
+
+    import pyarrow.parquet as pq
+
+    out = []
+    for path in paths:
+        try:
+            raw = (pq.read_schema(path).metadata or {}).get(META_KEY)
+            meta = json.loads(raw) if raw is not None else {}
+        except Exception as exc:  # pyarrow or json on a damaged footer
+            raise DamagedFile(path, f"its metadata are unreadable ({type(exc).__name__})") from None
+        if not isinstance(meta, dict) or "extra" not in meta:
+            out.append(None)
+            continue
+        if meta.get("extra_sha256") != _extra_digest(meta["extra"]):
+            raise DamagedFile(path, "its metadata differ from those written (checksum mismatch)")
+        out.append(meta["extra"])
+    return out
 
 
 def read_parquets(paths, expect=None) -> dict:

@@ -828,6 +828,17 @@ def stored_summary(frame: pd.DataFrame) -> pd.DataFrame:
     return normalise_summary(pd.read_csv(io.StringIO(text)))
 
 
+def _stored_oracle_risks(paths):
+    """The oracle's per-group risks its fit jobs stored with a cell's losses, if every chunk has
+    the same; else None (older files: ``measures.oracle_bayes_risk`` computes them)."""
+    from .smkio import read_extras
+
+    stored = [(e or {}).get("oracle_group_risks") for e in read_extras(paths)]
+    if not stored or stored[0] is None or any(s != stored[0] for s in stored[1:]):
+        return None
+    return stored[0]
+
+
 def summarise_study(cells, losses, varcomp, level: float = 0.95) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The summaries and failures of every cell, from the fit files of their chunks.
 
@@ -856,7 +867,7 @@ def summarise_study(cells, losses, varcomp, level: float = 0.95) -> tuple[pd.Dat
             raise ValueError(f"cell {name}: no fit files among the inputs")
         lcols = read_parquets(loss_files[name], chunk_identities("losses", name, loss_files[name]))
         vcols = read_parquets(varcomp_files[name], chunk_identities("varcomp", name, varcomp_files[name]))
-        rows += summary_rows(lcols, vcols, cell, level=level)
+        rows += summary_rows(lcols, vcols, cell, level=level, oracle_risks=_stored_oracle_risks(loss_files[name]))
         failed += failure_rows(lcols, cell)
     failures = pd.DataFrame(failed, columns=list(FAILURE_COLUMNS)).astype({"rep": "int64"})
     return stored_summary(_summary_frame(rows)), failures

@@ -20,7 +20,7 @@ def main(smk):
     means = truth_means(read_columns(smk.input.truth, file_identity("truth", name, start, stop)), cell, reps)
     project = Path(smk.scriptdir).resolve().parents[1]  # user estimators' files are relative to it
     out = fit_chunk(cell, reps, data, means, smk.params.settings, project)
-    write_columns(out.losses, smk.output.losses, file_identity("losses", name, start, stop))
+    write_columns(out.losses, smk.output.losses, file_identity("losses", name, start, stop), extra=out.theory)
     write_columns(out.varcomp, smk.output.varcomp, file_identity("varcomp", name, start, stop))
     failed = {k: int(v.sum()) for k, v in out.fit.failed.items() if v.any()}
     print(f"{cell.name}: {len(reps)} datasets fitted; failures: {failed or 'none'}")

@@ -178,7 +178,7 @@ FIGURES: tuple[Figure, ...] = (
         "shrinkstudy.figures.worlds_coverage:plot_worlds_coverage",
         "shrinkstudy.figures.worlds_coverage:worlds_coverage_data", "worlds",
         lambda present, entries: [
-            e for e in registry.figure_estimators(present, WORLDS_COVERAGE_ESTIMATORS) if e in _intervals(entries)
+            e for e in registry.figure_estimators(present, default=WORLDS_COVERAGE_ESTIMATORS) if e in _intervals(entries)
         ],
         "shrinkstudy.captions:_worlds_coverage",
         options=("level",),

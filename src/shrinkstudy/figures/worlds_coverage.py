@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 from matplotlib.figure import Figure
 
-from .facets import _pick
+from .. import registry
 from .style import DOUBLE, _placeholder, _styled, estimator_order
 from .worlds_facets import NO_WORLDS, _facet_by_effects, _world_data, _worlds_rows
 
@@ -20,13 +20,14 @@ from .catalog import WORLDS_COVERAGE_ESTIMATORS  # noqa: E402
 def worlds_coverage_data(summary: pd.DataFrame, estimators=None) -> pd.DataFrame:
     """Coverage of the intervals of the cells outside the normal world and of their matching
     normal-world cells (``all`` groups), rows with a coverage only: the rows plotted by
-    ``plot_worlds_coverage``. Default estimators ``WORLDS_COVERAGE_ESTIMATORS``.
+    ``plot_worlds_coverage``. Default estimators: every one of a study that chose its estimators,
+    ``WORLDS_COVERAGE_ESTIMATORS`` of the default list (``registry.figure_estimators``).
 
     Returns columns cell, J, design, n, sigma, tau, mu, effects, effects_param, errors, errors_df,
     sigma_ratio, estimator, coverage, coverage_mcse.
     """
     df = _worlds_rows(summary)
-    chosen = _pick(df, estimators or WORLDS_COVERAGE_ESTIMATORS)
+    chosen = registry.figure_estimators(df["estimator"].unique(), estimators, default=WORLDS_COVERAGE_ESTIMATORS)
     return _world_data(summary, "coverage", "coverage_mcse", chosen)
 
 
