@@ -3,12 +3,15 @@
 import re
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
+import pandas as pd
 from scipy import special
 
 from reference.simulate_v1 import simulate_reps_v1
+from shrinkstudy.config import load_study
 from shrinkstudy.design import Cell, ConfigError, WORLD_KEYS, cells_from_config
 from shrinkstudy.simulate import chunk_columns, simulate_reps, suffstats_from_array
 from shrinkstudy.worlds import EFFECTS, ERRORS, EffectsError, GaussMixture, QuantilePrior, group_sigmas, user_effects
@@ -340,3 +343,125 @@ def test_normal_effects_with_t_errors_have_sd_tau():
     assert a.key != b.key
     _, m = simulate_reps(b, np.arange(3000), base_seed=1)
     _moments_within_4_mcse(m.reshape(-1), 1.0)
+
+
+# ----------------------------------------------------------------------------------------------
+# each world component declared once (worlds.COMPONENTS): the schema, the cell's name, the protocol
+
+
+def _schema_block() -> dict:
+    import yaml
+
+    path = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
+    schema = yaml.safe_load(path.read_text())
+    return schema["properties"]["grid"]["additionalProperties"]["properties"]
+
+
+def test_schema_world_keys_are_the_components():
+    from shrinkstudy import worlds
+
+    block = _schema_block()
+    expected = worlds.schema_properties()
+    world_in_file = [k for k in block if k not in ("J", "sizes", "sigma", "tau", "mu")]
+    assert world_in_file == list(expected) == list(WORLD_KEYS)
+    for key, prop in expected.items():
+        assert block[key] == prop, key
+    # the names the schema admits are the registries'
+    assert block["errors"]["items"]["enum"] == list(worlds.ERRORS) == ["normal", "t"]
+    pattern = block["effects"]["items"]["pattern"]
+    assert pattern.startswith("^(" + "|".join(worlds.EFFECTS) + "|")
+    assert list(worlds.EFFECTS) == ["normal", "t", "skewed", "bimodal", "sparse"]
+    # each parameter's key, default and bounds
+    assert block["effects_df"]["default"] == [3] and block["effects_df"]["items"]["exclusiveMinimum"] == 2
+    assert block["effects_sep"]["items"] == {"type": "number", "minimum": 0, "maximum": 1}
+    assert block["errors_df"]["default"] == [5]
+    assert block["sigma_ratio"]["items"]["minimum"] == 1 and block["sigma_ratio"]["default"] == [1]
+
+
+def test_config_checks_the_world_keys_against_the_components():
+    from shrinkstudy.config import _schema
+
+    assert {k: v for k, v in _schema()["properties"]["grid"]["additionalProperties"]["properties"].items()
+            if k in WORLD_KEYS} == __import__("shrinkstudy.worlds").worlds.schema_properties()
+    base = {"sizes": [5], "J": [6], "sigma": [1], "tau": [1]}
+    for key, bad in (("effects", ["cauchy"]), ("errors", ["skewed"]), ("effects_sep", [1.5]),
+                     ("errors_df", [2]), ("sigma_ratio", [0.5])):
+        with pytest.raises(ConfigError, match=key):
+            load_study({"grid": {"b": dict(base, **{key: bad})}})
+
+
+@pytest.mark.parametrize(
+    "world,token",
+    [
+        ({"effects": "t"}, "_eff-t3"),
+        ({"effects": "t", "effects_param": 7}, "_eff-t7"),
+        ({"effects": "skewed", "effects_param": -0.5}, "_eff-skewm0.5"),
+        ({"effects": "bimodal"}, "_eff-bimodal0.9"),
+        ({"effects": "sparse", "effects_param": 0.1}, "_eff-sparse0.1"),
+        ({"errors": "t"}, "_err-t5"),
+        ({"errors": "t", "errors_df": 4}, "_err-t4"),
+        ({"sigma_ratio": 4}, "_sr4"),
+        ({"sigma_ratio": 2.5}, "_sr2.5"),
+        ({"effects": "t", "errors": "t", "sigma_ratio": 4}, "_eff-t3_err-t5_sr4"),
+    ],
+)
+def test_each_components_token_round_trips(world, token):
+    from shrinkstudy import worlds
+
+    cell = Cell(sizes=(5,) * 6, sigma=1.0, tau=1.0, **world)
+    assert cell.name == "J6_n5_sigma1_tau1_mu0" + token
+    assert "".join(comp.token(cell) for comp in worlds.COMPONENTS.values()) == token
+    again = Cell.from_spec(cell.spec())
+    assert again == cell and again.name == cell.name
+    assert not cell.normal_world and not worlds.is_normal_world(cell)
+    # the same cell from a grid block of the config
+    key = {"effects_param": f"effects_{worlds.EFFECTS[world.get('effects', 'normal')].param}", "errors_df": "errors_df"}
+    grid_world = {key.get(k, k): [v] for k, v in world.items()}
+    (from_grid,) = cells_from_config({"b": {"J": [6], "sizes": [5], "sigma": [1], "tau": [1], **grid_world}})
+    assert from_grid.name == cell.name
+
+
+def test_normal_world_has_no_token():
+    from shrinkstudy import worlds
+
+    cell = Cell(sizes=(5,) * 6, sigma=1.0, tau=1.0)
+    assert [comp.token(cell) for comp in worlds.COMPONENTS.values()] == ["", "", ""]
+    assert cell.spec() == {"sizes": [5] * 6, "sigma": 1.0, "tau": 1.0, "mu": 0.0}
+    assert cell.normal_world
+
+
+def test_protocol_describes_each_cells_effects_and_errors():
+    from shrinkstudy import protocol
+
+    study = load_study({
+        "replications": 100,
+        "chunk_size": 100,
+        "estimators": ["raw", "blup"],
+        "grid": {
+            "main": {"J": [6], "sizes": [5], "sigma": [1], "tau": [1], "effects": ["normal", "t"]},
+            "errs": {"J": [6], "sizes": [5], "sigma": [1], "tau": [1], "errors": ["t"], "sigma_ratio": [4]},
+        },
+    })
+    names = [c.name for c in study.cells]
+    assert names == ["J6_n5_sigma1_tau1_mu0", "J6_n5_sigma1_tau1_mu0_eff-t3", "J6_n5_sigma1_tau1_mu0_err-t5_sr4"]
+    summary = pd.DataFrame([{"cell": c, "estimator": e, "groups": "all", "reps": 100, "failures": 0}
+                            for c in names for e in ("raw", "blup")])
+    replication = pd.DataFrame({"cell": names[:1], "measure": ["mse"], "estimator": ["raw"], "groups": ["all"],
+                                "rel_mcse": [0.01]})
+    text = protocol.protocol_markdown(study.config, study.cells, study.estimators, summary, replication,
+                                      {"packages": {}})
+    mech = text.split("## Data-generating mechanisms", 1)[1].split("\n## ", 1)[0]
+    assert ("- effects `t (3)` (1 of the 3 cells): theta_j = tau sqrt((df - 2) / df) T_df, T_df a Student t "
+            "draw with df = 3.") in mech
+    assert "- effects `normal` (2 of the 3 cells): theta_j ~ N(0, tau^2)." in mech
+    assert ("- errors `t (5)` (1 of the 3 cells): e_ij = sigma_j sqrt((df - 2) / df) T_df, T_df a Student t "
+            "draw with df = 5.") in mech
+    assert "- errors `normal` (2 of the 3 cells): e_ij ~ N(0, sigma_j^2)." in mech
+    assert "- SD ratio `4` (1 of the 3 cells): sigma_j = sigma r^((j - 1) / (J - 1) - 1/2), r = 4" in mech
+    # the cells table: one row per cell with its effects, errors and SD ratio
+    rows = {line.split(" | ")[0].strip("| `"): line.split(" | ")[-3:] for line in mech.splitlines()
+            if line.startswith("| `J6")}
+    assert rows["J6_n5_sigma1_tau1_mu0_eff-t3"] == ["t (3)", "normal", "1 |"]
+    assert rows["J6_n5_sigma1_tau1_mu0_err-t5_sr4"] == ["normal", "t (5)", "4 |"]
+    assert rows["J6_n5_sigma1_tau1_mu0"] == ["normal", "normal", "1 |"]
+    assert "effects, errors and SD ratio say" in mech

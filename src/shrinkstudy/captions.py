@@ -17,7 +17,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from . import registry
+from . import registry, worlds
+from .figures import catalog
+from .figures.catalog import WORLDS_COVERAGE_ESTIMATORS
 
 if TYPE_CHECKING:
     from .config import Study
@@ -26,22 +28,18 @@ if TYPE_CHECKING:
 
 __all__ = ["FIGURES", "WORLDS_COVERAGE_ESTIMATORS", "figure_captions", "drawn_estimators", "drawn_cells"]
 
-#: The study's figures of the summary, in the report's order.
-FIGURES = ("relmse_by_n", "nested_loop", "group_size_mse", "spread", "boundary", "coverage",
-           "worlds_relmse", "worlds_w1", "worlds_coverage")
-
-#: The intervals the worlds' coverage figure draws by default (an oracle only where it has one:
-#: the Bayes rule under the true effects distribution has intervals in the normal world only).
-WORLDS_COVERAGE_ESTIMATORS = ("blup", "blup_pr", "hier_bayes", "oracle_linear", "oracle")
+#: The study's figures of the summary, in the report's order (each declared once in
+#: ``figures.catalog``: its cells, estimators, caption writer, options and outputs).
+FIGURES = tuple(f.name for f in catalog.SUMMARY_FIGURES)
 
 #: The figures of the balanced cells of the normal world, and of the cells outside it.
-BALANCED_FIGURES = ("relmse_by_n", "nested_loop", "spread", "boundary", "coverage")
-WORLDS_FIGURES = ("worlds_relmse", "worlds_w1", "worlds_coverage")
+BALANCED_FIGURES = tuple(f.name for f in catalog.SUMMARY_FIGURES if f.cells == "balanced")
+WORLDS_FIGURES = tuple(f.name for f in catalog.SUMMARY_FIGURES if f.cells == "worlds")
 
 
 def _normal(cell: Cell) -> bool:
     """A cell of the world the mixed model assumes (as ``tables.normal_world``)."""
-    return cell.effects == "normal" and cell.errors == "normal" and float(cell.sigma_ratio) == 1.0
+    return worlds.is_normal_world(cell)
 
 
 def _match(cell: Cell) -> tuple:
@@ -50,12 +48,14 @@ def _match(cell: Cell) -> tuple:
 
 
 def drawn_cells(name: str, cells: Sequence[Cell]) -> list[Cell]:
-    """The cells figure ``name`` draws (as its ``*_data`` selects the summary's rows)."""
-    if name in BALANCED_FIGURES:
+    """The cells figure ``name`` draws (as its ``*_data`` selects the summary's rows): those of its
+    entry's ``cells`` set."""
+    which = catalog.figure(name).cells
+    if which == "balanced":
         return [c for c in cells if c.balanced and _normal(c)]
-    if name == "group_size_mse":
+    if which == "unbalanced":
         return [c for c in cells if not c.balanced and _normal(c)]
-    if name in WORLDS_FIGURES:
+    if which == "worlds":
         keys = {_match(c) for c in cells if not _normal(c)}
         return [c for c in cells if not _normal(c) or _match(c) in keys]
     raise KeyError(name)
@@ -70,25 +70,9 @@ def _present(estimators: Sequence[Estimator], cells: Sequence[Cell]) -> list[str
 def drawn_estimators(name: str, estimators: Sequence[Estimator], cells: Sequence[Cell]) -> list[str]:
     """The estimators figure ``name`` draws in ``cells`` (its ``drawn_cells``), in table order, as
     its ``*_data`` picks them with the defaults of the workflow (no ``estimators`` keyword)."""
-    if name == "boundary" or not cells:
+    if not cells:
         return []
-    present = _present(estimators, cells)
-    intervals = {e.name for e in estimators if e.has_interval}
-    if name in ("relmse_by_n", "nested_loop"):
-        return [e for e in registry.figure_estimators(present) if e != "raw"]
-    if name == "spread":
-        return registry.figure_estimators(present, exclude=("pooled",))
-    if name == "coverage":
-        return [e for e in registry.figure_estimators(present, intervals=True) if e in intervals]
-    if name == "group_size_mse":
-        return registry.figure_estimators(present)
-    if name == "worlds_relmse":
-        return [e for e in registry.order(present) if e not in ("raw", "pooled")]
-    if name == "worlds_w1":
-        return registry.order(present)
-    if name == "worlds_coverage":
-        return [e for e in registry.figure_estimators(present, default=WORLDS_COVERAGE_ESTIMATORS) if e in intervals]
-    raise KeyError(name)
+    return catalog.figure(name).drawn_estimators(_present(estimators, cells), estimators)
 
 
 # --- words ------------------------------------------------------------------------------------
@@ -112,6 +96,11 @@ def _est(names: Iterable[str], labels: dict) -> str:
         label = labels.get(n, n)
         out.append(f"``{n}``" if label == n else f"{label} (``{n}``)")
     return _list(out)
+
+
+def _or(items: Sequence[str]) -> str:
+    items = list(items)
+    return ", ".join(items[:-1]) + " or " + items[-1] if len(items) > 1 else "".join(items)
 
 
 def _cells(k: int) -> str:
@@ -155,8 +144,8 @@ def _elsewhere(name: str, cells: Sequence[Cell]) -> list[str]:
     balanced = [c for c in left if _normal(c) and c.balanced]
     if outside:
         out.append(
-            f"the {_cells(len(outside))} outside the normal world (effects, errors or SD ratio other than "
-            "the model's) are in the worlds figures (worlds_relmse, worlds_w1, worlds_coverage)"
+            f"the {_cells(len(outside))} outside the normal world ({_or([c.title for c in worlds.COMPONENTS.values()])} "
+            "other than the model's) are in the worlds figures (worlds_relmse, worlds_w1, worlds_coverage)"
         )
     if name in WORLDS_FIGURES:
         if balanced:
@@ -390,38 +379,19 @@ def _worlds_coverage(config, cells, drawn, labels) -> str:
     return text + " The horizontal line is the nominal level."
 
 
-_WRITERS = {
-    "relmse_by_n": _relmse_by_n,
-    "nested_loop": _nested_loop,
-    "group_size_mse": _group_size_mse,
-    "spread": _spread,
-    "boundary": _boundary,
-    "coverage": _coverage,
-    "worlds_relmse": _worlds_relmse,
-    "worlds_w1": _worlds_w1,
-    "worlds_coverage": _worlds_coverage,
-}
-
-_EMPTY = {
-    "group_size_mse": "cell of the normal world with unequal group sizes",
-    "worlds_relmse": "cell outside the normal world",
-    "worlds_w1": "cell outside the normal world",
-    "worlds_coverage": "cell outside the normal world",
-}
-
-
 def figure_captions(study: Study) -> dict[str, str]:
     """The caption of each figure of ``FIGURES`` for ``study`` (a ``config.Study``)."""
     cells = list(study.cells)
     estimators = list(study.estimators)
     labels = {e.name: e.label for e in estimators}
     out = {}
-    for name in FIGURES:
+    for fig in catalog.SUMMARY_FIGURES:
+        name = fig.name
         drawn_c = drawn_cells(name, cells)
         if not drawn_c:
-            out[name] = _empty(_EMPTY.get(name, "cell of the normal world with equal group sizes"), name, cells)
+            out[name] = _empty(catalog.CELL_SETS[fig.cells], name, cells)
             continue
         drawn = drawn_estimators(name, estimators, drawn_c)
-        text = _WRITERS[name](study.config, drawn_c, drawn, labels)
+        text = fig.caption_writer()(study.config, drawn_c, drawn, labels)
         out[name] = text + _tail(name, drawn, estimators, cells, labels)
     return out

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import yaml
 
-from . import registry
+from . import registry, worlds
 from .design import Cell, ConfigError, cells_from_config, parse_sizes, sizes_label
 from .measures import PRECISION_MEASURES
 from .plugins import TIME_LIMIT, PluginError, estimator_entries
@@ -148,12 +148,16 @@ def fit_settings(config: dict) -> dict:
 
 def _schema(path: Path | None = None) -> dict:
     """The schema, with the registry's built-in estimator names as the enum and the default, and
-    the measures a precision target may name (``measures.PRECISION_MEASURES``) as theirs."""
+    the measures a precision target may name (``measures.PRECISION_MEASURES``) as theirs, and
+    the grid block's world keys from ``worlds.COMPONENTS``."""
     with open(path or SCHEMA_PATH) as fh:
         schema = yaml.safe_load(fh)
     measure = schema.get("$defs", {}).get("precision_measure")
     if measure is not None:
         measure["enum"] = list(PRECISION_MEASURES)
+    block = schema.get("properties", {}).get("grid", {}).get("additionalProperties", {}).get("properties")
+    if block is not None:  # the world's keys from their components (the file holds the same)
+        block.update(worlds.schema_properties())
     builtin = schema.get("$defs", {}).get("builtin_estimator")
     if builtin is not None:
         builtin["enum"] = list(registry.names())
@@ -390,21 +394,6 @@ def _check_design(label, J, key: str, chunk: int) -> None:
         )
 
 
-#: The parameter key of each effects distribution that has one (a grid block's lists).
-_EFFECT_PARAMS = {"t": "effects_df", "skewed": "effects_skew", "bimodal": "effects_sep", "sparse": "effects_p"}
-
-
-def _variants(spec: dict, key: str, params: dict) -> int:
-    """Distributions of a block's ``key`` list, each times its parameter list's length."""
-    names = spec.get(key, ["normal"])
-    names = names if isinstance(names, list) else [names]
-    total = 0
-    for name in names:
-        values = spec.get(params.get(name, ""), [None])
-        total += len(values) if isinstance(values, list) else 1
-    return total
-
-
 def _check_size(config: dict) -> None:
     """The caps on a study's size, from the grid's lists before any cell is built (with a
     precision block, for every cell at its ``max``)."""
@@ -416,10 +405,11 @@ def _check_size(config: dict) -> None:
         if not isinstance(spec, dict):
             continue  # cells_from_config names it
         count = 1
-        for factor in ("J", "sizes", "sigma", "tau", "mu", "sigma_ratio"):
+        for factor in ("J", "sizes", "sigma", "tau", "mu"):
             values = spec.get(factor, [None])
             count *= len(values) if isinstance(values, list) else 1
-        count *= _variants(spec, "effects", _EFFECT_PARAMS) * _variants(spec, "errors", {"t": "errors_df"})
+        for comp in worlds.COMPONENTS.values():  # the world's settings (each distribution times its parameters)
+            count *= comp.variant_count(spec)
         for J in spec.get("J", [None]) if isinstance(spec.get("J", [None]), list) else [None]:
             for label in spec.get("sizes", []):
                 _check_design(label, J, f"grid.{block}.sizes", chunk)

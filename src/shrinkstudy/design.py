@@ -137,9 +137,12 @@ def sizes_label(sizes) -> str:
     return "+".join(f"{n}x{c}" for n, c in runs)
 
 
-#: The order of ``Cell.spec()``'s keys (everything needed to rebuild a cell).
+#: The order of ``Cell.spec()``'s keys (everything needed to rebuild a cell): the design, then each
+#: world component's fields (``worlds.COMPONENTS``), then the block.
 SPEC_KEYS = (
-    "sizes", "sigma", "tau", "mu", "effects", "effects_param", "errors", "errors_df", "sigma_ratio", "block"
+    ("sizes", "sigma", "tau", "mu")
+    + tuple(f for comp in worlds.COMPONENTS.values() for f in comp.fields)
+    + ("block",)
 )
 
 
@@ -230,22 +233,13 @@ class Cell:
     @property
     def normal_world(self) -> bool:
         """Today's world: normal effects, normal errors, one within-group SD."""
-        return self.effects == "normal" and self.errors == "normal" and self.sigma_ratio == 1
+        return worlds.is_normal_world(self)
 
     @property
     def world_suffix(self) -> str:
-        """The name's suffix for a world beyond the normal one ('' for the normal world)."""
-        parts = []
-        if self.effects != "normal":
-            if worlds.is_user_name(self.effects):
-                parts.append("_eff-" + self.effects.replace(":", "."))
-            else:
-                parts.append(f"_eff-{worlds.EFFECTS[self.effects].short}{fmt_number(self.effects_param)}")
-        if self.errors != "normal":
-            parts.append(f"_err-{worlds.ERRORS[self.errors].short}{fmt_number(self.errors_df)}")
-        if self.sigma_ratio != 1:
-            parts.append(f"_sr{fmt_number(self.sigma_ratio)}")
-        return "".join(parts)
+        """The name's suffix for a world beyond the normal one ('' for the normal world): each
+        world component's token (``worlds.Component.token``), in the order of ``worlds.COMPONENTS``."""
+        return "".join(comp.token(self) for comp in worlds.COMPONENTS.values())
 
     @property
     def name(self) -> str:
@@ -297,11 +291,7 @@ class Cell:
             "sigma": float(self.sigma),
             "tau": float(self.tau),
             "mu": float(self.mu),
-            "effects": self.effects,
-            "effects_param": self.effects_param,
-            "errors": self.errors,
-            "errors_df": self.errors_df,
-            "sigma_ratio": self.sigma_ratio,
+            **{f: getattr(self, f) for comp in worlds.COMPONENTS.values() for f in comp.fields},
         }
 
     def spec(self) -> dict:
@@ -321,15 +311,8 @@ class Cell:
             "tau": float(self.tau),
             "mu": float(self.mu),
         }
-        if self.effects != "normal":
-            out["effects"] = self.effects
-            if self.effects_param is not None:
-                out["effects_param"] = self.effects_param
-        if self.errors != "normal":
-            out["errors"] = self.errors
-            out["errors_df"] = self.errors_df
-        if self.sigma_ratio != 1:
-            out["sigma_ratio"] = self.sigma_ratio
+        for comp in worlds.COMPONENTS.values():
+            out.update(comp.spec(self))
         return out
 
     @classmethod
@@ -344,11 +327,11 @@ class Cell:
             tau=float(spec["tau"]),
             mu=float(spec.get("mu", 0.0)),
             block=str(block if block is not None else spec.get("block", "")),
-            effects=spec.get("effects", "normal"),
-            effects_param=spec.get("effects_param"),
-            errors=spec.get("errors", "normal"),
-            errors_df=spec.get("errors_df"),
-            sigma_ratio=spec.get("sigma_ratio", 1.0),
+            **{
+                f: spec.get(f, default)
+                for comp in worlds.COMPONENTS.values()
+                for f, default in comp.defaults().items()
+            },
         )
 
 
@@ -367,19 +350,10 @@ def _positive(block: str, key: str, value, *, allow_zero: bool = False) -> float
     return v
 
 
-#: The grid keys of the world beyond the normal one, with their defaults (docs/formulas.md section 7).
-#: A distribution's parameter key is ``<effects|errors>_<param>``; each applies only to the
-#: distribution that has that parameter, so lists of them never duplicate a cell.
-WORLD_KEYS = {
-    "effects": "normal",
-    "effects_df": worlds.EFFECTS["t"].default,
-    "effects_skew": worlds.EFFECTS["skewed"].default,
-    "effects_sep": worlds.EFFECTS["bimodal"].default,
-    "effects_p": worlds.EFFECTS["sparse"].default,
-    "errors": "normal",
-    "errors_df": worlds.ERRORS["t"].default,
-    "sigma_ratio": 1.0,
-}
+#: The grid keys of the world beyond the normal one, with their defaults (docs/formulas.md section 7),
+#: from ``worlds.COMPONENTS``. A distribution's parameter key is ``<effects|errors>_<param>``; each
+#: applies only to the distribution that has that parameter, so lists of them never duplicate a cell.
+WORLD_KEYS = worlds.world_keys()
 
 
 def _world_variants(block: str, spec: dict, taus=()) -> list[dict]:
@@ -392,7 +366,7 @@ def _world_variants(block: str, spec: dict, taus=()) -> list[dict]:
         for name in _as_list(spec.get(kind, WORLD_KEYS[kind])):
             if not isinstance(name, str):
                 raise ConfigError(f"grid.{block}.{kind}: {name!r} is not a distribution name")
-            if kind == "effects" and worlds.is_user_name(name):
+            if worlds.COMPONENTS[kind].user and worlds.is_user_name(name):
                 if name not in checked_users:
                     try:  # the user's function, checked before any job
                         worlds.user_effects(name, check=True, taus=taus)
@@ -402,27 +376,31 @@ def _world_variants(block: str, spec: dict, taus=()) -> list[dict]:
                 out.append((name, None))
                 continue
             if name not in registry:
-                extra = ", or 'module:function'" if kind == "effects" else ""
+                extra = ", or 'module:function'" if worlds.COMPONENTS[kind].user else ""
                 raise ConfigError(f"grid.{block}.{kind}: unknown distribution {name!r} (known: {', '.join(registry)}{extra})")
             dist = registry[name]
             if dist.param is None:
                 out.append((name, None))
                 continue
-            key = f"{kind}_{dist.param}"
+            key = worlds.COMPONENTS[kind].param_key(dist)
             for v in _as_list(spec.get(key, dist.default)):
                 out.append((name, _dist_param(dist, v, f"grid.{block}.{key}")))
         return out
 
-    ratios = [_positive(block, "sigma_ratio", r) for r in _as_list(spec.get("sigma_ratio", 1.0))]
-    for r in ratios:
-        if r < 1:
-            raise ConfigError(f"grid.{block}.sigma_ratio: {r!r} must be at least 1")
-    return [
-        dict(effects=e, effects_param=ep, errors=er, errors_df=erp, sigma_ratio=r)
-        for (e, ep), (er, erp), r in itertools.product(
-            dists("effects", worlds.EFFECTS), dists("errors", worlds.ERRORS), ratios
-        )
+    def numbers(kind: str, normal: float) -> list[tuple[float, None]]:
+        out = [(_positive(block, kind, r), None) for r in _as_list(spec.get(kind, normal))]
+        for r, _ in out:
+            if r < normal:
+                raise ConfigError(f"grid.{block}.{kind}: {r!r} must be at least {fmt_number(normal)}")
+        return out
+
+    settings = [
+        [dict(zip(comp.fields, value)) for value in (
+            dists(comp.kind, comp.registry) if comp.registry is not None else numbers(comp.kind, comp.normal)
+        )]
+        for comp in worlds.COMPONENTS.values()
     ]
+    return [{k: v for part in combo for k, v in part.items()} for combo in itertools.product(*settings)]
 
 
 def cells_from_config(grid: dict) -> list[Cell]:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from .measures import MEASURES
 from .provenance import SEEDING, SEEDING_EXAMPLE
-from .worlds import world_label, world_mechanism
+from .worlds import COMPONENTS, is_normal_world
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -54,7 +54,12 @@ def _num(x) -> str:
 
 
 def _normal_world(c: Cell) -> bool:
-    return (c.effects, c.errors, float(c.sigma_ratio)) == ("normal", "normal", 1.0)
+    return is_normal_world(c)
+
+
+def _world_text() -> str:
+    """``effects, errors and SD ratio``: the world's components (``worlds.COMPONENTS``)."""
+    return _and(comp.title for comp in COMPONENTS.values())
 
 
 def _and(items) -> str:
@@ -73,7 +78,7 @@ def default_aims(cells: Sequence[Cell], estimators: Sequence[Estimator]) -> str:
     model = (
         "theta_j ~ N(0, tau^2), e_ij ~ N(0, sigma^2)"
         if all(_normal_world(c) for c in cells)
-        else "theta_j and e_ij drawn as each cell's effects, errors and SD ratio say (below)"
+        else f"theta_j and e_ij drawn as each cell's {_world_text()} say (below)"
     )
     return (
         f"Compare {len(estimators)} estimators of the group means of the one-way random-effects model "
@@ -153,7 +158,7 @@ def protocol_markdown(
 
     # data-generating mechanisms
     out += ["## Data-generating mechanisms", ""]
-    normal = [c for c in cells if (c.effects, c.errors, c.sigma_ratio) == ("normal", "normal", 1.0)]
+    normal = [c for c in cells if _normal_world(c)]
     out.append(
         f"{len(cells)} cells (the config's `grid`, each block a full factorial of its lists). A "
         "dataset of a cell has J groups of the given sizes (`a x k + b x l`: k groups of a, then l "
@@ -162,29 +167,21 @@ def protocol_markdown(
         + (
             ", with theta_j ~ N(0, tau^2) and e_ij ~ N(0, sigma^2) in every cell."
             if len(normal) == len(cells)
-            else ", theta_j and e_ij drawn as each cell's effects, errors and SD ratio say (every "
+            else f", theta_j and e_ij drawn as each cell's {_world_text()} say (every "
             "distribution standardised to mean 0 and SD tau, or SD sigma_j):"
         )
     )
     out.append("")
     if len(normal) < len(cells):
-        for kind, key, title in (
-            ("effects", lambda c: (c.effects, c.effects_param), "effects"),
-            ("errors", lambda c: (c.errors, c.errors_df), "errors"),
-            ("sigma_ratio", lambda c: (c.sigma_ratio, None), "SD ratio"),
-        ):
-            for value in dict.fromkeys(key(c) for c in cells):
-                which = [c for c in cells if key(c) == value]
-                label = world_label(kind, *value) if kind != "sigma_ratio" else world_label(kind, value[0])
+        for comp in COMPONENTS.values():  # each component's settings and how they are drawn
+            for value in dict.fromkeys(comp.value(c) for c in cells):
+                which = [c for c in cells if comp.value(c) == value]
                 scope = "every cell" if len(which) == len(cells) else f"{len(which)} of the {len(cells)} cells"
-                out.append(f"- {title} `{label}` ({scope}): {world_mechanism(kind, *value)}.")
+                out.append(f"- {comp.title} `{comp.label(*value)}` ({scope}): {comp.mechanism(*value)}.")
         out.append("")
     world = [
-        (h, f) for h, f in (
-            ("effects", lambda c: world_label("effects", c.effects, c.effects_param)),
-            ("errors", lambda c: world_label("errors", c.errors, c.errors_df)),
-            ("SD ratio", lambda c: world_label("sigma_ratio", c.sigma_ratio)),
-        )
+        (comp.title, lambda c, comp=comp: comp.label(*comp.value(c)))
+        for comp in COMPONENTS.values()
         if len(normal) < len(cells)
     ]
     rows = [
@@ -298,17 +295,15 @@ def protocol_markdown(
     out.append("")
     out.append("The draws of this study's cells, in that order within a replication:")
     out.append("")
-    for kind, key, title in (
-        ("effects", lambda c: (c.effects, c.effects_param), "effects"),
-        ("errors", lambda c: (c.errors, c.errors_df), "errors"),
-    ):
-        for value in dict.fromkeys(key(c) for c in cells):
-            which = [c for c in cells if key(c) == value]
+    for comp in (COMPONENTS["effects"], COMPONENTS["errors"]):  # the components drawn, in draw order
+        kind, title = comp.kind, comp.title
+        for value in dict.fromkeys(comp.value(c) for c in cells):
+            which = [c for c in cells if comp.value(c) == value]
             scope = "every cell" if len(which) == len(cells) else f"{len(which)} of the {len(cells)} cells"
             if kind == "effects" and not any(c.tau > 0 for c in which):
-                out.append(f"- effects `{world_label(kind, *value)}` ({scope}): tau = 0, no effect drawn.")
+                out.append(f"- effects `{comp.label(*value)}` ({scope}): tau = 0, no effect drawn.")
                 continue
-            draw = world_mechanism(kind, *value)
+            draw = comp.mechanism(*value)
             if kind == "effects":
                 draw = f"the J effects, {draw}" + (
                     " (none drawn in the cells with tau = 0)" if any(c.tau == 0 for c in which) else ""
@@ -317,7 +312,7 @@ def protocol_markdown(
                 ratios = sorted({float(c.sigma_ratio) for c in which})
                 sd = "sigma_j = sigma" if ratios == [1.0] else "sigma_j as the cell's SD ratio sets it"
                 draw = f"then the N errors, {draw} ({sd})"
-            out.append(f"- {title} `{world_label(kind, *value)}` ({scope}): {draw}.")
+            out.append(f"- {title} `{comp.label(*value)}` ({scope}): {draw}.")
     out.append("")
     if seed_fit is not None:
         choice = seed_fit.get("seed_choice") or {"rule": "seed", "seed": seed_fit["seed"]}

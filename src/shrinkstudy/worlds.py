@@ -59,6 +59,11 @@ __all__ = [
     "group_sigmas",
     "world_label",
     "world_mechanism",
+    "Component",
+    "COMPONENTS",
+    "world_keys",
+    "schema_properties",
+    "is_normal_world",
 ]
 
 
@@ -111,6 +116,11 @@ class Distribution:
     param : name of its parameter (``"df"``), or None.
     default : the parameter's default value, or None.
     check : ``check(value)`` returns an error message for an invalid value, else None.
+    formula : its data-generating formula for the protocol (``{p}``: the parameter's value;
+        ``{x}``, ``{s}``: the variable and its scale, as its component writes them).
+    about : a few words on it for the config schema's list of names (may be empty).
+    bounds : the JSON-schema bounds of its parameter (the config schema's items).
+    param_text : the config schema's description of its parameter's key.
     """
 
     name: str
@@ -119,6 +129,10 @@ class Distribution:
     _draw: Callable
     _prior: Callable | None
     check: Callable[[float], str | None] = lambda v: None
+    formula: str = ""
+    about: str = ""
+    bounds: dict | None = None
+    param_text: str = ""
 
     def draw(self, rng: np.random.Generator, shape, scale, value: float | None = None) -> np.ndarray:
         """Draws of shape ``shape`` at scale ``scale`` (scalar or broadcasting against ``shape``)."""
@@ -238,23 +252,44 @@ def _check_df(v):
     return None if v > 2 else "degrees of freedom must exceed 2 (the SD must exist)"
 
 
+_DF_BOUNDS = {"exclusiveMinimum": 2, "maximum": 1.0e6}
+_T_FORMULA = "{x} = {s} sqrt((df - 2) / df) T_df, T_df a Student t draw with df = {p}"
+
 EFFECTS: dict[str, Distribution] = {
-    "normal": Distribution("normal", None, None, _draw_normal, _prior_normal),
-    "t": Distribution("t", "df", 3.0, _draw_t, _prior_t, _check_df),
+    "normal": Distribution("normal", None, None, _draw_normal, _prior_normal, formula="theta_j ~ N(0, tau^2)"),
+    "t": Distribution(
+        "t", "df", 3.0, _draw_t, _prior_t, _check_df, formula=_T_FORMULA, bounds=_DF_BOUNDS,
+        param_text="Degrees of freedom of t effects (above 2, so that their SD is tau).",
+    ),
     "skewed": Distribution(
-        "skewed", "skew", 2.0, _draw_skewed, _prior_skewed, lambda v: None if v != 0 else "skew must be non-zero"
+        "skewed", "skew", 2.0, _draw_skewed, _prior_skewed, lambda v: None if v != 0 else "skew must be non-zero",
+        formula="theta_j = tau (G - k) / sqrt(k), G ~ Gamma(k, 1), k = 4 / skew^2 with skew = {p} (a standardised gamma)",
+        about="a standardised gamma",
+        bounds={"minimum": -100, "maximum": 100, "not": {"const": 0}},
+        param_text="Skewness of skewed effects (non-zero, -100 to 100).",
     ),
     "bimodal": Distribution(
-        "bimodal", "sep", 0.9, _draw_bimodal, _prior_bimodal, lambda v: None if 0 <= v <= 1 else "sep must be in [0, 1]"
+        "bimodal", "sep", 0.9, _draw_bimodal, _prior_bimodal, lambda v: None if 0 <= v <= 1 else "sep must be in [0, 1]",
+        formula="theta_j ~ 1/2 N(-sep tau, (1 - sep^2) tau^2) + 1/2 N(+sep tau, (1 - sep^2) tau^2), sep = {p}",
+        about="two normals at +-sep tau",
+        bounds={"minimum": 0, "maximum": 1},
+        param_text="Bimodal effects, the modes at +-sep tau, each of SD sqrt(1 - sep^2) tau (0 to 1).",
     ),
     "sparse": Distribution(
-        "sparse", "p", 0.2, _draw_sparse, _prior_sparse, lambda v: None if 0 < v <= 1 else "p must be in (0, 1]"
+        "sparse", "p", 0.2, _draw_sparse, _prior_sparse, lambda v: None if 0 < v <= 1 else "p must be in (0, 1]",
+        formula="theta_j = 0 with probability 1 - p, else N(0, tau^2 / p), p = {p}",
+        about="0 with probability 1 - p",
+        bounds={"exclusiveMinimum": 0, "maximum": 1},
+        param_text="Sparse effects, the probability that an effect is not 0 (above 0, at most 1).",
     ),
 }
 
 ERRORS: dict[str, Distribution] = {
-    "normal": Distribution("normal", None, None, _draw_normal, _prior_normal),
-    "t": Distribution("t", "df", 5.0, _draw_t, _prior_t, _check_df),
+    "normal": Distribution("normal", None, None, _draw_normal, _prior_normal, formula="e_ij ~ N(0, sigma_j^2)"),
+    "t": Distribution(
+        "t", "df", 5.0, _draw_t, _prior_t, _check_df, formula=_T_FORMULA, bounds=_DF_BOUNDS,
+        param_text="Degrees of freedom of t errors (above 2).",
+    ),
 }
 
 
@@ -398,51 +433,238 @@ def group_sigmas(sigma: float, ratio: float, J: int) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------------------
-# how a world is written in tables and in the protocol
+# the components of a cell's world, each declared once
 
 
-#: Each distribution's data-generating formula for the protocol ({p}: its parameter's value;
-#: the effects at scale tau, the errors at scale sigma_j).
-_EFFECTS_FORMULA = {
-    "normal": "theta_j ~ N(0, tau^2)",
-    "t": "theta_j = tau sqrt((df - 2) / df) T_df, T_df a Student t draw with df = {p}",
-    "skewed": "theta_j = tau (G - k) / sqrt(k), G ~ Gamma(k, 1), k = 4 / skew^2 with skew = {p} (a standardised gamma)",
-    "bimodal": "theta_j ~ 1/2 N(-sep tau, (1 - sep^2) tau^2) + 1/2 N(+sep tau, (1 - sep^2) tau^2), sep = {p}",
-    "sparse": "theta_j = 0 with probability 1 - p, else N(0, tau^2 / p), p = {p}",
-}
-_ERRORS_FORMULA = {
-    "normal": "e_ij ~ N(0, sigma_j^2)",
-    "t": "e_ij = sigma_j sqrt((df - 2) / df) T_df, T_df a Student t draw with df = {p}",
-}
+_USER_PATTERN = "[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*"
 
 
 def _value(x) -> str:
     return f"{float(x):g}"
 
 
-def world_label(kind: str, name: str, value=None) -> str:
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _schema_number(x):
+    """A default as the schema writes it: 3 rather than 3.0."""
+    return int(x) if float(x).is_integer() else float(x)
+
+
+@dataclass(frozen=True)
+class Component:
+    """One component of a cell's world beyond the normal model, declared once: what the grid's
+    keys, the config schema, the cell's fields and name, the tables' columns and the protocol's
+    data-generating mechanism of it all read (``COMPONENTS``).
+
+    Attributes
+    ----------
+    kind : its grid key, its field of ``design.Cell`` and its column of the summary
+        (``"effects"``, ``"errors"``, ``"sigma_ratio"``).
+    title : its name in tables and in the protocol (``"SD ratio"``).
+    param : the Cell field of a distribution's parameter (``"effects_param"``), or None.
+    tag : the prefix of its token in a cell's name (``"_eff-"``: ``..._eff-t3``).
+    registry : its distributions by name (``EFFECTS``), or None for a number (the SD ratio).
+    normal : the model's value (``"normal"``, ``1.0``): a cell's name has no token for it.
+    text : the config schema's description of its key.
+    variable, scale : what it draws and at which scale, as its distributions' formulas write them.
+    user : whether a user's ``"module:function"`` is a valid name.
+    """
+
+    kind: str
+    title: str
+    param: str | None
+    tag: str
+    registry: dict[str, Distribution] | None
+    normal: str | float
+    text: str
+    variable: str = ""
+    scale: str = ""
+    user: bool = False
+
+    # --- a cell's value of it ---------------------------------------------------------------
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """Its fields of ``design.Cell`` (and keys of ``Cell.spec``), in order."""
+        return (self.kind,) if self.param is None else (self.kind, self.param)
+
+    def defaults(self) -> dict:
+        """Its fields' values in the normal world (a parameter None: the distribution's default)."""
+        return {self.kind: self.normal, **({self.param: None} if self.param else {})}
+
+    def value(self, cell) -> tuple:
+        """``(name, parameter)`` of a cell (an object with its fields: a Cell or a summary row)."""
+        get = cell.get if isinstance(cell, dict) else lambda k, d=None: getattr(cell, k, d)
+        if self.registry is None:
+            return (float(get(self.kind)), None)
+        param = get(self.param)
+        return (str(get(self.kind)), None if _missing(param) else float(param))
+
+    def is_normal(self, cell) -> bool:
+        name = self.value(cell)[0]
+        return name == self.normal
+
+    def distribution(self, name: str) -> Distribution:
+        if self.user and is_user_name(name):
+            return Distribution(str(name), None, None, None, None)
+        return self.registry[name]
+
+    def spec(self, cell) -> dict:
+        """Its keys of ``Cell.spec``: none in the normal world, else the name and any parameter."""
+        if self.is_normal(cell):
+            return {}
+        name, param = self.value(cell)
+        return {self.kind: name,
+                **({self.param: param} if self.param and param is not None else {})}
+
+    # --- the cell's name -------------------------------------------------------------------
+    def token(self, cell) -> str:
+        """Its piece of the cell's name: ``_eff-t3``, ``_eff-mymodule.draw``, ``_err-t5``,
+        ``_sr4``; ``""`` in the normal world."""
+        from .design import fmt_number
+
+        if self.is_normal(cell):
+            return ""
+        name, param = self.value(cell)
+        if self.registry is None:
+            return f"{self.tag}{fmt_number(name)}"
+        if self.user and is_user_name(name):
+            return self.tag + name.replace(":", ".")
+        dist = self.registry[name]
+        return f"{self.tag}{dist.short}" + (fmt_number(param) if param is not None else "")
+
+    # --- tables and protocol ----------------------------------------------------------------
+    def label(self, name, value=None) -> str:
+        """Short text for tables: ``t (3)``, ``normal``, ``4`` (an SD ratio)."""
+        if self.registry is None:
+            return _value(name)
+        if _missing(value):
+            return str(name)
+        return f"{name} ({_value(value)})"
+
+    def mechanism(self, name, value=None) -> str:
+        """The data-generating formula for the protocol."""
+        if self.registry is None:
+            r = float(name)
+            if r == 1:
+                return "sigma_j = sigma for every group"
+            return (
+                f"sigma_j = sigma r^((j - 1) / (J - 1) - 1/2), r = {_value(r)}: evenly spaced on the log scale from "
+                "sigma / sqrt(r) (group 1) to sigma sqrt(r) (group J), geometric mean sigma"
+            )
+        if self.user and is_user_name(str(name)):
+            return f"{self.variable} drawn by the user's `{name}` at scale {self.scale} (mean 0, SD {self.scale})"
+        dist = self.registry[str(name)]
+        p = dist.default if _missing(value) else value
+        return dist.formula.format(p=_value(p) if p is not None else "", x=self.variable, s=self.scale)
+
+    # --- the config's grid ------------------------------------------------------------------
+    def param_key(self, dist: Distribution) -> str | None:
+        """The grid key of a distribution's parameter (``effects_df``), or None."""
+        return None if dist.param is None else f"{self.kind}_{dist.param}"
+
+    def grid_keys(self) -> dict:
+        """Its keys of a grid block with their defaults: the name key, then each parameter's."""
+        out = {self.kind: self.normal}
+        for dist in (self.registry or {}).values():
+            if dist.param is not None:
+                out[self.param_key(dist)] = dist.default
+        return out
+
+    def variant_count(self, spec: dict) -> int:
+        """How many settings of it a grid block's lists give (before any check)."""
+        names = spec.get(self.kind, [self.normal])
+        names = names if isinstance(names, list) else [names]
+        if self.registry is None:
+            return len(names)
+        total = 0
+        for name in names:
+            dist = self.registry.get(name) if isinstance(name, str) else None
+            key = self.param_key(dist) if dist is not None else None
+            values = spec.get(key, [None]) if key else [None]
+            total += len(values) if isinstance(values, list) else 1
+        return total
+
+    def schema(self) -> dict:
+        """Its properties of a grid block in the config schema (``workflow/schemas/config.schema.yaml``,
+        which a test holds against this)."""
+        out: dict = {}
+        if self.registry is None:
+            out[self.kind] = {
+                "type": "array", "minItems": 1,
+                "items": {"type": "number", "minimum": 1, "maximum": 1.0e4},
+                "default": [_schema_number(self.normal)],
+                "description": self.text,
+            }
+            return out
+        names = list(self.registry)
+        if self.user:
+            items = {"type": "string", "pattern": f"^({'|'.join(names)}|{_USER_PATTERN})$"}
+        else:
+            items = {"type": "string", "enum": names}
+        listed = [
+            n + (f" ({', '.join(x for x in (d.about, self.param_key(d)) if x)})" if d.about or d.param else "")
+            for n, d in self.registry.items()
+        ]
+        own = ", or your own 'module:function' (a function of a numpy Generator, the shape and tau)" if self.user else ""
+        out[self.kind] = {
+            "type": "array", "minItems": 1, "items": items, "default": [self.normal],
+            "description": f"{self.text}: {', '.join(listed[:-1])}{',' if self.user else ' or'} {listed[-1]}{own}.",
+        }
+        for dist in self.registry.values():
+            if dist.param is not None:
+                out[self.param_key(dist)] = {
+                    "type": "array", "minItems": 1,
+                    "items": {"type": "number", **dist.bounds},
+                    "default": [_schema_number(dist.default)],
+                    "description": dist.param_text,
+                }
+        return out
+
+
+#: The components of a cell's world, in the order of a cell's name, its spec and the tables' columns.
+COMPONENTS: dict[str, Component] = {
+    "effects": Component(
+        "effects", "effects", "effects_param", "_eff-", EFFECTS, "normal",
+        "Distributions of the group effects theta_j, each with mean 0 and SD tau",
+        variable="theta_j", scale="tau", user=True,
+    ),
+    "errors": Component(
+        "errors", "errors", "errors_df", "_err-", ERRORS, "normal",
+        "Distributions of the errors, each with SD sigma_j",
+        variable="e_ij", scale="sigma_j",
+    ),
+    "sigma_ratio": Component(
+        "sigma_ratio", "SD ratio", None, "_sr", None, 1.0,
+        "Heteroscedastic within-group SDs: the largest over the smallest, the group SDs evenly "
+        "spaced on the log scale from sigma / sqrt(r) to sigma * sqrt(r), increasing with the "
+        "group's position in the design (1: one sigma for every group).",
+    ),
+}
+
+
+def world_keys() -> dict:
+    """Every grid key of the world with its default (``effects``, ``effects_df``, ...)."""
+    return {k: v for comp in COMPONENTS.values() for k, v in comp.grid_keys().items()}
+
+
+def schema_properties() -> dict:
+    """The grid block's world properties of the config schema, from ``COMPONENTS``."""
+    return {k: v for comp in COMPONENTS.values() for k, v in comp.schema().items()}
+
+
+def is_normal_world(cell) -> bool:
+    """The world the mixed model assumes: every component at its normal value."""
+    return all(comp.is_normal(cell) for comp in COMPONENTS.values())
+
+
+def world_label(kind: str, name, value=None) -> str:
     """Short text of a world component for tables: ``t (3)``, ``normal``, ``4`` (an SD ratio)."""
-    if kind == "sigma_ratio":
-        return _value(name)
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return str(name)
-    return f"{name} ({_value(value)})"
+    return COMPONENTS[kind].label(name, value)
 
 
 def world_mechanism(kind: str, name, value=None) -> str:
     """The data-generating formula of a world component, for the protocol: ``kind`` is
     ``"effects"``, ``"errors"`` or ``"sigma_ratio"`` (``name`` the ratio then)."""
-    if kind == "sigma_ratio":
-        r = float(name)
-        if r == 1:
-            return "sigma_j = sigma for every group"
-        return (
-            f"sigma_j = sigma r^((j - 1) / (J - 1) - 1/2), r = {_value(r)}: evenly spaced on the log scale from "
-            "sigma / sqrt(r) (group 1) to sigma sqrt(r) (group J), geometric mean sigma"
-        )
-    table = _EFFECTS_FORMULA if kind == "effects" else _ERRORS_FORMULA
-    if kind == "effects" and is_user_name(str(name)):
-        return f"theta_j drawn by the user's `{name}` at scale tau (mean 0, SD tau)"
-    dist = (EFFECTS if kind == "effects" else ERRORS)[str(name)]
-    p = dist.default if value is None or (isinstance(value, float) and math.isnan(value)) else value
-    return table[str(name)].format(p=_value(p) if p is not None else "")
+    return COMPONENTS[kind].mechanism(name, value)

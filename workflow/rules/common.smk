@@ -31,6 +31,7 @@ from snakemake.exceptions import IncompleteCheckpointException
 from snakemake.utils import validate
 
 from shrinkstudy.captions import figure_captions
+from shrinkstudy.figures.catalog import SEED_FIGURES, SUMMARY_FIGURES as CATALOG_SUMMARY_FIGURES
 from shrinkstudy.config import chunk_ranges, fit_settings, load_study, study_config
 from shrinkstudy.design import ConfigError
 from shrinkstudy.precision import plan_block, read_plan

@@ -44,72 +44,42 @@ if SEED_EXAMPLE:
             "../scripts/seed_example.py"
 
 
-    rule fig_seed_shrinkage:
-        input:
-            data=rules.seed_example.output.data,
-            estimates=rules.seed_example.output.estimates,
-            fit=rules.seed_example.output.fit,
-            code=code("fig_seed_shrinkage.py"),
-        output:
-            png=report(
-                f"{FIGURES}/seed_shrinkage.png",
-                caption="../report/seed_shrinkage.rst",
-                category="1. Seed example",
-            ),
-            pdf=f"{FIGURES}/seed_shrinkage.pdf",
-        log:
-            res("logs/figures/seed_shrinkage.log"),
-        benchmark:
-            res("benchmarks/figures/seed_shrinkage.tsv")
-        conda:
-            ENV
-        script:
-            "../scripts/fig_seed_shrinkage.py"
+    # One rule per figure of the seed example (shrinkstudy.figures.catalog.SEED_FIGURES): its
+    # inputs among the seed example's files, its caption file and report category. One script
+    # draws each, finding its entry by the rule's name.
+    for _fig in SEED_FIGURES:
+
+        rule:
+            name:
+                _fig.rule
+            input:
+                **{key: rules.seed_example.output[key] for key in _fig.inputs},
+                code=code("fig_seed.py"),
+            output:
+                png=report(
+                    _fig.outputs(FIGURES)["png"],
+                    caption=f"../report/{_fig.name}.rst",
+                    category=_fig.category,
+                ),
+                pdf=_fig.outputs(FIGURES)["pdf"],
+            log:
+                res(f"logs/figures/{_fig.name}.log"),
+            benchmark:
+                res(f"benchmarks/figures/{_fig.name}.tsv")
+            conda:
+                ENV
+            script:
+                "../scripts/fig_seed.py"
 
 
-    rule fig_seed_blup_bayesglm:
-        input:
-            estimates=rules.seed_example.output.estimates,
-            fit=rules.seed_example.output.fit,
-            code=code("fig_seed_blup_bayesglm.py"),
-        output:
-            png=report(
-                f"{FIGURES}/seed_blup_bayesglm.png",
-                caption="../report/seed_blup_bayesglm.rst",
-                category="1. Seed example",
-            ),
-            pdf=f"{FIGURES}/seed_blup_bayesglm.pdf",
-        log:
-            res("logs/figures/seed_blup_bayesglm.log"),
-        benchmark:
-            res("benchmarks/figures/seed_blup_bayesglm.tsv")
-        conda:
-            ENV
-        script:
-            "../scripts/fig_seed_blup_bayesglm.py"
-
-
-# The study's figures from the summary table, drawn by fig_summary.py with
+# The study's figures from the summary table (shrinkstudy.figures.catalog.SUMMARY_FIGURES, each
+# declared once there: category, options, outputs), drawn by fig_summary.py with
 # shrinkstudy.figures.plot_<name> in one job (extra params are its keywords). A figure whose
 # rows, options and code are unchanged is copied from its cache (results/figures/.cache), not
 # redrawn (shrinkstudy.figures.cache): after a change that adds a cell, only the figures that
 # plot it are drawn.
 SUMMARY_FIGURES = {
-    "relmse_by_n": {"category": "2. Accuracy"},
-    "nested_loop": {"category": "2. Accuracy"},
-    "group_size_mse": {"category": "2. Accuracy"},
-    "spread": {"category": "3. Spread, boundary fits, coverage"},
-    "boundary": {"category": "3. Spread, boundary fits, coverage"},
-    "coverage": {
-        "category": "3. Spread, boundary fits, coverage",
-        "params": {"level": float(config["level"])},
-    },
-    "worlds_relmse": {"category": "5. When the model is wrong"},
-    "worlds_w1": {"category": "5. When the model is wrong"},
-    "worlds_coverage": {
-        "category": "5. When the model is wrong",
-        "params": {"level": float(config["level"])},
-    },
+    fig.name: {"category": fig.category, "params": fig.option_values(config)} for fig in CATALOG_SUMMARY_FIGURES
 }
 
 
@@ -174,9 +144,8 @@ rule report_tables:
 
 
 # Every figure (PNG and PDF) and the report's table pages; rule all builds them.
-SEED_FIGURES = (rules.fig_seed_shrinkage, rules.fig_seed_blup_bayesglm) if SEED_EXAMPLE else ()
 FIGURE_TARGETS = (
-    [path for r in SEED_FIGURES for path in (r.output.png, r.output.pdf)]
+    [path for fig in SEED_FIGURES if SEED_EXAMPLE for path in fig.outputs(FIGURES).values()]
     + list(rules.summary_figures.output)
     + list(rules.report_tables.output)
 )

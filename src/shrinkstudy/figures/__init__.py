@@ -33,12 +33,16 @@ Modules (every public name is re-exported here: ``figures.plot_boundary``, ...):
   where the normal model is wrong: ``worlds_relmse``, ``worlds_w1``, ``worlds_coverage`` (their
   shared helpers in ``worlds_facets``);
 * ``seed``: the seed answer's two figures and ``seed_figure1`` (``shrinkstudy fit --plot``);
-* ``html``: the report's table pages.
+* ``html``: the report's table pages;
+* ``catalog``: every figure declared once (its data and drawing functions, cells, estimators,
+  caption, options and outputs), which the rules and the captions read too.
 """
 
 from __future__ import annotations
 
 import importlib
+
+from . import catalog
 
 # Every public name, as "module:name", loaded from its module on first use (PEP 562), so that a
 # job that needs only the HTML pages or ``read_summary`` does not import matplotlib (half a
@@ -55,31 +59,13 @@ _PUBLIC = (
     "shrinkstudy.figures.style:save_figure",
     "shrinkstudy.figures.style:estimator_order",
     "shrinkstudy.figures.boundary:boundary_probability",
-    "shrinkstudy.figures.relmse_by_n:relmse_by_n_data",
-    "shrinkstudy.figures.nested_loop:nested_loop_data",
-    "shrinkstudy.figures.group_size_mse:group_size_mse_data",
-    "shrinkstudy.figures.spread:spread_data",
-    "shrinkstudy.figures.boundary:boundary_data",
-    "shrinkstudy.figures.coverage:coverage_data",
-    "shrinkstudy.figures.worlds_relmse:worlds_relmse_data",
-    "shrinkstudy.figures.worlds_w1:worlds_w1_data",
-    "shrinkstudy.figures.worlds_coverage:worlds_coverage_data",
-    "shrinkstudy.figures.seed:plot_seed_shrinkage",
-    "shrinkstudy.figures.seed:plot_seed_blup_bayesglm",
-    "shrinkstudy.figures.relmse_by_n:plot_relmse_by_n",
-    "shrinkstudy.figures.nested_loop:plot_nested_loop",
-    "shrinkstudy.figures.group_size_mse:plot_group_size_mse",
-    "shrinkstudy.figures.spread:plot_spread",
-    "shrinkstudy.figures.boundary:plot_boundary",
-    "shrinkstudy.figures.coverage:plot_coverage",
-    "shrinkstudy.figures.worlds_relmse:plot_worlds_relmse",
-    "shrinkstudy.figures.worlds_w1:plot_worlds_w1",
-    "shrinkstudy.figures.worlds_coverage:plot_worlds_coverage",
     "shrinkstudy.figures.seed:plot_fit",
     "shrinkstudy.figures.seed:seed_figure1",
     "shrinkstudy.figures.html:summary_html",
     "shrinkstudy.figures.html:text_html",
     "shrinkstudy.figures.html:REPORT_COLUMNS",
+) + tuple(  # each figure's data and drawing functions, as its catalog entry names them
+    ref for fig in catalog.FIGURES for ref in (fig.data, fig.draw) if ref is not None
 )
 _MODULE_OF = {ref.partition(":")[2]: ref.partition(":")[0] for ref in _PUBLIC}  # name -> module
 

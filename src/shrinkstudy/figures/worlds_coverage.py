@@ -14,7 +14,7 @@ __all__ = ["worlds_coverage_data", "plot_worlds_coverage", "WORLDS_COVERAGE_ESTI
 
 #: The intervals drawn by default (an oracle only where it has one: the Bayes rule under the
 #: true effects distribution has intervals in the normal world only); the captions read it too.
-from ..captions import WORLDS_COVERAGE_ESTIMATORS  # noqa: E402
+from .catalog import WORLDS_COVERAGE_ESTIMATORS  # noqa: E402
 
 
 def worlds_coverage_data(summary: pd.DataFrame, estimators=None) -> pd.DataFrame:

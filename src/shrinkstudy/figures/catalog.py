@@ -1,0 +1,207 @@
+"""The study's figures, each declared once (``FIGURES``).
+
+An entry names the figure's data function (the rows of the summary it plots) and drawing
+function, the cells it draws, which of the study's estimators it draws, its caption writer
+(``shrinkstudy.captions``), the config keys it takes as keyword options, its report category
+and its output files. Read by
+
+* the rules (``workflow/rules/figures.smk``): the summary figures' outputs and options of the one
+  ``summary_figures`` rule, one rule per seed-example figure, each PNG's report caption
+  (``workflow/report/<name>.rst``) and category;
+* the figures package (``shrinkstudy.figures``: its ``*_data`` and ``plot_*`` names);
+* the captions (``shrinkstudy.captions``: the cells and estimators drawn, the caption text, what a
+  study without the figure's cells is told).
+
+Plain Python (no pandas, no matplotlib): the workflow imports it when it starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from .. import registry
+
+__all__ = [
+    "Figure",
+    "FIGURES",
+    "SUMMARY_FIGURES",
+    "SEED_FIGURES",
+    "CELL_SETS",
+    "WORLDS_COVERAGE_ESTIMATORS",
+    "figure",
+    "figure_outputs",
+]
+
+#: The intervals the worlds' coverage figure draws by default (an oracle only where it has one:
+#: the Bayes rule under the true effects distribution has intervals in the normal world only).
+WORLDS_COVERAGE_ESTIMATORS = ("blup", "blup_pr", "hier_bayes", "oracle_linear", "oracle")
+
+#: The sets of cells a summary figure draws (``captions.drawn_cells`` selects them from the
+#: study's cells as the figure's ``*_data`` selects the summary's rows), with what a study that
+#: has none of them lacks (its caption then says so).
+CELL_SETS = {
+    "balanced": "cell of the normal world with equal group sizes",
+    "unbalanced": "cell of the normal world with unequal group sizes",
+    "worlds": "cell outside the normal world",
+}
+
+
+def _intervals(estimators) -> set[str]:
+    return {e.name for e in estimators if e.has_interval}
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One figure of the study.
+
+    Attributes
+    ----------
+    name : its name: the files ``<name>.png`` and ``<name>.pdf`` in the figures folder, the
+        report's caption ``workflow/report/<name>.rst``.
+    category : its category in the report.
+    draw : its drawing function, ``"shrinkstudy.figures.<module>:plot_<name>"``.
+    data : its data function (the summary rows it plots), ``"...:<name>_data"``; None for the
+        seed example's figures, drawn from the seed example's files.
+    cells : the cells it draws, a key of ``CELL_SETS`` (None: the seed example's dataset).
+    estimators : ``estimators(present, entries)``: the estimators it draws in table order, of
+        those ``present`` in its cells (``entries``: the study's registry entries), as its
+        ``*_data`` picks them with the workflow's defaults.
+    caption : its caption writer, ``"shrinkstudy.captions:<function>"`` (None: a fixed caption
+        file for the seed example's figures).
+    options : config keys passed to ``plot_<name>`` as keyword options (the coverage level).
+    inputs : the seed example's outputs it reads, in the order of its drawing function's
+        arguments (seed figures: ``workflow/scripts/fig_seed.py`` draws each).
+    """
+
+    name: str
+    category: str
+    draw: str
+    data: str | None = None
+    cells: str | None = None
+    estimators: Callable[[Sequence[str], Sequence], list[str]] | None = None
+    caption: str | None = None
+    options: tuple[str, ...] = ()
+    inputs: tuple[str, ...] = ()
+
+    @property
+    def summary(self) -> bool:
+        """Drawn from the summary table (by the one ``summary_figures`` job)."""
+        return self.data is not None
+
+    @property
+    def rule(self) -> str:
+        """The rule of a seed-example figure."""
+        return f"fig_{self.name}"
+
+    def outputs(self, folder: str) -> dict[str, str]:
+        """Its files: ``{"png": <folder>/<name>.png, "pdf": <folder>/<name>.pdf}``."""
+        return {ext: f"{folder}/{self.name}.{ext}" for ext in ("png", "pdf")}
+
+    def option_values(self, config: dict) -> dict:
+        """Its keyword options from the study's config."""
+        return {key: float(config[key]) for key in self.options}
+
+    def drawn_estimators(self, present: Sequence[str], entries: Sequence) -> list[str]:
+        return [] if self.estimators is None else self.estimators(present, entries)
+
+    def caption_writer(self) -> Callable:
+        """The function writing its caption (``caption(config, cells, drawn, labels)``)."""
+        import importlib
+
+        module, _, func = self.caption.partition(":")
+        return getattr(importlib.import_module(module), func)
+
+
+FIGURES: tuple[Figure, ...] = (
+    Figure(
+        "seed_shrinkage", "1. Seed example", "shrinkstudy.figures.seed:plot_seed_shrinkage",
+        inputs=("data", "estimates", "fit"),
+    ),
+    Figure(
+        "seed_blup_bayesglm", "1. Seed example", "shrinkstudy.figures.seed:plot_seed_blup_bayesglm",
+        inputs=("estimates", "fit"),
+    ),
+    Figure(
+        "relmse_by_n", "2. Accuracy", "shrinkstudy.figures.relmse_by_n:plot_relmse_by_n",
+        "shrinkstudy.figures.relmse_by_n:relmse_by_n_data", "balanced",
+        lambda present, entries: [e for e in registry.figure_estimators(present) if e != "raw"],
+        "shrinkstudy.captions:_relmse_by_n",
+    ),
+    Figure(
+        "nested_loop", "2. Accuracy", "shrinkstudy.figures.nested_loop:plot_nested_loop",
+        "shrinkstudy.figures.nested_loop:nested_loop_data", "balanced",
+        lambda present, entries: [e for e in registry.figure_estimators(present) if e != "raw"],
+        "shrinkstudy.captions:_nested_loop",
+    ),
+    Figure(
+        "group_size_mse", "2. Accuracy", "shrinkstudy.figures.group_size_mse:plot_group_size_mse",
+        "shrinkstudy.figures.group_size_mse:group_size_mse_data", "unbalanced",
+        lambda present, entries: registry.figure_estimators(present),
+        "shrinkstudy.captions:_group_size_mse",
+    ),
+    Figure(
+        "spread", "3. Spread, boundary fits, coverage", "shrinkstudy.figures.spread:plot_spread",
+        "shrinkstudy.figures.spread:spread_data", "balanced",
+        lambda present, entries: registry.figure_estimators(present, exclude=("pooled",)),
+        "shrinkstudy.captions:_spread",
+    ),
+    Figure(
+        "boundary", "3. Spread, boundary fits, coverage", "shrinkstudy.figures.boundary:plot_boundary",
+        "shrinkstudy.figures.boundary:boundary_data", "balanced",
+        None,  # a property of the variance-component fit, not of an estimator
+        "shrinkstudy.captions:_boundary",
+    ),
+    Figure(
+        "coverage", "3. Spread, boundary fits, coverage", "shrinkstudy.figures.coverage:plot_coverage",
+        "shrinkstudy.figures.coverage:coverage_data", "balanced",
+        lambda present, entries: [
+            e for e in registry.figure_estimators(present, intervals=True) if e in _intervals(entries)
+        ],
+        "shrinkstudy.captions:_coverage",
+        options=("level",),
+    ),
+    Figure(
+        "worlds_relmse", "5. When the model is wrong", "shrinkstudy.figures.worlds_relmse:plot_worlds_relmse",
+        "shrinkstudy.figures.worlds_relmse:worlds_relmse_data", "worlds",
+        lambda present, entries: [e for e in registry.order(present) if e not in ("raw", "pooled")],
+        "shrinkstudy.captions:_worlds_relmse",
+    ),
+    Figure(
+        "worlds_w1", "5. When the model is wrong", "shrinkstudy.figures.worlds_w1:plot_worlds_w1",
+        "shrinkstudy.figures.worlds_w1:worlds_w1_data", "worlds",
+        lambda present, entries: registry.order(present),
+        "shrinkstudy.captions:_worlds_w1",
+    ),
+    Figure(
+        "worlds_coverage", "5. When the model is wrong",
+        "shrinkstudy.figures.worlds_coverage:plot_worlds_coverage",
+        "shrinkstudy.figures.worlds_coverage:worlds_coverage_data", "worlds",
+        lambda present, entries: [
+            e for e in registry.figure_estimators(present, default=WORLDS_COVERAGE_ESTIMATORS) if e in _intervals(entries)
+        ],
+        "shrinkstudy.captions:_worlds_coverage",
+        options=("level",),
+    ),
+)
+
+#: The figures drawn from the summary table, in the report's order, and the seed example's.
+SUMMARY_FIGURES: tuple[Figure, ...] = tuple(f for f in FIGURES if f.summary)
+SEED_FIGURES: tuple[Figure, ...] = tuple(f for f in FIGURES if not f.summary)
+
+_BY_NAME = {f.name: f for f in FIGURES}
+
+
+def figure(name: str) -> Figure:
+    """The entry of figure ``name``."""
+    return _BY_NAME[name]
+
+
+def figure_outputs(folder: str, *, seed_example: bool = True) -> list[str]:
+    """Every figure file of a study (the seed example's only when it has one), in order."""
+    return [
+        path
+        for f in FIGURES
+        if f.summary or seed_example
+        for path in f.outputs(folder).values()
+    ]

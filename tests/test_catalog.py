@@ -1,0 +1,122 @@
+"""Each figure declared once (shrinkstudy.figures.catalog): the rules' figure outputs and rules, the
+figures package's functions and the captions all come from its entries."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from shrinkstudy import captions, figures
+from shrinkstudy.config import load_study
+from shrinkstudy.figures import catalog
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+
+STUDY = {
+    "base_seed": 3,
+    "replications": 20,
+    "chunk_size": 20,
+    "results": "results/cat",
+    "grid": {
+        "balanced": {"J": [3], "sizes": [4], "sigma": [1], "tau": [1]},
+        "worlds": {"J": [3], "sizes": [4], "sigma": [1], "tau": [1], "effects": ["t"]},
+    },
+}
+
+
+def dry_run(tmp_path: Path, config: dict) -> tuple[set[str], dict[str, int]]:
+    """The output files (below results/cat) and the jobs per rule of a dry run of ``config``."""
+    cfg = tmp_path / "study.yaml"
+    cfg.write_text(yaml.safe_dump(config))
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    res = subprocess.run(
+        [SNAKEMAKE, "-n", "-s", str(ROOT / "Snakefile"), "-d", str(tmp_path), "--configfile", str(cfg)],
+        capture_output=True, text=True, env=env,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    outputs = set()
+    for line in res.stdout.splitlines():
+        m = re.match(r"\s+output: (.*)", line)
+        if m:
+            outputs.update(p.strip() for p in m.group(1).split(","))
+    jobs: dict[str, int] = {}
+    for line in res.stdout.splitlines():
+        m = re.match(r"(?:local)?rule (\w+):", line)
+        if m:
+            jobs[m.group(1)] = jobs.get(m.group(1), 0) + 1
+    return outputs, jobs
+
+
+@pytest.mark.parametrize("seed_example", [True, False])
+def test_rule_outputs_are_the_catalogs(tmp_path, seed_example):
+    config = dict(STUDY)
+    if seed_example:
+        config["seed_example"] = {"seed": 1, "sizes": "4x3", "sigma": 1, "tau": 1}
+    outputs, jobs = dry_run(tmp_path, config)
+    drawn = {p for p in outputs if p.startswith("results/cat/figures/")}
+    expected = catalog.figure_outputs("results/cat/figures", seed_example=seed_example)
+    assert drawn == set(expected)
+    assert len(expected) == 2 * (len(catalog.SUMMARY_FIGURES) + seed_example * len(catalog.SEED_FIGURES)) == (
+        22 if seed_example else 18
+    )
+    # one job draws the summary figures; one rule per seed-example figure, named by its entry
+    assert jobs["summary_figures"] == 1
+    seed_rules = {f.rule for f in catalog.SEED_FIGURES}
+    assert seed_rules == {"fig_seed_shrinkage", "fig_seed_blup_bayesglm"}
+    assert {r for r in jobs if r in seed_rules} == (seed_rules if seed_example else set())
+
+
+def test_each_entrys_functions_and_files():
+    names = [f.name for f in catalog.FIGURES]
+    assert len(set(names)) == len(names)
+    for fig in catalog.FIGURES:
+        for ref in (fig.draw, fig.data):
+            if ref is None:
+                continue
+            module, _, func = ref.partition(":")
+            assert getattr(figures, func) is getattr(importlib.import_module(module), func)
+        assert fig.draw.endswith(f":plot_{fig.name}")
+        if fig.summary:
+            assert fig.data.endswith(f":{fig.name}_data")
+            assert fig.cells in catalog.CELL_SETS
+            assert callable(fig.caption_writer())
+        else:
+            assert fig.rule == f"fig_{fig.name}" and set(fig.inputs) <= {"data", "estimates", "fit"}
+            assert fig.cells is None and fig.caption is None
+        assert (ROOT / "workflow" / "report" / f"{fig.name}.rst").is_file()
+        assert fig.outputs("f") == {"png": f"f/{fig.name}.png", "pdf": f"f/{fig.name}.pdf"}
+    assert captions.FIGURES == tuple(f.name for f in catalog.SUMMARY_FIGURES) == (
+        "relmse_by_n", "nested_loop", "group_size_mse", "spread", "boundary", "coverage",
+        "worlds_relmse", "worlds_w1", "worlds_coverage",
+    )
+    assert catalog.figure("coverage").option_values({"level": 0.9}) == {"level": 0.9}
+    assert catalog.figure("spread").option_values({"level": 0.9}) == {}
+
+
+def test_captions_read_the_entries():
+    study = load_study(dict(STUDY, estimators=["raw", "blup", "pooled", "oracle"]), root=ROOT)
+    text = captions.figure_captions(study)
+    assert list(text) == list(captions.FIGURES)
+    # the cells of each entry's set
+    assert [c.name for c in captions.drawn_cells("relmse_by_n", study.cells)] == ["J3_n4_sigma1_tau1_mu0"]
+    assert [c.name for c in captions.drawn_cells("worlds_w1", study.cells)] == [
+        "J3_n4_sigma1_tau1_mu0", "J3_n4_sigma1_tau1_mu0_eff-t3"
+    ]
+    # the estimators of each entry
+    cells = study.cells
+    assert captions.drawn_estimators("relmse_by_n", study.estimators, cells) == ["pooled", "blup", "oracle"]
+    assert captions.drawn_estimators("spread", study.estimators, cells) == ["raw", "blup", "oracle"]
+    assert captions.drawn_estimators("boundary", study.estimators, cells) == []
+    assert captions.drawn_estimators("worlds_relmse", study.estimators, cells) == ["blup", "oracle"]
+    # a study without the entry's cells is told which it lacks
+    assert text["group_size_mse"].startswith(
+        f"This study has no {catalog.CELL_SETS['unbalanced']}, so this figure is empty."
+    )
