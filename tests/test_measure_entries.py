@@ -158,3 +158,18 @@ def test_the_readme_lists_every_measure_a_precision_target_may_name():
     assert "but the boundary share, the same for every estimator: " + ", ".join(
         f"`{m}`" for m in PRECISION_MEASURES
     ) + ")" in text
+
+
+def test_the_formulas_document_and_the_protocol_table_are_the_entries():
+    """docs/formulas.md section 5 is MEASURES' text, row for row; no entry's text holds a `|`,
+    which would split a Markdown table's cells (the protocol's measures table too)."""
+    from pathlib import Path
+
+    from shrinkstudy.measures import MEASURES
+
+    for m in MEASURES:
+        for field in (m.name, m.label, m.estimate, m.mcse):
+            assert "|" not in field, (m.name, field)
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "formulas.md").read_text(encoding="utf-8")
+    rows = [line for line in doc.splitlines() if line.startswith("| `")]
+    assert rows == [f"| `{m.name}` | {m.label} | {m.estimate} | {m.mcse} |" for m in MEASURES]

@@ -464,7 +464,7 @@ MEASURES: tuple[Measure, ...] = (
             "delta method on the paired variances (``mcse_ratio``), divided by ``2 * spread``",
             spread_ratio, "nearer 1", groups="all", losses=("var_est", "var_true"), statistic=variances,
             summarise=ratio_of_losses, axis="spread ratio: SD(estimates) / SD(true means)"),
-    Measure("w1", "W1 (histogram accuracy)", "mean_i W1_i, W1_i = mean_j |sorted(est)_j - sorted(m)_j|, all groups",
+    Measure("w1", "W1 (histogram accuracy)", "mean_i W1_i, W1_i = mean_j abs(sorted(est)_j - sorted(m)_j), all groups",
             _MEAN_SE, mcse_mean, "lower", groups="all", losses=("w1",), statistic=w1_distance,
             summarise=mean_of_finite_loss, axis="W1(estimates, true means): lower is a truer histogram"),
     Measure("spearman", "Spearman correlation",
