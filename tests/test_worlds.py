@@ -83,9 +83,10 @@ def test_names_match_the_workflow_wildcard():
     pattern = re.search(r'cell=r"([^"]+)"', text).group(1)
     cells = cells_from_config(
         {"b": {"J": 3, "sizes": [2], "sigma": [1e-5, 2], "tau": [0, 1.5], "mu": [-1],
-               "effects": list(EFFECTS), "effects_df": [3, 4.5], "errors": list(ERRORS), "sigma_ratio": [1, 2.5]}}
+               "effects": list(EFFECTS), "effects_df": [3, 4.5], "errors": list(ERRORS), "sigma_ratio": [1, 2.5],
+               "effects_pmf": [{"atoms": [-1, 0.5, 2], "weights": [0.25, 0.5, 0.25]}]}}
     )
-    assert len({c.name for c in cells}) == len(cells) == 2 * 2 * (1 + 2 + 1 + 1 + 1) * 2 * 2
+    assert len({c.name for c in cells}) == len(cells) == 2 * 2 * (1 + 2 + 1 + 1 + 1 + 1) * 2 * 2
     for c in cells + [Cell(sizes=(3, 4), sigma=1, tau=1, effects="my_mod.x:my_draw")]:
         assert re.fullmatch(pattern, c.name), c.name
 
@@ -372,7 +373,7 @@ def test_schema_world_keys_are_the_components():
     assert block["errors"]["items"]["enum"] == list(worlds.ERRORS) == ["normal", "t"]
     pattern = block["effects"]["items"]["pattern"]
     assert pattern.startswith("^(" + "|".join(worlds.EFFECTS) + "|")
-    assert list(worlds.EFFECTS) == ["normal", "t", "skewed", "bimodal", "sparse"]
+    assert list(worlds.EFFECTS) == ["normal", "t", "skewed", "bimodal", "sparse", "discrete"]
     # each parameter's key, default and bounds
     assert block["effects_df"]["default"] == [3] and block["effects_df"]["items"]["exclusiveMinimum"] == 2
     assert block["effects_sep"]["items"] == {"type": "number", "minimum": 0, "maximum": 1}

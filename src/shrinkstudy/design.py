@@ -19,7 +19,8 @@ followed only by what differs from it, in this order:
 
 * ``_eff-t3``, ``_eff-skew2``, ``_eff-bimodal0.9``, ``_eff-sparse0.2``: effects distribution and
   its parameter (always written, default or not); ``_eff-mymodule.draw`` for a user's
-  ``mymodule:draw`` (the colon becomes a dot);
+  ``mymodule:draw`` (the colon becomes a dot); ``_eff-discrete.1a2b3c4d`` for a given discrete
+  distribution (``worlds.Pmf.token``: a hash of its standardised atoms and weights);
 * ``_err-t5``: t errors with 5 degrees of freedom;
 * ``_sr4``: heteroscedastic, largest within-group SD 4 times the smallest.
 
@@ -152,6 +153,11 @@ def _dist_param(dist, value, where: str):
         if value is not None:
             raise ConfigError(f"{where}: {dist.name} takes no parameter, got {value!r}")
         return None
+    if dist.parse is not None:  # a parameter that is not a number (discrete's atoms and weights)
+        try:
+            return dist.parse(value)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
     if value is None:
         return float(dist.default)
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
@@ -170,7 +176,8 @@ class Cell:
     """One setting of the grid. ``sizes`` holds one group size per group.
 
     The world's fields (``worlds``): ``effects`` (registry name or ``"module:function"``) and
-    ``effects_param`` (its parameter, the default when None), ``errors`` and ``errors_df``,
+    ``effects_param`` (its parameter, the default when None; for ``discrete`` a ``worlds.Pmf``,
+    given as one or as ``{"atoms": [...], "weights": [...]}``), ``errors`` and ``errors_df``,
     ``sigma_ratio`` (>= 1). The defaults are today's normal, homoscedastic world.
     """
 
@@ -180,7 +187,7 @@ class Cell:
     mu: float = 0.0
     block: str = field(default="", compare=False)
     effects: str = "normal"
-    effects_param: float | None = None
+    effects_param: float | worlds.Pmf | None = None
     errors: str = "normal"
     errors_df: float | None = None
     sigma_ratio: float = 1.0
@@ -291,7 +298,7 @@ class Cell:
             "sigma": float(self.sigma),
             "tau": float(self.tau),
             "mu": float(self.mu),
-            **{f: getattr(self, f) for comp in worlds.COMPONENTS.values() for f in comp.fields},
+            **{k: v for comp in worlds.COMPONENTS.values() for k, v in comp.columns(self).items()},
         }
 
     def spec(self) -> dict:
@@ -410,7 +417,8 @@ def cells_from_config(grid: dict) -> list[Cell]:
     balanced labels) and ``mu`` (default 0), and the world's keys of ``WORLD_KEYS`` (each a
     value or a list; defaults give today's normal world and today's cell names): ``effects``,
     ``effects_df`` (t), ``effects_skew`` (skewed), ``effects_sep`` (bimodal), ``effects_p``
-    (sparse), ``errors``, ``errors_df`` (t errors), ``sigma_ratio``. A parameter key crosses only
+    (sparse), ``effects_pmf`` (discrete: a list of ``{atoms: [...], weights: [...]}``), ``errors``,
+    ``errors_df`` (t errors), ``sigma_ratio``. A parameter key crosses only
     with the distribution that has the parameter. A user's ``effects: module:function`` is
     imported and checked here (``worlds.user_effects``). Raises ConfigError naming the key for a
     bad value or a cell that appears twice.

@@ -13,6 +13,9 @@ Effects distributions (``EFFECTS``), each with one parameter and its default:
 * ``bimodal`` (``sep``, default 0.9, in [0, 1]): the equal mixture of N(+-sep tau, (1 - sep^2)
   tau^2); bimodal when sep > 1/sqrt(2), two point masses at +-tau when sep = 1.
 * ``sparse`` (``p``, default 0.2, in (0, 1]): 0 with probability 1 - p, else N(0, tau^2 / p).
+* ``discrete`` (``pmf``, no default): a given discrete distribution (``Pmf``: atoms a_k with
+  weights w_k, such as an NPMLE fitted to a dataset), standardised by its weighted mean m and SD s:
+  theta_j = tau (a_k - m) / s with probability w_k.
 
 Errors distributions (``ERRORS``): ``normal`` and ``t`` (``df``, default 5, must exceed 2),
 rescaled to SD sigma_j in the same way.
@@ -48,6 +51,8 @@ import numpy as np
 __all__ = [
     "Distribution",
     "GaussMixture",
+    "Pmf",
+    "PMF_WEIGHT_TOLERANCE",
     "QuantilePrior",
     "EFFECTS",
     "ERRORS",
@@ -121,6 +126,9 @@ class Distribution:
     about : a few words on it for the config schema's list of names (may be empty).
     bounds : the JSON-schema bounds of its parameter (the config schema's items).
     param_text : the config schema's description of its parameter's key.
+    parse : for a parameter that is not a number (``discrete``'s ``Pmf``): ``parse(value)``
+        returns its canonical, hashable value or raises ValueError (one line); None for a number.
+    items : the config schema's items of such a parameter's key (instead of a number's).
     """
 
     name: str
@@ -133,6 +141,8 @@ class Distribution:
     about: str = ""
     bounds: dict | None = None
     param_text: str = ""
+    parse: Callable | None = None
+    items: dict | None = None
 
     def draw(self, rng: np.random.Generator, shape, scale, value: float | None = None) -> np.ndarray:
         """Draws of shape ``shape`` at scale ``scale`` (scalar or broadcasting against ``shape``)."""
@@ -142,7 +152,11 @@ class Distribution:
         """The distribution at scale ``scale`` as a GaussMixture or QuantilePrior (for the oracle)."""
         if scale == 0:
             return _point_mass()
-        return self._prior(float(scale), self.default if value is None else float(value))
+        if value is None:
+            value = self.default
+        if value is not None and self.parse is None:
+            value = float(value)
+        return self._prior(float(scale), value)
 
     @property
     def short(self) -> str:
@@ -248,6 +262,154 @@ def _prior_normal(scale, _):
     return GaussMixture(np.array([1.0]), np.array([0.0]), np.array([scale * scale]))
 
 
+# ----------------------------------------------------------------------------------------------
+# a given discrete distribution (the ``discrete`` effects)
+
+#: How far the weights of a ``Pmf`` may sum from 1 (they are then divided by their sum): loose
+#: enough for weights rounded for print, tight enough to catch a weight left out.
+PMF_WEIGHT_TOLERANCE = 1e-3
+_PMF_DIGITS = 12  # significant digits of the standardised atoms and weights in the name's hash
+_PMF_LISTED = 12  # the protocol lists the atoms of a distribution with at most this many
+
+
+def _real_list(value, what: str) -> tuple[float, ...]:
+    if isinstance(value, (str, bytes, dict)) or not hasattr(value, "__iter__"):
+        raise ValueError(f"{what} must be a list of numbers, got {value!r}")
+    out = []
+    for x in value:
+        if isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating)):
+            raise ValueError(f"{what} must be a list of numbers, got {x!r} in it")
+        if not math.isfinite(float(x)):
+            raise ValueError(f"{what} must be finite, got {x!r} in it")
+        out.append(float(x))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Pmf:
+    """A discrete distribution: ``atoms`` a_k with ``weights`` w_k, as given (checked by ``of``).
+
+    What is drawn is its standardised form (``standardised``): the atoms of positive weight,
+    sorted, equal ones merged, the weights divided by their sum, then the atoms shifted by the
+    weighted mean m and divided by the weighted SD s, so that it has mean 0 and SD 1. Two
+    distributions with the same standardised form (one a shift or rescaling of the other) are
+    the same world and have the same ``token``.
+    """
+
+    atoms: tuple[float, ...]
+    weights: tuple[float, ...]
+
+    @classmethod
+    def of(cls, value) -> Pmf:
+        """The checked Pmf of ``{"atoms": [...], "weights": [...]}`` (a config's or a spec's), an
+        ``(atoms, weights)`` pair or a Pmf. Raises ValueError (one line) when the lists are not
+        finite numbers, differ in length or have fewer than 2 entries, when a weight is negative,
+        when the weights do not sum to 1 within ``PMF_WEIGHT_TOLERANCE``, or when the distribution
+        is degenerate (fewer than two distinct atoms of positive weight: its SD is 0)."""
+        if isinstance(value, Pmf):
+            return value
+        if isinstance(value, dict):
+            unknown = set(value) - {"atoms", "weights"}
+            if unknown:
+                raise ValueError(f"unknown key(s) {sorted(unknown)} (a discrete distribution has atoms and weights)")
+            if "atoms" not in value or "weights" not in value:
+                raise ValueError(f"a discrete distribution needs atoms and weights, got {value!r}")
+            atoms, weights = value["atoms"], value["weights"]
+        elif isinstance(value, (tuple, list)) and len(value) == 2:
+            atoms, weights = value
+        else:
+            raise ValueError(f"a discrete distribution is written {{atoms: [...], weights: [...]}}, got {value!r}")
+        a, w = _real_list(atoms, "atoms"), _real_list(weights, "weights")
+        if len(a) != len(w):
+            raise ValueError(f"{len(a)} atoms but {len(w)} weights (one weight per atom)")
+        if len(a) < 2:
+            raise ValueError(f"a discrete distribution needs at least 2 atoms, got {len(a)}")
+        if min(w) < 0:
+            raise ValueError(f"weights must be non-negative, got {min(w)!r}")
+        total = math.fsum(w)
+        if abs(total - 1.0) > PMF_WEIGHT_TOLERANCE:
+            raise ValueError(f"weights sum to {total:.6g}, not 1 (within {PMF_WEIGHT_TOLERANCE:g})")
+        pmf = cls(a, w)
+        z, _ = pmf.standardised()
+        if z.size < 2:
+            raise ValueError("degenerate discrete distribution (one distinct atom of positive weight): its SD is 0")
+        return pmf
+
+    def standardised(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(z, p)``: the distinct atoms of positive weight, sorted and standardised to mean 0
+        and SD 1, and their probabilities (summing to 1). ``z`` is empty for a degenerate one."""
+        a = np.asarray(self.atoms, dtype=float)
+        w = np.asarray(self.weights, dtype=float)
+        keep = w > 0
+        values, inverse = np.unique(a[keep], return_inverse=True)
+        p = np.bincount(inverse, weights=w[keep], minlength=values.size)
+        p = p / p.sum()
+        mean = float(np.dot(p, values))
+        sd = math.sqrt(float(np.dot(p, (values - mean) ** 2)))
+        span = float(np.max(np.abs(values))) if values.size else 0.0
+        if values.size < 2 or not sd > 1e-12 * max(span, 1e-300):
+            return np.empty(0), np.empty(0)
+        return (values - mean) / sd, p
+
+    @property
+    def token(self) -> str:
+        """Eight hex digits of a SHA-256 of the standardised atoms and probabilities (rounded to
+        12 significant digits): the cell name's token, the same for the same world."""
+        import hashlib
+
+        z, p = self.standardised()
+        text = ";".join(f"{float(x):.{_PMF_DIGITS - 1}e}:{float(q):.{_PMF_DIGITS - 1}e}"
+                        for x, q in zip(z + 0.0, p))
+        return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+    def spec(self) -> dict:
+        """Plain Python, as a config writes it: ``{"atoms": [...], "weights": [...]}``."""
+        return {"atoms": list(self.atoms), "weights": list(self.weights)}
+
+    def describe(self, variable: str, scale: str) -> str:
+        """The data-generating formula for the protocol."""
+        z, p = self.standardised()
+        text = (
+            f"{variable} = {scale} z_k with probability p_k, a given discrete distribution of {z.size} atoms "
+            f"(`{self.token}`) standardised to mean 0 and SD 1 (z_k = (a_k - m) / s, m and s its weighted "
+            "mean and SD), drawn by one uniform per group"
+        )
+        if z.size <= _PMF_LISTED:
+            pairs = ", ".join(f"{x:.4g} ({q:.4g})" for x, q in zip(z + 0.0, p))
+            return f"{text}; z_k (p_k): {pairs}"
+        return f"{text}; z_k from {z[0]:.4g} to {z[-1]:.4g} (the cell's spec lists them)"
+
+
+def _draw_discrete(rng, shape, scale, pmf: Pmf):
+    z, p = pmf.standardised()
+    cdf = np.cumsum(p)
+    cdf[-1] = 1.0  # u < 1 always: every draw lands on an atom of positive weight
+    k = np.searchsorted(cdf, rng.random(shape), side="right")
+    return z[np.minimum(k, z.size - 1)] * np.asarray(scale)
+
+
+def _prior_discrete(scale, pmf: Pmf):
+    z, p = pmf.standardised()
+    return GaussMixture(p, scale * z, np.zeros(z.size))
+
+
+def _parse_pmf(value) -> Pmf:
+    if value is None:
+        raise ValueError("discrete effects need their distribution: effects_pmf [{atoms: [...], weights: [...]}]")
+    return Pmf.of(value)
+
+
+_PMF_ITEMS = {
+    "type": "object",
+    "required": ["atoms", "weights"],
+    "additionalProperties": False,
+    "properties": {
+        "atoms": {"type": "array", "minItems": 2, "items": {"type": "number"}},
+        "weights": {"type": "array", "minItems": 2, "items": {"type": "number", "minimum": 0}},
+    },
+}
+
+
 def _check_df(v):
     return None if v > 2 else "degrees of freedom must exceed 2 (the SD must exist)"
 
@@ -281,6 +443,17 @@ EFFECTS: dict[str, Distribution] = {
         about="0 with probability 1 - p",
         bounds={"exclusiveMinimum": 0, "maximum": 1},
         param_text="Sparse effects, the probability that an effect is not 0 (above 0, at most 1).",
+    ),
+    "discrete": Distribution(
+        "discrete", "pmf", None, _draw_discrete, _prior_discrete,
+        formula="theta_j = tau (a_k - m) / s with probability w_k (a given discrete distribution, standardised)",
+        about="a given distribution",
+        param_text=(
+            "Discrete effects, each distribution {atoms: [a_1, ...], weights: [w_1, ...]} (at least 2 atoms, "
+            "non-negative weights summing to 1 within 0.001), standardised by its weighted mean and SD."
+        ),
+        parse=_parse_pmf,
+        items=_PMF_ITEMS,
     ),
 }
 
@@ -499,7 +672,14 @@ class Component:
         if self.registry is None:
             return (float(get(self.kind)), None)
         param = get(self.param)
+        if isinstance(param, Pmf):
+            return (str(get(self.kind)), param)
         return (str(get(self.kind)), None if _missing(param) else float(param))
+
+    def columns(self, cell) -> dict:
+        """Its fields as the summary's columns: numbers or None (a ``Pmf`` is None there: the
+        cell's name carries its token, its spec the atoms and weights)."""
+        return {f: (None if isinstance(getattr(cell, f), Pmf) else getattr(cell, f)) for f in self.fields}
 
     def is_normal(self, cell) -> bool:
         name = self.value(cell)[0]
@@ -515,6 +695,8 @@ class Component:
         if self.is_normal(cell):
             return {}
         name, param = self.value(cell)
+        if isinstance(param, Pmf):
+            param = param.spec()
         return {self.kind: name,
                 **({self.param: param} if self.param and param is not None else {})}
 
@@ -532,6 +714,8 @@ class Component:
         if self.user and is_user_name(name):
             return self.tag + name.replace(":", ".")
         dist = self.registry[name]
+        if isinstance(param, Pmf):
+            return f"{self.tag}{dist.short}.{param.token}"
         return f"{self.tag}{dist.short}" + (fmt_number(param) if param is not None else "")
 
     # --- tables and protocol ----------------------------------------------------------------
@@ -539,6 +723,8 @@ class Component:
         """Short text for tables: ``t (3)``, ``normal``, ``4`` (an SD ratio)."""
         if self.registry is None:
             return _value(name)
+        if isinstance(value, Pmf):
+            return f"{name} ({value.token})"
         if _missing(value):
             return str(name)
         return f"{name} ({_value(value)})"
@@ -556,6 +742,8 @@ class Component:
         if self.user and is_user_name(str(name)):
             return f"{self.variable} drawn by the user's `{name}` at scale {self.scale} (mean 0, SD {self.scale})"
         dist = self.registry[str(name)]
+        if isinstance(value, Pmf):
+            return value.describe(self.variable, self.scale)
         p = dist.default if _missing(value) else value
         return dist.formula.format(p=_value(p) if p is not None else "", x=self.variable, s=self.scale)
 
@@ -616,8 +804,8 @@ class Component:
             if dist.param is not None:
                 out[self.param_key(dist)] = {
                     "type": "array", "minItems": 1,
-                    "items": {"type": "number", **dist.bounds},
-                    "default": [_schema_number(dist.default)],
+                    "items": dist.items if dist.items is not None else {"type": "number", **dist.bounds},
+                    **({"default": [_schema_number(dist.default)]} if dist.default is not None else {}),
                     "description": dist.param_text,
                 }
         return out
