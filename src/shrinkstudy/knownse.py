@@ -26,7 +26,8 @@ quadrature over tau and the posterior a mixture of normals, whose quantiles give
 interval. james_stein is the positive-part James-Stein estimate toward the mean of the y_j,
 for datasets whose standard errors are all equal (the textbook case: Efron & Morris's
 batting averages). bayesglm (identical to blup when the dispersion is known) and the oracle
-(no truth) are not part of this form.
+(no truth) are not part of this form. ``meta_tau_interval`` gives profile-likelihood confidence
+intervals for tau (as ``reml.tau_interval`` does, with this form's criterion).
 
 Each estimator's summary form is the ``known_se`` function of its registry entry, called as
 ``f(data, varcomp, prior, level) -> plugins.Estimate`` with ``data`` a ``KnownSE``.
@@ -43,7 +44,7 @@ from . import registry
 from .estimators import EBLUPMSE, Fit, james_stein_shrink, shrink, shrinkage
 from .hierbayes import mixture_quantiles, zoomed_quadrature
 from .plugins import Estimate
-from .reml import NOT_IDENTIFIED, OK, VarComp
+from .reml import NOT_IDENTIFIED, OK, TauInterval, VarComp, _chi2_cutoff, _interval_ends
 
 __all__ = [
     "META_ESTIMATORS",
@@ -54,6 +55,7 @@ __all__ = [
     "meta_criterion",
     "meta_criterion_derivative",
     "fit_meta_varcomp",
+    "meta_tau_interval",
     "fit_meta",
     "raw",
     "pooled",
@@ -268,6 +270,37 @@ def _fit_meta_varcomp(y, v, present, method):
         status=status,
         method=method,
     )
+
+
+def meta_tau_interval(y, se, level: float = 0.95, method: str = "REML", fit: VarComp | None = None) -> TauInterval:
+    """Profile-likelihood confidence intervals for tau in the summary form, one per dataset.
+
+    ``{tau >= 0 : f(tau^2) - f(tau^^2) <= chi2_1(level)}`` with ``f`` the REML criterion
+    (``meta_criterion``; tau is its only parameter besides mu, which it has already profiled
+    out), its hull should the set have several pieces; the lower end is 0 when ``f(0)`` is
+    within the cutoff (``zero_inside``: the data cannot rule tau = 0 out). ``y, se`` as
+    ``fit_meta_varcomp``'s, ``fit`` its result if already computed. NaN ends for datasets with
+    fewer than 2 groups.
+    """
+    _check_method(method)
+    cutoff = _chi2_cutoff(level)
+    y, v, present = _meta_arrays(y, se)
+    vc = fit if fit is not None else _fit_meta_varcomp(y, v, present, method)
+    R = y.shape[0]
+    lower, upper = np.full(R, np.nan), np.full(R, np.nan)
+    zero = np.zeros(R, dtype=bool)
+    tau_hat = np.sqrt(vc.tau2)
+    for r in np.flatnonzero(vc.status == OK):
+        yy, vv, pp = y[r : r + 1], v[r : r + 1], present[r : r + 1]
+
+        def prof(tau, yy=yy, vv=vv, pp=pp):
+            return _meta_crit(yy, vv, pp, (np.asarray(tau, dtype=float) ** 2)[None, :], method)[0]
+
+        crit_min = min(float(vc.crit[r]), float(prof(np.array([tau_hat[r]]))[0]))
+        yj, vj = yy[pp], vv[pp]
+        scale = float(np.sqrt(np.mean(vj) + np.var(yj)))
+        lower[r], upper[r], zero[r] = _interval_ends(prof, float(tau_hat[r]), crit_min, scale, cutoff)
+    return TauInterval(tau=tau_hat, lower=lower, upper=upper, zero_inside=zero, level=float(level), method=method)
 
 
 def _meta_hier_bayes(y, v, present, prior: MetaPrior, level):

@@ -40,6 +40,14 @@ Degenerate data have defined answers (``status`` codes):
   the grand mean.
 
 The codes take precedence in the order NOT_IDENTIFIED, CONSTANT, ZERO_WITHIN.
+
+Confidence intervals for tau (``tau_interval``) invert the profile restricted likelihood: with
+``p(tau)`` the REML criterion at tau minimised over sigma^2 (``profile_criterion``), the interval
+is ``{tau >= 0 : p(tau) - p(tau^) <= chi2_1(level)}`` (its hull, should the set not be one
+piece), with lower end 0 when tau = 0 is inside (the data cannot rule it out). ``method="ML"``
+profiles the ML deviance instead: that is what lme4's ``confint(fit, method = "profile")``
+gives for the random effect's SD (``.sig01``), for an ML fit and for a REML fit alike (lme4 1.1.31
+profiles the deviance of a REML fit too; tests/test_tau_interval.py).
 """
 
 from __future__ import annotations
@@ -61,6 +69,9 @@ __all__ = [
     "fit_varcomp",
     "boundary_test",
     "data_status",
+    "TauInterval",
+    "profile_criterion",
+    "tau_interval",
 ]
 
 OK, ZERO_WITHIN, CONSTANT, NOT_IDENTIFIED = 0, 1, 2, 3
@@ -361,3 +372,168 @@ def fit_varcomp(stats: SuffStats, method: str = "REML") -> VarComp:
         status=status,
         method=method,
     )
+
+
+# ----------------------------------------------------------------------------------------------
+# confidence intervals for tau by the profile restricted likelihood
+
+
+@dataclass(frozen=True)
+class TauInterval:
+    """Profile-likelihood confidence intervals for tau of R datasets (each field shape (R,)).
+
+    ``lower`` is 0 where tau = 0 lies inside the interval (``zero_inside``); both ends are NaN
+    where the fit has no interval (a status other than OK). ``tau`` is the fit's tau^.
+    """
+
+    tau: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    zero_inside: np.ndarray
+    level: float
+    method: str = "REML"
+
+
+def _chi2_cutoff(level: float) -> float:
+    from scipy import stats as sps
+
+    if not 0.0 < float(level) < 1.0:
+        raise ValueError(f"level must be in (0, 1), not {level!r}")
+    return float(sps.chi2.ppf(float(level), 1))
+
+
+def _sigma2_profile(n, ybar, ssw, t, method):
+    """min over sigma^2 > 0 of the criterion at tau^2 = t (an array), for one dataset with
+    group sizes ``n`` and means ``ybar`` (1-D, every group present) and within-group SS ``ssw``.
+
+    The criterion in (s = sigma^2, t), with D_j = s + n_j t and w_j = n_j / D_j::
+
+        F = sum log D_j + (N - J) log s + [log sum w_j] + SSW / s + sum w_j (ybar_j - mu)^2 + c
+
+    (the bracket for REML only; c = (N - 1) log 2 pi for REML, N log 2 pi for ML). Its minimum
+    in s is where dF/ds changes sign, found by bisection in log s: s dF/ds < 0 below
+    SSW / N, and it is positive for large s (to 1e-9 in log s). Returns (criterion, sigma^2) at every t.
+    """
+    t = np.asarray(t, dtype=float)[..., None]
+    N, J = float(n.sum()), n.size
+    reml = method == "REML"
+
+    def parts(s):
+        D = s[..., None] + n * t
+        w = n / D
+        S = w.sum(axis=-1)
+        mu = (w * ybar).sum(axis=-1) / S
+        d = ybar - mu[..., None]
+        return D, w, S, d
+
+    def slope(s):  # s dF/ds
+        D, w, S, d = parts(s)
+        r = s[..., None] / D
+        out = r.sum(axis=-1) + (N - J) - ssw / s - (w * r * d * d).sum(axis=-1)
+        if reml:
+            out = out - (w * r).sum(axis=-1) / S
+        return out
+
+    base = (ssw + float((n * (ybar - ybar.mean()) ** 2).sum())) / max(N - 1.0, 1.0)
+    shape = t.shape[:-1]
+    lo = np.full(shape, 0.5 * ssw / N)
+    hi = np.full(shape, max(base, ssw / max(N - J, 1.0), 1e-300) * 4.0)
+    for _ in range(200):  # widen until the slope is positive at hi
+        up = slope(hi) <= 0
+        if not up.any():
+            break
+        hi = np.where(up, hi * 16.0, hi)
+    a, b = np.log(lo), np.log(hi)
+    for _ in range(200):
+        m = 0.5 * (a + b)
+        neg = slope(np.exp(m)) < 0
+        a = np.where(neg, m, a)
+        b = np.where(neg, b, m)
+        if np.all(b - a <= 1e-9):  # the criterion is flat there: an error of 1e-9 in log s is 1e-18 in it
+            break
+    s = np.exp(0.5 * (a + b))
+    D, w, S, d = parts(s)
+    crit = np.log(D).sum(axis=-1) + (N - J) * np.log(s) + ssw / s + (w * d * d).sum(axis=-1)
+    if reml:
+        crit = crit + np.log(S) + (N - 1.0) * _LOG_2PI
+    else:
+        crit = crit + N * _LOG_2PI
+    return crit, s
+
+
+def profile_criterion(stats: SuffStats, tau, method: str = "REML") -> np.ndarray:
+    """The REML criterion (or ML deviance) at each ``tau`` minimised over sigma^2: shape (R, T)
+    for ``tau`` of shape (T,) (the same values for every dataset) or (R, T).
+
+    At the fit's tau^ it is the fit's ``crit``; at tau = 0 sigma^2 is SST / (N - 1) (REML).
+    Defined for datasets of status OK (SSW > 0); NaN for the others.
+    """
+    if method not in ("REML", "ML"):
+        raise ValueError(f"method must be 'REML' or 'ML', not {method!r}")
+    tau = np.asarray(tau, dtype=float)
+    tau = np.broadcast_to(tau, (stats.R, tau.shape[-1])) if tau.ndim <= 1 else tau
+    out = np.full(tau.shape, np.nan)
+    status = data_status(stats)
+    for r in np.flatnonzero(status == OK):
+        keep = stats.n[r] > 0
+        out[r] = _sigma2_profile(stats.n[r][keep], stats.ybar[r][keep], float(stats.ssw[r]), tau[r] ** 2, method)[0]
+    return out
+
+
+def _interval_ends(prof, tau_hat: float, crit_min: float, scale: float, cutoff: float):
+    """(lower, upper, zero_inside) of ``{tau >= 0 : prof(tau) - crit_min <= cutoff}``'s hull.
+
+    ``prof`` maps a 1-D array of tau to the criterion. A grid (0, tau^ and 121 points evenly
+    spaced in log tau from 1e-6 to 400 times ``scale``, extended upwards while its last point is
+    inside) finds the outermost points inside; each end is then the root of
+    ``prof - crit_min - cutoff`` between that point and its outside neighbour (Brent's method).
+    """
+    from scipy import optimize
+
+    scale = scale if scale > 0 and np.isfinite(scale) else 1.0
+    top = np.log(400.0)
+    while True:
+        grid = np.unique(np.concatenate([[0.0, tau_hat], scale * np.exp(np.linspace(np.log(1e-6), top, 121))]))
+        excess = prof(grid) - crit_min - cutoff
+        inside = np.flatnonzero(excess <= 0)
+        if inside.size == 0:  # cannot happen at tau^; guard against a criterion that is NaN there
+            return np.nan, np.nan, False
+        if inside[-1] < grid.size - 1 or top > np.log(1e12):
+            break
+        top += np.log(400.0)
+    i, k = inside[0], inside[-1]
+
+    def g(x):
+        return float(prof(np.array([x]))[0]) - crit_min - cutoff
+
+    lower = 0.0 if i == 0 else optimize.brentq(g, grid[i - 1], grid[i], xtol=1e-14, rtol=1e-13)
+    upper = np.inf if k == grid.size - 1 else optimize.brentq(g, grid[k], grid[k + 1], xtol=1e-14, rtol=1e-13)
+    return lower, upper, bool(i == 0)
+
+
+def tau_interval(stats: SuffStats, level: float = 0.95, method: str = "REML", fit: VarComp | None = None) -> TauInterval:
+    """Profile-likelihood confidence intervals for tau, one per dataset (a loop over datasets).
+
+    ``{tau : p(tau) - p(tau^) <= chi2_1(level)}`` with ``p`` = ``profile_criterion`` (sigma^2
+    profiled out at each tau) and ``p(tau^)`` the fit's criterion; the lower end is 0 when
+    ``p(0)`` is within the cutoff (``zero_inside``). Should the set have several pieces (a
+    criterion with two minima), the interval is their hull. ``fit`` is ``fit_varcomp(stats,
+    method)`` if already computed. NaN ends for datasets of a status other than OK.
+    """
+    cutoff = _chi2_cutoff(level)
+    vc = fit if fit is not None else fit_varcomp(stats, method)
+    R = stats.R
+    lower, upper = np.full(R, np.nan), np.full(R, np.nan)
+    zero = np.zeros(R, dtype=bool)
+    tau_hat = np.sqrt(vc.tau2)
+    for r in np.flatnonzero(vc.status == OK):
+        keep = stats.n[r] > 0
+        n, yb, ssw = stats.n[r][keep], stats.ybar[r][keep], float(stats.ssw[r])
+
+        def prof(tau, n=n, yb=yb, ssw=ssw):
+            return _sigma2_profile(n, yb, ssw, np.asarray(tau) ** 2, method)[0]
+
+        crit_min = min(float(vc.crit[r]), float(prof(np.array([tau_hat[r]]))[0]))
+        scale = float(np.sqrt(max(np.var(yb), ssw / max(n.sum() - n.size, 1.0) / n.mean())))
+        lower[r], upper[r], zero[r] = _interval_ends(prof, float(tau_hat[r]), crit_min, scale, cutoff)
+    return TauInterval(tau=tau_hat, lower=lower, upper=upper, zero_inside=zero, level=float(level), method=method)
