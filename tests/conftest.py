@@ -58,3 +58,22 @@ def simulate():
         return y, means, suffstats_from_array(y, cell.sizes)
 
     return _simulate
+
+
+@pytest.fixture(scope="session")
+def summary_table(tmp_path_factory):
+    """``summary_table(rows)``: a summary table as the study stores and reads it, from a few rows
+    (dicts): every column of ``measures.SUMMARY_COLUMNS`` (NaN where the rows lack it), written
+    to CSV as the tables are and read back by ``tables.summary_frame``."""
+    import pandas as pd
+
+    from shrinkstudy.measures import SUMMARY_COLUMNS
+    from shrinkstudy.tables import summary_frame
+
+    def build(rows) -> pd.DataFrame:
+        table = pd.DataFrame(rows).reindex(columns=list(SUMMARY_COLUMNS))
+        path = tmp_path_factory.mktemp("tables") / "summary.csv"
+        table.to_csv(path, index=False, float_format="%.10g")
+        return summary_frame(path)
+
+    return build

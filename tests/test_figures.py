@@ -15,17 +15,11 @@ from scipy import stats as sps
 from shrinkstudy import figures
 from shrinkstudy.design import Cell
 from shrinkstudy.estimators import Truth, fit_estimators
+from shrinkstudy.measures import SUMMARY_COLUMNS
 # the estimators of the synthetic summaries below (the figures draw whatever rows they are given)
 ESTIMATORS = ("raw", "pooled", "blup", "varmatch", "bayesglm", "hier_bayes", "james_stein", "oracle")
 from shrinkstudy.seed_example import seed_example
 from shrinkstudy.simulate import simulate_reps, suffstats_from_array
-
-SUMMARY_COLUMNS = [
-    "cell", "block", "J", "design", "balanced", "n", "N", "sigma", "tau", "mu", "estimator", "groups",
-    "reps", "failures", "mse", "mse_mcse", "bias", "bias_mcse", "empse", "empse_mcse", "rel_mse",
-    "rel_mse_mcse", "spread", "spread_mcse", "coverage", "coverage_mcse", "width", "width_mcse",
-    "boundary_share", "boundary_share_mcse", "raw_risk", "oracle_risk", "p_boundary_theory",
-]  # fmt: skip
 
 INTERVALS = ("raw", "blup", "hier_bayes", "oracle")
 
@@ -111,7 +105,7 @@ def figures_free_boundary(J, n, sigma, tau):
     return sps.f.cdf(1.0 / (1.0 + n * tau**2 / sigma**2), J - 1, J * n - J)
 
 
-def synthetic_summary(Js=(3, 6), ns=(2, 5, 20), sigmas=(1.0, 5.0), seed_sigmas=(2.5, 5.0)) -> pd.DataFrame:
+def synthetic_rows(Js=(3, 6), ns=(2, 5, 20), sigmas=(1.0, 5.0), seed_sigmas=(2.5, 5.0)) -> list[dict]:
     rng = np.random.default_rng(1)
     rows = []
     for J in Js:
@@ -120,16 +114,13 @@ def synthetic_summary(Js=(3, 6), ns=(2, 5, 20), sigmas=(1.0, 5.0), seed_sigmas=(
                 rows += _rows_of_cell(Cell((n,) * J, sigma, 1.0, 0.0, block="balanced"), "balanced", rng)
     for sigma in seed_sigmas:
         rows += _rows_of_cell(Cell((100,) * 6 + (2,) * 6, sigma, 1.0, 0.0, block="seed"), "seed", rng)
-    df = pd.DataFrame(rows)
-    return df[SUMMARY_COLUMNS]
+    return rows
 
 
 @pytest.fixture(scope="module")
-def summary(tmp_path_factory) -> pd.DataFrame:
+def summary(summary_table) -> pd.DataFrame:
     """The synthetic table, written to CSV and read back as the scripts do."""
-    path = tmp_path_factory.mktemp("tables") / "summary.csv"
-    synthetic_summary().to_csv(path, index=False, float_format="%.10g")
-    return figures.read_summary(path)
+    return summary_table(synthetic_rows())
 
 
 def _table_rows(summary, data, columns, keys=("cell", "estimator")):
@@ -286,9 +277,28 @@ def test_spread_coverage_boundary_figures(summary, tmp_path):
     _saved(fig, tmp_path, "boundary")
 
 
+def test_figures_read_their_axis_labels_from_the_measures(summary, monkeypatch):
+    """Each figure's y label is its measure's entry (``measures.MEASURES``) unless its catalog
+    entry gives one: change the entry and the figure follows."""
+    from shrinkstudy import measures
+    from shrinkstudy.figures import catalog
+
+    assert catalog.figure("relmse_by_n").ylabel == "MSE / MSE(raw)" == measures.MEASURES_BY_NAME["rel_mse"].label
+    assert catalog.figure("spread").ylabel == "spread ratio: SD(estimates) / SD(true means)"
+    assert catalog.figure("worlds_relmse").ylabel == "relative MSE (MSE / MSE of the raw means)"
+    for name, entry in (("spread", "spread"), ("coverage", "coverage")):
+        changed = measures.MEASURES_BY_NAME[entry]._replace(axis=f"my {entry}")
+        monkeypatch.setitem(measures.MEASURES_BY_NAME, entry, changed)
+        assert getattr(figures, f"plot_{name}")(summary).get_supylabel() == f"my {entry}"
+    changed = measures.MEASURES_BY_NAME["mse"]._replace(label="squared error")
+    monkeypatch.setitem(measures.MEASURES_BY_NAME, "mse", changed)
+    ylabels = {ax.get_ylabel() for ax in figures.plot_group_size_mse(summary).axes} - {""}
+    assert ylabels == {"squared error, groups of n=2", "squared error, groups of n=100"}
+
+
 def test_data_functions_take_the_tables_in_memory_dtypes(summary):
     """As written by the measures module: nullable Int64 n, string columns, a level column."""
-    table = synthetic_summary().astype(
+    table = pd.DataFrame(synthetic_rows()).reindex(columns=list(SUMMARY_COLUMNS)).astype(
         {"n": "Int64", "cell": "str", "design": "str", "estimator": "str", "groups": "str"}
     )
     table["level"] = 0.95
@@ -301,9 +311,9 @@ def test_data_functions_take_the_tables_in_memory_dtypes(summary):
     assert any(np.allclose(line.get_ydata(), 0.95) for line in fig.axes[0].get_lines())
 
 
-def test_figures_from_a_minimal_table():
+def test_figures_from_a_minimal_table(summary_table):
     """One balanced cell and one unbalanced: every figure still draws."""
-    table = synthetic_summary(Js=(3,), ns=(2,), sigmas=(5.0,), seed_sigmas=(5.0,))
+    table = summary_table(synthetic_rows(Js=(3,), ns=(2,), sigmas=(5.0,), seed_sigmas=(5.0,)))
     for plot in (
         figures.plot_relmse_by_n,
         figures.plot_nested_loop,
@@ -315,9 +325,9 @@ def test_figures_from_a_minimal_table():
         _drawn(plot(table))
 
 
-def test_figures_without_their_cells_say_so():
+def test_figures_without_their_cells_say_so(summary_table):
     """A study with no balanced (or no unbalanced) cells still gets every figure file."""
-    table = synthetic_summary(Js=(3,), ns=(2,), sigmas=(5.0,), seed_sigmas=(5.0,))
+    table = summary_table(synthetic_rows(Js=(3,), ns=(2,), sigmas=(5.0,), seed_sigmas=(5.0,)))
     balanced_only, unbalanced_only = table[table["balanced"]], table[~table["balanced"]]
     fig = figures.plot_group_size_mse(balanced_only)
     assert "no unbalanced cells" in fig.axes[0].texts[0].get_text()
@@ -488,14 +498,14 @@ def test_figure_cache_copies_what_drawing_gives_and_redraws_on_change(summary, t
 
 
 def test_the_figures_package_loads_matplotlib_only_for_figures():
-    """The report's HTML pages and ``read_summary`` come without matplotlib (half a second a job);
+    """The report's HTML pages come without matplotlib (half a second a job);
     every public name still resolves."""
     import subprocess
     import sys
 
     code = (
         "import sys\n"
-        "from shrinkstudy.figures import read_summary, summary_html, text_html\n"
+        "from shrinkstudy.figures import summary_html, text_html\n"
         "assert 'matplotlib' not in sys.modules\n"
         "from shrinkstudy import figures\n"
         "assert all(getattr(figures, n) is not None for n in figures.__all__)\n"

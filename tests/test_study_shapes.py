@@ -79,9 +79,9 @@ def mine(project):
 
 @pytest.fixture(scope="module")
 def summary(mine):
-    from shrinkstudy import figures
+    from shrinkstudy import tables
 
-    return figures.read_summary(mine[2] / "tables" / "summary.csv")
+    return tables.read_summary(mine[2] / "tables" / "summary.csv")
 
 
 def _visible_points(fig) -> dict:
@@ -530,7 +530,7 @@ class Shape:
     def __init__(self, repo: Path, name: str):
         import copy
 
-        from shrinkstudy import figures, registry
+        from shrinkstudy import registry, tables
         from shrinkstudy.captions import figure_captions
         from shrinkstudy.config import load_study
 
@@ -538,7 +538,7 @@ class Shape:
             (repo / "examples" / "known_interval.py").write_text(INTERVAL_PLUGIN)
         self.name, self.repo, self.study = name, repo, _shape_study(name)
         self.config, self.results = run_study(repo, name, self.study)
-        self.summary = figures.read_summary(self.results / "tables" / "summary.csv")
+        self.summary = tables.read_summary(self.results / "tables" / "summary.csv")
         loaded = load_study(copy.deepcopy(self.study), root=repo)
         self.cells = list(loaded.cells)
         self.estimators = [e.name for e in loaded.estimators]

@@ -97,11 +97,9 @@ def worlds_summary(Js=(12, 48), with_worlds=True) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def summary(tmp_path_factory) -> pd.DataFrame:
+def summary(summary_table) -> pd.DataFrame:
     """The synthetic table, written to CSV and read back as the scripts do."""
-    path = tmp_path_factory.mktemp("tables") / "summary.csv"
-    worlds_summary().to_csv(path, index=False, float_format="%.10g")
-    return figures.read_summary(path)
+    return summary_table(worlds_summary().to_dict("records"))
 
 
 DATA = {

@@ -5,9 +5,11 @@
 cells it draws and the estimators drawn, and every cell or estimator of the study it leaves out,
 with the reason (another figure draws it, it is the reference line, it has no interval ...). Which
 cells and estimators a figure draws is decided as the figures decide it, from the config alone
-(the cells' worlds and designs, the registry entries of the study's estimators, and
-``registry.figure_estimators``, which the figures call too), so the captions exist before any
-result does. No estimator, block or cell the study does not have is named.
+(the cells' worlds and designs, the registry entries of the study's estimators, each figure's
+entry in ``figures.catalog``: its cells and its estimators function, which its ``*_data`` calls
+too, and the entry of its measure in ``measures.MEASURES``: which estimators have it, its label,
+which way is better), so the captions exist before any result does. No estimator, block or cell
+the study does not have is named.
 
 Plain Python: no pandas, no matplotlib (the workflow imports this module when it starts).
 """
@@ -67,12 +69,19 @@ def _present(estimators: Sequence[Estimator], cells: Sequence[Cell]) -> list[str
     return [e.name for e in estimators if e.applies != "balanced" or balanced]
 
 
+def _having(fig: catalog.Figure, estimators: Sequence[Estimator]) -> set[str]:
+    """The estimators that have figure ``fig``'s measure (its entry in ``measures.MEASURES``)."""
+    return {e.name for e in estimators if fig.measure is None or fig.measure_entry.has(e)}
+
+
 def drawn_estimators(name: str, estimators: Sequence[Estimator], cells: Sequence[Cell]) -> list[str]:
-    """The estimators figure ``name`` draws in ``cells`` (its ``drawn_cells``), in table order, as
-    its ``*_data`` picks them with the defaults of the workflow (no ``estimators`` keyword)."""
+    """The estimators figure ``name`` draws in ``cells`` (its ``drawn_cells``), in table order: its
+    catalog entry's (``Figure.drawn_estimators``, which its ``*_data`` calls too, with the defaults
+    of the workflow) of those that have its measure."""
     if not cells:
         return []
-    return catalog.figure(name).drawn_estimators(_present(estimators, cells), estimators)
+    fig = catalog.figure(name)
+    return fig.drawn_estimators(_present(estimators, cells), _having(fig, estimators))
 
 
 # --- words ------------------------------------------------------------------------------------
@@ -183,17 +192,21 @@ def _not_drawn(name: str, drawn: Sequence[str], estimators: Sequence[Estimator],
     if not left or name == "boundary":
         return []
     present = set(_present(estimators, cells))
+    fig = catalog.figure(name)
+    having = _having(fig, estimators)
+    measure = fig.measure
     reasons: dict[str, list[str]] = {}
 
     def why(e: Estimator) -> str:
         if e.name not in present:
             return "applies to balanced cells only"
-        if e.name == "raw" and name in ("relmse_by_n", "nested_loop", "worlds_relmse"):
+        if e.name == "raw" and measure == "rel_mse":
             return "the reference line at 1"
         if e.name == "pooled" and name in ("spread", "worlds_relmse"):
             return "spread 0" if name == "spread" else "far above the others: in the tables"
-        if name in ("coverage", "worlds_coverage") and not e.has_interval:
-            return "no interval"
+        if e.name not in having:
+            lacks = fig.measure_entry
+            return "no interval" if lacks.estimators == "intervals" else f"no {lacks.label}"
         if name == "worlds_coverage":
             return "intervals drawn in the balanced cells' coverage figure and the tables"
         if e.interval_of is not None:
@@ -228,12 +241,23 @@ def _empty(what: str, name: str, cells) -> str:
 # --- the captions -----------------------------------------------------------------------------
 
 
+def _measure(name: str):
+    """The entry of the measure figure ``name`` plots (``measures.MEASURES``)."""
+    return catalog.figure(name).measure_entry
+
+
+def _beats(name: str) -> str:
+    """Which side of its reference line an estimator beats it on (its measure's ``better``)."""
+    return {"lower": "Below", "higher": "Above"}[_measure(name).better]
+
+
+
 def _relmse_by_n(config, cells, drawn, labels) -> str:
     text = (
         "Relative MSE (MSE of the estimator / MSE of the raw means, per group, averaged over the J "
         f"groups and over {_reps(config)}) against the group size n, in the {_cells(len(cells))} of "
-        f"the normal world with equal group sizes: {_columns_J(cells)}, {_rows(cells)}. Below the "
-        f"line at 1 an estimator beats the raw means. Drawn: {_est(drawn, labels)}."
+        f"the normal world with equal group sizes: {_columns_J(cells)}, {_rows(cells)}. {_beats('relmse_by_n')} "
+        f"the line at 1 an estimator beats the raw means. Drawn: {_est(drawn, labels)}."
     )
     if "oracle" in drawn:
         text += (" The oracle (grey dashed: the posterior mean with the true mu, tau and sigma) is the "
@@ -265,7 +289,7 @@ def _nested_loop(config, cells, drawn, labels) -> str:
 def _group_size_mse(config, cells, drawn, labels) -> str:
     designs = ", ".join(dict.fromkeys(c.design for c in cells))
     text = (
-        f"MSE per group, by group-size class, in the {_cells(len(cells))} of the normal world with "
+        f"{_measure('group_size_mse').label} per group, by group-size class, in the {_cells(len(cells))} of the normal world with "
         f"unequal group sizes (design {designs}), one column per cell, one row per size class, each row "
         f"on its own scale. Bars: MSE of each estimator over {_reps(config)}, with +-1.96 Monte Carlo "
         f"SE and the value above. Drawn: {_est(drawn, labels)}."
@@ -278,7 +302,7 @@ def _group_size_mse(config, cells, drawn, labels) -> str:
 
 def _spread(config, cells, drawn, labels) -> str:
     text = (
-        "Spread ratio: the root-mean-square spread of an estimator's J estimates over the datasets, "
+        f"{_measure('spread').label.capitalize()}: the root-mean-square spread of an estimator's J estimates over the datasets, "
         "divided by that of the J true means, sqrt(sum var_j(estimates) / sum var_j(true means)), in the "
         f"{_cells(len(cells))} of the normal world with equal group sizes ({_columns_J(cells)}, "
         f"{_rows(cells)}; +-1.96 Monte Carlo SE; log scale). The line at 1 is the right spread. Drawn: "
@@ -309,7 +333,8 @@ def _boundary(config, cells, drawn, labels) -> str:
 def _coverage(config, cells, drawn, labels) -> str:
     level = _num(config["level"])
     text = (
-        f"Coverage of the {level} intervals for the group means in the {_cells(len(cells))} of the normal "
+        f"{_measure('coverage').label.capitalize()} of the {level} intervals for the group means in the "
+        f"{_cells(len(cells))} of the normal "
         f"world with equal group sizes ({_columns_J(cells)}, {_rows(cells)}; +-1.96 Monte Carlo SE). "
         f"Drawn: {_est(drawn, labels)}. The horizontal line is the nominal level."
     )
@@ -360,7 +385,7 @@ def _worlds_w1(config, cells, drawn, labels) -> str:
     text = (
         "Histogram accuracy: the Wasserstein-1 distance between the J estimates and the J true means of a "
         "dataset (the mean absolute difference of their sorted values), averaged over the replications "
-        f"(+-1.96 Monte Carlo SE; lower is a truer histogram of the group means), in {_worlds_intro(cells)}. "
+        f"(+-1.96 Monte Carlo SE; {_measure('worlds_w1').better} is a truer histogram of the group means), in {_worlds_intro(cells)}. "
         f"Drawn: {_est(drawn, labels)}." + _oracles(drawn)
     )
     if {"oracle", "oracle_linear"} & set(drawn):
@@ -371,7 +396,8 @@ def _worlds_w1(config, cells, drawn, labels) -> str:
 def _worlds_coverage(config, cells, drawn, labels) -> str:
     level = _num(config["level"])
     text = (
-        f"Coverage of the {level} intervals for the group means in {_worlds_intro(cells)} (+-1.96 Monte "
+        f"{_measure('worlds_coverage').label.capitalize()} of the {level} intervals for the group means in "
+        f"{_worlds_intro(cells)} (+-1.96 Monte "
         f"Carlo SE; over all groups and replications). Drawn: {_est(drawn, labels)}."
     )
     if "oracle" in drawn:

@@ -444,6 +444,11 @@ class Measure(NamedTuple):
     def axis_label(self) -> str:
         return self.axis or self.label
 
+    def has(self, estimator) -> bool:
+        """Whether ``estimator`` (a registry entry) has the measure: an estimator without an
+        interval has no measure of the ``intervals``."""
+        return self.estimators != "intervals" or estimator.has_interval
+
 
 _MEAN_SE = "sd(x, ddof=1) / sqrt(R)"
 
@@ -476,7 +481,8 @@ MEASURES: tuple[Measure, ...] = (
     Measure("width", "interval width", "mean_i (mean interval width)", _MEAN_SE, mcse_mean, "",
             estimators="intervals", losses=("width",), statistic=interval_width),
     Measure("boundary_share", "share of fits with tau^2^ = 0", "share of fits with tau^2^ = 0",
-            "sqrt(p (1 - p) / R)", mcse_proportion, "", estimators="fit", summarise=fit_share, precision=""),
+            "sqrt(p (1 - p) / R)", mcse_proportion, "", estimators="fit", summarise=fit_share, precision="",
+            axis="share of fits with τ² estimate = 0"),
 )
 #: The measures by name.
 MEASURES_BY_NAME: dict[str, Measure] = {m.name: m for m in MEASURES}

@@ -25,7 +25,7 @@ Modules (every public name is re-exported here: ``figures.plot_boundary``, ...):
 
 * ``style``: sizes, rc settings, per-estimator styles (from ``shrinkstudy.registry``), the seed's
   colours, legends, ``save_figure``;
-* ``summary``: ``read_summary``;
+* ``summary``: the summary's rows held to the tables' types (``tables.read_summary`` reads them);
 * ``facets``: helpers shared by several figures (rows, scenario labels, log axes, the small
   multiples by n);
 * one module per study figure, each with its ``*_data`` and ``plot_*``: ``relmse_by_n``,
@@ -45,7 +45,7 @@ import importlib
 from . import catalog
 
 # Every public name, as "module:name", loaded from its module on first use (PEP 562), so that a
-# job that needs only the HTML pages or ``read_summary`` does not import matplotlib (half a
+# job that needs only the HTML pages does not import matplotlib (half a
 # second). The workflow's import scan follows these references (as it follows the estimator
 # registry's): a figure module's change reruns the jobs that use the package.
 _PUBLIC = (
@@ -55,7 +55,6 @@ _PUBLIC = (
     "shrinkstudy.figures.style:DOUBLE",
     "shrinkstudy.figures.style:ESTIMATOR_STYLE",
     "shrinkstudy.figures.style:SEED_COLOURS",
-    "shrinkstudy.figures.summary:read_summary",
     "shrinkstudy.figures.style:save_figure",
     "shrinkstudy.figures.style:estimator_order",
     "shrinkstudy.figures.boundary:boundary_probability",

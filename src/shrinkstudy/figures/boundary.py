@@ -9,10 +9,14 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from ..measures import boundary_probability
-from .facets import _balanced_all, _n_axis, _scenario_key, _scenario_labels
+from .catalog import figure
+from .facets import _cell_rows, _n_axis, _scenario_key, _scenario_labels
 from .style import DOUBLE, MCSE_Z, SINGLE, _placeholder, _styled
 
 __all__ = ["boundary_data", "boundary_probability", "plot_boundary"]
+
+#: Its catalog entry: the cells it draws, its measure.
+FIGURE = figure("boundary")
 
 
 def boundary_data(summary: pd.DataFrame, estimator: str = "blup") -> pd.DataFrame:
@@ -24,7 +28,7 @@ def boundary_data(summary: pd.DataFrame, estimator: str = "blup") -> pd.DataFram
     finite share. Returns columns cell, J, n, N, sigma, tau, mu, boundary_share,
     boundary_share_mcse, p_boundary_theory, one row per cell, ordered by sigma, tau, mu, J, n.
     """
-    df = _balanced_all(summary)
+    df = _cell_rows(summary, FIGURE)
     df = df[np.isfinite(df["boundary_share"])]
     df = df.assign(_first=(df["estimator"] != estimator).astype(int))
     df = df.sort_values(["cell", "_first"], kind="stable").drop_duplicates("cell")
@@ -81,7 +85,7 @@ def plot_boundary(summary: pd.DataFrame, width: float = DOUBLE) -> Figure:
         ax.set_title(labels[key])
         ax.set_xlabel("n per group")
         ax.set_ylim(-0.02, 1.0)
-    axes[0].set_ylabel("share of fits with τ² estimate = 0")
+    axes[0].set_ylabel(FIGURE.ylabel)
     handles = [Line2D([], [], color=colours[J], marker="o", lw=0.9, label=f"J = {J}") for J in Js]
     handles.append(Line2D([], [], color="0.3", lw=0.9, label="F probability"))
     handles.append(Line2D([], [], color="0.3", marker="o", linestyle="none", label="simulated"))

@@ -6,19 +6,22 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from .facets import _balanced_all, _facet_by_n, _pick, _sort_rows
+from .catalog import figure
+from .facets import _cell_rows, _drawn, _facet_by_n, _sort_rows
 from .style import DOUBLE, _placeholder, _styled, estimator_order
 
 __all__ = ["coverage_data", "plot_coverage"]
+
+#: Its catalog entry: the cells and estimators it draws, its measure.
+FIGURE = figure("coverage")
 
 
 def coverage_data(summary: pd.DataFrame, estimators=None) -> pd.DataFrame:
     """Coverage of the intervals in the balanced cells, by n: the rows plotted by
     ``plot_coverage``. Returns columns cell, J, n, sigma, tau, mu, estimator, coverage,
     coverage_mcse."""
-    df = _balanced_all(summary)
-    chosen = _pick(df, estimators, intervals=True)
-    df = df[df["estimator"].isin(chosen) & np.isfinite(df["coverage"])]
+    df = _cell_rows(summary, FIGURE)
+    df = df[df["estimator"].isin(_drawn(FIGURE, df, estimators)) & np.isfinite(df["coverage"])]
     cols = ["cell", "J", "n", "sigma", "tau", "mu", "estimator", "coverage", "coverage_mcse"]
     return _sort_rows(df[cols], ["J", "sigma", "tau", "mu", "n"])
 
@@ -40,7 +43,7 @@ def plot_coverage(summary: pd.DataFrame, level: float | None = None, estimators=
         "coverage",
         "coverage_mcse",
         estimators=ests,
-        ylabel="coverage",
+        ylabel=FIGURE.ylabel,
         log_y=False,
         reference=float(level),
         ref_label=f"nominal {float(level):g}",

@@ -30,12 +30,29 @@ def _fmt(x) -> str:
     return f"{x:g}"
 
 
-def _pick(df: pd.DataFrame, estimators, default_exclude=(), *, intervals: bool = False) -> list[str]:
-    """The estimators to draw, in the study's order: those asked for that ``df`` has. Default:
-    every one in ``df`` but ``default_exclude``; when ``df`` holds every built-in estimator (the
-    default list), those of them the registry draws by default (in a figure of the ``intervals``
-    or not). ``registry.figure_estimators``, which the captions read too."""
-    return registry.figure_estimators(df["estimator"].unique(), estimators, default_exclude, intervals=intervals)
+def _cell_rows(summary: pd.DataFrame, fig) -> pd.DataFrame:
+    """The summary's rows of the cells figure ``fig`` (its catalog entry) draws, its ``cells``:
+    the balanced cells of the normal world over all their groups, the unbalanced ones by
+    group-size class, or the cells outside the normal world with their matching normal-world
+    cells (as ``captions.drawn_cells`` selects the study's cells)."""
+    if fig.cells == "worlds":
+        from .worlds_facets import _worlds_rows
+
+        return _worlds_rows(summary)
+    if fig.cells == "balanced":
+        return _balanced_all(summary)
+    if fig.cells == "unbalanced":
+        df = _normalise(summary)
+        return df[~df["balanced"] & (df["groups"] != "all") & normal_world(df)]
+    raise KeyError(fig.cells)
+
+
+def _drawn(fig, rows: pd.DataFrame, asked=None) -> list[str]:
+    """The estimators figure ``fig`` draws of its cells' ``rows``: its catalog entry's
+    (``Figure.drawn_estimators``, which its caption calls too), of those with a finite value of
+    its measure; ``asked``: those asked for."""
+    having = set(rows.loc[np.isfinite(rows[fig.measure].astype(float)), "estimator"])
+    return fig.drawn_estimators(rows["estimator"].unique(), having, asked)
 
 
 def _balanced_all(summary: pd.DataFrame) -> pd.DataFrame:

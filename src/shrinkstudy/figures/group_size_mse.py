@@ -6,12 +6,14 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from .facets import _SYMBOL, _fmt, _pick, _sort_rows, _varying
+from .catalog import figure
+from .facets import _SYMBOL, _cell_rows, _drawn, _fmt, _sort_rows, _varying
 from .style import DOUBLE, MCSE_Z, SINGLE, _placeholder, _style, _styled, estimator_order
-from ..tables import normal_world
-from .summary import _normalise
 
 __all__ = ["group_size_mse_data", "plot_group_size_mse"]
+
+#: Its catalog entry: the cells and estimators it draws, its measure.
+FIGURE = figure("group_size_mse")
 
 
 def group_size_mse_data(summary: pd.DataFrame, estimators=None) -> pd.DataFrame:
@@ -21,10 +23,8 @@ def group_size_mse_data(summary: pd.DataFrame, estimators=None) -> pd.DataFrame:
     Returns columns cell, design, sigma, tau, mu, groups ('n=2', 'n=100', ...), size (the class's
     n), estimator, mse, mse_mcse, ordered by cell, size class, estimator.
     """
-    df = _normalise(summary)
-    df = df[~df["balanced"] & (df["groups"] != "all") & normal_world(df)]
-    chosen = _pick(df, estimators) if len(df) else []
-    df = df[df["estimator"].isin(chosen) & np.isfinite(df["mse"])]
+    df = _cell_rows(summary, FIGURE)
+    df = df[df["estimator"].isin(_drawn(FIGURE, df, estimators)) & np.isfinite(df["mse"])]
     df = df.assign(size=df["groups"].str.extract(r"(\d+)", expand=False).astype(float))
     cols = ["cell", "design", "sigma", "tau", "mu", "groups", "size", "estimator", "mse", "mse_mcse"]
     return _sort_rows(df[cols], ["design", "sigma", "tau", "mu", "cell", "size"])
@@ -69,7 +69,7 @@ def plot_group_size_mse(summary: pd.DataFrame, estimators=None, width: float | N
             if i == 0:
                 ax.set_title(title)
             if j == 0:
-                ax.set_ylabel(f"MSE, groups of {g}")
+                ax.set_ylabel(f"{FIGURE.ylabel}, groups of {g}")
             ax.set_xticks(range(len(ests)), [_style(e)["label"] for e in ests], rotation=45,
                           ha="right", rotation_mode="anchor")
             ax.set_xlim(-0.6, len(ests) - 0.4)

@@ -7,10 +7,14 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from .facets import _SYMBOL, _balanced_all, _fmt, _log_axis_numbers, _pick, _sort_rows
+from .catalog import figure
+from .facets import _SYMBOL, _cell_rows, _drawn, _fmt, _log_axis_numbers, _sort_rows
 from .style import DOUBLE, MCSE_Z, _legend, _placeholder, _style, _styled, estimator_order
 
 __all__ = ["nested_loop_data", "plot_nested_loop"]
+
+#: Its catalog entry: the cells and estimators it draws, its measure.
+FIGURE = figure("nested_loop")
 
 
 def nested_loop_data(summary: pd.DataFrame, estimators=None, loop=("J", "n", "sigma")) -> pd.DataFrame:
@@ -23,12 +27,11 @@ def nested_loop_data(summary: pd.DataFrame, estimators=None, loop=("J", "n", "si
     Returns columns position (0, 1, ... in loop order), cell, J, n, sigma, tau, mu, estimator,
     rel_mse, rel_mse_mcse, ordered by estimator then position.
     """
-    df = _balanced_all(summary)
+    df = _cell_rows(summary, FIGURE)
     loop = list(loop) + [p for p in ("tau", "mu") if p not in loop and df[p].nunique() > 1]
     cells = df.drop_duplicates("cell").sort_values(loop + ["cell"], kind="stable")["cell"].tolist()
     position = {c: i for i, c in enumerate(cells)}
-    chosen = [e for e in _pick(df, estimators) if e != "raw"]
-    df = df[df["estimator"].isin(chosen) & np.isfinite(df["rel_mse"])]
+    df = df[df["estimator"].isin(_drawn(FIGURE, df, estimators)) & np.isfinite(df["rel_mse"])]
     df = df.assign(position=df["cell"].map(position).astype(int))
     cols = ["position", "cell", "J", "n", "sigma", "tau", "mu", "estimator", "rel_mse", "rel_mse_mcse"]
     return _sort_rows(df[cols], ["position"])
@@ -76,7 +79,7 @@ def plot_nested_loop(summary: pd.DataFrame, estimators=None, loop=("J", "n", "si
         top.set_ylim(max(min(lo, 1.0), 1e-3) / 1.15, max(hi, 1.0) * 1.15)
     top.set_yscale("log")
     _log_axis_numbers(top, "y")
-    top.set_ylabel("MSE / MSE(raw)")
+    top.set_ylabel(FIGURE.ylabel)
     outer = loop[0] if loop else None
     if outer in cells:
         change = np.flatnonzero(np.diff(cells[outer].to_numpy(float)) != 0) + 0.5

@@ -6,10 +6,14 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from .facets import _balanced_all, _facet_by_n, _pick, _sort_rows
+from .catalog import figure
+from .facets import _cell_rows, _drawn, _facet_by_n, _sort_rows
 from .style import DOUBLE, _placeholder, _styled, estimator_order
 
 __all__ = ["relmse_by_n_data", "plot_relmse_by_n"]
+
+#: Its catalog entry: the cells and estimators it draws, its measure.
+FIGURE = figure("relmse_by_n")
 
 
 def relmse_by_n_data(summary: pd.DataFrame, estimators=None) -> pd.DataFrame:
@@ -19,9 +23,8 @@ def relmse_by_n_data(summary: pd.DataFrame, estimators=None) -> pd.DataFrame:
     raw itself (1 by definition) is the reference line, not a row. Returns columns cell, J, n,
     sigma, tau, mu, estimator, rel_mse, rel_mse_mcse, ordered by estimator, J, sigma, tau, mu, n.
     """
-    df = _balanced_all(summary)
-    chosen = [e for e in _pick(df, estimators) if e != "raw"]
-    df = df[df["estimator"].isin(chosen) & np.isfinite(df["rel_mse"])]
+    df = _cell_rows(summary, FIGURE)
+    df = df[df["estimator"].isin(_drawn(FIGURE, df, estimators)) & np.isfinite(df["rel_mse"])]
     cols = ["cell", "J", "n", "sigma", "tau", "mu", "estimator", "rel_mse", "rel_mse_mcse"]
     return _sort_rows(df[cols], ["J", "sigma", "tau", "mu", "n"])
 
@@ -43,7 +46,7 @@ def plot_relmse_by_n(summary: pd.DataFrame, estimators=None, width: float = DOUB
         "rel_mse",
         "rel_mse_mcse",
         estimators=ests,
-        ylabel="MSE / MSE(raw)",
+        ylabel=FIGURE.ylabel,
         log_y=True,
         reference=1.0,
         ref_label="raw (= 1)",

@@ -6,10 +6,14 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from .facets import _balanced_all, _facet_by_n, _pick, _sort_rows
+from .catalog import figure
+from .facets import _cell_rows, _drawn, _facet_by_n, _sort_rows
 from .style import DOUBLE, _placeholder, _styled, estimator_order
 
 __all__ = ["spread_data", "plot_spread"]
+
+#: Its catalog entry: the cells and estimators it draws, its measure.
+FIGURE = figure("spread")
 
 
 def spread_data(summary: pd.DataFrame, estimators=None) -> pd.DataFrame:
@@ -18,9 +22,8 @@ def spread_data(summary: pd.DataFrame, estimators=None) -> pd.DataFrame:
 
     Returns columns cell, J, n, sigma, tau, mu, estimator, spread, spread_mcse.
     """
-    df = _balanced_all(summary)
-    chosen = _pick(df, estimators, default_exclude=("pooled",))
-    df = df[df["estimator"].isin(chosen) & np.isfinite(df["spread"])]
+    df = _cell_rows(summary, FIGURE)
+    df = df[df["estimator"].isin(_drawn(FIGURE, df, estimators)) & np.isfinite(df["spread"])]
     cols = ["cell", "J", "n", "sigma", "tau", "mu", "estimator", "spread", "spread_mcse"]
     return _sort_rows(df[cols], ["J", "sigma", "tau", "mu", "n"])
 
@@ -38,7 +41,7 @@ def plot_spread(summary: pd.DataFrame, estimators=None, width: float = DOUBLE) -
         "spread",
         "spread_mcse",
         estimators=ests,
-        ylabel="spread ratio: SD(estimates) / SD(true means)",
+        ylabel=FIGURE.ylabel,
         log_y=True,
         reference=1.0,
         ref_label="right spread (1)",

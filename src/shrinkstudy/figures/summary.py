@@ -1,18 +1,11 @@
-"""The summary table as the figures read it (``results/tables/summary.csv``)."""
+"""The summary table's rows as the figures read them: ``tables.read_summary`` (the one reader of
+``summary.csv``) gives them, ``_normalise`` holds a frame built in memory to the same types."""
 
 from __future__ import annotations
 
 import pandas as pd
 
-__all__ = ["read_summary"]
-
-
-def read_summary(path) -> pd.DataFrame:
-    """Read ``summary.csv`` with the text columns kept as text (a design '5' stays '5')."""
-    df = pd.read_csv(
-        path, dtype={"cell": str, "block": str, "design": str, "estimator": str, "groups": str}
-    )
-    return _normalise(df)
+__all__: list[str] = []
 
 
 def _normalise(summary: pd.DataFrame) -> pd.DataFrame:

@@ -6,15 +6,19 @@ from __future__ import annotations
 import pandas as pd
 from matplotlib.figure import Figure
 
-from .. import registry
+from .catalog import figure
+from .facets import _cell_rows, _drawn
 from .style import DOUBLE, _placeholder, _styled, estimator_order
-from .worlds_facets import NO_WORLDS, _facet_by_effects, _world_data, _worlds_rows
+from .worlds_facets import NO_WORLDS, _facet_by_effects, _world_data
 
 __all__ = ["worlds_coverage_data", "plot_worlds_coverage", "WORLDS_COVERAGE_ESTIMATORS"]
 
 #: The intervals drawn by default (an oracle only where it has one: the Bayes rule under the
 #: true effects distribution has intervals in the normal world only); the captions read it too.
 from .catalog import WORLDS_COVERAGE_ESTIMATORS  # noqa: E402
+
+#: Its catalog entry: the cells and estimators it draws, its measure.
+FIGURE = figure("worlds_coverage")
 
 
 def worlds_coverage_data(summary: pd.DataFrame, estimators=None) -> pd.DataFrame:
@@ -26,8 +30,7 @@ def worlds_coverage_data(summary: pd.DataFrame, estimators=None) -> pd.DataFrame
     Returns columns cell, J, design, n, sigma, tau, mu, effects, effects_param, errors, errors_df,
     sigma_ratio, estimator, coverage, coverage_mcse.
     """
-    df = _worlds_rows(summary)
-    chosen = registry.figure_estimators(df["estimator"].unique(), estimators, default=WORLDS_COVERAGE_ESTIMATORS)
+    chosen = _drawn(FIGURE, _cell_rows(summary, FIGURE), estimators)
     return _world_data(summary, "coverage", "coverage_mcse", chosen)
 
 
@@ -48,7 +51,7 @@ def plot_worlds_coverage(summary: pd.DataFrame, level: float | None = None, esti
         "coverage",
         "coverage_mcse",
         estimators=estimator_order(data["estimator"].unique()),
-        ylabel="coverage",
+        ylabel=FIGURE.ylabel,
         log_y=False,
         reference=float(level),
         ref_label=f"nominal {float(level):g}",

@@ -5,11 +5,15 @@ from __future__ import annotations
 import pandas as pd
 from matplotlib.figure import Figure
 
-from .facets import _pick
+from .catalog import figure
+from .facets import _cell_rows, _drawn
 from .style import DOUBLE, _placeholder, _styled, estimator_order
-from .worlds_facets import NO_WORLDS, _facet_by_effects, _world_data, _worlds_rows
+from .worlds_facets import NO_WORLDS, _facet_by_effects, _world_data
 
 __all__ = ["worlds_relmse_data", "plot_worlds_relmse"]
+
+#: Its catalog entry: the cells and estimators it draws, its measure and axis label.
+FIGURE = figure("worlds_relmse")
 
 
 def worlds_relmse_data(summary: pd.DataFrame, estimators=None) -> pd.DataFrame:
@@ -20,10 +24,7 @@ def worlds_relmse_data(summary: pd.DataFrame, estimators=None) -> pd.DataFrame:
     Returns columns cell, J, design, n, sigma, tau, mu, effects, effects_param, errors, errors_df,
     sigma_ratio, estimator, rel_mse, rel_mse_mcse.
     """
-    df = _worlds_rows(summary)
-    chosen = _pick(df, estimators, default_exclude=("raw", "pooled")) if estimators else [
-        e for e in estimator_order(df["estimator"].unique()) if e not in ("raw", "pooled")
-    ]
+    chosen = _drawn(FIGURE, _cell_rows(summary, FIGURE), estimators)
     return _world_data(summary, "rel_mse", "rel_mse_mcse", chosen)
 
 
@@ -41,7 +42,7 @@ def plot_worlds_relmse(summary: pd.DataFrame, estimators=None, width: float = DO
         "rel_mse",
         "rel_mse_mcse",
         estimators=estimator_order(data["estimator"].unique()),
-        ylabel="relative MSE (MSE / MSE of the raw means)",
+        ylabel=FIGURE.ylabel,
         log_y=True,
         reference=1.0,
         ref_label="raw means (1)",

@@ -6,11 +6,15 @@ from __future__ import annotations
 import pandas as pd
 from matplotlib.figure import Figure
 
-from .facets import _pick
+from .catalog import figure
+from .facets import _cell_rows, _drawn
 from .style import DOUBLE, _placeholder, _styled, estimator_order
-from .worlds_facets import NO_WORLDS, _facet_by_effects, _world_data, _worlds_rows
+from .worlds_facets import NO_WORLDS, _facet_by_effects, _world_data
 
 __all__ = ["worlds_w1_data", "plot_worlds_w1"]
+
+#: Its catalog entry: the cells and estimators it draws, its measure.
+FIGURE = figure("worlds_w1")
 
 
 def worlds_w1_data(summary: pd.DataFrame, estimators=None) -> pd.DataFrame:
@@ -21,8 +25,7 @@ def worlds_w1_data(summary: pd.DataFrame, estimators=None) -> pd.DataFrame:
     Returns columns cell, J, design, n, sigma, tau, mu, effects, effects_param, errors, errors_df,
     sigma_ratio, estimator, w1, w1_mcse.
     """
-    df = _worlds_rows(summary)
-    chosen = _pick(df, estimators) if estimators else estimator_order(df["estimator"].unique())
+    chosen = _drawn(FIGURE, _cell_rows(summary, FIGURE), estimators)
     return _world_data(summary, "w1", "w1_mcse", chosen)
 
 
@@ -38,7 +41,7 @@ def plot_worlds_w1(summary: pd.DataFrame, estimators=None, width: float = DOUBLE
         "w1",
         "w1_mcse",
         estimators=estimator_order(data["estimator"].unique()),
-        ylabel="W1(estimates, true means): lower is a truer histogram",
+        ylabel=FIGURE.ylabel,
         log_y=False,
         width=width,
     )
