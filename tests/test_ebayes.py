@@ -354,6 +354,25 @@ def test_wasserstein_and_spearman_exact_and_against_scipy():
     assert np.isnan(wasserstein1([[1.0, np.nan]], [[1.0, 2.0]]))[0]
 
 
+def test_average_ranks_are_scipys_rankdata_ties_and_nan_included():
+    """The Spearman correlation's ranks are scipy's ``rankdata(axis=1, nan_policy="omit")``, bit
+    for bit: ties averaged, NaN kept NaN, rows of one value, of NaN only, of one group."""
+    from scipy.stats import rankdata
+
+    fixed = np.array([[2.0, 1.0, 2.0, np.nan], [np.nan] * 4, [1.0] * 4, [3.0, np.nan, 3.0, 3.0]])
+    rng = np.random.default_rng(23)
+    cases = [fixed, np.array([[5.0]]), np.array([[np.nan]])]
+    for _ in range(200):
+        x = np.round(rng.normal(size=(30, int(rng.integers(1, 13)))), int(rng.integers(0, 2)))
+        x[rng.random(x.shape) < 0.2] = np.nan
+        cases.append(x)
+    for x in cases:
+        r = rankdata(x, axis=1, nan_policy="omit")
+        assert r.dtype == np.float64
+        np.testing.assert_array_equal(r, average_ranks(x))
+    np.testing.assert_array_equal(rankdata(fixed[:1], axis=1, nan_policy="omit"), [[2.5, 1.0, 2.5, np.nan]])
+
+
 def test_tabulated_quadrature_oracle_agrees_with_the_direct_one():
     """The study's oracle tabulates the posterior mean per sampling variance and interpolates:
     within 1e-6 of s of the direct quadrature, also with heteroscedastic groups."""
