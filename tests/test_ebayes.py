@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from scipy import integrate, optimize, special
 
+from reference.average_ranks import average_ranks
 from reference.npmle_em import loglik as npmle_loglik
 from reference.npmle_em import npmle_fine
 from shrinkstudy.design import Cell
@@ -12,12 +13,11 @@ from shrinkstudy.ebayes import (
     constrained_bayes_from_posterior,
     npmle_fit,
     oracle_bayes,
-    oracle_linear,
     posterior_mean_quantile,
     sure_criterion,
     sure_fit,
 )
-from shrinkstudy.ensemble import average_ranks, spearman, wasserstein1
+from shrinkstudy.ensemble import spearman, wasserstein1
 from shrinkstudy.estimators import Truth, blup, oracle
 from shrinkstudy.reml import fit_varcomp
 from shrinkstudy.simulate import SuffStats, simulate_reps, suffstats_from_array
@@ -260,7 +260,7 @@ def test_quadrature_oracle_equals_linear_under_normal_effects():
     y, _ = simulate_reps(cell, np.arange(50), base_seed=2)
     st = suffstats_from_array(y, cell.sizes)
     s2 = cell.sampling_variances()
-    lin = oracle_linear(st, cell.mu, cell.tau, s2)
+    lin = oracle(st, Truth.from_cell(cell))  # the linear oracle, with the true group SDs
     np.testing.assert_allclose(oracle_bayes(st, cell.mu, cell.effects_prior(), s2), lin, rtol=0, atol=1e-10)
     # the quadrature path too, on a normal prior written as a QuantilePrior
     normal = QuantilePrior(cdf=special.ndtr, sf=lambda x: special.ndtr(-x), ppf=special.ndtri,
@@ -270,8 +270,8 @@ def test_quadrature_oracle_equals_linear_under_normal_effects():
     today = Cell(sizes=(4, 7, 2, 9), sigma=2.0, tau=1.5, mu=1.0)
     y, _ = simulate_reps(today, np.arange(20), base_seed=2)
     st = suffstats_from_array(y, today.sizes)
-    np.testing.assert_allclose(oracle_linear(st, 1.0, 1.5, today.sampling_variances()), oracle(st, Truth(1.0, 1.5, 2.0)),
-                               rtol=1e-14)
+    np.testing.assert_allclose(oracle_bayes(st, 1.0, today.effects_prior(), today.sampling_variances()),
+                               oracle(st, Truth(1.0, 1.5, 2.0)), rtol=0, atol=1e-10)
 
 
 @pytest.mark.parametrize("name,value", [("t", 3.0), ("skewed", 2.0), ("skewed", -4.0)])
@@ -324,7 +324,7 @@ def test_quadrature_oracle_no_worse_than_linear(effects):
     st = suffstats_from_array(y, cell.sizes)
     s2 = cell.sampling_variances()
     lb = np.mean((oracle_bayes(st, cell.mu, cell.effects_prior(), s2) - m) ** 2, axis=1)
-    ll = np.mean((oracle_linear(st, cell.mu, cell.tau, s2) - m) ** 2, axis=1)
+    ll = np.mean((oracle(st, Truth.from_cell(cell)) - m) ** 2, axis=1)
     d = lb - ll
     assert d.mean() <= 4 * d.std(ddof=1) / np.sqrt(R)
     # linear oracle risk = mean B_j s_j^2 whatever the effects

@@ -68,7 +68,7 @@ def fit_statsmodels(data: pd.DataFrame, reml: bool = True) -> tuple[pd.DataFrame
     Parameters
     ----------
     data : DataFrame with columns ``rep`` (dataset), ``group`` and ``y`` (long format, as
-        written by ``simulate_chunk``).
+        ``simulate.chunk_columns`` writes it).
     reml : REML (default) or ML.
 
     Returns
