@@ -110,8 +110,8 @@ def test_statsmodels_blup_columns_follow_sorted_group_labels():
 
 @pytest.mark.slow
 def test_bench_runs_small(tmp_path, capsys):
-    # `python -m shrinkstudy.bench` (what `make bench` runs) on a few datasets; no timing assertions
-    from shrinkstudy import bench
+    # `python -m benchmarks.bench` (what `make bench` runs) on a few datasets; no timing assertions
+    from benchmarks import bench
 
     out = tmp_path / "bench.json"
     args = ["--reps", "300", "--sm-reps", "2", "--no-r", "--repeat", "1", "--cli-reps", "200", "--out", str(out)]
