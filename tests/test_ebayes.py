@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 from scipy import integrate, optimize, special
 
-from reference.average_ranks import average_ranks
 from reference.npmle_em import loglik as npmle_loglik
 from reference.npmle_em import npmle_fine
 from shrinkstudy.design import Cell
@@ -17,7 +16,7 @@ from shrinkstudy.ebayes import (
     sure_criterion,
     sure_fit,
 )
-from shrinkstudy.ensemble import spearman, wasserstein1
+from shrinkstudy.ensemble import average_ranks, spearman, wasserstein1
 from shrinkstudy.estimators import Truth, blup, oracle
 from shrinkstudy.reml import fit_varcomp
 from shrinkstudy.simulate import SuffStats, simulate_reps, suffstats_from_array
@@ -355,8 +354,9 @@ def test_wasserstein_and_spearman_exact_and_against_scipy():
 
 
 def test_average_ranks_are_scipys_rankdata_ties_and_nan_included():
-    """The Spearman correlation's ranks are scipy's ``rankdata(axis=1, nan_policy="omit")``, bit
-    for bit: ties averaged, NaN kept NaN, rows of one value, of NaN only, of one group."""
+    """``ensemble.average_ranks`` (the Spearman correlation's ranks) is scipy's
+    ``rankdata(axis=1, nan_policy="omit")``, bit for bit: ties averaged, NaN kept NaN, rows of
+    one value, of NaN only, of one group."""
     from scipy.stats import rankdata
 
     fixed = np.array([[2.0, 1.0, 2.0, np.nan], [np.nan] * 4, [1.0] * 4, [3.0, np.nan, 3.0, 3.0]])
