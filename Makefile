@@ -43,12 +43,12 @@ test: $(BIN)/snakemake
 
 ## make bench: throughput of the engine against statsmodels MixedLM (and lme4 when R is present)
 bench: $(BIN)/snakemake
-	$(LIB) $(BIN)/python -m shrinkstudy.bench
+	$(LIB) $(BIN)/python -m benchmarks.bench
 
 ## make timing: the default study from empty results/, then one new cell on top of it, back to back
 ## (and the grown study from empty, compared byte for byte): results/timing/timing.json
 timing: $(BIN)/snakemake
-	$(LIB) $(BIN)/python -m shrinkstudy.timing --verify
+	$(LIB) $(BIN)/python -m benchmarks.timing --verify
 
 ## make report: browsable HTML report of the study (the default one, or CONFIG=file), in its results
 ## directory (results/report.html; results/mine/report.html for a study with results: results/mine)

@@ -5,20 +5,15 @@ from __future__ import annotations
 
 import importlib
 import os
-import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
+from helpers import ROOT, dry_run_jobs, dry_run_outputs, run_snakemake
 from shrinkstudy import captions, figures
 from shrinkstudy.config import load_study
 from shrinkstudy.figures import catalog
-
-ROOT = Path(__file__).resolve().parents[1]
-SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 
 STUDY = {
     "base_seed": 3,
@@ -37,22 +32,8 @@ def dry_run(tmp_path: Path, config: dict) -> tuple[set[str], dict[str, int]]:
     cfg = tmp_path / "study.yaml"
     cfg.write_text(yaml.safe_dump(config))
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
-    res = subprocess.run(
-        [SNAKEMAKE, "-n", "-s", str(ROOT / "Snakefile"), "-d", str(tmp_path), "--configfile", str(cfg)],
-        capture_output=True, text=True, env=env,
-    )
-    assert res.returncode == 0, res.stderr[-3000:]
-    outputs = set()
-    for line in res.stdout.splitlines():
-        m = re.match(r"\s+output: (.*)", line)
-        if m:
-            outputs.update(p.strip() for p in m.group(1).split(","))
-    jobs: dict[str, int] = {}
-    for line in res.stdout.splitlines():
-        m = re.match(r"(?:local)?rule (\w+):", line)
-        if m:
-            jobs[m.group(1)] = jobs.get(m.group(1), 0) + 1
-    return outputs, jobs
+    res = run_snakemake(ROOT, tmp_path, "-n", "--configfile", str(cfg), env=env)
+    return dry_run_outputs(res.stdout), {rule: len(jobs) for rule, jobs in dry_run_jobs(res.stdout).items()}
 
 
 @pytest.mark.parametrize("seed_example", [True, False])

@@ -31,6 +31,17 @@ def test_defaults_are_filled():
     assert study.config["method"] == "REML"
     assert study.config["hier_bayes_prior"] == {"family": "half_cauchy", "scale": 1.0}
     assert study.chunks == [(0, 1000)]
+    # a grid block's too, in the schema's order after the given keys (the recorded config, and
+    # its hash in the provenance, are those the workflow has always recorded)
+    assert study.config["grid"]["b"] == {
+        "J": [3], "sizes": [5], "sigma": [1], "tau": [1], "mu": [0], "effects": ["normal"], "effects_df": [3],
+        "effects_skew": [2], "effects_sep": [0.9], "effects_p": [0.2], "errors": ["normal"], "errors_df": [5],
+        "sigma_ratio": [1],
+    }  # fmt: skip
+    assert list(study.config["grid"]["b"])[4:] == [
+        "mu", "effects", "effects_df", "effects_skew", "effects_sep", "effects_p", "errors", "errors_df", "sigma_ratio"
+    ]  # fmt: skip
+    assert [c.name for c in study.cells] == ["J3_n5_sigma1_tau1_mu0"]
 
 
 def test_the_seed_example_only_when_the_config_has_one():

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from shrinkstudy.design import Cell, ConfigError, cells_from_config, fmt_number, parse_sizes, sizes_label
-from shrinkstudy.simulate import simulate_chunk, simulate_reps
+from helpers import chunk_frames
+from shrinkstudy.simulate import simulate_reps
 
 
 def test_fmt_number_is_canonical():
@@ -66,9 +67,9 @@ def test_streams_are_per_replication():
     assert len(np.unique(y_all)) == y_all.size
 
 
-def test_simulate_chunk_layout_and_model_moments():
+def test_chunk_columns_layout_and_model_moments():
     cell = Cell(sizes=(2, 5, 9), sigma=3.0, tau=2.0, mu=10.0)
-    data, truth = simulate_chunk(cell, np.arange(4000), base_seed=3)
+    data, truth = chunk_frames(cell, np.arange(4000), base_seed=3)
     assert list(data.columns) == ["rep", "group", "y"]
     assert list(truth.columns) == ["rep", "group", "n", "mean"]
     assert len(data) == 4000 * 16 and len(truth) == 4000 * 3

@@ -211,7 +211,8 @@ def test_schema_checks_the_distribution_too():
 
 @pytest.mark.slow
 def test_a_study_with_a_discrete_cell_runs_end_to_end(tmp_path):
-    from test_study_shapes import _copy_project, run, run_study
+    from helpers import run_snakemake
+    from test_study_shapes import _copy_project, run_study
 
     study = {
         "base_seed": 3, "replications": 40, "chunk_size": 20, "results": "results/disc",
@@ -238,5 +239,5 @@ def test_a_study_with_a_discrete_cell_runs_end_to_end(tmp_path):
     assert "z_k (p_k): -0.9765 (0.3), -0.1628 (0.5), 1.872 (0.2)." in protocol
     assert label + "the J effects, theta_j = tau z_k" in protocol
     # a second run has nothing to do
-    again = run(tmp_path, "-n", "--configfile", str(config))
+    again = run_snakemake(tmp_path, tmp_path, "-n", "--configfile", str(config))
     assert "Nothing to be done" in again.stdout + again.stderr

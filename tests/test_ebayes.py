@@ -12,7 +12,6 @@ from shrinkstudy.ebayes import (
     constrained_bayes_from_posterior,
     npmle_fit,
     oracle_bayes,
-    oracle_linear,
     posterior_mean_quantile,
     sure_criterion,
     sure_fit,
@@ -260,7 +259,7 @@ def test_quadrature_oracle_equals_linear_under_normal_effects():
     y, _ = simulate_reps(cell, np.arange(50), base_seed=2)
     st = suffstats_from_array(y, cell.sizes)
     s2 = cell.sampling_variances()
-    lin = oracle_linear(st, cell.mu, cell.tau, s2)
+    lin = oracle(st, Truth.from_cell(cell))  # the linear oracle, with the true group SDs
     np.testing.assert_allclose(oracle_bayes(st, cell.mu, cell.effects_prior(), s2), lin, rtol=0, atol=1e-10)
     # the quadrature path too, on a normal prior written as a QuantilePrior
     normal = QuantilePrior(cdf=special.ndtr, sf=lambda x: special.ndtr(-x), ppf=special.ndtri,
@@ -270,8 +269,8 @@ def test_quadrature_oracle_equals_linear_under_normal_effects():
     today = Cell(sizes=(4, 7, 2, 9), sigma=2.0, tau=1.5, mu=1.0)
     y, _ = simulate_reps(today, np.arange(20), base_seed=2)
     st = suffstats_from_array(y, today.sizes)
-    np.testing.assert_allclose(oracle_linear(st, 1.0, 1.5, today.sampling_variances()), oracle(st, Truth(1.0, 1.5, 2.0)),
-                               rtol=1e-14)
+    np.testing.assert_allclose(oracle_bayes(st, 1.0, today.effects_prior(), today.sampling_variances()),
+                               oracle(st, Truth(1.0, 1.5, 2.0)), rtol=0, atol=1e-10)
 
 
 @pytest.mark.parametrize("name,value", [("t", 3.0), ("skewed", 2.0), ("skewed", -4.0)])
@@ -324,7 +323,7 @@ def test_quadrature_oracle_no_worse_than_linear(effects):
     st = suffstats_from_array(y, cell.sizes)
     s2 = cell.sampling_variances()
     lb = np.mean((oracle_bayes(st, cell.mu, cell.effects_prior(), s2) - m) ** 2, axis=1)
-    ll = np.mean((oracle_linear(st, cell.mu, cell.tau, s2) - m) ** 2, axis=1)
+    ll = np.mean((oracle(st, Truth.from_cell(cell)) - m) ** 2, axis=1)
     d = lb - ll
     assert d.mean() <= 4 * d.std(ddof=1) / np.sqrt(R)
     # linear oracle risk = mean B_j s_j^2 whatever the effects
@@ -352,6 +351,26 @@ def test_wasserstein_and_spearman_exact_and_against_scipy():
         assert spearman(e[r:r + 1], t[r:r + 1])[0] == pytest.approx(ss.spearmanr(e[r], t[r]).statistic)
     assert np.isnan(spearman([[1.0, 1.0, 1.0]], [[1.0, 2.0, 3.0]]))[0]
     assert np.isnan(wasserstein1([[1.0, np.nan]], [[1.0, 2.0]]))[0]
+
+
+def test_average_ranks_are_scipys_rankdata_ties_and_nan_included():
+    """``ensemble.average_ranks`` (the Spearman correlation's ranks) is scipy's
+    ``rankdata(axis=1, nan_policy="omit")``, bit for bit: ties averaged, NaN kept NaN, rows of
+    one value, of NaN only, of one group."""
+    from scipy.stats import rankdata
+
+    fixed = np.array([[2.0, 1.0, 2.0, np.nan], [np.nan] * 4, [1.0] * 4, [3.0, np.nan, 3.0, 3.0]])
+    rng = np.random.default_rng(23)
+    cases = [fixed, np.array([[5.0]]), np.array([[np.nan]])]
+    for _ in range(200):
+        x = np.round(rng.normal(size=(30, int(rng.integers(1, 13)))), int(rng.integers(0, 2)))
+        x[rng.random(x.shape) < 0.2] = np.nan
+        cases.append(x)
+    for x in cases:
+        r = rankdata(x, axis=1, nan_policy="omit")
+        assert r.dtype == np.float64
+        np.testing.assert_array_equal(r, average_ranks(x))
+    np.testing.assert_array_equal(rankdata(fixed[:1], axis=1, nan_policy="omit"), [[2.5, 1.0, 2.5, np.nan]])
 
 
 def test_tabulated_quadrature_oracle_agrees_with_the_direct_one():

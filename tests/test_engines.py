@@ -9,11 +9,12 @@ import pandas as pd
 import pytest
 from scipy import integrate, optimize
 
+from helpers import chunk_frames
 from shrinkstudy.design import Cell
 from shrinkstudy.engines import fit_statsmodels, statsmodels_varcomp
 from shrinkstudy.estimators import blup, fit_estimators
 from shrinkstudy.reml import NOT_IDENTIFIED, fit_varcomp
-from shrinkstudy.simulate import simulate_chunk, suffstats_from_long
+from shrinkstudy.simulate import suffstats_from_long
 
 # ---------------------------------------------------------------------------------------------
 # statsmodels
@@ -33,7 +34,7 @@ def test_statsmodels_agrees_with_exact_fit_away_from_the_boundary(reml):
     # of MixedLM, not of the exact engine: tau^2 to 1e-3 (relative), sigma^2 to 1e-4, BLUPs to
     # 1e-3 sigma.
     cell = Cell(sizes=(30, 10, 5, 3, 8, 12), sigma=2.0, tau=3.0, mu=-1.0)
-    data, _ = simulate_chunk(cell, range(3), 12)
+    data, _ = chunk_frames(cell, range(3), 12)
     fits, sm_blup = fit_statsmodels(data, reml=reml)
     vc, eng_blup = _engine(data, "REML" if reml else "ML")
     assert list(fits["rep"]) == [0, 1, 2]
@@ -56,7 +57,7 @@ def test_statsmodels_failures_and_warnings_are_counted_not_raised():
             "y": np.r_[0, 1, 2, 3, 4, 1, 2, 3, 4, 0, 2, 3, 4, 0, 1, 3, 4, 0, 1, 2.0],
         }
     )
-    good = simulate_chunk(Cell(sizes=(10,) * 4, sigma=1.0, tau=2.0), [3], 5)[0]
+    good = chunk_frames(Cell(sizes=(10,) * 4, sigma=1.0, tau=2.0), [3], 5)[0]
     fits, b = fit_statsmodels(pd.concat([constant, singletons, boundary, good], ignore_index=True))
     assert list(fits["rep"]) == [0, 1, 2, 3]
     errors = fits["error"].tolist()
@@ -73,7 +74,7 @@ def test_statsmodels_failures_and_warnings_are_counted_not_raised():
 
 def test_statsmodels_varcomp_feeds_fit_estimators():
     # the workflow's engine: statsmodels path; one dataset of four makes MixedLM raise
-    good, _ = simulate_chunk(Cell(sizes=(12, 6, 3, 9, 4), sigma=1.0, tau=0.8), [0, 1, 3], 4)
+    good, _ = chunk_frames(Cell(sizes=(12, 6, 3, 9, 4), sigma=1.0, tau=0.8), [0, 1, 3], 4)
     singletons = pd.DataFrame({"rep": 2, "group": [0, 1, 2, 3, 4], "y": [1.0, 2, 3, 5, 4]})
     data = pd.concat([good, singletons], ignore_index=True)
     vc, extra = statsmodels_varcomp(data)
@@ -109,8 +110,8 @@ def test_statsmodels_blup_columns_follow_sorted_group_labels():
 
 @pytest.mark.slow
 def test_bench_runs_small(tmp_path, capsys):
-    # `python -m shrinkstudy.bench` (what `make bench` runs) on a few datasets; no timing assertions
-    from shrinkstudy import bench
+    # `python -m benchmarks.bench` (what `make bench` runs) on a few datasets; no timing assertions
+    from benchmarks import bench
 
     out = tmp_path / "bench.json"
     args = ["--reps", "300", "--sm-reps", "2", "--no-r", "--repeat", "1", "--cli-reps", "200", "--out", str(out)]

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
+from helpers import summary_row
 from shrinkstudy import figures
 from shrinkstudy.design import Cell
 from shrinkstudy.estimators import Truth, fit_estimators
@@ -69,11 +70,11 @@ def _rows_of_cell(cell: Cell, block: str, rng: np.random.Generator, reps: int = 
             if np.isfinite(cov):
                 cov = float(np.clip(cov + rng.normal(0, 0.01), 0, 1))
             rows.append(
-                dict(
-                    cell.params(),
+                summary_row(
+                    cell,
+                    e,
+                    groups,
                     block=block,
-                    estimator=e,
-                    groups=groups,
                     reps=reps,
                     failures=0,
                     mse=mse,

@@ -4,27 +4,22 @@ every number is known."""
 from __future__ import annotations
 
 import json
-import math
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from helpers import summary_row
 from shrinkstudy.design import Cell
 from shrinkstudy.findings import findings, findings_json, fmt, write_findings
-from shrinkstudy.measures import SUMMARY_COLUMNS
 from shrinkstudy.tables import FLOAT_FORMAT
 
 ESTIMATORS = ("raw", "pooled", "blup", "varmatch", "bayesglm", "hier_bayes", "oracle")
 R = 400
 
 
-def _row(cell: Cell, est: str, groups: str, **values) -> dict:
-    row = {c: math.nan for c in SUMMARY_COLUMNS}
-    row.update(cell.params())
-    row.update(estimator=est, groups=groups, reps=R, failures=0, level=0.95)
-    row.update(values)
-    return row
+#: what every row of the small summary has
+RUN = {"reps": R, "failures": 0, "level": 0.95}
 
 
 def small_summary() -> pd.DataFrame:
@@ -85,7 +80,7 @@ def small_summary() -> pd.DataFrame:
                 "coverage_mcse": 0.004,
             },
         }
-        rows += [_row(cell, e, "all", **common, **per[e]) for e in ESTIMATORS]
+        rows += [summary_row(cell, e, "all", **RUN, **common, **per[e]) for e in ESTIMATORS]
     seed = Cell((100,) * 6 + (2,) * 6, 5.0, 1.0, block="seed")
     common = {"boundary_share": 0.1, "boundary_share_mcse": 0.01, "raw_risk": 6.5, "oracle_risk": 1.0}
     seed_all = {
@@ -104,12 +99,14 @@ def small_summary() -> pd.DataFrame:
         "oracle": {"mse": 0.57, "rel_mse": 0.0875, "spread": 0.67, "coverage": 0.96, "coverage_mcse": 0.005},
     }
     for e in ESTIMATORS:
-        rows.append(_row(seed, e, "all", **common, mse_mcse=0.01, **seed_all[e]))
+        rows.append(summary_row(seed, e, "all", **RUN, **common, mse_mcse=0.01, **seed_all[e]))
         rows.append(
-            _row(seed, e, "n=2", **common, mse=1.0, mse_mcse=0.01, rel_mse={"blup": 0.0907}.get(e, 0.5))
+            summary_row(seed, e, "n=2", **RUN, **common, mse=1.0, mse_mcse=0.01,
+                        rel_mse={"blup": 0.0907}.get(e, 0.5))
         )
         rows.append(
-            _row(seed, e, "n=100", **common, mse=0.2, mse_mcse=0.01, rel_mse={"blup": 0.9108}.get(e, 0.9))
+            summary_row(seed, e, "n=100", **RUN, **common, mse=0.2, mse_mcse=0.01,
+                        rel_mse={"blup": 0.9108}.get(e, 0.9))
         )
     return pd.DataFrame(rows)
 

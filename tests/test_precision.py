@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 # the workflow tests' copy of the repository (a fixture of this module too) and their helpers
-from test_workflow import REPO, repo, snakemake, write_config  # noqa: F401
+from test_workflow import REPO, planned_jobs, repo, snakemake, write_config  # noqa: F401
 
 from shrinkstudy.config import load_study
 from shrinkstudy.measures import PRECISION_MEASURES
@@ -536,22 +536,6 @@ def precise(tmp_path_factory, repo):  # noqa: F811 (the fixture imported above)
     write_config(workdir, PRECISE)
     snakemake(workdir, "--cores", "2")
     return workdir
-
-
-def planned_jobs(workdir, *args) -> dict:
-    """rule -> wildcards of each job a dry run would execute, checkpoints included (a dry run
-    names them ``checkpoint plan:``, not ``rule plan:``)."""
-    res = snakemake(workdir, "-n", *args)
-    jobs, current = {}, None
-    for line in res.stdout.splitlines():
-        line = line.strip()
-        for prefix in ("rule ", "localrule ", "checkpoint ", "localcheckpoint "):
-            if line.startswith(prefix) and line.endswith(":"):
-                current = line[len(prefix) : -1]
-                jobs.setdefault(current, [])
-        if line.startswith("wildcards:") and current:
-            jobs[current].append(line[len("wildcards:") :].strip())
-    return jobs
 
 
 def plans_of(workdir, results="results"):

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from helpers import summary_row
 from shrinkstudy import measures
 from shrinkstudy.config import load_study
 from shrinkstudy.protocol import MEASURE_FORMULAS, protocol_markdown, reproduce_commands
@@ -75,15 +76,8 @@ def summary_of(study) -> pd.DataFrame:
     rows = []
     for c in study.cells:
         for e in study.estimators:
-            rows.append(
-                {
-                    "cell": c.name,
-                    "estimator": e.name,
-                    "groups": "all",
-                    "reps": 200 - (e.name == "blup"),
-                    "failures": int(e.name == "blup"),
-                }
-            )
+            failed = int(e.name == "blup")
+            rows.append(summary_row(c, e.name, "all", reps=200 - failed, failures=failed))
     return pd.DataFrame(rows)
 
 

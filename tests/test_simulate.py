@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 
 from shrinkstudy.design import Cell
-from shrinkstudy.simulate import SuffStats, simulate_chunk, suffstats_from_array, suffstats_from_long
+from helpers import chunk_frames
+from shrinkstudy.simulate import SuffStats, suffstats_from_array, suffstats_from_long
 
 
 def direct(df):
@@ -18,7 +19,7 @@ def direct(df):
 
 def test_long_and_array_paths_equal_direct():
     cell = Cell(sizes=(1, 4, 2, 7), sigma=2.0, tau=1.0, mu=3.0)
-    data, _ = simulate_chunk(cell, np.arange(6), base_seed=5)
+    data, _ = chunk_frames(cell, np.arange(6), base_seed=5)
     ref = direct(data)
     st_long, labels, groups = suffstats_from_long(data["rep"], data["group"], data["y"])
     st_arr = suffstats_from_array(data["y"].to_numpy().reshape(6, cell.N), cell.sizes)

@@ -9,11 +9,9 @@ jobs of a group run one after another, so the study is four cells of one chunk, 
 cells to a group: two group jobs side by side on the node's two CPUs, then one for the tables.
 """
 
-import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -21,10 +19,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from helpers import ROOT, run_snakemake
 from slurm_cluster import ClusterError, LocalSlurm, missing_requirements
 
-ROOT = Path(__file__).resolve().parents[1]
-SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 PROFILE = ROOT / "profiles" / "slurm"
 
 STUDY = {
@@ -79,10 +76,10 @@ def slurm():
 
 
 def snakemake(workdir: Path, *args, env=None, timeout=600):
-    cmd = [SNAKEMAKE, "aggregate", "-s", str(ROOT / "Snakefile"), "-d", str(workdir)]
-    cmd += ["--configfile", str(workdir / "config.yaml"), *args]
-    env = dict(env or os.environ, MPLBACKEND="Agg")
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+    """The study's tables (``aggregate``) in ``workdir`` on its config.yaml; the caller checks."""
+    config = str(workdir / "config.yaml")
+    args = ("aggregate", "--configfile", config, *args)
+    return run_snakemake(ROOT, workdir, *args, check=False, env=env, timeout=timeout)
 
 
 def diagnose(cluster: LocalSlurm) -> str:

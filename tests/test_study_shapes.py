@@ -15,8 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+from helpers import ROOT, run_snakemake
 FILES = ("Snakefile", "workflow", "src", "config", "examples", "matplotlibrc", "Makefile", "pyproject.toml")
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("workflow")]
@@ -47,14 +46,6 @@ def _copy_project(dest: Path) -> Path:
     return dest
 
 
-def run(repo: Path, *args, check=True):
-    cmd = [SNAKEMAKE, "-s", str(repo / "Snakefile"), "-d", str(repo), *args]
-    res = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, MPLBACKEND="Agg"))
-    if check and res.returncode != 0:
-        raise AssertionError(f"snakemake failed:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}")
-    return res
-
-
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     """One copy of the project for every study of this module (each writes to its own
@@ -67,7 +58,7 @@ def run_study(repo: Path, name: str, study: dict) -> tuple[Path, Path]:
     (config file, results directory)."""
     config = repo / f"{name}.yaml"
     config.write_text(yaml.safe_dump(study, sort_keys=False))
-    run(repo, "--cores", "2", "--configfile", str(config))
+    run_snakemake(repo, repo, "--cores", "2", "--configfile", str(config))
     return config, repo / study["results"]
 
 
@@ -345,7 +336,7 @@ def test_no_seed_example_without_its_config_key(mine):
     import json
 
     repo, config, results = mine
-    dry = run(repo, "-n", "--forceall", "--configfile", str(config)).stdout
+    dry = run_snakemake(repo, repo, "-n", "--forceall", "--configfile", str(config)).stdout
     jobs = {line.split()[1].rstrip(":") for line in dry.splitlines() if line.startswith(("rule ", "localrule "))}
     assert {"aggregate", "summary_figures", "protocol"} <= jobs
     assert not jobs & {"seed_example", "fig_seed_shrinkage", "fig_seed_blup_bayesglm"}
@@ -752,7 +743,7 @@ def default_study():
 def test_default_study_plans_every_output(project):
     """A dry run of the default study (no config file) plans every cell, the seed example and its
     two figures, the summary figures, the protocol and the findings."""
-    dry = run(project, "-n", "--forceall").stdout
+    dry = run_snakemake(project, project, "-n", "--forceall").stdout
     jobs: dict = {}
     for line in dry.splitlines():
         if line.startswith(("rule ", "localrule ")):

@@ -2,8 +2,8 @@
 
 import pytest
 
+from benchmarks.timing import grown_config
 from shrinkstudy.config import DEFAULT_CONFIG, load_study, read_config_file
-from shrinkstudy.timing import grown_config
 
 
 def test_one_sigma_more_in_the_seed_block_is_one_new_cell():

@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+from helpers import ROOT, SNAKEMAKE, dry_run_jobs, run_snakemake
 # the workflow runs from a copy of the repository, so a test can edit a library module
 # (Snakemake reruns on a changed input's content, not on its timestamp alone)
 WORKFLOW_FILES = ("Snakefile", "workflow", "src", "config", "examples", "matplotlibrc", "profiles", "Makefile")
@@ -72,28 +71,14 @@ def write_config(workdir: Path, config: dict) -> Path:
 
 
 def snakemake(workdir: Path, *args, check=True, config=None, repo_dir=None):
-    cmd = [SNAKEMAKE, "-s", str((repo_dir or REPO[0]) / "Snakefile"), "-d", str(workdir)]
-    cmd += ["--configfile", str(config or workdir / "config.yaml"), *args]
-    env = dict(os.environ, MPLBACKEND="Agg")
-    res = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if check and res.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}")
-    return res
+    """The copy's workflow (or ``repo_dir``'s) in ``workdir`` on its config.yaml (or ``config``)."""
+    config = str(config or workdir / "config.yaml")
+    return run_snakemake(repo_dir or REPO[0], workdir, "--configfile", config, *args, check=check)
 
 
 def planned_jobs(workdir: Path, *args, config=None) -> dict:
-    """rule -> list of the wildcards of each job a dry run would execute."""
-    res = snakemake(workdir, "-n", *args, config=config)
-    jobs, current = {}, None
-    for line in res.stdout.splitlines():
-        line = line.strip()
-        for prefix in ("rule ", "localrule "):
-            if line.startswith(prefix) and line.endswith(":"):
-                current = line[len(prefix) : -1]
-                jobs.setdefault(current, [])
-        if line.startswith("wildcards:") and current:
-            jobs[current].append(line[len("wildcards:") :].strip())
-    return jobs
+    """rule -> the wildcards of each job a dry run would execute (``helpers.dry_run_jobs``)."""
+    return dry_run_jobs(snakemake(workdir, "-n", *args, config=config).stdout)
 
 
 @pytest.fixture(scope="module")
@@ -423,16 +408,7 @@ def dry_run(cwd: Path, *args) -> dict:
     """rule -> wildcards of the jobs a dry run started in ``cwd`` would execute."""
     res = subprocess.run([SNAKEMAKE, "-n", *args], cwd=cwd, capture_output=True, text=True)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    jobs, current = {}, None
-    for line in res.stdout.splitlines():
-        line = line.strip()
-        for prefix in ("rule ", "localrule "):
-            if line.startswith(prefix) and line.endswith(":"):
-                current = line[len(prefix) : -1]
-                jobs.setdefault(current, [])
-        if line.startswith("wildcards:") and current:
-            jobs[current].append(line[len("wildcards:") :].strip())
-    return jobs
+    return dry_run_jobs(res.stdout)
 
 
 def summarised(jobs: dict) -> set:

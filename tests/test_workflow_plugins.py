@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -17,13 +16,12 @@ import pandas as pd
 import pytest
 import yaml
 
+from helpers import ROOT, dry_run_jobs, run_snakemake
 from shrinkstudy.plugins import user_estimator
 from shrinkstudy.reml import fit_varcomp
 from shrinkstudy.simulate import suffstats_from_long
 from shrinkstudy.smkio import read_columns
 
-ROOT = Path(__file__).resolve().parents[1]
-SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 FILES = ("Snakefile", "workflow", "src", "config", "examples", "matplotlibrc")
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("workflow")]
@@ -42,23 +40,12 @@ def repo(tmp_path_factory) -> Path:
 
 
 def run(repo: Path, workdir: Path, config: Path, *args, check=True):
-    cmd = [SNAKEMAKE, "-s", str(repo / "Snakefile"), "-d", str(workdir), "--configfile", str(config), *args]
-    res = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, MPLBACKEND="Agg"))
-    if check and res.returncode != 0:
-        raise AssertionError(f"snakemake failed:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}")
-    return res
+    return run_snakemake(repo, workdir, "--configfile", str(config), *args, check=check)
 
 
 def planned(repo, workdir, config) -> dict:
-    out, current = {}, None
-    for line in run(repo, workdir, config, "-n").stdout.splitlines():
-        line = line.strip()
-        if line.startswith(("rule ", "localrule ")) and line.endswith(":"):
-            current = line.split(" ", 1)[1][:-1]
-            out.setdefault(current, 0)
-        if line.startswith("wildcards:") and current:
-            out[current] += 1
-    return out
+    """rule -> how many of its jobs a dry run plans."""
+    return {rule: len(jobs) for rule, jobs in dry_run_jobs(run(repo, workdir, config, "-n").stdout).items()}
 
 
 @pytest.fixture(scope="module")

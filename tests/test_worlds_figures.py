@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from helpers import summary_row
 from shrinkstudy import figures
 from shrinkstudy.design import Cell
 from shrinkstudy.measures import SUMMARY_COLUMNS
@@ -40,11 +41,10 @@ def _rows(cell: Cell, rng: np.random.Generator) -> list[dict]:
         rel = 1.0 if e == "raw" else 0.3 + 0.05 * k + rng.uniform(0, 0.02)
         has_cov = e in INTERVALS and not (e == "oracle" and cell.effects != "normal")
         cov = 0.95 - 0.02 * k + rng.uniform(0, 0.01) if has_cov else math.nan
-        row = {c: math.nan for c in SUMMARY_COLUMNS}
-        row.update(cell.params())
-        row.update(
-            estimator=e,
-            groups="all",
+        row = summary_row(
+            cell,
+            e,
+            "all",
             reps=R,
             failures=0,
             level=0.95,

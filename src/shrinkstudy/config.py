@@ -172,6 +172,11 @@ def _fill_defaults(config: dict, schema: dict) -> dict:
             out[key] = copy.deepcopy(sub["default"])
         if isinstance(out.get(key), dict) and sub.get("type") == "object":
             out[key] = _fill_defaults(out[key], sub)
+    extra = schema.get("additionalProperties")
+    if isinstance(extra, dict) and extra.get("type") == "object":  # the grid's blocks
+        for key, value in out.items():
+            if key not in schema.get("properties", {}) and isinstance(value, dict):
+                out[key] = _fill_defaults(value, extra)
     return out
 
 

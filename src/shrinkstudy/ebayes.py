@@ -17,7 +17,8 @@ true sigma_j differ: the estimators are not told. Only the oracles use the true 
   distributions to a certified gap (Jiang & Zhang 2009; Koenker & Mizera 2014; Wang 2007; Kim,
   Carbonetto & Stephens 2020), posterior means under it.
 * ``sure_fit`` / ``sure``: Xie, Kou & Brown (2012) parametric SURE shrinkage toward a location.
-* ``oracle_linear``: the normal-theory Bayes rule with the true mu, tau, sigma_j.
+* the linear oracle, the normal-theory Bayes rule with the true mu, tau, sigma_j, is
+  ``estimators.oracle`` (``oracle_linear`` in the registry).
 * ``oracle_bayes``: the posterior mean under the true effect distribution (the floor).
 """
 
@@ -45,7 +46,6 @@ __all__ = [
     "SUREFit",
     "sure_fit",
     "sure",
-    "oracle_linear",
     "oracle_bayes",
     "oracle_full_data",
     "posterior_full_data",
@@ -913,19 +913,6 @@ def sure(stats: SuffStats, sigma2) -> np.ndarray:
 # oracles
 
 
-def oracle_linear(stats: SuffStats, mu: float, tau: float, s2) -> np.ndarray:
-    """Normal-theory Bayes rule with the true hyperparameters: mu + B_j (ybar_j - mu).
-
-    B_j = tau^2 / (tau^2 + s_j^2), s_j^2 = sigma_j^2 / n_j with the TRUE group SDs (``s2``:
-    (J,) or (R, J), e.g. ``Cell.sampling_variances()``). With one sigma this is
-    ``estimators.oracle``. It is the best linear rule whatever the effect distribution.
-    """
-    s2 = np.broadcast_to(np.asarray(s2, dtype=float), stats.n.shape)
-    t2 = float(tau) ** 2
-    B = t2 / (t2 + s2) if t2 > 0 else np.zeros_like(s2)
-    return _nan_absent(stats.present, mu + B * (stats.ybar - mu))
-
-
 def posterior_mean_mixture(x, s2, prior: GaussMixture) -> np.ndarray:
     """E[theta | x] for x = theta + N(0, s2), theta ~ sum_k w_k N(m_k, v_k): exact.
 
@@ -1016,7 +1003,7 @@ def oracle_bayes(stats: SuffStats, mu: float, prior, s2) -> np.ndarray:
     only and takes ybar_j ~ N(mu + theta_j, s_j^2): exact for normal errors; with t errors the
     group mean is not exactly normal (its law is a convolution of n_j t's) and the rule is the
     Bayes rule of that normal approximation, close for moderate n_j. Under normal effects it
-    equals ``oracle_linear``.
+    equals the linear oracle (``estimators.oracle``).
     """
     s2 = np.broadcast_to(np.asarray(s2, dtype=float), stats.n.shape)
     x = stats.ybar - mu

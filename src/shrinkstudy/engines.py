@@ -3,7 +3,7 @@
 ``fit_statsmodels``
     The Python ecosystem's reference fit (statsmodels ``MixedLM``, endog y, exog a column of
     ones, ``groups``), one dataset at a time. It is the ``engine: statsmodels`` path of the
-    workflow and the comparison in ``shrinkstudy.bench``. Every exception and every warning is
+    workflow and the comparison in ``benchmarks.bench``. Every exception and every warning is
     caught and counted per dataset, never raised. docs/formulas.md (section 2) says what to
     expect: MixedLM never reaches tau^2 = 0 exactly, warns often, and misses the REML optimum
     on a few per cent of the seed's datasets.
@@ -68,7 +68,7 @@ def fit_statsmodels(data: pd.DataFrame, reml: bool = True) -> tuple[pd.DataFrame
     Parameters
     ----------
     data : DataFrame with columns ``rep`` (dataset), ``group`` and ``y`` (long format, as
-        written by ``simulate_chunk``).
+        ``simulate.chunk_columns`` writes it).
     reml : REML (default) or ML.
 
     Returns

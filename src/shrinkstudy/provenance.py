@@ -33,6 +33,7 @@ __all__ = [
     "module_file",
     "script_modules",
     "package_versions",
+    "plain_json",
     "provenance",
 ]
 
@@ -55,16 +56,16 @@ SEEDING = (
 )
 
 
-def _plain(value):
+def plain_json(value):
     """Convert numpy scalars/arrays, tuples and paths to plain JSON values."""
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain_json(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain_json(v) for v in value]
     if isinstance(value, np.ndarray):
-        return [_plain(v) for v in value.tolist()]
+        return [plain_json(v) for v in value.tolist()]
     if isinstance(value, np.generic):
-        return _plain(value.item())
+        return plain_json(value.item())
     if isinstance(value, Path):
         return value.as_posix()
     if isinstance(value, float) and not math.isfinite(value):
@@ -74,7 +75,7 @@ def _plain(value):
 
 def canonical_json(obj) -> str:
     """Canonical JSON text: sorted keys, no whitespace, ASCII, numpy values made plain."""
-    return json.dumps(_plain(obj), sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+    return json.dumps(plain_json(obj), sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
 
 
 def config_sha256(config: dict) -> str:
@@ -170,7 +171,7 @@ def provenance(config: dict, repo=None, *, estimator_files=(), config_files=()) 
     (``git_state()``: commit and dirty, None without git), ``platform`` (system, release,
     machine, python implementation, byte order) and ``seeding`` (the text ``SEEDING``).
     """
-    cfg = _plain(config)
+    cfg = plain_json(config)
     return {
         "config": cfg,
         "config_sha256": config_sha256(cfg),

@@ -14,16 +14,12 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .design import Cell, rep_generator
 
-if TYPE_CHECKING:  # pandas is imported where it is used: the simulate jobs do without it
-    import pandas as pd
-
-__all__ = ["SuffStats", "factorize_sorted", "simulate_reps", "simulate_chunk", "suffstats_from_long"]
+__all__ = ["SuffStats", "chunk_columns", "factorize_sorted", "simulate_reps", "suffstats_from_long"]
 
 
 def _frozen(a: np.ndarray) -> np.ndarray:
@@ -116,7 +112,9 @@ def simulate_reps(cell: Cell, reps, base_seed: int):
 
 
 def chunk_columns(cell: Cell, reps, base_seed: int) -> tuple[dict, dict]:
-    """Columns of ``simulate_chunk``'s two tables as numpy arrays (no pandas needed)."""
+    """Long-format datasets and truth for replications ``reps`` of ``cell``, as columns (numpy
+    arrays, no pandas needed): data rep (int64), group (int32), y (float64); truth rep, group,
+    n (group size), mean (true group mean)."""
     reps = np.asarray(reps, dtype=np.int64)
     y, means = simulate_reps(cell, reps, base_seed)
     group = np.repeat(np.arange(cell.J, dtype=np.int32), cell.sizes)
@@ -127,21 +125,6 @@ def chunk_columns(cell: Cell, reps, base_seed: int) -> tuple[dict, dict]:
         "n": np.tile(np.asarray(cell.sizes, dtype=np.int64), len(reps)),
         "mean": means.reshape(-1),
     }
-    return data, truth
-
-
-def simulate_chunk(cell: Cell, reps, base_seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Long-format datasets and truth for replications ``reps`` of ``cell``.
-
-    Returns
-    -------
-    data : DataFrame with columns rep (int64), group (int32), y (float64).
-    truth : DataFrame with columns rep, group, n (group size), mean (true group mean).
-    """
-    import pandas as pd
-
-    data, truth = chunk_columns(cell, reps, base_seed)
-    return pd.DataFrame(data), pd.DataFrame(truth)
     return data, truth
 
 

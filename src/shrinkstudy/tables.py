@@ -36,7 +36,7 @@ import pandas as pd
 
 from . import registry
 from .measures import FAILURE_COLUMNS, SUMMARY_COLUMN_TYPES, SUMMARY_COLUMNS
-from .provenance import _plain
+from .provenance import plain_json
 from .worlds import world_label
 
 __all__ = [
@@ -817,7 +817,7 @@ def write_tables(
         _write(outdir / "headline.md", _headline_markdown(head, headline_sigma, seed_design, s)),
         _write(outdir / "replication.csv", _csv(rep)),
         _write(outdir / "replication.md", _replication_markdown(rep, plan_targets(plans, s) if plans else None)),
-        _write(outdir / "provenance.json", json.dumps(_plain(provenance), indent=2, sort_keys=True) + "\n"),
+        _write(outdir / "provenance.json", json.dumps(plain_json(provenance), indent=2, sort_keys=True) + "\n"),
     ]
     return paths
 

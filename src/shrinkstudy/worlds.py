@@ -57,7 +57,6 @@ __all__ = [
     "EFFECTS",
     "ERRORS",
     "effects_distribution",
-    "errors_distribution",
     "user_effects",
     "EffectsError",
     "is_user_name",
@@ -578,13 +577,6 @@ def effects_distribution(name: str) -> Distribution:
         return EFFECTS[name]
     except KeyError:
         raise ValueError(f"unknown effects distribution {name!r} (known: {', '.join(EFFECTS)}, or 'module:function')") from None
-
-
-def errors_distribution(name: str) -> Distribution:
-    try:
-        return ERRORS[name]
-    except KeyError:
-        raise ValueError(f"unknown errors distribution {name!r} (known: {', '.join(ERRORS)})") from None
 
 
 # ----------------------------------------------------------------------------------------------

@@ -28,7 +28,6 @@ project_importable(PROJECT)
 ENV = "../envs/shrinkstudy.yaml"
 
 from snakemake.exceptions import IncompleteCheckpointException
-from snakemake.utils import validate
 
 from shrinkstudy.captions import figure_captions
 from shrinkstudy.figures.catalog import SEED_FIGURES, SUMMARY_FIGURES as CATALOG_SUMMARY_FIGURES
@@ -43,9 +42,9 @@ from shrinkstudy.runlock import clear_stale_lock
 # The study is config/config.yaml when no --configfile is given, else the given file(s) alone
 # (no default grid block is merged in); --config key=value replaces a top-level key. The files are
 # read again here, strictly (a duplicate key is an error, 1e-3 is a number). Then the config
-# against workflow/schemas/config.schema.yaml, and the checks a schema cannot state (a duplicated
-# cell, an unknown design label, the caps on a study's size ...), before any job: one line
-# naming the file and line, or the key.
+# against workflow/schemas/config.schema.yaml, once (its defaults filled in, the grid blocks'
+# too), and the checks a schema cannot state (a duplicated cell, an unknown design label, the
+# caps on a study's size ...), before any job: one line naming the file and line, or the key.
 try:
     STUDY = load_study(
         study_config(workflow.config_settings.configfiles, workflow.config_settings.config),
@@ -63,10 +62,6 @@ config.update(STUDY.config)
 # resumes the run (the workflow profile adds --rerun-incomplete).
 if workflow.is_main_process:
     clear_stale_lock(Path.cwd())
-# The same schema through Snakemake's own validator (it passes whenever load_study did).
-validate(config, "../schemas/config.schema.yaml")
-if STUDY.precision is not None:
-    config.pop("replications", None)  # the validator's default; a precision block sets each cell's
 
 
 

@@ -1,6 +1,6 @@
 """How long the study takes from nothing, and how long one changed setting takes after it.
 
-``python -m shrinkstudy.timing`` (``make timing``) runs, back to back on this machine:
+``python -m benchmarks.timing`` (``make timing``) runs, back to back on this machine:
 
 1. the study (the default config, or ``--config FILE``) from an empty results directory;
 2. the same study with one more cell: one more sigma (``--add-sigma``, default 10) in the block
@@ -31,13 +31,13 @@ from pathlib import Path
 
 import yaml
 
-from .bench import machine_info
-from .provenance import git_state
-from .config import DEFAULT_CONFIG, read_config_file
+from benchmarks.bench import machine_info
+from shrinkstudy.provenance import git_state
+from shrinkstudy.config import DEFAULT_CONFIG, read_config_file
 
 __all__ = ["grown_config", "main", "rule_times", "run_timing"]
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 OUTPUTS = ("tables", "figures", "report", "seed", "protocol.md")
 
 
@@ -143,7 +143,7 @@ def run_timing(config_file: Path, out_dir: Path, *, add_sigma: float = 10.0, cor
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m shrinkstudy.timing", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.timing", description=__doc__.split("\n\n")[0])
     ap.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="the study (default: config/config.yaml)")
     ap.add_argument("--out", type=Path, default=ROOT / "results" / "timing", help="where the runs and timing.json go")
     ap.add_argument("--add-sigma", type=float, default=10.0, help="the sigma of the one new cell (default 10)")

@@ -1,6 +1,6 @@
 """Throughput of the engine against statsmodels MixedLM and lme4 on the seed's design.
 
-``python -m shrinkstudy.bench`` (``make bench``) simulates the seed's cell (J = 12: six groups
+``python -m benchmarks.bench`` (``make bench``) simulates the seed's cell (J = 12: six groups
 of 100 and six of 2, tau = 1, sigma = 5, mu = 0) and times, on the same datasets:
 
 * generating them (``simulate_reps``);
@@ -42,17 +42,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .design import Cell
-from .ebayes import npmle as ebayes_npmle
-from .ebayes import sampling_variances
-from .engines import fit_statsmodels
-from .estimators import Truth, blup, fit_estimators
-from .reml import criterion, fit_varcomp
-from .simulate import SuffStats, simulate_reps, suffstats_from_array
-from .provenance import git_state
-from .registry import BUILTIN
-from .workers import fit as workers_fit
-from .workers import usable_cores
+from shrinkstudy.design import Cell
+from shrinkstudy.ebayes import npmle as ebayes_npmle
+from shrinkstudy.ebayes import sampling_variances
+from shrinkstudy.engines import fit_statsmodels
+from shrinkstudy.estimators import Truth, blup, fit_estimators
+from shrinkstudy.reml import criterion, fit_varcomp
+from shrinkstudy.simulate import SuffStats, simulate_reps, suffstats_from_array
+from shrinkstudy.provenance import git_state
+from shrinkstudy.registry import BUILTIN
+from shrinkstudy.workers import fit as workers_fit
+from shrinkstudy.workers import usable_cores
 
 __all__ = ["seed_cell", "machine_info", "run", "main"]
 
@@ -353,7 +353,7 @@ def run(
             "lme4: one pass, timed inside R"
         ),
         "machine": machine_info(),
-        "code": git_state(Path(__file__).resolve().parents[2]),  # the commit measured
+        "code": git_state(Path(__file__).resolve().parents[1]),  # the commit measured
     }
 
     log(f"generating {reps} datasets of {cell.name} ...")
@@ -614,7 +614,7 @@ def report(res: dict) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m shrinkstudy.bench", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.bench", description=__doc__.split("\n\n")[0])
     p.add_argument(
         "--reps", type=int, default=10_000, help="datasets for the engine and generation (default 10000)"
     )
