@@ -250,7 +250,8 @@ def load_study(
         _check_precision_targets(config["precision"], estimators)
     cells = cells_from_config(config["grid"])
     for cell in cells:
-        _check_fittable(cell.sizes, f"grid.{cell.block}.sizes")
+        if not cell.known_se:  # a known-SE cell's groups are one estimate each, by design
+            _check_fittable(cell.sizes, f"grid.{cell.block}.sizes")
     # the seed answer's design (the headline's and the findings' "seed's cell"): the seed
     # example's, or without one the schema's defaults of its keys (the answer's design)
     ex = config.get("seed_example")
@@ -405,7 +406,7 @@ def _check_size(config: dict) -> None:
         if not isinstance(spec, dict):
             continue  # cells_from_config names it
         count = 1
-        for factor in ("J", "sizes", "sigma", "tau", "mu"):
+        for factor in ("J", "sizes", "sigma", "ses", "tau", "mu"):
             values = spec.get(factor, [None])
             count *= len(values) if isinstance(values, list) else 1
         for comp in worlds.COMPONENTS.values():  # the world's settings (each distribution times its parameters)
