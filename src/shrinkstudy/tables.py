@@ -508,7 +508,9 @@ def _headline_blocks_markdown(head: pd.DataFrame, summary=None) -> str:
         cells = normalise_summary(summary).drop_duplicates("cell").set_index("cell")
     for table, part in head.groupby("table", sort=False):
         block = table.split(":", 1)[1]
-        ests = _estimators_in(part)
+        # a block of known-SE cells shows every estimator of the study, n/a where it has no
+        # known-SE form (the note below says so) rather than leaving it out unsaid
+        ests = _estimators_in(head if known_se_rows(part).any() else part)
         info = cells.loc[part["cell"].unique()].reset_index() if cells is not None else part
         world = _world_columns(info) if cells is not None else []
         show_mu = bool((part["mu"] != 0).any())
