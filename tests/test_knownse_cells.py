@@ -129,6 +129,10 @@ def test_library_refuses_what_the_schema_lets_through():
     ):
         with pytest.raises(ConfigError, match=re.escape(message)):
             cells_from_config({"b": {"ses": ses, "tau": [1]}})
+    # a job's estimates are capped as a long-form job's observations are
+    with pytest.raises(ConfigError, match=re.escape("grid.b.ses.1: 100000 groups times chunk_size 1000 is 100,000,000")):
+        load_study({"grid": {"b": {"ses": [SCHOOLS, [1.0] * 100_000], "tau": [1]}}, "replications": 1000,
+                    "chunk_size": 1000})
     # the default SD ratio (which Snakemake's validator writes into every block) is accepted
     assert len(cells_from_config({"b": {"ses": [SCHOOLS], "tau": [1], "sigma_ratio": [1]}})) == 1
 

@@ -414,6 +414,14 @@ def _check_size(config: dict) -> None:
         for J in spec.get("J", [None]) if isinstance(spec.get("J", [None]), list) else [None]:
             for label in spec.get("sizes", []):
                 _check_design(label, J, f"grid.{block}.sizes", chunk)
+        ses = spec.get("ses", [])
+        for k, design in enumerate(ses if isinstance(ses, list) else []):
+            # a known-SE design: one estimate per group (the schema caps the groups)
+            if isinstance(design, list) and chunk * len(design) > MAX_OBS_PER_JOB:
+                raise ConfigError(
+                    f"grid.{block}.ses.{k}: {len(design)} groups times chunk_size {chunk} is "
+                    f"{chunk * len(design):,} estimates in one job; at most {MAX_OBS_PER_JOB:,} (lower chunk_size)"
+                )
         n_cells += count
     if n_cells * (reps // chunk) > MAX_JOBS:
         raise ConfigError(
