@@ -85,6 +85,11 @@ def test_cell_spec_round_trip_and_sampling_variances():
                            "effects_param": 0.9}
     again = Cell.from_spec(cell.spec(), block="b")
     assert again == cell and hash(again) == hash(cell) and again.key == cell.key
+    import pickle
+
+    for c in (cell, load_study(study_config()).cells[-1]):  # a known-SE cell, and a long-form one
+        back = pickle.loads(pickle.dumps(c))
+        assert back == c and hash(back) == hash(c) and back.block == c.block
     np.testing.assert_array_equal(cell.sampling_variances(), np.square(SCHOOLS, dtype=float))
     assert (cell.J, cell.N, cell.balanced, cell.n, cell.size_classes()) == (8, 8, False, None, {})
     assert np.isnan(cell.params()["sigma"])

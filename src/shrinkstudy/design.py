@@ -395,6 +395,11 @@ class Cell:
             out.update(comp.spec(self))
         return out
 
+    def __reduce__(self):
+        """Pickled as its spec and block, rebuilt by ``from_spec``: a known-SE cell's sigma is then
+        ``NO_SIGMA`` again (a NaN object of its own would make it unequal to itself)."""
+        return (_from_spec, (self.spec(), self.block))
+
     @classmethod
     def from_spec(cls, spec: dict, block: str | None = None) -> Cell:
         """The cell of a ``spec()`` dict (missing world keys take today's defaults)."""
@@ -415,6 +420,10 @@ class Cell:
                 for f, default in comp.defaults().items()
             },
         )
+
+
+def _from_spec(spec: dict, block: str) -> Cell:
+    return Cell.from_spec(spec, block=block)
 
 
 def _as_list(value):
