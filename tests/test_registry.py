@@ -15,7 +15,7 @@ from shrinkstudy import registry
 from shrinkstudy.config import _schema, load_study
 from shrinkstudy.design import Cell
 from shrinkstudy.estimators import Truth, fit_estimators
-from shrinkstudy.knownse import META_ESTIMATORS, META_INTERVAL_ESTIMATORS
+from shrinkstudy.knownse import KNOWN_SE_ESTIMATORS, META_ESTIMATORS, META_INTERVAL_ESTIMATORS
 from shrinkstudy.losses import loss_columns
 from shrinkstudy.simulate import simulate_reps, suffstats_from_array
 
@@ -30,8 +30,13 @@ def test_names_are_unique_and_in_table_order():
     )
     assert len(set(names)) == len(names)
     assert registry.interval_names() == ("raw", "blup", "blup_pr", "hier_bayes", "oracle_linear", "oracle")
-    assert META_ESTIMATORS == ("raw", "pooled", "blup", "blup_pr", "varmatch", "hier_bayes", "james_stein")
+    assert META_ESTIMATORS == (
+        "raw", "pooled", "blup", "blup_pr", "blup_ml", "varmatch", "constrained_bayes", "hier_bayes", "james_stein",
+        "sure", "npmle",
+    )
     assert META_INTERVAL_ESTIMATORS == ("raw", "blup", "blup_pr", "hier_bayes")
+    # the study's known-SE cells also fit the oracles (they know the truth); only bayesglm has no form
+    assert KNOWN_SE_ESTIMATORS == tuple(e for e in names if e != "bayesglm")
     with pytest.raises(KeyError, match="unknown estimator 'ridge'"):
         registry.get("ridge")
 
@@ -47,7 +52,9 @@ def test_every_entry_resolves_and_its_needs_match_its_functions(entry):
         iparams = list(inspect.signature(entry.interval_function()).parameters)
         assert iparams[0] == "stats" and "level" in iparams
     if entry.known_se is not None:
-        assert list(inspect.signature(entry.known_se_function()).parameters) == ["data", "varcomp", "prior", "level"]
+        truth = ["truth"] if "truth" in entry.needs else []
+        assert list(inspect.signature(entry.known_se_function()).parameters) == ["data", "varcomp", "prior", "level",
+                                                                                 *truth]
     assert entry.description and entry.label and entry.reference and entry.builtin
     assert entry.style.color.startswith("#")
 

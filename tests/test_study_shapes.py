@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -504,6 +505,18 @@ SHAPES = {
             "tails": {"J": [5], "sizes": [4], "sigma": [1], "tau": [1], "effects": ["bimodal"], "errors": ["t"]},
         },
     },
+    # (e) known standard errors (grid blocks with ses): the eight schools and an equal-SE design like
+    # Efron & Morris's batting averages (James-Stein applies), one outside the normal world, beside a
+    # long-form cell; bayesglm has no known-SE form (n/a there)
+    "knownse": {
+        "estimators": ["raw", "pooled", "blup", "blup_pr", "bayesglm", "hier_bayes", "james_stein", "sure", "npmle",
+                       "oracle_linear", "oracle"],
+        "grid": {
+            "schools": {"ses": [[15, 10, 16, 11, 9, 11, 10, 18]], "tau": [0, 10], "mu": [-1.5]},
+            "baseball": {"ses": [[0.0659] * 18], "tau": [0.03], "effects": ["normal", "t"]},
+            "long": {"J": [20], "sizes": [4], "sigma": [2], "tau": [0.5]},
+        },
+    },
 }
 
 
@@ -561,6 +574,7 @@ def _figure_rows(summary: pd.DataFrame, name: str) -> pd.DataFrame:
     """The summary rows a figure plots, chosen here from the cells' own columns: the balanced
     normal-world cells; the unbalanced ones (every group class); the cells outside the normal
     world with the normal-world cells of the same J, design, sigma, tau and mu."""
+    summary = summary[summary["sigma"].notna()]  # known-SE cells: no n or sigma to draw them by
     normal = _normal_world(summary)
     if name == "group_size_mse":
         return summary[normal & ~summary["balanced"] & (summary["groups"] != "all")]  # by group size
@@ -621,12 +635,17 @@ def test_shape_tables_have_every_requested_estimator(shape):
     summary = shape.summary[shape.summary["groups"] == "all"]
     for cell in shape.cells:
         here = set(summary.loc[summary["cell"] == cell.name, "estimator"])
-        want = {e for e in shape.estimators if cell.balanced or e != "james_stein"}
+        # James-Stein: equal group sizes, or equal standard errors; a known-SE cell: the estimators
+        # with a known-SE form
+        equal = len(set(cell.ses)) == 1 if cell.known_se else cell.balanced
+        want = {e for e in shape.estimators if (equal or e != "james_stein")
+                and (not cell.known_se or registry.get(e).known_se is not None)}
         assert here == want, cell.name
     md = _md_rows((tables / "summary.md").read_text(), "J")
     assert len(md) == len(shape.cells)
     for row in md:
-        assert all(row[e] and (row[e] != "n/a" or e == "james_stein") for e in shape.estimators), row
+        assert all(row[e] and (row[e] != "n/a" or e == "james_stein" or (
+            row["sigma"] == "known SE" and registry.get(e).known_se is None)) for e in shape.estimators), row
     tex = (tables / "summary.tex").read_text()
     assert all(_latex(e) in tex for e in shape.estimators)
     headline = (tables / "headline.md").read_text()
@@ -678,6 +697,45 @@ def _check_mechanisms(protocol: str, cells: pd.DataFrame) -> None:
                 assert f"= {label.split('(')[1].rstrip(')')}" in line, line
     for cell, ratio in cells["sigma_ratio"].items():
         assert rows[cell]["SD ratio"] == f"{ratio:g}"
+
+
+def test_known_se_shape_against_theory_and_its_text(project):
+    """The known-SE shape: raw's MSE is mean s_j^2 and the oracle's its Bayes risk, within 4 Monte
+    Carlo SE in every cell; the protocol gives each cell's standard errors and their mechanism;
+    the tables name the estimator without a known-SE form; every figure's caption says why these
+    cells are not drawn."""
+    shape = Shape(project, "knownse")
+    s = shape.summary[shape.summary["groups"] == "all"].set_index(["cell", "estimator"])
+    known = [c for c in shape.cells if c.known_se]
+    assert len(known) == 4
+    for cell in known:
+        raw, orc = s.loc[(cell.name, "raw")], s.loc[(cell.name, "oracle")]
+        assert raw["raw_risk"] == pytest.approx(np.mean(np.square(cell.ses)), rel=1e-9)
+        assert abs(raw["mse"] - raw["raw_risk"]) < 4 * raw["mse_mcse"], cell.name
+        if cell.tau > 0:
+            assert abs(orc["mse"] - orc["oracle_risk"]) < 4 * orc["mse_mcse"], cell.name
+        else:
+            assert orc["mse"] < 1e-24
+        assert np.isnan(raw["sigma"]) and raw["N"] == cell.J
+    protocol = (shape.results / "protocol.md").read_text()
+    assert "4 of the 5 cells are one estimate per group, y_j ~ N(m_j, s_j^2) with s_j given" in protocol
+    rows = {r["cell"].strip("`"): r for r in _md_rows(_section(protocol, "Data-generating mechanisms"), "cell")}
+    assert rows["J8_se.4b3c6b21_tau10_mum1.5"]["group sizes"] == "SEs 15, 10, 16, 11, 9, 11, 10, 18"
+    assert rows["J18_se0.0659x18_tau0.03_mu0_eff-t3"]["group sizes"] == "SE 0.0659 x 18"
+    assert rows["J18_se0.0659x18_tau0.03_mu0"]["sigma"] == "known SE"
+    assert "n/a in them: bayesglm (no known-SE form)." in (shape.results / "tables" / "summary.md").read_text()
+    for name, text in shape.captions.items():
+        assert "The study's 4 cells of known standard errors (one estimate per group" in text, name
+
+
+def test_known_se_shape_same_bytes_whatever_the_chunks(project):
+    """The known-SE study run again in chunks of 5 (not 10) and on one core: summary.csv the same bytes."""
+    first = Shape(project, "knownse").results / "tables" / "summary.csv"
+    study = dict(_shape_study("knownse"), chunk_size=5, results="results/knownse_chunks5")
+    config = project / "knownse_chunks5.yaml"
+    config.write_text(yaml.safe_dump(study, sort_keys=False))
+    run(project, "--cores", "1", "--configfile", str(config))
+    assert (project / "results" / "knownse_chunks5" / "tables" / "summary.csv").read_bytes() == first.read_bytes()
 
 
 #: the default study's blocks: a study without them must not name them

@@ -365,7 +365,7 @@ def test_schema_world_keys_are_the_components():
 
     block = _schema_block()
     expected = worlds.schema_properties()
-    world_in_file = [k for k in block if k not in ("J", "sizes", "sigma", "tau", "mu")]
+    world_in_file = [k for k in block if k not in ("J", "sizes", "sigma", "ses", "tau", "mu")]
     assert world_in_file == list(expected) == list(WORLD_KEYS)
     for key, prop in expected.items():
         assert block[key] == prop, key

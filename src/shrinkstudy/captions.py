@@ -53,6 +53,7 @@ def drawn_cells(name: str, cells: Sequence[Cell]) -> list[Cell]:
     """The cells figure ``name`` draws (as its ``*_data`` selects the summary's rows): those of its
     entry's ``cells`` set."""
     which = catalog.figure(name).cells
+    cells = [c for c in cells if not c.known_se]  # no group size or sigma to draw them by
     if which == "balanced":
         return [c for c in cells if c.balanced and _normal(c)]
     if which == "unbalanced":
@@ -144,7 +145,7 @@ def _reps(config: dict) -> str:
 def _elsewhere(name: str, cells: Sequence[Cell]) -> list[str]:
     """Sentences naming the study's cells figure ``name`` leaves out and where they are drawn."""
     drawn = set(id(c) for c in drawn_cells(name, cells))
-    left = [c for c in cells if id(c) not in drawn]
+    left = [c for c in cells if id(c) not in drawn and not c.known_se]  # those: ``known_se_text``
     if not left:
         return []
     out = []
@@ -411,13 +412,27 @@ def figure_captions(study: Study) -> dict[str, str]:
     estimators = list(study.estimators)
     labels = {e.name: e.label for e in estimators}
     out = {}
+    known = known_se_text(cells)
     for fig in catalog.SUMMARY_FIGURES:
         name = fig.name
         drawn_c = drawn_cells(name, cells)
         if not drawn_c:
-            out[name] = _empty(catalog.CELL_SETS[fig.cells], name, cells)
+            out[name] = _empty(catalog.CELL_SETS[fig.cells], name, cells) + known
             continue
         drawn = drawn_estimators(name, estimators, drawn_c)
         text = fig.caption_writer()(study.config, drawn_c, drawn, labels)
-        out[name] = text + _tail(name, drawn, estimators, cells, labels)
+        out[name] = text + _tail(name, drawn, estimators, cells, labels) + known
     return out
+
+
+def known_se_text(cells: Sequence[Cell]) -> str:
+    """What every summary figure's caption says of a study's known-SE cells ('' without): they
+    are not drawn (the figures are by group size n and within-group SD sigma, which they lack)."""
+    known = [c for c in cells if c.known_se]
+    if not known:
+        return ""
+    return (
+        f" The study's {_cells(len(known))} of known standard errors (one estimate per group, "
+        "y_j ~ N(m_j, s_j^2) with s_j given) are not drawn: the figures are by group size n and "
+        "within-group SD sigma, which they do not have; their rows are in summary.csv and the tables."
+    )

@@ -255,7 +255,8 @@ def load_study(
         _check_precision_targets(config["precision"], estimators)
     cells = cells_from_config(config["grid"])
     for cell in cells:
-        _check_fittable(cell.sizes, f"grid.{cell.block}.sizes")
+        if not cell.known_se:  # a known-SE cell's groups are one estimate each, by design
+            _check_fittable(cell.sizes, f"grid.{cell.block}.sizes")
     # the seed answer's design (the headline's and the findings' "seed's cell"): the seed
     # example's, or without one the schema's defaults of its keys (the answer's design)
     ex = config.get("seed_example")
@@ -410,7 +411,7 @@ def _check_size(config: dict) -> None:
         if not isinstance(spec, dict):
             continue  # cells_from_config names it
         count = 1
-        for factor in ("J", "sizes", "sigma", "tau", "mu"):
+        for factor in ("J", "sizes", "sigma", "ses", "tau", "mu"):
             values = spec.get(factor, [None])
             count *= len(values) if isinstance(values, list) else 1
         for comp in worlds.COMPONENTS.values():  # the world's settings (each distribution times its parameters)
@@ -418,6 +419,14 @@ def _check_size(config: dict) -> None:
         for J in spec.get("J", [None]) if isinstance(spec.get("J", [None]), list) else [None]:
             for label in spec.get("sizes", []):
                 _check_design(label, J, f"grid.{block}.sizes", chunk)
+        ses = spec.get("ses", [])
+        for k, design in enumerate(ses if isinstance(ses, list) else []):
+            # a known-SE design: one estimate per group (the schema caps the groups)
+            if isinstance(design, list) and chunk * len(design) > MAX_OBS_PER_JOB:
+                raise ConfigError(
+                    f"grid.{block}.ses.{k}: {len(design)} groups times chunk_size {chunk} is "
+                    f"{chunk * len(design):,} estimates in one job; at most {MAX_OBS_PER_JOB:,} (lower chunk_size)"
+                )
         n_cells += count
     if n_cells * (reps // chunk) > MAX_JOBS:
         raise ConfigError(

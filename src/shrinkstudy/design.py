@@ -24,6 +24,13 @@ followed only by what differs from it, in this order:
 * ``_err-t5``: t errors with 5 degrees of freedom;
 * ``_sr4``: heteroscedastic, largest within-group SD 4 times the smallest.
 
+Known-standard-error cells (a block with ``ses``): each group is one estimate y_j with a known
+standard error s_j, ``y_j = mu + theta_j + s_j e_j``; the cell has no group sizes and no sigma.
+Its name puts the standard errors where a long-form cell has ``n<design>_sigma<sigma>``:
+``J18_se0.0659x18_tau0.03_mu0`` when they are all equal, else a token of eight hex digits of a
+SHA-256 of their canonical text, ``J8_se.1a2b3c4d_tau10_mu0`` (``se_label``); the world's suffix
+follows as for any cell.
+
 Seeding (see ``rep_seed_sequence``): every replication has its own stream,
 ``SeedSequence(base_seed, spawn_key=(cell_key, rep))``. Adding, removing or reordering cells,
 changing the chunk size or the number of cores changes no dataset.
@@ -49,6 +56,8 @@ __all__ = [
     "fmt_number",
     "parse_sizes",
     "sizes_label",
+    "se_label",
+    "NO_SIGMA",
     "cells_from_config",
     "rep_seed_sequence",
     "rep_generator",
@@ -138,10 +147,42 @@ def sizes_label(sizes) -> str:
     return "+".join(f"{n}x{c}" for n, c in runs)
 
 
+#: The sigma of a known-standard-error cell (it has none): one NaN object, so that two such cells
+#: compare and hash equal (a tuple compares the same object as equal).
+NO_SIGMA = math.nan
+
+
+def _check_ses(ses, where: str) -> tuple[float, ...]:
+    """The standard errors of a design: a list of at least 2 positive finite numbers."""
+    if not isinstance(ses, (list, tuple)) or isinstance(ses, str):
+        raise ConfigError(f"{where}: {ses!r} must be a list of standard errors, one per group")
+    if len(ses) < 2:
+        raise ConfigError(f"{where}: a study cell needs at least 2 groups, got {len(ses)} standard errors")
+    out = []
+    for s in ses:
+        if isinstance(s, bool) or not isinstance(s, (int, float, np.integer, np.floating)):
+            raise ConfigError(f"{where}: standard error {s!r} is not a number")
+        v = float(s)
+        if not (math.isfinite(v) and v > 0):
+            raise ConfigError(f"{where}: standard error {s!r} must be a positive finite number")
+        out.append(v)
+    return tuple(out)
+
+
+def se_label(ses) -> str:
+    """The name's token of a known-SE design: ``se0.0659x18`` (all equal) or ``se.1a2b3c4d``
+    (eight hex digits of a SHA-256 of the standard errors' canonical text, comma-separated)."""
+    ses = tuple(float(s) for s in ses)
+    if len(set(ses)) == 1:
+        return f"se{fmt_number(ses[0])}x{len(ses)}"
+    text = ",".join(fmt_number(s) for s in ses)
+    return "se." + hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
 #: The order of ``Cell.spec()``'s keys (everything needed to rebuild a cell): the design, then each
 #: world component's fields (``worlds.COMPONENTS``), then the block.
 SPEC_KEYS = (
-    ("sizes", "sigma", "tau", "mu")
+    ("sizes", "sigma", "ses", "tau", "mu")
     + tuple(f for comp in worlds.COMPONENTS.values() for f in comp.fields)
     + ("block",)
 )
@@ -179,6 +220,9 @@ class Cell:
     ``effects_param`` (its parameter, the default when None; for ``discrete`` a ``worlds.Pmf``,
     given as one or as ``{"atoms": [...], "weights": [...]}``), ``errors`` and ``errors_df``,
     ``sigma_ratio`` (>= 1). The defaults are today's normal, homoscedastic world.
+
+    A known-standard-error cell has ``ses`` (one standard error per group): its ``sizes`` are
+    then one estimate per group, ``sigma`` is ``NO_SIGMA`` and ``sigma_ratio`` 1.
     """
 
     sizes: tuple[int, ...]
@@ -191,8 +235,16 @@ class Cell:
     errors: str = "normal"
     errors_df: float | None = None
     sigma_ratio: float = 1.0
+    ses: tuple[float, ...] | None = None
 
     def __post_init__(self):
+        if self.ses is not None:
+            ses = _check_ses(list(self.ses), "ses")
+            if float(self.sigma_ratio) != 1:
+                raise ConfigError("sigma_ratio: a cell with known standard errors has no within-group SDs")
+            object.__setattr__(self, "ses", ses)
+            object.__setattr__(self, "sizes", (1,) * len(ses))
+            object.__setattr__(self, "sigma", NO_SIGMA)
         eff = str(self.effects)
         if worlds.is_user_name(eff):
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*", eff):
@@ -225,12 +277,19 @@ class Cell:
         return int(sum(self.sizes))
 
     @property
+    def known_se(self) -> bool:
+        """A cell of estimates with known standard errors (``ses``), not of groups of observations."""
+        return self.ses is not None
+
+    @property
     def balanced(self) -> bool:
-        return len(set(self.sizes)) == 1
+        """Equal group sizes (a known-SE cell has none: False)."""
+        return not self.known_se and len(set(self.sizes)) == 1
 
     @property
     def design(self) -> str:
-        return sizes_label(self.sizes)
+        """``sizes_label``; for a known-SE cell ``se_label``."""
+        return se_label(self.ses) if self.known_se else sizes_label(self.sizes)
 
     @property
     def n(self) -> int | None:
@@ -251,6 +310,8 @@ class Cell:
     @property
     def name(self) -> str:
         """Stable, readable name such as ``J12_n100x6+2x6_sigma5_tau1_mu0`` (module docstring)."""
+        if self.known_se:
+            return f"J{self.J}_{self.design}_tau{fmt_number(self.tau)}_mu{fmt_number(self.mu)}" + self.world_suffix
         return (
             f"J{self.J}_n{self.design}_sigma{fmt_number(self.sigma)}"
             f"_tau{fmt_number(self.tau)}_mu{fmt_number(self.mu)}"
@@ -262,7 +323,10 @@ class Cell:
         return int.from_bytes(hashlib.sha256(self.name.encode()).digest()[:8], "big")
 
     def size_classes(self) -> dict[str, np.ndarray]:
-        """Group indices by group size, as ``{"n=2": array([6, ...]), ...}`` (unbalanced only)."""
+        """Group indices by group size, as ``{"n=2": array([6, ...]), ...}`` (unbalanced only; none
+        for a known-SE cell)."""
+        if self.known_se:
+            return {}
         sizes = np.asarray(self.sizes)
         return {f"n={v}": np.flatnonzero(sizes == v) for v in sorted(set(self.sizes))}
 
@@ -274,11 +338,14 @@ class Cell:
         return worlds.ERRORS[self.errors]
 
     def group_sigmas(self) -> np.ndarray:
-        """True within-group SDs sigma_j, shape (J,) (``worlds.group_sigmas``)."""
+        """True within-group SDs sigma_j, shape (J,) (``worlds.group_sigmas``); for a known-SE cell
+        the standard errors s_j (the noise of its one estimate per group)."""
+        if self.known_se:
+            return np.asarray(self.ses, dtype=float)
         return worlds.group_sigmas(self.sigma, self.sigma_ratio, self.J)
 
     def sampling_variances(self) -> np.ndarray:
-        """True variances sigma_j^2 / n_j of the group means, shape (J,)."""
+        """True variances sigma_j^2 / n_j of the group means, shape (J,) (s_j^2 for a known-SE cell)."""
         return self.group_sigmas() ** 2 / np.asarray(self.sizes, dtype=float)
 
     def effects_prior(self):
@@ -310,8 +377,14 @@ class Cell:
         tracked before the non-normal worlds (Snakemake reruns a job whose params change: none
         does). ``block`` is a label, not part of the cell's identity, and is left out (renaming
         a block reruns no simulation); ``from_spec(spec, block=...)`` restores it.
-        ``Cell.from_spec(cell.spec()) == cell``.
+        ``Cell.from_spec(cell.spec()) == cell``. A known-SE cell's spec has ``ses`` in place of
+        ``sizes`` and ``sigma``.
         """
+        if self.known_se:
+            out = {"ses": list(self.ses), "tau": float(self.tau), "mu": float(self.mu)}
+            for comp in worlds.COMPONENTS.values():
+                out.update(comp.spec(self))
+            return out
         out = {
             "sizes": [int(s) for s in self.sizes],
             "sigma": float(self.sigma),
@@ -322,15 +395,22 @@ class Cell:
             out.update(comp.spec(self))
         return out
 
+    def __reduce__(self):
+        """Pickled as its spec and block, rebuilt by ``from_spec``: a known-SE cell's sigma is then
+        ``NO_SIGMA`` again (a NaN object of its own would make it unequal to itself)."""
+        return (_from_spec, (self.spec(), self.block))
+
     @classmethod
     def from_spec(cls, spec: dict, block: str | None = None) -> Cell:
         """The cell of a ``spec()`` dict (missing world keys take today's defaults)."""
         unknown = set(spec) - set(SPEC_KEYS)
         if unknown:
             raise ConfigError(f"cell spec: unknown key(s) {sorted(unknown)}")
+        ses = spec.get("ses")
         return cls(
-            sizes=tuple(int(s) for s in spec["sizes"]),
-            sigma=float(spec["sigma"]),
+            sizes=tuple(int(s) for s in spec["sizes"]) if ses is None else (),
+            sigma=float(spec["sigma"]) if ses is None else NO_SIGMA,
+            ses=None if ses is None else tuple(float(s) for s in ses),
             tau=float(spec["tau"]),
             mu=float(spec.get("mu", 0.0)),
             block=str(block if block is not None else spec.get("block", "")),
@@ -340,6 +420,10 @@ class Cell:
                 for f, default in comp.defaults().items()
             },
         )
+
+
+def _from_spec(spec: dict, block: str) -> Cell:
+    return Cell.from_spec(spec, block=block)
 
 
 def _as_list(value):
@@ -420,8 +504,10 @@ def cells_from_config(grid: dict) -> list[Cell]:
     (sparse), ``effects_pmf`` (discrete: a list of ``{atoms: [...], weights: [...]}``), ``errors``,
     ``errors_df`` (t errors), ``sigma_ratio``. A parameter key crosses only
     with the distribution that has the parameter. A user's ``effects: module:function`` is
-    imported and checked here (``worlds.user_effects``). Raises ConfigError naming the key for a
-    bad value or a cell that appears twice.
+    imported and checked here (``worlds.user_effects``). A block may give ``ses`` (a list of
+    designs, each a list of positive standard errors, one per group) in place of ``sizes`` and
+    ``sigma``: its cells are known-SE cells (``J``, ``sizes``, ``sigma`` and ``sigma_ratio`` are
+    refused there). Raises ConfigError naming the key for a bad value or a cell that appears twice.
     """
     if not isinstance(grid, dict) or not grid:
         raise ConfigError("grid: needs at least one block of settings")
@@ -430,9 +516,12 @@ def cells_from_config(grid: dict) -> list[Cell]:
     for block, spec in grid.items():
         if not isinstance(spec, dict):
             raise ConfigError(f"grid.{block}: must be a mapping of factor lists")
-        unknown = set(spec) - {"J", "sizes", "sigma", "tau", "mu"} - set(WORLD_KEYS)
+        unknown = set(spec) - {"J", "sizes", "sigma", "ses", "tau", "mu"} - set(WORLD_KEYS)
         if unknown:
             raise ConfigError(f"grid.{block}: unknown key(s) {sorted(unknown)}")
+        if "ses" in spec:
+            cells += _known_se_cells(str(block), spec, seen)
+            continue
         for req in ("sizes", "sigma", "tau"):
             if req not in spec:
                 raise ConfigError(f"grid.{block}.{req}: missing")
@@ -442,24 +531,69 @@ def cells_from_config(grid: dict) -> list[Cell]:
                 raise ConfigError(f"grid.{block}.J: {J!r} must be an integer of at least 2")
         sigmas = [_positive(block, "sigma", s) for s in _as_list(spec["sigma"])]
         taus = [_positive(block, "tau", t, allow_zero=True) for t in _as_list(spec["tau"])]
-        mus = []
-        for m in _as_list(spec.get("mu", [0.0])):
-            if isinstance(m, bool) or not isinstance(m, (int, float)) or not math.isfinite(float(m)):
-                raise ConfigError(f"grid.{block}.mu: {m!r} is not a finite number")
-            mus.append(float(m))
+        mus = _mus(block, spec)
         variants = _world_variants(str(block), spec, taus)
         for J, label, sigma, tau, mu, world in itertools.product(
             Js, _as_list(spec["sizes"]), sigmas, taus, mus, variants
         ):
             sizes = parse_sizes(label, J, key=f"grid.{block}.sizes")
-            cell = Cell(sizes=sizes, sigma=sigma, tau=tau, mu=mu, block=str(block), **world)
-            if cell.name in seen:
-                raise ConfigError(
-                    f"grid.{block}: cell {cell.name} is duplicated (also in grid.{seen[cell.name]})"
-                )
-            seen[cell.name] = str(block)
-            cells.append(cell)
+            cells.append(_unique(Cell(sizes=sizes, sigma=sigma, tau=tau, mu=mu, block=str(block), **world), seen))
     return cells
+
+
+def _unique(cell: Cell, seen: dict) -> Cell:
+    """``cell``, recorded in ``seen`` (name -> block); ConfigError if a block already has it."""
+    if cell.name in seen:
+        raise ConfigError(f"grid.{cell.block}: cell {cell.name} is duplicated (also in grid.{seen[cell.name]})")
+    seen[cell.name] = cell.block
+    return cell
+
+
+def _mus(block, spec: dict) -> list[float]:
+    mus = []
+    for m in _as_list(spec.get("mu", [0.0])):
+        if isinstance(m, bool) or not isinstance(m, (int, float)) or not math.isfinite(float(m)):
+            raise ConfigError(f"grid.{block}.mu: {m!r} is not a finite number")
+        mus.append(float(m))
+    return mus
+
+
+#: The keys a block of known standard errors (``ses``) refuses: its designs are the standard errors.
+#: (``sigma_ratio`` is refused unless it is its default 1, which Snakemake's validator writes into
+#: every block.)
+KNOWN_SE_REFUSED = ("sizes", "sigma", "J", "sigma_ratio")
+
+
+def _is_one(value) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating)) and value == 1
+
+
+def _known_se_cells(block: str, spec: dict, seen: dict) -> list[Cell]:
+    """The cells of a block with ``ses``: a list of designs, each a list of positive standard
+    errors (one per group), crossed with ``tau``, ``mu`` and the world's effects and errors."""
+    for key in KNOWN_SE_REFUSED:
+        if key in spec and not (key == "sigma_ratio" and all(_is_one(r) for r in _as_list(spec[key]))):
+            raise ConfigError(
+                f"grid.{block}.{key}: not allowed with ses (a block of known standard errors has no "
+                "group sizes, within-group SD or SD ratio)"
+            )
+    if "tau" not in spec:
+        raise ConfigError(f"grid.{block}.tau: missing")
+    designs = spec["ses"]
+    if not isinstance(designs, (list, tuple)) or not designs:
+        raise ConfigError(f"grid.{block}.ses: must be a non-empty list of designs, each a list of standard errors")
+    if all(not isinstance(d, (list, tuple)) for d in designs):
+        raise ConfigError(
+            f"grid.{block}.ses: {designs!r} must be a list of designs, each a list of standard errors "
+            "(write [[15, 10, 16]] for one design)"
+        )
+    ses = [_check_ses(d, f"grid.{block}.ses.{k}") for k, d in enumerate(designs)]
+    taus = [_positive(block, "tau", t, allow_zero=True) for t in _as_list(spec["tau"])]
+    variants = _world_variants(block, spec, taus)
+    return [
+        _unique(Cell(sizes=(), sigma=NO_SIGMA, ses=s, tau=tau, mu=mu, block=block, **world), seen)
+        for s, tau, mu, world in itertools.product(ses, taus, _mus(block, spec), variants)
+    ]
 
 
 def rep_seed_sequence(base_seed: int, cell: Cell, rep: int) -> np.random.SeedSequence:

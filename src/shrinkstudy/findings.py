@@ -72,7 +72,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .tables import normal_world, normalise_summary
+from .tables import known_se_rows, normal_world, normalise_summary
 
 __all__ = ["findings", "findings_json", "fmt", "worlds_findings", "write_findings"]
 
@@ -155,6 +155,12 @@ def findings(
     seed_fit : the seed example's ``fit.json`` (with ``seed_choice``), or None.
     """
     s = everything = normalise_summary(summary)
+    # the findings are about groups of observations: the known-SE cells have none (their rows
+    # are in the tables), and their replications are left out of the precision finding too
+    known = set(s.loc[known_se_rows(s), "cell"])
+    s = s[~s["cell"].isin(known)]
+    if "cell" in replication:
+        replication = replication[~replication["cell"].isin(known)]
     worlds_out = worlds_findings(s, level=level, replication=replication)
     s = s[normal_world(s)]  # the README's findings are about the model's own world
     a = s[s["groups"] == "all"]

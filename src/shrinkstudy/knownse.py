@@ -25,8 +25,11 @@ N(mu^ + B_j (y_j - mu^), B_j s_j^2 + (1 - B_j)^2 / sum w)``: the posterior mean 
 quadrature over tau and the posterior a mixture of normals, whose quantiles give a central
 interval. james_stein is the positive-part James-Stein estimate toward the mean of the y_j,
 for datasets whose standard errors are all equal (the textbook case: Efron & Morris's
-batting averages). bayesglm (identical to blup when the dispersion is known) and the oracle
-(no truth) are not part of this form. ``meta_tau_interval`` gives profile-likelihood confidence
+batting averages). blup_ml, constrained_bayes, sure and npmle are the long form's rules with
+s_j^2 in place of sigma^2^ / n_j. oracle_linear and oracle (the Bayes rule given y_j with the
+true prior) need the truth: the study's known-SE cells fit them (``fit_known_se``), data alone
+cannot (``fit_meta``, ``shrinkstudy fit --se``). bayesglm (identical to blup when the dispersion
+is known) has no summary form. ``meta_tau_interval`` gives profile-likelihood confidence
 intervals for tau (as ``reml.tau_interval`` does, with this form's criterion).
 
 Each estimator's summary form is the ``known_se`` function of its registry entry, called as
@@ -42,13 +45,14 @@ from scipy import special
 
 from . import registry
 from .estimators import EBLUPMSE, Fit, james_stein_shrink, shrink, shrinkage
-from .hierbayes import mixture_quantiles, zoomed_quadrature
+from .hierbayes import HierPrior, mixture_quantiles, zoomed_quadrature
 from .plugins import Estimate
 from .reml import NOT_IDENTIFIED, OK, TauInterval, VarComp, _chi2_cutoff, _interval_ends
 
 __all__ = [
     "META_ESTIMATORS",
     "META_INTERVAL_ESTIMATORS",
+    "KNOWN_SE_ESTIMATORS",
     "META_PRIOR_FAMILIES",
     "KnownSE",
     "MetaPrior",
@@ -57,6 +61,8 @@ __all__ = [
     "fit_meta_varcomp",
     "meta_tau_interval",
     "fit_meta",
+    "fit_known_se",
+    "meta_prior",
     "raw",
     "pooled",
     "blup",
@@ -66,10 +72,14 @@ __all__ = [
     "equal_standard_errors",
 ]
 
-#: Estimators with a summary form (those whose registry entry has ``known_se``), in table order.
-META_ESTIMATORS = tuple(e.name for e in registry.BUILTIN if e.known_se is not None)
+#: Estimators with a summary form that data alone can fit (those whose registry entry has
+#: ``known_se`` and needs no truth: ``shrinkstudy fit --se``), in table order.
+META_ESTIMATORS = tuple(e.name for e in registry.BUILTIN if e.known_se is not None and "truth" not in e.needs)
 #: Those of them with intervals.
-META_INTERVAL_ESTIMATORS = tuple(e.name for e in registry.BUILTIN if e.known_se is not None and e.has_interval)
+META_INTERVAL_ESTIMATORS = tuple(e for e in META_ESTIMATORS if registry.get(e).has_interval)
+#: Every estimator with a summary form, the oracles (which need the truth) included: the study's
+#: known-SE cells fit these.
+KNOWN_SE_ESTIMATORS = tuple(e.name for e in registry.BUILTIN if e.known_se is not None)
 META_PRIOR_FAMILIES = ("uniform", "half_cauchy", "uniform_shrinkage")
 _LOG_2PI = np.log(2.0 * np.pi)
 _META_GRID = np.linspace(-30.0, 10.0, 81)  # log(tau^2 / scale), steps of 0.5
@@ -464,6 +474,164 @@ def james_stein(data: KnownSE, varcomp: VarComp, prior: MetaPrior, level: float 
     return Estimate(est, extra={"factor": np.where(equal, factor, np.nan)})
 
 
+def blup_ml(data: KnownSE, varcomp: VarComp, prior: MetaPrior, level: float | None) -> Estimate:
+    """The BLUP with the ML estimate of tau^2, whatever the study's method."""
+    vc = _fit_meta_varcomp(data.y, data.v, data.present, "ML")
+    return Estimate(data.absent_nan(shrink(data.y, vc.mu, _B(data, vc))))
+
+
+def constrained_bayes(data: KnownSE, varcomp: VarComp, prior: MetaPrior, level: float | None) -> Estimate:
+    """Constrained Bayes (Louis 1984; Ghosh 1992) around the plug-in posterior: posterior means
+    b_j = the BLUPs, variances V_j = B^_j s_j^2 (``ebayes.constrained_bayes_from_posterior``)."""
+    from .ebayes import constrained_bayes_from_posterior
+
+    B = _B(data, varcomp)
+    b = data.absent_nan(shrink(data.y, varcomp.mu, B))
+    out = constrained_bayes_from_posterior(b, data.absent_nan(B * data.v))
+    out[~np.isfinite(varcomp.tau2)] = np.nan
+    return Estimate(out)
+
+
+def _nan_y(data: KnownSE) -> tuple[np.ndarray, np.ndarray]:
+    """y and s^2 with NaN for absent groups (the empirical-Bayes solvers' convention)."""
+    return data.absent_nan(data.y), data.absent_nan(data.v)
+
+
+def sure(data: KnownSE, varcomp: VarComp, prior: MetaPrior, level: float | None) -> Estimate:
+    """Xie, Kou & Brown (2012) SURE shrinkage toward a location with the known s_j^2
+    (``ebayes.sure_fit``, the long form's solver)."""
+    from .ebayes import sure_fit
+
+    return Estimate(sure_fit(*_nan_y(data)).estimate)
+
+
+def npmle(data: KnownSE, varcomp: VarComp, prior: MetaPrior, level: float | None) -> Estimate:
+    """Kiefer-Wolfowitz NPMLE empirical Bayes with the known s_j (``ebayes.npmle_fit``, the long
+    form's solver, certified gap 1e-7 per group); ``extra``: converged and gap per dataset."""
+    from .ebayes import npmle_fit
+
+    fit = npmle_fit(*_nan_y(data))
+    return Estimate(fit.estimate, extra={"converged": fit.converged, "gap": fit.gap})
+
+
+def _ones(data: KnownSE):
+    """The estimates as sufficient statistics of one observation per group (n_j = 1, SSW = 0)."""
+    from .simulate import SuffStats
+
+    return SuffStats(data.present.astype(float), data.y, np.zeros(data.y.shape[0]))
+
+
+def _oracle_linear_parts(data: KnownSE, truth):
+    B = shrinkage(np.full(data.y.shape[0], float(truth.tau) ** 2), data.v)
+    return data.absent_nan(shrink(data.y, np.full(data.y.shape[0], float(truth.mu)), B)), B
+
+
+def _oracle_interval(data: KnownSE, truth, level):
+    est, B = _oracle_linear_parts(data, truth)
+    half = _z(level) * np.sqrt(B * data.v)
+    return est, data.absent_nan(est - half), data.absent_nan(est + half)
+
+
+def oracle_linear(data: KnownSE, varcomp: VarComp, prior: MetaPrior, level: float | None, *, truth) -> Estimate:
+    """mu + B_j (y_j - mu), B_j = tau^2 / (tau^2 + s_j^2) with the true mu and tau, and its exact
+    normal-theory interval +- z sqrt(B_j) s_j."""
+    if level is None:
+        return Estimate(_oracle_linear_parts(data, truth)[0])
+    return Estimate(*_oracle_interval(data, truth, level))
+
+
+def oracle(data: KnownSE, varcomp: VarComp, prior: MetaPrior, level: float | None, *, truth) -> Estimate:
+    """The Bayes rule given y_j with the true prior: mu + E[theta_j | y_j]. Normal effects and
+    errors: the linear rule and its exact interval. Other effects, normal errors: the long
+    form's ``ebayes.oracle_bayes`` with s_j^2. t errors (y_j - m_j = s_j e_j, e_j a t scaled to
+    SD 1): the long form's full-data rule (``ebayes.oracle_full_data``) on one observation per
+    group. Outside normal effects and errors no interval (NaN)."""
+    from . import ebayes
+
+    if truth.effects_prior is None and truth.errors_df is None:
+        return oracle_linear(data, varcomp, prior, level, truth=truth)
+    stats = _ones(data)
+    mu = float(truth.mu)
+    if truth.errors_df is None:
+        est = ebayes.oracle_bayes(stats, mu, truth.effects_prior, data.v)
+    else:
+        from .plugins import Observations
+        from .worlds import EFFECTS
+
+        prior_t = truth.effects_prior if truth.effects_prior is not None else EFFECTS["normal"].prior(truth.tau)
+        df = float(truth.errors_df)
+        c = np.sqrt(data.v * (df - 2.0) / df)
+        R, J = data.y.shape
+        obs = Observations(data.absent_nan(data.y), np.where(data.present, np.arange(J), -1))
+        est = ebayes.oracle_full_data(stats, obs, mu, prior_t, c, df)
+    est = data.absent_nan(est)
+    if level is None:
+        return Estimate(est)
+    nan = np.full(est.shape, np.nan)
+    return Estimate(est, nan, nan.copy())
+
+
+def meta_prior(prior: HierPrior, se) -> MetaPrior:
+    """The known-SE form of the study's hier_bayes prior (``hier_bayes_prior``, on gamma =
+    tau^2 / sigma^2) for a cell of standard errors ``se``: ``uniform_shrinkage`` as it is (s0^2
+    the mean s_j^2, as the long form's n0); ``half_cauchy`` with scale c on tau / sigma becomes
+    a half-Cauchy on tau with scale c s0, s0 the root mean square standard error."""
+    s0 = float(np.sqrt(np.mean(np.square(np.asarray(se, dtype=float)))))
+    if prior.family == "uniform_shrinkage":
+        return MetaPrior("uniform_shrinkage", nodes=max(prior.nodes, 64), passes=prior.passes)
+    return MetaPrior("half_cauchy", scale=float(prior.scale) * s0, nodes=max(prior.nodes, 64), passes=prior.passes)
+
+
+def fit_known_se(
+    y,
+    se,
+    estimators=KNOWN_SE_ESTIMATORS,
+    *,
+    truth=None,
+    method: str = "REML",
+    level: float = 0.95,
+    intervals: bool = True,
+    prior: MetaPrior | None = None,
+) -> Fit:
+    """``fit_meta`` for any of the registry's entries (names or ``registry.Estimator``): those
+    with a summary form are fitted (the oracles given ``truth``, an ``estimators.Truth``), the
+    others left out of the fit (they have no rows: no known-SE form). ``Fit.messages`` says why
+    a dataset failed."""
+    from .estimators import STATUS_NAMES
+
+    _check_method(method)
+    entries = [e if isinstance(e, registry.Estimator) else registry.get(e) for e in estimators]
+    entries = [e for e in entries if e.builtin and e.known_se is not None]
+    wanting = [e.name for e in entries if "truth" in e.needs]
+    if wanting and truth is None:
+        raise ValueError(f"{', '.join(wanting)} need the true mu, tau and effects (truth=...)")
+    prior = prior or MetaPrior()
+    data = KnownSE(*_meta_arrays(y, se))
+    vc = _fit_meta_varcomp(data.y, data.v, data.present, method)
+    est, ints, extra, failed, messages = {}, {}, {}, {}, {}
+    for entry in entries:
+        name = entry.name
+        kwargs = {"truth": truth} if "truth" in entry.needs else {}
+        with np.errstate(invalid="ignore", divide="ignore"):
+            result = entry.known_se_function()(data, vc, prior, level if intervals else None, **kwargs)
+        est[name] = result.point
+        if intervals and result.lower is not None:
+            ints[name] = (result.lower, result.upper)
+        extra.update({f"{name}_{k}": v for k, v in result.extra.items()})
+        bad = ~np.all(np.isfinite(result.point) | ~data.present, axis=1)
+        msg = np.where(bad, "non-finite estimate", "").astype(object)
+        if entry.applies == "balanced":  # equal standard errors here; elsewhere it does not apply
+            bad &= equal_standard_errors(data)
+        if entry.uses_varcomp:
+            for r in np.flatnonzero(~vc.ok):
+                msg[r] = f"variance components not identified ({STATUS_NAMES.get(int(vc.status[r]))})"
+            bad |= ~vc.ok
+        msg[~bad] = ""
+        failed[name] = bad
+        messages[name] = msg
+    return Fit(estimates=est, intervals=ints, failed=failed, varcomp=vc, extra=extra, messages=messages)
+
+
 def fit_meta(
     y,
     se,
@@ -498,22 +666,6 @@ def fit_meta(
         raise ValueError(
             f"estimator(s) {unknown} not available in the summary form; known: {list(META_ESTIMATORS)}"
         )
-    prior = prior or MetaPrior()
-    data = KnownSE(*_meta_arrays(y, se))
-    vc = _fit_meta_varcomp(data.y, data.v, data.present, method)
-    est, ints, extra, failed = {}, {}, {}, {}
-    for name in estimators:
-        entry = registry.get(name)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            result = entry.known_se_function()(data, vc, prior, level if intervals else None)
-        est[name] = result.point
-        if intervals and result.lower is not None:
-            ints[name] = (result.lower, result.upper)
-        extra.update({f"{name}_{k}": v for k, v in result.extra.items()})
-        bad = ~np.all(np.isfinite(result.point) | ~data.present, axis=1)
-        if entry.applies == "balanced":  # equal standard errors here; elsewhere it does not apply
-            bad &= equal_standard_errors(data)
-        if entry.uses_varcomp:
-            bad |= ~vc.ok
-        failed[name] = bad
-    return Fit(estimates=est, intervals=ints, failed=failed, varcomp=vc, extra=extra)
+    fit = fit_known_se(y, se, estimators, method=method, level=level, intervals=intervals, prior=prior)
+    fit.messages = {}
+    return fit

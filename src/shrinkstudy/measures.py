@@ -521,12 +521,13 @@ def theory_risks(cell: Cell, idx=None) -> tuple[float, float]:
     """Raw and oracle (Bayes) risk, averaged over the groups ``idx`` (default: all).
 
     raw risk = mean_j sigma_j^2 / n_j; oracle risk = mean_j B_j sigma_j^2 / n_j with
-    B_j = tau^2 / (tau^2 + sigma_j^2 / n_j) at the true tau and sigma_j (docs/formulas.md section
+    B_j = tau^2 / (tau^2 + sigma_j^2 / n_j) at the true tau and sigma_j (a known-SE cell: s_j^2
+    in place of sigma_j^2 / n_j) (docs/formulas.md section
     2): the risk of the linear oracle, which depends on the effects' and errors' distributions
     through their variances only (so it holds in every world).
     """
     n = np.asarray(cell.sizes, dtype=float)
-    if cell.sigma_ratio == 1:
+    if cell.sigma_ratio == 1 and not cell.known_se:
         v = float(cell.sigma) ** 2 / n
     else:
         v = cell.sampling_variances()

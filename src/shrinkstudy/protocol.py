@@ -53,6 +53,38 @@ def _num(x) -> str:
     return f"{float(x):g}"
 
 
+#: Standard errors a known-SE cell's row of the cell table lists before it abbreviates.
+_SE_SHOWN = 12
+
+
+def _sizes_text(c: Cell) -> str:
+    """The cell table's group sizes: the design label; a known-SE cell's standard errors."""
+    if not c.known_se:
+        return c.design
+    ses = [_num(s) for s in c.ses]
+    if len(set(ses)) == 1:
+        return f"SE {ses[0]} x {len(ses)}"
+    shown = ", ".join(ses[:_SE_SHOWN]) + (f", ... ({len(ses)} in all; the config lists them)" if len(ses) > _SE_SHOWN else "")
+    return f"SEs {shown}"
+
+
+def _sigma_text(c: Cell) -> str:
+    return "known SE" if c.known_se else _num(c.sigma)
+
+
+def _known_se_mechanism(known: Sequence[Cell], cells: Sequence[Cell]) -> str:
+    """The data-generating mechanism of the known-SE cells (a block's ``ses``)."""
+    scope = "every cell is" if len(known) == len(cells) else f"{len(known)} of the {len(cells)} cells are"
+    return (
+        f"Known standard errors: {scope} one estimate per group, y_j ~ N(m_j, s_j^2) with s_j given "
+        "(the config's `ses`), simulated directly as y_j = m_j + s_j e_j with e_j from the cell's errors "
+        "distribution standardised to SD 1; there are no observations within a group and no sigma "
+        "(their N is J). Their estimators are each one's known-SE form (`shrinkstudy.knownse`; tau^2 by "
+        "that form's exact REML or ML whatever the engine, the hierarchical-Bayes prior on tau / s0 with "
+        "s0 the root mean square SE); an estimator without one (bayesglm, a user's) has no rows there."
+    )
+
+
 def _normal_world(c: Cell) -> bool:
     return is_normal_world(c)
 
@@ -171,6 +203,9 @@ def protocol_markdown(
             "distribution standardised to mean 0 and SD tau, or SD sigma_j):"
         )
     )
+    known = [c for c in cells if c.known_se]
+    if known:
+        out += ["", _known_se_mechanism(known, cells)]
     out.append("")
     if len(normal) < len(cells):
         for comp in COMPONENTS.values():  # each component's settings and how they are drawn
@@ -185,7 +220,7 @@ def protocol_markdown(
         if len(normal) < len(cells)
     ]
     rows = [
-        [f"`{c.name}`", c.block, str(c.J), c.design, str(c.N), _num(c.sigma), _num(c.tau), _num(c.mu)]
+        [f"`{c.name}`", c.block, str(c.J), _sizes_text(c), str(c.N), _sigma_text(c), _num(c.tau), _num(c.mu)]
         + [f(c) for _, f in world]
         for c in cells
     ]

@@ -214,6 +214,7 @@ BUILTIN: tuple[Estimator, ...] = (
         style=Style(OKABE_ITO["vermillion"], "s", "--", hollow=True),
         reference="Patterson & Thompson (1971); McCulloch & Neuhaus (2011)",
         core=False,
+        known_se="shrinkstudy.knownse:blup_ml",
     ),
     Estimator(
         name="varmatch",
@@ -236,6 +237,7 @@ BUILTIN: tuple[Estimator, ...] = (
         style=Style(OKABE_ITO["reddish_purple"], "d", "--", hollow=True),
         reference="Louis (1984); Ghosh (1992)",
         core=False,
+        known_se="shrinkstudy.knownse:constrained_bayes",
     ),
     Estimator(
         name="bayesglm",
@@ -277,6 +279,7 @@ BUILTIN: tuple[Estimator, ...] = (
         style=Style(OKABE_ITO["yellow"], "X"),
         reference="Xie, Kou & Brown (2012)",
         core=False,
+        known_se="shrinkstudy.knownse:sure",
     ),
     Estimator(
         name="npmle",
@@ -287,6 +290,7 @@ BUILTIN: tuple[Estimator, ...] = (
         style=Style("#332288", "h"),
         reference="Kiefer & Wolfowitz (1956); Jiang & Zhang (2009); Koenker & Mizera (2014)",
         core=False,
+        known_se="shrinkstudy.knownse:npmle",
     ),
     Estimator(
         name="oracle_linear",
@@ -298,6 +302,7 @@ BUILTIN: tuple[Estimator, ...] = (
         style=Style(OKABE_ITO["grey"], "", ":"),
         reference="the Bayes rule of the normal model with known parameters",
         core=False,
+        known_se="shrinkstudy.knownse:oracle_linear",
     ),
     Estimator(
         name="oracle",
@@ -311,6 +316,7 @@ BUILTIN: tuple[Estimator, ...] = (
         needs=("truth", "data"),
         style=Style(OKABE_ITO["grey"], "", "--"),
         reference="the Bayes rule given all observations, with the true prior and parameters",
+        known_se="shrinkstudy.knownse:oracle",
     ),
 )
 

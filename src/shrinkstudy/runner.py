@@ -87,6 +87,40 @@ def fit_chunk(cell: Cell, reps, data: dict, means: np.ndarray, settings: dict, r
     stats = chunk_stats(data, cell, reps)
     estimators = estimator_entries(settings["estimators"], root)
     truth = Truth.from_cell(cell)
+    if cell.known_se:
+        fit, extra = known_se_fit(cell, stats, estimators, truth, settings), None
+    else:
+        fit, extra = _long_fit(cell, reps, data, stats, estimators, truth, settings)
+    vc = varcomp_columns(fit, reps)
+    if extra is not None:  # MixedLM's convergence flag, warning count and error, per replication
+        vc.update({c: extra[c].to_numpy() for c in extra.columns if c != "rep"})
+    risks = oracle_group_risks(cell)  # once per chunk here, not at every aggregation
+    theory = None if risks is None else {"oracle_group_risks": [float(r) for r in risks]}
+    return ChunkFit(fit, loss_columns(fit, means, reps, cell), vc, theory)
+
+
+def known_se_fit(cell: Cell, stats, estimators, truth: Truth, settings: dict) -> Fit:
+    """The fit of a known-SE cell's datasets (one estimate y_j per group, ``stats.ybar``): every
+    study estimator with a summary form (``knownse.fit_known_se``; the others, bayesglm and a
+    user's, have none and no rows), the study's method and level, its hier_bayes prior in the
+    summary form (``knownse.meta_prior``). The engine is always the exact summary-form REML (or
+    ML): MixedLM has no known-variance form."""
+    from .knownse import fit_known_se, meta_prior
+
+    return fit_known_se(
+        stats.ybar,
+        np.broadcast_to(np.asarray(cell.ses, dtype=float), stats.ybar.shape),
+        estimators,
+        truth=truth,
+        method=settings["method"],
+        level=settings["level"],
+        prior=meta_prior(HierPrior(**settings["prior"]), cell.ses),
+    )
+
+
+def _long_fit(cell: Cell, reps, data: dict, stats, estimators, truth: Truth, settings: dict):
+    """The long form's fit of a chunk (``fit_estimators``) and, with the statsmodels engine,
+    MixedLM's per-replication diagnostics (else None)."""
     # the observations: for a user's estimator that takes them, and for the oracle under t errors
     # (under normal errors the group means are sufficient and it does without them)
     needs_data = any("data" in e.needs and (not e.builtin or not truth.mean_sufficient) for e in estimators)
@@ -110,12 +144,7 @@ def fit_chunk(cell: Cell, reps, data: dict, means: np.ndarray, settings: dict, r
         data=chunk_observations(data, cell, reps) if needs_data else None,
         time_limit=settings.get("time_limit", TIME_LIMIT),
     )
-    vc = varcomp_columns(fit, reps)
-    if extra is not None:  # MixedLM's convergence flag, warning count and error, per replication
-        vc.update({c: extra[c].to_numpy() for c in extra.columns if c != "rep"})
-    risks = oracle_group_risks(cell)  # once per chunk here, not at every aggregation
-    theory = None if risks is None else {"oracle_group_risks": [float(r) for r in risks]}
-    return ChunkFit(fit, loss_columns(fit, means, reps, cell), vc, theory)
+    return fit, extra
 
 
 @dataclass

@@ -8,6 +8,10 @@ effects distribution (mean 0, SD tau) and e_ij from its errors distribution at t
 own SD sigma_j (``Cell.group_sigmas``). Per replication, the J effects are drawn first (none when
 tau = 0), then the N errors in the order of the observations; a normal world draws exactly
 the random numbers it drew before non-normal worlds existed (same datasets, bit for bit).
+
+A known-SE cell (``Cell.known_se``) is simulated as a design of one observation per group
+with SD s_j: ``y_j = mu + theta_j + s_j e_j``, e_j from the errors distribution standardised to
+SD 1; its dataset has one row per group and replication.
 """
 
 from __future__ import annotations
@@ -102,8 +106,9 @@ def simulate_reps(cell: Cell, reps, base_seed: int):
     y = np.empty((len(reps), cell.N))
     means = np.empty((len(reps), cell.J))
     effects, errors = cell.effects_dist(), cell.errors_dist()
-    # one scalar SD (today's call) unless the groups have their own
-    scale = cell.sigma if cell.sigma_ratio == 1 else cell.group_sigmas()[group]
+    # one scalar SD (today's call) unless the groups have their own (an SD ratio, or a known-SE
+    # cell's standard errors: one "observation" per group, y_j = mu + theta_j + s_j e_j)
+    scale = cell.sigma if cell.sigma_ratio == 1 and not cell.known_se else cell.group_sigmas()[group]
     for i, rep in enumerate(reps):
         rng = rep_generator(base_seed, cell, int(rep))
         means[i] = cell.mu + effects.draw(rng, cell.J, cell.tau, cell.effects_param) if cell.tau > 0 else cell.mu

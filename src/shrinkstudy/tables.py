@@ -210,6 +210,47 @@ def _num(x) -> str:
     return f"{float(x):g}"
 
 
+#: The sigma column's text for a known-SE cell (it has no within-group SD).
+KNOWN_SE_SIGMA = "known SE"
+
+
+def _sigma(x) -> str:
+    """sigma as ``_num``; a known-SE cell's missing sigma as ``KNOWN_SE_SIGMA``."""
+    return KNOWN_SE_SIGMA if pd.isna(x) else _num(x)
+
+
+def known_se_rows(summary: pd.DataFrame) -> pd.Series:
+    """Rows of known-SE cells (one estimate per group with a given standard error): those
+    without a within-group SD (sigma missing)."""
+    return summary["sigma"].astype(float).isna()
+
+
+def no_known_se_form(summary: pd.DataFrame) -> list[str]:
+    """The study's estimators (in its rows) that have no row in its known-SE cells: those without
+    a known-SE form (bayesglm, a user's estimator). Empty without known-SE cells."""
+    known = known_se_rows(summary)
+    if not known.any():
+        return []
+    there = set(summary.loc[known, "estimator"])
+    return [e for e in _estimators_in(summary) if e not in there and e != "james_stein"]
+
+
+def known_se_note(summary: pd.DataFrame) -> str:
+    """What a table of a study with known-SE cells says of them ('' without): their sigma
+    column, and the estimators that have no rows there and why."""
+    if not known_se_rows(summary).any():
+        return ""
+    text = (
+        f" Known-SE cells (sizes `se...`: one estimate per group with a given standard error; sigma "
+        f"'{KNOWN_SE_SIGMA}') fit each estimator's known-SE form; James-Stein there needs equal "
+        "standard errors."
+    )
+    missing = no_known_se_form(summary)
+    if missing:
+        text += f" n/a in them: {', '.join(missing)} (no known-SE form)."
+    return text
+
+
 def _md_table(header: list[str], rows: list[list[str]], align: list[str]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(a for a in align) + "|"]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
@@ -280,7 +321,7 @@ def _paper_table(summary: pd.DataFrame):
     for c in _cell_rows(summary).to_dict("records"):
         g = by_cell[c["cell"]]
         R = max(int(r["reps"]) for r in g.values())
-        row = [str(c["J"]), str(c["design"]), _num(c["sigma"]), _num(c["tau"])]
+        row = [str(c["J"]), str(c["design"]), _sigma(c["sigma"]), _num(c["tau"])]
         row += [_num(c["mu"])] if show_mu else []
         row += [label(c) for _, label in world]
         row += [str(R), format_estimate(c["boundary_share"], c["boundary_share_mcse"])]
@@ -319,7 +360,7 @@ def summary_markdown(summary: pd.DataFrame, paper=None) -> str:
             "MSE = mean over replications of the mean over groups of (estimate - true mean)^2; Monte "
             "Carlo SE in parentheses (Morris, White & Crowther 2019). R = replications; "
             "P(tau^=0) = share of REML fits on the boundary. n/a: the estimator does not apply "
-            "(James-Stein needs equal group sizes)."
+            "(James-Stein needs equal group sizes)." + known_se_note(summary)
         ),
         "",
     ]
@@ -467,7 +508,9 @@ def _headline_blocks_markdown(head: pd.DataFrame, summary=None) -> str:
         cells = normalise_summary(summary).drop_duplicates("cell").set_index("cell")
     for table, part in head.groupby("table", sort=False):
         block = table.split(":", 1)[1]
-        ests = _estimators_in(part)
+        # a block of known-SE cells shows every estimator of the study, n/a where it has no
+        # known-SE form (the note below says so) rather than leaving it out unsaid
+        ests = _estimators_in(head if known_se_rows(part).any() else part)
         info = cells.loc[part["cell"].unique()].reset_index() if cells is not None else part
         world = _world_columns(info) if cells is not None else []
         show_mu = bool((part["mu"] != 0).any())
@@ -476,7 +519,7 @@ def _headline_blocks_markdown(head: pd.DataFrame, summary=None) -> str:
         for cell, g in part.groupby("cell", sort=False):
             g = g.set_index("estimator")
             c = g.iloc[0]
-            row = [str(c["J"]), str(c["design"]), _num(c["sigma"]), _num(c["tau"])]
+            row = [str(c["J"]), str(c["design"]), _sigma(c["sigma"]), _num(c["tau"])]
             row += [_num(c["mu"])] if show_mu else []
             row += [label(cells.loc[cell]) for _, label in world]
             row.append(str(int(g["reps"].max())))
@@ -488,6 +531,9 @@ def _headline_blocks_markdown(head: pd.DataFrame, summary=None) -> str:
         align = ["---:", ":---", "---:", "---:"] + (["---:"] if show_mu else []) + [":---"] * len(world)
         align += ["---:"] * (1 + len(ests))
         text += [f"## Block `{block}`", "", _md_table(header, rows, align)]
+    note = known_se_note(summary) if summary is not None else ""
+    if note:
+        text.append(note.strip() + "\n")
     return "\n".join(text)
 
 

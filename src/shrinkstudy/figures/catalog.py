@@ -41,7 +41,8 @@ WORLDS_COVERAGE_ESTIMATORS = ("blup", "blup_pr", "hier_bayes", "oracle_linear", 
 
 #: The sets of cells a summary figure draws (``captions.drawn_cells`` selects them from the
 #: study's cells as the figure's ``*_data`` selects the summary's rows), with what a study that
-#: has none of them lacks (its caption then says so).
+#: has none of them lacks (its caption then says so). Long-form cells only: a known-SE cell has
+#: no group size n or within-group SD sigma to draw it by (``captions.known_se_text`` says so).
 CELL_SETS = {
     "balanced": "cell of the normal world with equal group sizes",
     "unbalanced": "cell of the normal world with unequal group sizes",

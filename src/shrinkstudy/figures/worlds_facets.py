@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from .. import worlds
-from ..tables import normal_world
+from ..tables import known_se_rows, normal_world
 from .facets import _fmt, _log_axis_numbers
 from .style import DOUBLE, MCSE_Z, RC, _style, _supylabel
 from .summary import _normalise
@@ -43,7 +43,7 @@ def _worlds_rows(summary: pd.DataFrame) -> pd.DataFrame:
     df = _normalise(summary)
     if any(c not in df for c in ("effects", "errors", "sigma_ratio")):
         return df.iloc[0:0]
-    df = df[df["groups"] == "all"]
+    df = df[(df["groups"] == "all") & ~known_se_rows(df)]  # known-SE cells: no n or sigma to draw by
     normal = normal_world(df)
     other = df[~normal]
     if other.empty:
