@@ -111,7 +111,7 @@ def test_cell_spec_round_trip_and_sampling_variances():
         ({"ses": [], "tau": [1]}, "grid.b.ses: [] is not valid"),
         ({"ses": [[]], "tau": [1]}, "grid.b.ses.0: [] is not valid"),
         ({"ses": [[3]], "tau": [1]}, "grid.b.ses.0: [3] is not valid"),
-        ({"ses": [SCHOOLS]}, "grid.b: {'ses': [[15, 10, 16, 11, 9, 11, 10, 18]]} is not valid ('tau' is a required"),
+        ({"ses": [SCHOOLS]}, "grid.b: 'tau' is a required property"),
         ({"ses": [SCHOOLS, SCHOOLS], "tau": [1]}, "grid.b: cell J8_se."),
         ({"tau": [1]}, "grid.b.sizes: missing"),
     ],

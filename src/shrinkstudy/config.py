@@ -214,7 +214,7 @@ def load_study(
         err = jsonschema.exceptions.best_match(errors)
         value = err.instance
         text = err.message
-        if err.validator == "additionalProperties":
+        if err.validator in ("additionalProperties", "required"):  # the block itself, defaults filled, says little
             raise ConfigError(f"{_where(err)}: {text}")
         raise ConfigError(f"{_where(err)}: {value!r} is not valid ({text})")
     results = Path(config["results"])
