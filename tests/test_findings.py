@@ -271,3 +271,17 @@ def test_what_a_study_lacks_is_left_out(found):
     assert fewer["seed_spread_blup"] == found["seed_spread_blup"]
     only_seed = findings(summary[summary["block"] == "seed"], small_replication())
     assert "balanced_J" not in only_seed and "theory_raw_mcse" not in only_seed and "seed_J" in only_seed
+
+
+def test_an_interval_that_always_covered_is_a_finite_number_of_mcses(found):
+    """The oracle's interval covered in every replication of one cell (coverage 1, MCSE 0): its
+    distance from the level is counted in the binomial MCSE at the nominal level,
+    |1 - 0.95| / sqrt(0.95 * 0.05 / R), not an infinite z that cannot be written."""
+    summary = small_summary()
+    row = (summary["estimator"] == "oracle") & (summary["block"] == "balanced") & (summary["groups"] == "all")
+    first = summary.index[row][0]
+    summary.loc[first, ["coverage", "coverage_mcse"]] = [1.0, 0.0]
+    got = findings(summary, small_replication())["raw_oracle_coverage_mcse"]
+    z = 0.05 / np.sqrt(0.95 * 0.05 / R)
+    assert got["value"] == pytest.approx(max(z, found["raw_oracle_coverage_mcse"]["value"]), rel=1e-12)
+    assert got["text"] == fmt(got["value"], "ceil1") and np.isfinite(got["value"])

@@ -101,6 +101,16 @@ def _entry(value, spec: str, what: str) -> dict:
     return {"value": float(value), "text": fmt(value, spec), "what": what}
 
 
+def _coverage_z(rows: pd.DataFrame, level: float) -> pd.Series:
+    """|coverage - level| / MCSE per row. An interval that covered in every replication (or in
+    none) has an MCSE of 0; there the binomial MCSE the coverage would have at the nominal level,
+    sqrt(level (1 - level) / R), is used, so that the distance stays a finite number of MCSEs."""
+    mcse = rows["coverage_mcse"].astype(float)
+    nominal = np.sqrt(level * (1 - level) / rows["reps"].astype(float))
+    mcse = mcse.where(mcse > 0, nominal)
+    return ((rows["coverage"] - level) / mcse).abs()
+
+
 def _set_text(values) -> str:
     """``{3, 6, 12}``; a single value as itself (``1``)."""
     values = sorted(set(values))
@@ -285,7 +295,7 @@ def findings(
         )
         big = est(bal, "blup_pr")
         big = _need(big[(big["J"] >= 12) & (big["boundary_share"] <= 0.01)], "cells of J >= 12 with few boundary fits")
-        z = ((big["coverage"] - level) / big["coverage_mcse"]).abs()
+        z = _coverage_z(big, level)
         out["blup_pr_coverage_mcse_big"] = _entry(
             z.max(), "ceil1",
             "largest |coverage - level| / MCSE of the Prasad-Rao interval, balanced cells of J >= 12 with at "
@@ -304,7 +314,7 @@ def findings(
         ro = _need(
             a[a["estimator"].isin(["raw", "oracle"]) & a["coverage"].notna()], "raw and oracle coverage"
         )
-        z = ((ro["coverage"] - level) / ro["coverage_mcse"]).abs()
+        z = _coverage_z(ro, level)
         who = " and ".join(e for e in ("raw", "oracle") if e in set(ro["estimator"]))  # those the study has
         out["raw_oracle_coverage_mcse"] = _entry(z.max(), "ceil1", f"largest |coverage - level| / MCSE of {who}")
 
