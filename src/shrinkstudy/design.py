@@ -24,6 +24,11 @@ followed only by what differs from it, in this order:
 * ``_err-t5``: t errors with 5 degrees of freedom;
 * ``_sr4``: heteroscedastic, largest within-group SD 4 times the smallest.
 
+A design label longer than ``NAME_DESIGN_MAX`` characters (a dataset's own group sizes, say
+``3x2+5x1+...+500x1``) is written in the name as ``n.`` and eight hex digits of a SHA-256 of the
+label (``J30_n.1a2b3c4d_sigma10_tau3_mu50``), so that a name stays a short file name; the
+tables still show the whole label.
+
 Seeding (see ``rep_seed_sequence``): every replication has its own stream,
 ``SeedSequence(base_seed, spawn_key=(cell_key, rep))``. Adding, removing or reordering cells,
 changing the chunk size or the number of cores changes no dataset.
@@ -44,6 +49,8 @@ from . import worlds
 __all__ = [
     "ConfigError",
     "Cell",
+    "NAME_DESIGN_MAX",
+    "design_token",
     "SPEC_KEYS",
     "WORLD_KEYS",
     "fmt_number",
@@ -136,6 +143,18 @@ def sizes_label(sizes) -> str:
         return str(sizes[0])
     runs = [(n, len(list(g))) for n, g in itertools.groupby(sizes)]
     return "+".join(f"{n}x{c}" for n, c in runs)
+
+
+#: The longest design label a cell name holds as written; a longer one is hashed (``design_token``).
+NAME_DESIGN_MAX = 64
+
+
+def design_token(label: str) -> str:
+    """The design as a cell name writes it: the label itself up to ``NAME_DESIGN_MAX``
+    characters, else ``.`` and eight hex digits of the SHA-256 of the label."""
+    if len(label) <= NAME_DESIGN_MAX:
+        return label
+    return "." + hashlib.sha256(label.encode()).hexdigest()[:8]
 
 
 #: The order of ``Cell.spec()``'s keys (everything needed to rebuild a cell): the design, then each
@@ -252,7 +271,7 @@ class Cell:
     def name(self) -> str:
         """Stable, readable name such as ``J12_n100x6+2x6_sigma5_tau1_mu0`` (module docstring)."""
         return (
-            f"J{self.J}_n{self.design}_sigma{fmt_number(self.sigma)}"
+            f"J{self.J}_n{design_token(self.design)}_sigma{fmt_number(self.sigma)}"
             f"_tau{fmt_number(self.tau)}_mu{fmt_number(self.mu)}"
         ) + self.world_suffix
 

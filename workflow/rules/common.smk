@@ -98,7 +98,7 @@ CHUNKS = STUDY.chunks
 PRECISION = STUDY.precision  # None: fixed replications
 
 wildcard_constraints:
-    cell=r"J\d+_n[0-9x+]+_sigma[0-9.em]+_tau[0-9.em]+_mu[0-9.em]+(?:_(?:eff|err)-[A-Za-z0-9_.]+|_sr[0-9.em]+)*",
+    cell=r"J\d+_n(?:[0-9x+]+|\.[0-9a-f]{8})_sigma[0-9.em]+_tau[0-9.em]+_mu[0-9.em]+(?:_(?:eff|err)-[A-Za-z0-9_.]+|_sr[0-9.em]+)*",
     start=r"\d+",
     stop=r"\d+",
 
