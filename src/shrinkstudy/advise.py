@@ -225,7 +225,8 @@ def design_block(cal: Calibration) -> dict:
     known-SE form would give its ``ses`` here instead)."""
     from .design import sizes_label
 
-    return {"sizes": [sizes_label(cal.sizes)], "sigma": [_round(cal.sigma, DIGITS)]}
+    balanced = {"J": [cal.J]} if len(set(cal.sizes)) == 1 else {}  # a balanced label needs J
+    return {**balanced, "sizes": [sizes_label(cal.sizes)], "sigma": [_round(cal.sigma, DIGITS)]}
 
 
 def _estimators(cal: Calibration, users) -> list:
