@@ -50,10 +50,9 @@ def run_advise(project: Path, *args) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, cwd=project, env=env, capture_output=True, text=True)
 
 
-def advised(project: Path, csv: Path, out: str, *args) -> Path:
-    res = run_advise(project, csv, "--out", out, "--replications", REPS, *args)
-    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
-    return project / out
+def advise_command(project: Path, csv: Path, out: str, *args) -> list[str]:
+    return [sys.executable, "-m", "shrinkstudy", "advise", str(csv), "--out", out, "--replications", str(REPS),
+            "--cores", "2", *args]
 
 
 def write_long(path: Path, sizes, mu: float, tau: float, sigma: float, seed: int) -> Path:
@@ -66,26 +65,47 @@ def write_long(path: Path, sizes, mu: float, tau: float, sigma: float, seed: int
     return path
 
 
-@pytest.fixture(scope="module")
-def clinics(project):
-    out = advised(project, DATA / "clinics_unequal.csv", "advice/clinics", "--group", "clinic", "--value", "score")
-    return out
-
-
 #: 14 groups of distinct sizes: a design label of more than 64 characters
 LONG_SIZES = tuple(range(10, 38, 2))
 
 
 @pytest.fixture(scope="module")
-def tau_zero(project, tmp_path_factory):
-    csv = write_long(tmp_path_factory.mktemp("data") / "flat.csv", LONG_SIZES, -5.04, 0.0, 1.0, seed=11)
-    return advised(project, csv, "advice/flat")
+def runs(project, tmp_path_factory) -> dict[str, Path]:
+    """The three advise runs, side by side (each its own results directory): the unequal
+    clinics; data with tau = 0, mu = -5.04 and a long design label; data with tau 40 times
+    their standard errors."""
+    data = tmp_path_factory.mktemp("data")
+    jobs = {
+        "clinics": (DATA / "clinics_unequal.csv", "--group", "clinic", "--value", "score"),
+        "flat": (write_long(data / "flat.csv", LONG_SIZES, -5.04, 0.0, 1.0, seed=11),),
+        "spread": (write_long(data / "spread.csv", (20,) * 10, 3.0, 40.0, 1.0, seed=12),),
+    }
+    env = dict(os.environ, PYTHONPATH=str(project / "src"), MPLBACKEND="Agg")
+    procs = {}
+    for name, (csv, *args) in jobs.items():
+        cmd = advise_command(project, csv, f"advice/{name}", *args)
+        log = open(data / f"{name}.log", "w")
+        procs[name] = (subprocess.Popen(cmd, cwd=project, env=env, stdout=log, stderr=subprocess.STDOUT), log)
+    for name, (proc, log) in procs.items():
+        proc.wait()
+        log.close()
+        assert proc.returncode == 0, (data / f"{name}.log").read_text()[-3000:]
+    return {name: project / "advice" / name for name in jobs}
 
 
 @pytest.fixture(scope="module")
-def tau_large(project, tmp_path_factory):
-    csv = write_long(tmp_path_factory.mktemp("data") / "spread.csv", (20,) * 10, 3.0, 40.0, 1.0, seed=12)
-    return advised(project, csv, "advice/spread")
+def clinics(runs):
+    return runs["clinics"]
+
+
+@pytest.fixture(scope="module")
+def tau_zero(runs):
+    return runs["flat"]
+
+
+@pytest.fixture(scope="module")
+def tau_large(runs):
+    return runs["spread"]
 
 
 def summary_of(out: Path):
