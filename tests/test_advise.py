@@ -311,3 +311,54 @@ def test_bad_data_gets_fits_message(project, tmp_path):
     assert res.returncode == fit.returncode == 2
     assert res.stderr == fit.stderr and len(res.stderr.strip().splitlines()) == 1
     assert not (project / "advice" / "bad").exists()
+
+
+# --- the pieces, by hand ---------------------------------------------------------------------
+
+
+def test_best_within_two_combined_mcse_by_hand(summary_table):
+    """r_min = 0.50 (MCSE 0.01): 0.52 (0.01) is within 2 sqrt(2) 0.01 = 0.0283, 0.53 (0.01) is
+    not; raw (1, MCSE 0) is far; the oracle is never best, whatever its MSE."""
+    rows = [
+        {"estimator": e, "groups": "all", "rel_mse": r, "rel_mse_mcse": m, "J": 4, "N": 20, "reps": 100,
+         "failures": 0, "balanced": True}
+        for e, r, m in [("raw", 1.0, 0.0), ("blup", 0.50, 0.01), ("hier_bayes", 0.52, 0.01),
+                        ("npmle", 0.53, 0.01), ("sure", 0.51, float("nan")), ("oracle", 0.2, 0.01)]
+    ]
+    assert advise.best_estimators(summary_table(rows)) == ["blup", "hier_bayes", "sure"]
+
+
+def _calibration(**kw):
+    base = dict(sizes=(5, 5, 5, 5), mu=-1.23456, sigma=2.0, tau=0.0, tau_lower=0.0, tau_upper=1.98765,
+                zero_inside=True, atoms=(0.5,), weights=(1.0,))
+    return advise.Calibration(**{**base, **kw})
+
+
+def test_study_of_balanced_data_at_a_boundary_fit():
+    """tau^ = 0 and its interval's lower end 0 are one value of tau; the t world runs only tau > 0;
+    a one-atom NPMLE gives no world of its own; balanced sizes give J and James-Stein."""
+    cal = _calibration()
+    assert cal.taus() == {0.0: "the lower end of its 95% interval and the fit", 1.988: "the upper end of its 95% interval"}
+    assert cal.pmf() is None
+    config = advise.study_config(cal, name="x.csv", results="advice/x/study", replications=200)
+    assert config["grid"] == {
+        "normal": {"J": [4], "sizes": ["5"], "sigma": [2.0], "tau": [0.0, 1.988], "mu": [-1.235], "effects": ["normal"]},
+        "t": {"J": [4], "sizes": ["5"], "sigma": [2.0], "tau": [1.988], "mu": [-1.235], "effects": ["t"]},
+    }
+    assert "james_stein" in config["estimators"] and config["chunk_size"] == 200
+    assert [c.name for c in load_study(config).cells] == [
+        "J4_n5_sigma2_tau0_mum1.235", "J4_n5_sigma2_tau1.988_mum1.235", "J4_n5_sigma2_tau1.988_mum1.235_eff-t3",
+    ]
+    # the same calibration, the same text
+    again = advise.study_config(_calibration(), name="x.csv", results="advice/x/study", replications=200)
+    assert advise.study_text(config) == advise.study_text(again)
+
+
+def test_user_estimator_specs_are_written_relative_to_the_project(tmp_path):
+    from shrinkstudy.cli import InputError
+
+    (tmp_path / "mine").mkdir()
+    spec = str(tmp_path / "mine" / "est.py") + ":estimate"
+    assert advise._user_specs([spec, "pkg.mod:fn"], tmp_path) == ["mine/est.py:estimate", "pkg.mod:fn"]
+    with pytest.raises(InputError, match="is not inside the project"):
+        advise._user_specs(["/elsewhere/est.py:estimate"], tmp_path)
