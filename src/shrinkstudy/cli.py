@@ -6,7 +6,8 @@ Usage::
                     [--se COL] [--method REML|ML] [--level 0.95]
                     [--prior half_cauchy|uniform_shrinkage|uniform] [--prior-scale X] [--plot] [--jobs N]
 
-(also ``python -m shrinkstudy fit ...``).
+(also ``python -m shrinkstudy fit ...``). ``shrinkstudy advise`` (which estimator for your data)
+is ``shrinkstudy.advise``, registered here; ``shrinkstudy replicate`` reruns one replication.
 
 Two input forms:
 
