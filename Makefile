@@ -7,7 +7,7 @@ CORES  ?= all
 # copy of the project would otherwise check and run that copy's code).
 LIB    := PYTHONPATH="$(CURDIR)/src$${PYTHONPATH:+:$$PYTHONPATH}"
 
-.PHONY: study test bench timing report quick example clean-results venv docs
+.PHONY: study test bench timing report quick example clean-results venv docs advice-example
 
 $(BIN)/snakemake: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,14 @@ quick: $(BIN)/snakemake
 example: $(BIN)/snakemake
 	$(LIB) $(BIN)/python -m shrinkstudy.config config/example_plugin.yaml
 	$(BIN)/snakemake --cores $(CORES) --configfile config/example_plugin.yaml
+
+## make advice-example: shrinkstudy advise on tests/data/clinics_unequal.csv (advice/clinics/), its
+## advice copied to docs/advice-clinics.md and .png (the README's section quotes them)
+advice-example: $(BIN)/snakemake
+	$(LIB) $(BIN)/python -m shrinkstudy advise tests/data/clinics_unequal.csv --group clinic --value score --out advice/clinics
+	mkdir -p docs
+	sed 's/(advice.png)/(advice-clinics.png)/' advice/clinics/advice.md > docs/advice-clinics.md
+	cp advice/clinics/advice.png docs/advice-clinics.png
 
 ## make test: the test suite (R-based reference tests skip where Rscript is absent)
 test: $(BIN)/snakemake

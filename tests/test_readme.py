@@ -154,3 +154,27 @@ def test_running_time_and_speed_are_the_recorded_runs():
     ):
         assert want in flat, want
     assert bench["npmle"]["converged_share"] == 1.0  # "every one of the fits certified"
+
+
+#: The advice of `make advice-example` (shrinkstudy advise on tests/data/clinics_unequal.csv).
+ADVICE_EXAMPLE = ROOT / "docs" / "advice-clinics.md"
+
+
+def test_readme_quotes_the_advice_example_as_written():
+    """The section "Which estimator for my data?" quotes docs/advice-clinics.md line for line (in
+    its order), the fit, the study's replications and MCSE, the answer and a world's table among
+    them; that file is the advice of the default replications."""
+    from shrinkstudy.advise import DEFAULT_REPLICATIONS
+
+    text = README.read_text(encoding="utf-8")
+    m = re.search(r"^## Which estimator for my data\?\n(.*?)(?=^## )", text, flags=re.DOTALL | re.MULTILINE)
+    assert m, "README has no 'Which estimator for my data?' section"
+    quoted = [ln[2:] for ln in m.group(1).splitlines() if ln.startswith("> ")]
+    advice = ADVICE_EXAMPLE.read_text(encoding="utf-8").splitlines()
+    at = -1
+    for q in quoted:  # each line found after the one before
+        assert q in advice[at + 1 :], q
+        at = advice.index(q, at + 1)
+    kinds = ("- REML: mu = ", "The data's own group sizes", "- Best in every world", "| blup | ", "## World: ")
+    assert all(any(q.startswith(k) for q in quoted) for k in kinds)
+    assert f"worlds of {DEFAULT_REPLICATIONS} replications each" in "\n".join(quoted)

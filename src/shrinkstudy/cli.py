@@ -6,7 +6,8 @@ Usage::
                     [--se COL] [--method REML|ML] [--level 0.95]
                     [--prior half_cauchy|uniform_shrinkage|uniform] [--prior-scale X] [--plot] [--jobs N]
 
-(also ``python -m shrinkstudy fit ...``).
+(also ``python -m shrinkstudy fit ...``). ``shrinkstudy advise`` (which estimator for your data)
+is ``shrinkstudy.advise``, registered here; ``shrinkstudy replicate`` reruns one replication.
 
 Two input forms:
 
@@ -66,7 +67,7 @@ import numpy as np
 if TYPE_CHECKING:  # pandas is imported only where a file needs it (the text reader): start-up
     import pandas as pd
 
-__all__ = ["main", "InputError"]
+__all__ = ["main", "InputError", "LongData", "long_data"]
 
 _MISSING_TOKENS = {"", "na", "nan", "n/a", "null", "none", "-nan", "#n/a"}
 _STATUS_NAMES = {0: "ok", 1: "zero_within", 2: "constant", 3: "not_identified"}
@@ -218,6 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", default="replicate", metavar="DIR", help="where the dataset and tables go (default: replicate/)"
     )
     rep.set_defaults(func=_cmd_replicate)
+    from . import advise
+
+    advise.add_parser(sub)
     return parser
 
 
@@ -856,20 +860,28 @@ def _first_rows(d_codes, g_codes, d, g, G: int) -> np.ndarray:
     return at[np.searchsorted(uniq, want)]
 
 
-def _fit_long(args, df, line, path):
-    from . import workers
-    from .hierbayes import HierPrior
-    from .plugins import TIME_LIMIT, observations_from_long
-    from .registry import BUILTIN
+@dataclass(frozen=True)
+class LongData:
+    """A long-form file read and checked: each row's dataset and group codes, the values
+    (divided by each dataset's ``scale``, a power of two), the labels, the sufficient statistics
+    of every dataset and, per dataset, its groups' codes in order of first appearance."""
+
+    d_codes: np.ndarray
+    g_codes: np.ndarray
+    y: np.ndarray
+    d_labels: np.ndarray
+    g_labels: np.ndarray
+    scale: np.ndarray
+    names: list
+    stats: object  # simulate.SuffStats
+    groups: list
+
+
+def long_data(args, df, line, path) -> LongData:
+    """The long form's reading and checks (``fit``'s and ``advise``'s): one line naming the
+    file, line and column for bad input (``InputError``)."""
     from .simulate import suffstats_from_long
 
-    family = args.prior or "half_cauchy"
-    if family == "uniform":
-        raise InputError(
-            "--prior uniform (flat on tau) is for summary data (--se); the long form takes "
-            "half_cauchy or uniform_shrinkage"
-        )
-    prior = HierPrior(family=family, scale=args.prior_scale or 1.0)
     group = _labels(_column(df, path, args.group, "--group"), path, line, "group")
     y = _numbers(_column(df, path, args.value, "--value"), path, line)
     ds = _dataset_labels(args, df, line, path)
@@ -896,6 +908,25 @@ def _fit_long(args, df, line, path):
                 "so tau^2 and sigma^2 cannot be told apart; for one estimate per group give its "
                 "standard error with --se"
             )
+    return LongData(d_codes, g_codes, y, d_labels, g_labels, scale, names_of, stats, groups)
+
+
+def _fit_long(args, df, line, path):
+    from . import workers
+    from .hierbayes import HierPrior
+    from .plugins import TIME_LIMIT, observations_from_long
+    from .registry import BUILTIN
+
+    family = args.prior or "half_cauchy"
+    if family == "uniform":
+        raise InputError(
+            "--prior uniform (flat on tau) is for summary data (--se); the long form takes "
+            "half_cauchy or uniform_shrinkage"
+        )
+    prior = HierPrior(family=family, scale=args.prior_scale or 1.0)
+    data = long_data(args, df, line, path)
+    d_codes, g_codes, y, d_labels, g_labels = data.d_codes, data.g_codes, data.y, data.d_labels, data.g_labels
+    scale, names_of, stats, groups = data.scale, data.names, data.stats, data.groups
     users = _user_estimators(args)
     entries = [e for e in BUILTIN if "truth" not in e.needs] + users
     names = [e.name for e in entries]
@@ -1138,10 +1169,11 @@ def _distinct_columns(args, path: Path) -> None:
                 )
 
 
-def _read_and_fit(args, path: Path):
-    """(estimates table, fit.json records, settings) of the file: read typed and fast where it
-    is regular, else by the text reader, which names the line of a problem."""
-    fit = _fit_summary if args.se else _fit_long
+def _read_and_fit(args, path: Path, fit=None):
+    """(estimates table, fit.json records, settings) of the file (or what ``fit(args, df, line,
+    path)`` makes of it, e.g. ``long_data``): read typed and fast where it is regular, else by the
+    text reader, which names the line of a problem."""
+    fit = fit or (_fit_summary if args.se else _fit_long)
     _distinct_columns(args, path)
     _data_file(path)
     typed = _read_typed(path, args)

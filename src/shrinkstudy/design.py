@@ -31,6 +31,11 @@ Its name puts the standard errors where a long-form cell has ``n<design>_sigma<s
 SHA-256 of their canonical text, ``J8_se.1a2b3c4d_tau10_mu0`` (``se_label``); the world's suffix
 follows as for any cell.
 
+A design label longer than ``NAME_DESIGN_MAX`` characters (a dataset's own group sizes, say
+``3x2+5x1+...+500x1``) is written in the name as ``n.`` and eight hex digits of a SHA-256 of the
+label (``J30_n.1a2b3c4d_sigma10_tau3_mu50``), so that a name stays a short file name; the
+tables still show the whole label.
+
 Seeding (see ``rep_seed_sequence``): every replication has its own stream,
 ``SeedSequence(base_seed, spawn_key=(cell_key, rep))``. Adding, removing or reordering cells,
 changing the chunk size or the number of cores changes no dataset.
@@ -51,6 +56,8 @@ from . import worlds
 __all__ = [
     "ConfigError",
     "Cell",
+    "NAME_DESIGN_MAX",
+    "design_token",
     "SPEC_KEYS",
     "WORLD_KEYS",
     "fmt_number",
@@ -177,6 +184,18 @@ def se_label(ses) -> str:
         return f"se{fmt_number(ses[0])}x{len(ses)}"
     text = ",".join(fmt_number(s) for s in ses)
     return "se." + hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+#: The longest design label a cell name holds as written; a longer one is hashed (``design_token``).
+NAME_DESIGN_MAX = 64
+
+
+def design_token(label: str) -> str:
+    """The design as a cell name writes it: the label itself up to ``NAME_DESIGN_MAX``
+    characters, else ``.`` and eight hex digits of the SHA-256 of the label."""
+    if len(label) <= NAME_DESIGN_MAX:
+        return label
+    return "." + hashlib.sha256(label.encode()).hexdigest()[:8]
 
 
 #: The order of ``Cell.spec()``'s keys (everything needed to rebuild a cell): the design, then each
@@ -313,7 +332,7 @@ class Cell:
         if self.known_se:
             return f"J{self.J}_{self.design}_tau{fmt_number(self.tau)}_mu{fmt_number(self.mu)}" + self.world_suffix
         return (
-            f"J{self.J}_n{self.design}_sigma{fmt_number(self.sigma)}"
+            f"J{self.J}_n{design_token(self.design)}_sigma{fmt_number(self.sigma)}"
             f"_tau{fmt_number(self.tau)}_mu{fmt_number(self.mu)}"
         ) + self.world_suffix
 

@@ -93,8 +93,9 @@ CHUNKS = STUDY.chunks
 PRECISION = STUDY.precision  # None: fixed replications
 
 wildcard_constraints:
-    # long form J12_n100x6+2x6_sigma5_..., known standard errors J18_se0.0659x18_... or J8_se.1a2b3c4d_...
-    cell=r"J\d+_(?:n[0-9x+]+_sigma[0-9.em]+|se(?:[0-9.em]+x\d+|\.[0-9a-f]{8}))_tau[0-9.em]+_mu[0-9.em]+(?:_(?:eff|err)-[A-Za-z0-9_.]+|_sr[0-9.em]+)*",
+    # long form J12_n100x6+2x6_sigma5_... (a long design label hashed: J30_n.1a2b3c4d_sigma...),
+    # known standard errors J18_se0.0659x18_... or J8_se.1a2b3c4d_...
+    cell=r"J\d+_(?:n(?:[0-9x+]+|\.[0-9a-f]{8})_sigma[0-9.em]+|se(?:[0-9.em]+x\d+|\.[0-9a-f]{8}))_tau[0-9.em]+_mu[0-9.em]+(?:_(?:eff|err)-[A-Za-z0-9_.]+|_sr[0-9.em]+)*",
     start=r"\d+",
     stop=r"\d+",
 
