@@ -734,7 +734,7 @@ def test_known_se_shape_same_bytes_whatever_the_chunks(project):
     study = dict(_shape_study("knownse"), chunk_size=5, results="results/knownse_chunks5")
     config = project / "knownse_chunks5.yaml"
     config.write_text(yaml.safe_dump(study, sort_keys=False))
-    run(project, "--cores", "1", "--configfile", str(config))
+    run_snakemake(project, project, "--cores", "1", "--configfile", str(config))
     assert (project / "results" / "knownse_chunks5" / "tables" / "summary.csv").read_bytes() == first.read_bytes()
 
 
