@@ -42,17 +42,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from shrinkstudy.design import Cell
-from shrinkstudy.ebayes import npmle as ebayes_npmle
-from shrinkstudy.ebayes import sampling_variances
-from shrinkstudy.engines import fit_statsmodels
-from shrinkstudy.estimators import Truth, blup, fit_estimators
-from shrinkstudy.reml import criterion, fit_varcomp
-from shrinkstudy.simulate import SuffStats, simulate_reps, suffstats_from_array
-from shrinkstudy.provenance import git_state
-from shrinkstudy.registry import BUILTIN
-from shrinkstudy.workers import fit as workers_fit
-from shrinkstudy.workers import usable_cores
+from shrinkstudy.design.cells import Cell
+from shrinkstudy.methods.ebayes import npmle as ebayes_npmle
+from shrinkstudy.methods.ebayes import sampling_variances
+from shrinkstudy.methods.engines import fit_statsmodels
+from shrinkstudy.methods.estimators import Truth, blup, fit_estimators
+from shrinkstudy.methods.reml import criterion, fit_varcomp
+from shrinkstudy.design.simulate import SuffStats, simulate_reps, suffstats_from_array
+from shrinkstudy.report.provenance import git_state
+from shrinkstudy.methods.registry import BUILTIN
+from shrinkstudy.methods.workers import fit as workers_fit
+from shrinkstudy.methods.workers import usable_cores
 
 __all__ = ["seed_cell", "machine_info", "run", "main"]
 

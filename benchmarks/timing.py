@@ -32,7 +32,7 @@ from pathlib import Path
 import yaml
 
 from benchmarks.bench import machine_info
-from shrinkstudy.provenance import git_state
+from shrinkstudy.report.provenance import git_state
 from shrinkstudy.config import DEFAULT_CONFIG, read_config_file
 
 __all__ = ["grown_config", "main", "rule_times", "run_timing"]

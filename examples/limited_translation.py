@@ -7,8 +7,8 @@ A user estimator for shrinkstudy: see ``shrinkstudy.plugins`` for the contract a
 
 import numpy as np
 
-from shrinkstudy.reml import VarComp
-from shrinkstudy.simulate import SuffStats
+from shrinkstudy.methods.reml import VarComp
+from shrinkstudy.design.simulate import SuffStats
 
 D = 1.0  # how far an estimate may move from ybar_j, in standard errors sigma^ / sqrt(n_j)
 

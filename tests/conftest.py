@@ -1,13 +1,13 @@
 """Shared fixtures for the estimator-engine tests (test_reml, test_estimators, test_hierbayes,
-test_lme4_arm). Data come from ``shrinkstudy.simulate`` with fixed seeds."""
+test_lme4_arm). Data come from ``shrinkstudy.design.simulate`` with fixed seeds."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from shrinkstudy.design import Cell
-from shrinkstudy.simulate import simulate_reps, suffstats_from_array
+from shrinkstudy.design.cells import Cell
+from shrinkstudy.design.simulate import simulate_reps, suffstats_from_array
 
 
 def _random_unbalanced_cells(seed: int, count: int) -> list[Cell]:
@@ -67,8 +67,8 @@ def summary_table(tmp_path_factory):
     to CSV as the tables are and read back by ``tables.summary_frame``."""
     import pandas as pd
 
-    from shrinkstudy.measures import SUMMARY_COLUMNS
-    from shrinkstudy.tables import summary_frame
+    from shrinkstudy.evaluate.measures import SUMMARY_COLUMNS
+    from shrinkstudy.report.tables import summary_frame
 
     def build(rows) -> pd.DataFrame:
         table = pd.DataFrame(rows).reindex(columns=list(SUMMARY_COLUMNS))

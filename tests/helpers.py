@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from shrinkstudy.measures import SUMMARY_COLUMNS
-from shrinkstudy.simulate import chunk_columns
+from shrinkstudy.evaluate.measures import SUMMARY_COLUMNS
+from shrinkstudy.design.simulate import chunk_columns
 
 #: the project (the Snakefile, src/, config/ ...)
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,4 +1,4 @@
-"""Each figure declared once (shrinkstudy.figures.catalog): the rules' figure outputs and rules, the
+"""Each figure declared once (shrinkstudy.report.figures.catalog): the rules' figure outputs and rules, the
 figures package's functions and the captions all come from its entries."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import pytest
 import yaml
 
 from helpers import ROOT, dry_run_jobs, dry_run_outputs, run_snakemake
-from shrinkstudy import captions, figures
+from shrinkstudy.report import captions, figures
 from shrinkstudy.config import load_study
-from shrinkstudy.figures import catalog
+from shrinkstudy.report.figures import catalog
 
 STUDY = {
     "base_seed": 3,

@@ -17,13 +17,13 @@ import pandas as pd
 import pytest
 
 from shrinkstudy.cli import main
-from shrinkstudy.estimators import fit_estimators
-from shrinkstudy.registry import interval_names, names
+from shrinkstudy.methods.estimators import fit_estimators
+from shrinkstudy.methods.registry import interval_names, names
 
 ESTIMATORS, INTERVAL_ESTIMATORS = names(), interval_names()
 TRUTH = {"oracle", "oracle_linear"}  # need the truth: not fitted on your own data
-from shrinkstudy.hierbayes import HierPrior
-from shrinkstudy.simulate import suffstats_from_long
+from shrinkstudy.methods.hierbayes import HierPrior
+from shrinkstudy.design.simulate import suffstats_from_long
 
 DATA = Path(__file__).parent / "data"
 CLINICS = DATA / "clinics.csv"  # long form: columns clinic, score; 6 clinics of 2 to 8 patients
@@ -329,25 +329,25 @@ def test_no_command_and_help(capsys):
 def test_plot_hook(tmp_path, capsys, monkeypatch):
     argv = ["fit", str(SCHOOLS), "--group", "school", "--value", "estimate", "--se", "se", "--plot"]
     calls = []
-    fake = types.ModuleType("shrinkstudy.figures")
+    fake = types.ModuleType("shrinkstudy.report.figures")
     fake.seed_figure1 = lambda **kw: calls.append(kw)
-    monkeypatch.setitem(sys.modules, "shrinkstudy.figures", fake)
+    monkeypatch.setitem(sys.modules, "shrinkstudy.report.figures", fake)
     assert main([*argv, "--out", str(tmp_path / "a")]) == 0
     (kw,) = calls
     assert set(kw) == {"estimates", "fit", "out"} and len(kw["estimates"]) == 8
     assert kw["fit"]["datasets"][0]["tau2"] == 0.0
     assert kw["out"] == tmp_path / "a" / "figure1.png"
 
-    monkeypatch.setitem(sys.modules, "shrinkstudy.figures", types.ModuleType("shrinkstudy.figures"))
+    monkeypatch.setitem(sys.modules, "shrinkstudy.report.figures", types.ModuleType("shrinkstudy.report.figures"))
     capsys.readouterr()
     assert main([*argv, "--out", str(tmp_path / "b")]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "shrinkstudy.figures.seed_figure1" in err
+    assert err.count("\n") == 1 and "shrinkstudy.report.figures.seed_figure1" in err
 
-    monkeypatch.setitem(sys.modules, "shrinkstudy.figures", None)  # the module is absent
+    monkeypatch.setitem(sys.modules, "shrinkstudy.report.figures", None)  # the module is absent
     assert main([*argv, "--out", str(tmp_path / "c")]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "shrinkstudy.figures" in err
+    assert err.count("\n") == 1 and "shrinkstudy.report.figures" in err
     assert not (tmp_path / "c").exists()
 
 

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from shrinkstudy.config import chunk_ranges, load_config_file, load_study, read_config_file, study_config
-from shrinkstudy.design import ConfigError
+from shrinkstudy.design.cells import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from shrinkstudy.design import Cell, ConfigError, cells_from_config, fmt_number, parse_sizes, sizes_label
+from shrinkstudy.design.cells import Cell, ConfigError, cells_from_config, fmt_number, parse_sizes, sizes_label
 from helpers import chunk_frames
-from shrinkstudy.simulate import simulate_reps
+from shrinkstudy.design.simulate import simulate_reps
 
 
 def test_fmt_number_is_canonical():

@@ -13,12 +13,12 @@ import pandas as pd
 import pytest
 import yaml
 
-from shrinkstudy import worlds
+from shrinkstudy.design import worlds
 from shrinkstudy.config import load_study
-from shrinkstudy.design import Cell, ConfigError, cells_from_config
-from shrinkstudy.ebayes import bayes_risk_normal_errors, posterior_mean_mixture
-from shrinkstudy.simulate import simulate_reps, suffstats_from_array
-from shrinkstudy.worlds import EFFECTS, GaussMixture, Pmf
+from shrinkstudy.design.cells import Cell, ConfigError, cells_from_config
+from shrinkstudy.methods.ebayes import bayes_risk_normal_errors, posterior_mean_mixture
+from shrinkstudy.design.simulate import simulate_reps, suffstats_from_array
+from shrinkstudy.design.worlds import EFFECTS, GaussMixture, Pmf
 
 #: a skewed, three-atom distribution (mean 0.25, not standardised as written)
 PMF = {"atoms": [-1.0, 0.0, 2.5], "weights": [0.3, 0.5, 0.2]}

@@ -6,8 +6,8 @@ from scipy import integrate, optimize, special
 
 from reference.npmle_em import loglik as npmle_loglik
 from reference.npmle_em import npmle_fine
-from shrinkstudy.design import Cell
-from shrinkstudy.ebayes import (
+from shrinkstudy.design.cells import Cell
+from shrinkstudy.methods.ebayes import (
     constrained_bayes,
     constrained_bayes_from_posterior,
     npmle_fit,
@@ -16,11 +16,11 @@ from shrinkstudy.ebayes import (
     sure_criterion,
     sure_fit,
 )
-from shrinkstudy.ensemble import average_ranks, spearman, wasserstein1
-from shrinkstudy.estimators import Truth, blup, oracle
-from shrinkstudy.reml import fit_varcomp
-from shrinkstudy.simulate import SuffStats, simulate_reps, suffstats_from_array
-from shrinkstudy.worlds import EFFECTS, QuantilePrior
+from shrinkstudy.evaluate.ensemble import average_ranks, spearman, wasserstein1
+from shrinkstudy.methods.estimators import Truth, blup, oracle
+from shrinkstudy.methods.reml import fit_varcomp
+from shrinkstudy.design.simulate import SuffStats, simulate_reps, suffstats_from_array
+from shrinkstudy.design.worlds import EFFECTS, QuantilePrior
 
 DYESTUFF = np.array(
     [
@@ -238,8 +238,8 @@ def test_sure_at_full_pooling_is_the_pooled_estimate():
     assert (np.ptp(fit.estimate[pooled], axis=1) == 0).all()
     assert (fit.lam[~pooled] > 1e-6 * np.median(s2, axis=1)[~pooled]).all()  # nothing in between
     # in the loss table, its Spearman on those fits is the pooled estimate's: 0
-    from shrinkstudy.estimators import Fit
-    from shrinkstudy.losses import loss_columns
+    from shrinkstudy.methods.estimators import Fit
+    from shrinkstudy.evaluate.losses import loss_columns
 
     est = {"pooled": np.broadcast_to(st.grand_mean()[:, None], st.n.shape), "sure": fit.estimate}
     no = np.zeros(300, bool)
@@ -378,9 +378,9 @@ def test_tabulated_quadrature_oracle_agrees_with_the_direct_one():
     within 1e-6 of s of the direct quadrature, also with heteroscedastic groups."""
     import numpy as np
 
-    from shrinkstudy.design import Cell
-    from shrinkstudy.ebayes import _posterior_mean_quantile_tabulated, posterior_mean_quantile
-    from shrinkstudy.simulate import simulate_reps, suffstats_from_array
+    from shrinkstudy.design.cells import Cell
+    from shrinkstudy.methods.ebayes import _posterior_mean_quantile_tabulated, posterior_mean_quantile
+    from shrinkstudy.design.simulate import simulate_reps, suffstats_from_array
 
     for cell in (
         Cell(sizes=(5,) * 48, sigma=2.5, tau=1.0, effects="t", effects_param=3.0),

@@ -10,11 +10,11 @@ import pytest
 from scipy import integrate, optimize
 
 from helpers import chunk_frames
-from shrinkstudy.design import Cell
-from shrinkstudy.engines import fit_statsmodels, statsmodels_varcomp
-from shrinkstudy.estimators import blup, fit_estimators
-from shrinkstudy.reml import NOT_IDENTIFIED, fit_varcomp
-from shrinkstudy.simulate import suffstats_from_long
+from shrinkstudy.design.cells import Cell
+from shrinkstudy.methods.engines import fit_statsmodels, statsmodels_varcomp
+from shrinkstudy.methods.estimators import blup, fit_estimators
+from shrinkstudy.methods.reml import NOT_IDENTIFIED, fit_varcomp
+from shrinkstudy.design.simulate import suffstats_from_long
 
 # ---------------------------------------------------------------------------------------------
 # statsmodels

@@ -1,4 +1,4 @@
-"""Correctness of the estimators of the group means (shrinkstudy.estimators).
+"""Correctness of the estimators of the group means (shrinkstudy.methods.estimators).
 
 Exact small cases, closed forms computed from the raw observations, risks and coverages by
 simulation with known hyperparameters (within 4 Monte Carlo standard errors), and degenerate
@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from scipy import optimize, special, stats as sps
 
-from shrinkstudy import estimators as E
-from shrinkstudy import reml
-from shrinkstudy.design import Cell
-from shrinkstudy.reml import VarComp
-from shrinkstudy.simulate import SuffStats, simulate_reps, suffstats_from_array, suffstats_from_long
+from shrinkstudy.methods import estimators as E
+from shrinkstudy.methods import reml
+from shrinkstudy.design.cells import Cell
+from shrinkstudy.methods.reml import VarComp
+from shrinkstudy.design.simulate import SuffStats, simulate_reps, suffstats_from_array, suffstats_from_long
 
 
 def _known(cell: Cell, R: int) -> VarComp:

@@ -13,14 +13,14 @@ import pytest
 from scipy import stats as sps
 
 from helpers import summary_row
-from shrinkstudy import figures
-from shrinkstudy.design import Cell
-from shrinkstudy.estimators import Truth, fit_estimators
-from shrinkstudy.measures import SUMMARY_COLUMNS
+from shrinkstudy.report import figures
+from shrinkstudy.design.cells import Cell
+from shrinkstudy.methods.estimators import Truth, fit_estimators
+from shrinkstudy.evaluate.measures import SUMMARY_COLUMNS
 # the estimators of the synthetic summaries below (the figures draw whatever rows they are given)
 ESTIMATORS = ("raw", "pooled", "blup", "varmatch", "bayesglm", "hier_bayes", "james_stein", "oracle")
-from shrinkstudy.seed_example import seed_example
-from shrinkstudy.simulate import simulate_reps, suffstats_from_array
+from shrinkstudy.report.seed_example import seed_example
+from shrinkstudy.design.simulate import simulate_reps, suffstats_from_array
 
 INTERVALS = ("raw", "blup", "hier_bayes", "oracle")
 
@@ -281,8 +281,8 @@ def test_spread_coverage_boundary_figures(summary, tmp_path):
 def test_figures_read_their_axis_labels_from_the_measures(summary, monkeypatch):
     """Each figure's y label is its measure's entry (``measures.MEASURES``) unless its catalog
     entry gives one: change the entry and the figure follows."""
-    from shrinkstudy import measures
-    from shrinkstudy.figures import catalog
+    from shrinkstudy.evaluate import measures
+    from shrinkstudy.report.figures import catalog
 
     assert catalog.figure("relmse_by_n").ylabel == "MSE / MSE(raw)" == measures.MEASURES_BY_NAME["rel_mse"].label
     assert catalog.figure("spread").ylabel == "spread ratio: SD(estimates) / SD(true means)"
@@ -340,7 +340,7 @@ def test_figures_without_their_cells_say_so(summary_table):
 
 
 def test_figure_styles_are_the_registry_s():
-    from shrinkstudy import registry
+    from shrinkstudy.methods import registry
 
     assert tuple(figures.ESTIMATOR_STYLE) == registry.names()
     assert figures.ESTIMATOR_STYLE["blup"]["label"] == "BLUP"
@@ -349,7 +349,7 @@ def test_figure_styles_are_the_registry_s():
 
 
 def test_estimator_colours_are_fixed_and_distinct():
-    from shrinkstudy import registry
+    from shrinkstudy.methods import registry
 
     looks = [tuple(sorted(figures.ESTIMATOR_STYLE[e].items())) for e in registry.names()]
     assert len(set(looks)) == len(looks)  # no two estimators drawn alike
@@ -456,7 +456,7 @@ def test_figure_cache_copies_what_drawing_gives_and_redraws_on_change(summary, t
     """A figure whose data rows, options and code are unchanged is copied from the cache, byte
     for byte what drawing gives; a changed row of its own redraws it, a row of another figure
     does not; a damaged cache entry is redrawn, never copied."""
-    from shrinkstudy.figures import cache as fc
+    from shrinkstudy.report.figures import cache as fc
 
     drawn = []
     real_plot = figures.plot_group_size_mse
@@ -506,9 +506,9 @@ def test_the_figures_package_loads_matplotlib_only_for_figures():
 
     code = (
         "import sys\n"
-        "from shrinkstudy.figures import summary_html, text_html\n"
+        "from shrinkstudy.report.figures import summary_html, text_html\n"
         "assert 'matplotlib' not in sys.modules\n"
-        "from shrinkstudy import figures\n"
+        "from shrinkstudy.report import figures\n"
         "assert all(getattr(figures, n) is not None for n in figures.__all__)\n"
         "assert 'matplotlib' in sys.modules\n"
     )

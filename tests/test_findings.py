@@ -1,4 +1,4 @@
-"""The README's numbers from the study's tables (shrinkstudy.findings), on a small summary whose
+"""The README's numbers from the study's tables (shrinkstudy.report.findings), on a small summary whose
 every number is known."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from helpers import summary_row
-from shrinkstudy.design import Cell
-from shrinkstudy.findings import findings, findings_json, fmt, write_findings
-from shrinkstudy.tables import FLOAT_FORMAT
+from shrinkstudy.design.cells import Cell
+from shrinkstudy.report.findings import findings, findings_json, fmt, write_findings
+from shrinkstudy.report.tables import FLOAT_FORMAT
 
 ESTIMATORS = ("raw", "pooled", "blup", "varmatch", "bayesglm", "hier_bayes", "oracle")
 R = 400

@@ -1,4 +1,4 @@
-"""Correctness of the hierarchical-Bayes posterior by quadrature (shrinkstudy.hierbayes).
+"""Correctness of the hierarchical-Bayes posterior by quadrature (shrinkstudy.methods.hierbayes).
 
 References: a Gibbs sampler of the same model and prior (tests/reference/gibbs.py) and a
 brute-force trapezoid rule on 20,000 points in the prior-probability variable
@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from reference import gibbs, hier_grid
-from shrinkstudy.design import Cell
-from shrinkstudy.hierbayes import HierPrior, hier_bayes
-from shrinkstudy.simulate import simulate_reps, suffstats_from_array
+from shrinkstudy.design.cells import Cell
+from shrinkstudy.methods.hierbayes import HierPrior, hier_bayes
+from shrinkstudy.design.simulate import simulate_reps, suffstats_from_array
 
 # (sizes, tau, sigma, seed): J = 6 unbalanced; J = 4 balanced and weakly informative about tau;
 # J = 8 with groups of 1 to 10

@@ -1,4 +1,4 @@
-"""The summary (known standard error) form: shrinkstudy.knownse."""
+"""The summary (known standard error) form: shrinkstudy.methods.knownse."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ import pandas as pd
 import pytest
 from scipy import integrate, optimize
 
-from shrinkstudy.knownse import (
+from shrinkstudy.methods.knownse import (
     MetaPrior,
     fit_meta,
     fit_meta_varcomp,
     meta_criterion,
     meta_criterion_derivative,
 )
-from shrinkstudy.reml import NOT_IDENTIFIED
+from shrinkstudy.methods.reml import NOT_IDENTIFIED
 
 # Rubin (1981), BDA3 table 5.2: coaching effects and their standard errors
 SCHOOLS_Y = np.array([28.0, 8, -3, 7, -1, 1, 18, 12])

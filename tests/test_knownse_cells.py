@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 from scipy import integrate, optimize, special, stats
 
-from shrinkstudy import knownse
+from shrinkstudy.methods import knownse
 from shrinkstudy.config import fit_settings, load_study, study_config
-from shrinkstudy.design import Cell, ConfigError, cells_from_config, rep_generator, se_label
-from shrinkstudy.estimators import Truth
-from shrinkstudy.measures import mcse_mean, mcse_mse, oracle_bayes_risk, theory_risks
-from shrinkstudy.runner import fit_chunk, truth_means
-from shrinkstudy.simulate import SuffStats, chunk_columns
+from shrinkstudy.design.cells import Cell, ConfigError, cells_from_config, rep_generator, se_label
+from shrinkstudy.methods.estimators import Truth
+from shrinkstudy.evaluate.measures import mcse_mean, mcse_mse, oracle_bayes_risk, theory_risks
+from shrinkstudy.study.fit import fit_chunk, truth_means
+from shrinkstudy.design.simulate import SuffStats, chunk_columns
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHOOLS = [15, 10, 16, 11, 9, 11, 10, 18]
@@ -206,7 +206,7 @@ def _long_stats(y, se, sigma=1.7):
 
 @pytest.mark.parametrize("name", ["npmle", "sure"])
 def test_eb_forms_equal_the_long_form_at_the_same_sampling_variances(name):
-    from shrinkstudy import estimators
+    from shrinkstudy.methods import estimators
 
     y, se = _data()
     fit = knownse.fit_known_se(y, se, [name])
@@ -222,7 +222,7 @@ def test_eb_forms_equal_the_long_form_at_the_same_sampling_variances(name):
 
 def test_sure_criterion_is_the_long_forms():
     """The minimum of SURE (well conditioned, unlike its argmin) is the long form's to 1e-12."""
-    from shrinkstudy.ebayes import sampling_variances, sure_fit
+    from shrinkstudy.methods.ebayes import sampling_variances, sure_fit
 
     y, se = _data()
     stats = _long_stats(y, se)
@@ -234,7 +234,7 @@ def test_sure_criterion_is_the_long_forms():
 def test_sure_minimises_its_criterion():
     """The SURE estimate's (lambda, mu) minimise XKB's criterion: no point of a fine grid of
     lambda (mu at its profile optimum) is lower."""
-    from shrinkstudy.ebayes import sure_criterion, sure_fit
+    from shrinkstudy.methods.ebayes import sure_criterion, sure_fit
 
     y, se = _data(R=5)
     s2 = se**2
@@ -334,7 +334,7 @@ def test_oracle_t_errors_by_quadrature():
 
 
 def test_meta_prior_of_the_study_prior():
-    from shrinkstudy.hierbayes import HierPrior
+    from shrinkstudy.methods.hierbayes import HierPrior
 
     p = knownse.meta_prior(HierPrior("half_cauchy", 2.0), [3.0, 4.0])
     assert (p.family, p.scale) == ("half_cauchy", pytest.approx(2.0 * np.sqrt(12.5), rel=1e-15))

@@ -16,11 +16,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shrinkstudy import estimators as E
-from shrinkstudy import reml
-from shrinkstudy.design import Cell
-from shrinkstudy.reml import VarComp
-from shrinkstudy.simulate import simulate_reps, suffstats_from_long
+from shrinkstudy.methods import estimators as E
+from shrinkstudy.methods import reml
+from shrinkstudy.design.cells import Cell
+from shrinkstudy.methods.reml import VarComp
+from shrinkstudy.design.simulate import simulate_reps, suffstats_from_long
 
 pytestmark = pytest.mark.r
 

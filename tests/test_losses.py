@@ -7,13 +7,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shrinkstudy.design import Cell
-from shrinkstudy.estimators import Fit, Truth, fit_estimators
-from shrinkstudy.registry import names
+from shrinkstudy.design.cells import Cell
+from shrinkstudy.methods.estimators import Fit, Truth, fit_estimators
+from shrinkstudy.methods.registry import names
 
 ESTIMATORS = names()
-from shrinkstudy.losses import LOSS_COLUMNS, VARCOMP_COLUMNS, loss_columns, replication_losses, varcomp_table
-from shrinkstudy.simulate import simulate_reps, suffstats_from_array
+from shrinkstudy.evaluate.losses import LOSS_COLUMNS, VARCOMP_COLUMNS, loss_columns, replication_losses, varcomp_table
+from shrinkstudy.design.simulate import simulate_reps, suffstats_from_array
 
 FAST = ("raw", "pooled", "blup", "varmatch", "bayesglm", "james_stein", "oracle")
 SEED_CELL = Cell(sizes=(100,) * 6 + (2,) * 6, sigma=5.0, tau=1.0)

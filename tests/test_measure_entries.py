@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 import yaml
 
-from shrinkstudy import measures
+from shrinkstudy.evaluate import measures
 from shrinkstudy.config import SCHEMA_PATH, ConfigError, _schema, load_study
-from shrinkstudy.design import Cell
-from shrinkstudy.estimators import Fit
-from shrinkstudy.losses import LOSS_COLUMNS, loss_columns
-from shrinkstudy.measures import MEASURES, PRECISION_MEASURES, SUMMARY_COLUMNS, summary_rows
-from shrinkstudy.precision import needed_replications
-from shrinkstudy.protocol import MEASURE_FORMULAS
+from shrinkstudy.design.cells import Cell
+from shrinkstudy.methods.estimators import Fit
+from shrinkstudy.evaluate.losses import LOSS_COLUMNS, loss_columns
+from shrinkstudy.evaluate.measures import MEASURES, PRECISION_MEASURES, SUMMARY_COLUMNS, summary_rows
+from shrinkstudy.evaluate.precision import needed_replications
+from shrinkstudy.report.protocol import MEASURE_FORMULAS
 
 NAMES = [m.name for m in MEASURES]
 CELL = Cell(sizes=(2, 2, 2), sigma=1.0, tau=1.0, block="b")
@@ -165,7 +165,7 @@ def test_the_formulas_document_and_the_protocol_table_are_the_entries():
     which would split a Markdown table's cells (the protocol's measures table too)."""
     from pathlib import Path
 
-    from shrinkstudy.measures import MEASURES
+    from shrinkstudy.evaluate.measures import MEASURES
 
     for m in MEASURES:
         for field in (m.name, m.label, m.estimate, m.mcse):

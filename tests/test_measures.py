@@ -18,10 +18,10 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from shrinkstudy.design import Cell
-from shrinkstudy.estimators import Fit, Truth, fit_estimators
-from shrinkstudy.losses import replication_losses, varcomp_table
-from shrinkstudy.measures import (
+from shrinkstudy.design.cells import Cell
+from shrinkstudy.methods.estimators import Fit, Truth, fit_estimators
+from shrinkstudy.evaluate.losses import replication_losses, varcomp_table
+from shrinkstudy.evaluate.measures import (
     SUMMARY_COLUMNS,
     mcse_empse,
     mcse_mean,
@@ -34,7 +34,7 @@ from shrinkstudy.measures import (
     summary_rows,
     theory_risks,
 )
-from shrinkstudy.simulate import simulate_reps, suffstats_from_array
+from shrinkstudy.design.simulate import simulate_reps, suffstats_from_array
 
 FAST = ("raw", "pooled", "blup", "varmatch", "bayesglm", "james_stein", "oracle")
 # docs/formulas.md section 2: balanced J = 5, n = 5, tau^2 / sigma^2 = 0.25, about 23% boundary fits

@@ -15,14 +15,14 @@ import yaml
 from scipy import integrate
 from scipy import stats as ss
 
-from shrinkstudy import ebayes
-from shrinkstudy.design import Cell, cells_from_config
-from shrinkstudy.estimators import Truth, fit_estimators, oracle, oracle_bayes
-from shrinkstudy.measures import oracle_bayes_risk, theory_risks
-from shrinkstudy.plugins import Observations
-from shrinkstudy.runner import chunk_observations, chunk_stats
-from shrinkstudy.simulate import chunk_columns
-from shrinkstudy.worlds import EFFECTS, GaussMixture
+from shrinkstudy.methods import ebayes
+from shrinkstudy.design.cells import Cell, cells_from_config
+from shrinkstudy.methods.estimators import Truth, fit_estimators, oracle, oracle_bayes
+from shrinkstudy.evaluate.measures import oracle_bayes_risk, theory_risks
+from shrinkstudy.methods.plugins import Observations
+from shrinkstudy.study.fit import chunk_observations, chunk_stats
+from shrinkstudy.design.simulate import chunk_columns
+from shrinkstudy.design.worlds import EFFECTS, GaussMixture
 
 ROOT = Path(__file__).resolve().parents[1]
 DF = 5.0
@@ -226,10 +226,10 @@ def test_the_summary_takes_the_oracle_risks_its_fit_jobs_stored(tmp_path, monkey
     the record (older ones) are still summarised, by computing."""
     import pandas as pd
 
-    from shrinkstudy import measures
-    from shrinkstudy.runner import fit_chunk, truth_means
-    from shrinkstudy.smkio import file_identity, write_columns
-    from shrinkstudy.tables import summarise_study
+    from shrinkstudy.evaluate import measures
+    from shrinkstudy.study.fit import fit_chunk, truth_means
+    from shrinkstudy.store.smkio import file_identity, write_columns
+    from shrinkstudy.report.tables import summarise_study
 
     settings = {"estimators": ["raw", "blup", "oracle"], "method": "REML", "level": 0.95,
                 "engine": "builtin", "prior": {}}

@@ -19,14 +19,14 @@ import pandas as pd
 import pytest
 import yaml
 
-from shrinkstudy import registry
+from shrinkstudy.methods import registry
 from shrinkstudy.config import load_study
-from shrinkstudy.design import Cell, ConfigError
-from shrinkstudy.estimators import Truth, blup, fit_estimators
-from shrinkstudy.plugins import PluginError, estimator_entries, observations_from_long, user_estimator
-from shrinkstudy.reml import fit_varcomp
-from shrinkstudy.simulate import simulate_reps, suffstats_from_array, suffstats_from_long
-from shrinkstudy.worlds import GaussMixture
+from shrinkstudy.design.cells import Cell, ConfigError
+from shrinkstudy.methods.estimators import Truth, blup, fit_estimators
+from shrinkstudy.methods.plugins import PluginError, estimator_entries, observations_from_long, user_estimator
+from shrinkstudy.methods.reml import fit_varcomp
+from shrinkstudy.design.simulate import simulate_reps, suffstats_from_array, suffstats_from_long
+from shrinkstudy.design.worlds import GaussMixture
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = "examples/limited_translation.py:estimate"
@@ -438,7 +438,7 @@ def test_the_time_limit_covers_the_retries_and_fails_only_the_unfinished_dataset
 
 
 def test_the_time_limit_holds_when_shrinkstudy_fit_uses_threads(tmp_path):
-    from shrinkstudy import workers
+    from shrinkstudy.methods import workers
 
     entry = _entry(tmp_path, SLEEPS, "sleepy")
     _, _, st = _stats(R=2 * workers.MIN_ROWS)
@@ -448,7 +448,7 @@ def test_the_time_limit_holds_when_shrinkstudy_fit_uses_threads(tmp_path):
 
 def test_the_study_passes_its_time_limit_to_the_fit(tmp_path):
     from shrinkstudy.config import fit_settings
-    from shrinkstudy.runner import replicate
+    from shrinkstudy.study.fit import replicate
 
     _write(tmp_path, "sleepy.py", SLEEPS)
     config = {
@@ -467,7 +467,7 @@ def test_the_study_passes_its_time_limit_to_the_fit(tmp_path):
 
 def test_the_default_time_limit_is_the_schemas():
     from shrinkstudy.config import SCHEMA_PATH
-    from shrinkstudy.plugins import TIME_LIMIT
+    from shrinkstudy.methods.plugins import TIME_LIMIT
 
     text = yaml.safe_load(SCHEMA_PATH.read_text())["properties"]["estimator_time_limit"]["description"]
     assert f"Default {TIME_LIMIT:g} (plugins.TIME_LIMIT)" in text
@@ -523,7 +523,7 @@ def _git(repo, *args):
 
 
 def test_provenance_hashes_the_estimator_files_and_is_dirty_while_they_are_uncommitted(tmp_path):
-    from shrinkstudy.provenance import provenance
+    from shrinkstudy.report.provenance import provenance
 
     repo = tmp_path / "r"
     try:

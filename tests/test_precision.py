@@ -15,10 +15,10 @@ import pytest
 from test_workflow import REPO, planned_jobs, repo, snakemake, write_config  # noqa: F401
 
 from shrinkstudy.config import load_study
-from shrinkstudy.measures import PRECISION_MEASURES
-from shrinkstudy.design import Cell, ConfigError
-from shrinkstudy.measures import summary_rows
-from shrinkstudy.precision import (
+from shrinkstudy.evaluate.measures import PRECISION_MEASURES
+from shrinkstudy.design.cells import Cell, ConfigError
+from shrinkstudy.evaluate.measures import summary_rows
+from shrinkstudy.evaluate.precision import (
     NEEDED_CEILING,
     needed_replications,
     plan_block,
@@ -27,8 +27,8 @@ from shrinkstudy.precision import (
     plan_json,
     read_plan,
 )
-from shrinkstudy.smkio import DamagedFile
-from shrinkstudy.tables import PLAN_COLUMNS, REPLICATION_COLUMNS, replication_table, write_tables
+from shrinkstudy.store.smkio import DamagedFile
+from shrinkstudy.report.tables import PLAN_COLUMNS, REPLICATION_COLUMNS, replication_table, write_tables
 
 CELL = Cell(sizes=(4, 4, 4), sigma=2.0, tau=1.0, mu=0.0, block="b")
 
@@ -417,8 +417,8 @@ def test_replicate_reads_the_cells_plan(tmp_path, monkeypatch, capsys):
     import yaml
 
     from shrinkstudy.cli import main
-    from shrinkstudy.runner import replicate
-    from shrinkstudy.tables import replicate_command
+    from shrinkstudy.study.fit import replicate
+    from shrinkstudy.report.tables import replicate_command
 
     config = copy.deepcopy(CONFIG)
     study = load_study(copy.deepcopy(config))
@@ -490,7 +490,7 @@ def test_replication_markdown_lists_every_target_of_every_cell(tmp_path):
     """Point 4 of round 2: replication.md gave only the target that set a cell's count. Every
     target of the cell is listed, with its pilot MCSE, the count it needs, the MCSE reached and
     whether it is met; a target whose estimator the cell lacks says n/a."""
-    from shrinkstudy.tables import plan_targets
+    from shrinkstudy.report.tables import plan_targets
 
     losses, varcomp, _ = pilot_losses()
     rows = summary_rows(losses, varcomp, CELL)

@@ -1,4 +1,4 @@
-"""The study's protocol (shrinkstudy.protocol): every section, from the config, the registry and
+"""The study's protocol (shrinkstudy.report.protocol): every section, from the config, the registry and
 the tables; the measures' MCSE formulas quoted from the functions that compute them; the same
 inputs give the same text."""
 
@@ -13,10 +13,10 @@ import pytest
 import yaml
 
 from helpers import summary_row
-from shrinkstudy import measures
+from shrinkstudy.evaluate import measures
 from shrinkstudy.config import load_study
-from shrinkstudy.protocol import MEASURE_FORMULAS, protocol_markdown, reproduce_commands
-from shrinkstudy.provenance import SEEDING
+from shrinkstudy.report.protocol import MEASURE_FORMULAS, protocol_markdown, reproduce_commands
+from shrinkstudy.report.provenance import SEEDING
 
 ROOT = Path(__file__).resolve().parents[1]
 

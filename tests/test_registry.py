@@ -11,13 +11,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from shrinkstudy import registry
+from shrinkstudy.methods import registry
 from shrinkstudy.config import _schema, load_study
-from shrinkstudy.design import Cell
-from shrinkstudy.estimators import Truth, fit_estimators
-from shrinkstudy.knownse import KNOWN_SE_ESTIMATORS, META_ESTIMATORS, META_INTERVAL_ESTIMATORS
-from shrinkstudy.losses import loss_columns
-from shrinkstudy.simulate import simulate_reps, suffstats_from_array
+from shrinkstudy.design.cells import Cell
+from shrinkstudy.methods.estimators import Truth, fit_estimators
+from shrinkstudy.methods.knownse import KNOWN_SE_ESTIMATORS, META_ESTIMATORS, META_INTERVAL_ESTIMATORS
+from shrinkstudy.evaluate.losses import loss_columns
+from shrinkstudy.design.simulate import simulate_reps, suffstats_from_array
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -72,7 +72,7 @@ def test_config_schema_and_readme_read_the_registry():
 def test_a_new_builtin_entry_flows_everywhere(monkeypatch):
     """Adding a built-in estimator is one registry entry: the config check, the fit, the losses,
     the ordering of tables and the figures' styles pick it up."""
-    from shrinkstudy import tables
+    from shrinkstudy.report import tables
 
     def halfway(stats, varcomp):
         return 0.5 * (stats.ybar + varcomp.mu[:, None])
@@ -100,7 +100,7 @@ def test_a_new_builtin_entry_flows_everywhere(monkeypatch):
     cols = loss_columns(fit, means, np.arange(20), cell)
     assert list(dict.fromkeys(cols["estimator"])) == ["raw", "halfway", "oracle"]
     assert tables._estimators_in(pd.DataFrame({"estimator": ["oracle", "halfway", "raw"]})) == ["raw", "halfway", "oracle"]
-    from shrinkstudy.figures.style import _style
+    from shrinkstudy.report.figures.style import _style
 
     assert _style("halfway") == {"color": "#123456", "marker": "X", "linestyle": "-", "label": "half way"}
 

@@ -1,4 +1,4 @@
-"""Correctness of the exact REML / ML variance components (shrinkstudy.reml).
+"""Correctness of the exact REML / ML variance components (shrinkstudy.methods.reml).
 
 References: closed forms in balanced designs; a dense N x N likelihood of the raw observations
 maximised by scipy (tests/reference/reml_dense.py); a fine grid of the criterion; statsmodels
@@ -15,9 +15,9 @@ import pytest
 from scipy import stats as sps
 
 from reference import reml_dense
-from shrinkstudy import reml
-from shrinkstudy.design import Cell
-from shrinkstudy.simulate import SuffStats, suffstats_from_array, suffstats_from_long
+from shrinkstudy.methods import reml
+from shrinkstudy.design.cells import Cell
+from shrinkstudy.design.simulate import SuffStats, suffstats_from_array, suffstats_from_long
 
 
 def _anova(y: np.ndarray, n: int):
@@ -210,7 +210,7 @@ def _statsmodels_fit(y, group):
 
 
 def _blup(st, vc):
-    from shrinkstudy.estimators import blup
+    from shrinkstudy.methods.estimators import blup
 
     return blup(st, vc)
 
@@ -348,7 +348,7 @@ def test_translation_and_scale():
 
 
 def _simulate_one(cell, seed):
-    from shrinkstudy.simulate import simulate_reps
+    from shrinkstudy.design.simulate import simulate_reps
 
     y, means = simulate_reps(cell, [0], base_seed=seed)
     return y[0], means[0], None
@@ -366,7 +366,7 @@ def test_tiny_sigma_and_tau_zero():
     grid = np.concatenate([[0.0], np.logspace(10, 22, 3000)])
     assert vc.crit[0] <= reml.criterion(st, grid[None])[0].min() + 1e-9 * abs(vc.crit[0])
     cell0 = Cell(sizes=(5,) * 5, sigma=1.0, tau=0.0)
-    from shrinkstudy.simulate import simulate_reps
+    from shrinkstudy.design.simulate import simulate_reps
 
     y0, _ = simulate_reps(cell0, range(200), base_seed=10)
     vc0 = _fit_quietly(suffstats_from_array(y0, cell0.sizes))

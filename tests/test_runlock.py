@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from shrinkstudy.runlock import _is_snakemake, clear_stale_lock, live_snakemake_pids, lock_files
+from shrinkstudy.store.runlock import _is_snakemake, clear_stale_lock, live_snakemake_pids, lock_files
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/cwd").exists(), reason="needs Linux /proc")
 

@@ -9,9 +9,9 @@ import pytest
 import yaml
 
 from shrinkstudy.config import load_study
-from shrinkstudy.design import Cell, ConfigError
-from shrinkstudy.figures.seed import _seed_title
-from shrinkstudy.seed_example import (
+from shrinkstudy.design.cells import Cell, ConfigError
+from shrinkstudy.report.figures.seed import _seed_title
+from shrinkstudy.report.seed_example import (
     REPORTED_FIT,
     choose_seed,
     closest_fit_seed,

@@ -3,9 +3,9 @@
 import numpy as np
 import pandas as pd
 
-from shrinkstudy.design import Cell
+from shrinkstudy.design.cells import Cell
 from helpers import chunk_frames
-from shrinkstudy.simulate import SuffStats, suffstats_from_array, suffstats_from_long
+from shrinkstudy.design.simulate import SuffStats, suffstats_from_array, suffstats_from_long
 
 
 def direct(df):

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from shrinkstudy.smkio import DamagedFile, file_identity, read_columns, read_parquets, write_columns
+from shrinkstudy.store.smkio import DamagedFile, file_identity, read_columns, read_parquets, write_columns
 
 COLUMNS = {
     "rep": np.array([0, 1, 2, 3, 4, 2**40], dtype=np.int64),
@@ -54,7 +54,7 @@ def test_unicode_string_column(tmp_path):
 
 
 def test_several_chunks_and_offsets():
-    from shrinkstudy.smkio import numpy_column
+    from shrinkstudy.store.smkio import numpy_column
 
     whole = pa.table(COLUMNS)
     # columns of two chunks, the second starting inside its buffers (offset > 0)
@@ -101,7 +101,7 @@ def test_other_numeric_types_and_empty_columns(tmp_path):
     assert {k: (v.dtype, v.size) for k, v in back.items()} == {
         "i": (np.dtype(np.int64), 0), "s": (np.dtype(object), 0), "b": (np.dtype(bool), 0)
     }
-    from shrinkstudy.smkio import numpy_column
+    from shrinkstudy.store.smkio import numpy_column
 
     no_chunks = pa.chunked_array([], type=pa.int32())
     assert numpy_column(no_chunks).dtype == np.int32
@@ -126,11 +126,11 @@ def test_jobs_that_move_numpy_columns_do_not_import_pandas(tmp_path):
     code = f"""
 import sys
 import numpy as np
-from shrinkstudy.design import Cell
-from shrinkstudy.simulate import chunk_columns, suffstats_from_array
-from shrinkstudy.estimators import Truth, fit_estimators
-from shrinkstudy.losses import loss_columns, varcomp_columns
-from shrinkstudy.smkio import DamagedFile, file_identity, read_columns, read_parquets, write_columns
+from shrinkstudy.design.cells import Cell
+from shrinkstudy.design.simulate import chunk_columns, suffstats_from_array
+from shrinkstudy.methods.estimators import Truth, fit_estimators
+from shrinkstudy.evaluate.losses import loss_columns, varcomp_columns
+from shrinkstudy.store.smkio import DamagedFile, file_identity, read_columns, read_parquets, write_columns
 
 cell = Cell(sizes=(3, 3, 3), sigma=1.0, tau=1.0)
 reps = np.arange(4)
@@ -152,12 +152,12 @@ def test_the_study_summary_reads_every_chunk_of_every_cell(tmp_path):
     """``tables.summarise_study``: chunk files grouped by their cell's folder, in any order, give
     the summary of the concatenated replications as summary.csv stores it; a damaged chunk or a
     cell without files stops it with one line naming the problem."""
-    from shrinkstudy.design import Cell
-    from shrinkstudy.estimators import Truth, fit_estimators
-    from shrinkstudy.losses import loss_columns, varcomp_columns
-    from shrinkstudy.measures import summarise_cell
-    from shrinkstudy.simulate import simulate_reps, suffstats_from_array
-    from shrinkstudy.tables import stored_summary, summarise_study
+    from shrinkstudy.design.cells import Cell
+    from shrinkstudy.methods.estimators import Truth, fit_estimators
+    from shrinkstudy.evaluate.losses import loss_columns, varcomp_columns
+    from shrinkstudy.evaluate.measures import summarise_cell
+    from shrinkstudy.design.simulate import simulate_reps, suffstats_from_array
+    from shrinkstudy.report.tables import stored_summary, summarise_study
 
     cells = [Cell(sizes=(4,) * 5, sigma=1.0, tau=0.5), Cell(sizes=(2, 2, 9, 9), sigma=2.0, tau=1.0)]
     losses, varcomp, frames = [], [], []
@@ -198,7 +198,7 @@ def test_the_study_summary_reads_every_chunk_of_every_cell(tmp_path):
 def test_text_columns_are_digested_from_arrow_buffers(tmp_path):
     """Reading digests text columns from Arrow's buffers: the same SHA-256 as the writer's
     value-by-value digest (sliced and multi-chunk columns, empty and non-ASCII strings)."""
-    from shrinkstudy.smkio import _arrow_strings, _digest
+    from shrinkstudy.store.smkio import _arrow_strings, _digest
 
     values = np.array(["", "blup", "n=100", "naïve", "", "a,b\nc"] * 3, dtype=object)
     whole = pa.chunked_array([pa.array(values[:7].tolist()), pa.array(values[7:].tolist())])
@@ -321,7 +321,7 @@ def test_logged_job_reports_a_damaged_file_in_one_line(tmp_path):
     path, _ = _chunk(tmp_path)
     path.write_bytes(b"")
     code = f"""
-from shrinkstudy.smkio import file_identity, logged, read_columns
+from shrinkstudy.store.smkio import file_identity, logged, read_columns
 with logged(r"{tmp_path}/job.log"):
     read_columns(r"{path}", file_identity("data", "{CELL}", 0, 20))
 """
@@ -332,7 +332,7 @@ with logged(r"{tmp_path}/job.log"):
 
 
 def test_chunk_identities_from_file_names():
-    from shrinkstudy.smkio import chunk_identities
+    from shrinkstudy.store.smkio import chunk_identities
 
     paths = [f"results/fit/{CELL}/reps0-20.losses.parquet", f"results/fit/{CELL}/reps20-60.losses.parquet"]
     assert chunk_identities("losses", CELL, paths) == [
@@ -356,7 +356,7 @@ TABLE = (
 
 
 def _sealed(tmp_path, name="summary.csv", text=TABLE):
-    from shrinkstudy.smkio import write_sealed
+    from shrinkstudy.store.smkio import write_sealed
 
     path = tmp_path / "tables" / name
     write_sealed(path, text)
@@ -367,7 +367,7 @@ def test_a_sealed_file_reads_back_its_bytes_and_records_them_as_sha256sum_does(t
     import hashlib
     import shutil
 
-    from shrinkstudy.smkio import checksum_path, read_checked
+    from shrinkstudy.store.smkio import checksum_path, read_checked
 
     path = _sealed(tmp_path)
     record = checksum_path(path)
@@ -389,7 +389,7 @@ def test_a_sealed_file_reads_back_its_bytes_and_records_them_as_sha256sum_does(t
 def test_every_byte_flip_of_a_sealed_file_or_its_record_stops_the_read(tmp_path):
     """Each byte of a table and of its record XORed with 0x01, 0x80 and 0xFF in turn: every read
     stops with the one line naming the table, or returns exactly the bytes written."""
-    from shrinkstudy.smkio import checksum_path, read_checked
+    from shrinkstudy.store.smkio import checksum_path, read_checked
 
     path = _sealed(tmp_path)
     record = checksum_path(path)
@@ -414,7 +414,7 @@ def test_every_byte_flip_of_a_sealed_file_or_its_record_stops_the_read(tmp_path)
                "record of another file", "a hand edit"]
 )
 def test_damaged_sealed_files_name_the_file(tmp_path, damage):
-    from shrinkstudy.smkio import checksum_path, read_checked
+    from shrinkstudy.store.smkio import checksum_path, read_checked
 
     path = _sealed(tmp_path)
     record = checksum_path(path)
@@ -445,7 +445,7 @@ def test_damaged_sealed_files_name_the_file(tmp_path, damage):
     assert reason in str(err.value), str(err.value)
     # the job that reads it says so in one line on stderr
     code = f"""
-from shrinkstudy.smkio import logged, read_checked
+from shrinkstudy.store.smkio import logged, read_checked
 with logged(r"{tmp_path}/job.log"):
     read_checked(r"{path}")
 """
@@ -459,7 +459,7 @@ def test_a_file_s_extra_record_round_trips_and_a_changed_one_is_named(tmp_path):
     (its checksum no longer matching) raises DamagedFile naming the file."""
     import json
 
-    from shrinkstudy.smkio import META_KEY, read_extras
+    from shrinkstudy.store.smkio import META_KEY, read_extras
 
     extra = {"oracle_group_risks": [0.1, 1 / 3, float.fromhex("0x1.fffffffffffffp-2")]}
     with_extra, without = tmp_path / "a.parquet", tmp_path / "b.parquet"

@@ -71,7 +71,7 @@ def mine(project):
 
 @pytest.fixture(scope="module")
 def summary(mine):
-    from shrinkstudy import tables
+    from shrinkstudy.report import tables
 
     return tables.read_summary(mine[2] / "tables" / "summary.csv")
 
@@ -106,7 +106,7 @@ def _visible_points(fig) -> dict:
 
 def test_boundary_figure_draws_every_cell_with_one_group_size(summary):
     """Point 1: one n gave an x axis of width 0 and an empty figure."""
-    from shrinkstudy import figures
+    from shrinkstudy.report import figures
 
     data = figures.boundary_data(summary)
     assert len(data) == 4  # the normal-effects cells: J 5, 20 x sigma 1, 3
@@ -123,7 +123,7 @@ def test_by_n_figures_with_one_group_size_keep_the_estimators_at_their_n(summary
     """Point 4: with one n the dodged estimators were stretched across the panel."""
     import numpy as np
 
-    from shrinkstudy import figures
+    from shrinkstudy.report import figures
 
     fig = getattr(figures, f"plot_{name}")(summary)
     for ax in fig.axes:
@@ -168,7 +168,7 @@ SUMMARY_FIGURES = ["relmse_by_n", "nested_loop", "group_size_mse", "spread", "bo
 @pytest.mark.parametrize("name", SUMMARY_FIGURES)
 def test_no_text_leaves_the_figure(summary, name):
     """Point 5: the worlds figures cut off their y label with one row of panels."""
-    from shrinkstudy import figures
+    from shrinkstudy.report import figures
 
     fig = getattr(figures, f"plot_{name}")(summary)
     assert _clipped_texts(fig) == []
@@ -200,7 +200,7 @@ def test_generated_text_points_to_the_study_s_own_results(mine):
 
 def test_plan_table_formats_every_count_one_way():
     """Point 9: replication.md printed needed "2,650" beside planned "1500"."""
-    from shrinkstudy.tables import _plan_markdown
+    from shrinkstudy.report.tables import _plan_markdown
 
     rep = pd.DataFrame([{
         "cell": "J5_n4_sigma1_tau1_mu0", "pilot": 1000, "planned": 1500, "run": 1500, "max": 5000,
@@ -313,7 +313,7 @@ def test_findings_count_every_cell(mine):
 def test_figures_draw_every_estimator_the_study_asked_for(summary, name, measure, expected):
     """Point 4: npmle and constrained_bayes, asked for, were missing from the normal world's
     figures. Every point drawn: the normal-world cells (4) x the estimators with the measure."""
-    from shrinkstudy import figures
+    from shrinkstudy.report import figures
 
     fig = getattr(figures, f"plot_{name}")(summary)
     seen = _visible_points(fig)
@@ -321,7 +321,7 @@ def test_figures_draw_every_estimator_the_study_asked_for(summary, name, measure
 
 
 def test_coverage_draws_every_estimator_with_an_interval(summary):
-    from shrinkstudy import figures
+    from shrinkstudy.report import figures
 
     rows = summary[(summary["groups"] == "all") & summary["coverage"].notna()]
     with_intervals = [e for e in NAMES if e in set(rows["estimator"])]
@@ -362,7 +362,7 @@ def _named(text: str) -> list[str]:
 def captions():
     import copy
 
-    from shrinkstudy.captions import figure_captions
+    from shrinkstudy.report.captions import figure_captions
     from shrinkstudy.config import load_study
 
     return figure_captions(load_study(copy.deepcopy(STUDY), root=ROOT))
@@ -373,7 +373,7 @@ def test_captions_name_only_what_the_study_has(captions, name):
     """Point 1 of round 2: the static captions named the oracle, pooled and varmatch, and tau "as
     in each cell's name", in a study without them. Each caption is written from the study: it
     names only the study's estimators, no block or seed example, and the cells it leaves out."""
-    from shrinkstudy import registry
+    from shrinkstudy.methods import registry
 
     text = captions[name]
     assert (ROOT / "workflow" / "report" / f"{name}.rst").read_text().strip().endswith(
@@ -395,7 +395,7 @@ def test_captions_name_only_what_the_study_has(captions, name):
 @pytest.mark.parametrize("name", ESTIMATOR_FIGURES)
 def test_captions_name_the_estimators_each_figure_draws(captions, summary, name):
     """What a caption says is drawn is what the figure draws (its lines' gids)."""
-    from shrinkstudy import figures
+    from shrinkstudy.report import figures
 
     drawn = _named(captions[name].split("Drawn: ", 1)[1].split(". ", 1)[0])
     fig = getattr(figures, f"plot_{name}")(summary)
@@ -408,7 +408,7 @@ def test_protocol_aims_and_seeds_are_the_study_s(mine):
     """Point 3 of round 2: Aims and Seeds were the seed answer's (varmatch, bayesglm, the
     Cross Validated answer; theta_j ~ N(0, tau^2) for every cell). Without an ``aims`` key the
     aims name the study's estimators, block and measures; the seeds describe each world's draws."""
-    from shrinkstudy import registry
+    from shrinkstudy.methods import registry
 
     text = (mine[2] / "protocol.md").read_text()
     aims, seeds = _section(text, "Aims"), _section(text, "Seeds")
@@ -430,7 +430,7 @@ def test_protocol_aims_from_the_config():
     import copy
 
     from shrinkstudy.config import load_study
-    from shrinkstudy.protocol import protocol_markdown
+    from shrinkstudy.report.protocol import protocol_markdown
 
     default = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     assert "Cross Validated answer 522387" in default["aims"]
@@ -534,8 +534,9 @@ class Shape:
     def __init__(self, repo: Path, name: str):
         import copy
 
-        from shrinkstudy import registry, tables
-        from shrinkstudy.captions import figure_captions
+        from shrinkstudy.methods import registry
+        from shrinkstudy.report import tables
+        from shrinkstudy.report.captions import figure_captions
         from shrinkstudy.config import load_study
 
         if name == "plugins":
@@ -554,7 +555,7 @@ class Shape:
 
     def figure(self, name: str):
         """Figure ``name`` drawn from the shape's summary (once)."""
-        from shrinkstudy import figures
+        from shrinkstudy.report import figures
 
         if name not in self._figures:
             self._figures[name] = getattr(figures, f"plot_{name}")(self.summary)
@@ -629,7 +630,7 @@ def _latex(name: str) -> str:
 def test_shape_tables_have_every_requested_estimator(shape):
     """summary.csv, .md and .tex, the headline (relative MSE: every estimator but raw and those
     whose point is another's) and the protocol's methods carry every estimator of the study."""
-    from shrinkstudy import registry
+    from shrinkstudy.methods import registry
 
     tables = shape.results / "tables"
     summary = shape.summary[shape.summary["groups"] == "all"]
@@ -747,7 +748,7 @@ def _absent_names(text: str, estimators, labels, absent, blocks, cells) -> list[
     legend label), a block, a cell, the seed example."""
     import re
 
-    from shrinkstudy import registry
+    from shrinkstudy.methods import registry
 
     found = []
     # the study's own estimators may say what they are (varmatch: the seed answer's rule)
@@ -815,9 +816,9 @@ def test_default_study_plans_every_output(project):
 def test_default_study_text_follows_its_config(default_study):
     """Every caption draws cells and names only the study's estimators and blocks; the protocol's
     aims are the config's, and it gives each of the 116 cells its effects and errors."""
-    from shrinkstudy import registry
-    from shrinkstudy.captions import figure_captions
-    from shrinkstudy.protocol import protocol_markdown
+    from shrinkstudy.methods import registry
+    from shrinkstudy.report.captions import figure_captions
+    from shrinkstudy.report.protocol import protocol_markdown
 
     study = default_study
     assert [e.name for e in study.estimators] == list(registry.names())

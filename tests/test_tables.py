@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shrinkstudy.design import Cell
-from shrinkstudy.estimators import Truth, fit_estimators
-from shrinkstudy.losses import replication_losses, varcomp_table
-from shrinkstudy.measures import SUMMARY_COLUMNS, summarise_cell
-from shrinkstudy.provenance import (
+from shrinkstudy.design.cells import Cell
+from shrinkstudy.methods.estimators import Truth, fit_estimators
+from shrinkstudy.evaluate.losses import replication_losses, varcomp_table
+from shrinkstudy.evaluate.measures import SUMMARY_COLUMNS, summarise_cell
+from shrinkstudy.report.provenance import (
     PACKAGES,
     SEEDING,
     canonical_json,
@@ -24,8 +24,8 @@ from shrinkstudy.provenance import (
     provenance,
     script_modules,
 )
-from shrinkstudy.simulate import simulate_reps, suffstats_from_array
-from shrinkstudy.tables import (
+from shrinkstudy.design.simulate import simulate_reps, suffstats_from_array
+from shrinkstudy.report.tables import (
     HEADLINE_COLUMNS,
     REPLICATION_COLUMNS,
     format_estimate,
@@ -221,13 +221,13 @@ def test_tables_from_the_stored_summary(summary, tmp_path):
 
 def test_library_closure_follows_relative_imports(tmp_path):
     # the real package: the intervals' t table is reached through hierbayes, the summary form
-    # through the registry's "shrinkstudy.knownse:..." references; __init__ always
+    # through the registry's "shrinkstudy.methods.knownse:..." references; __init__ always
     assert library_closure(["estimators"]) == [
         "__init__", "design", "ebayes", "estimators", "hierbayes", "knownse", "plugins", "registry",
         "reml", "simulate", "tdist", "worlds",
     ]
     assert library_closure(["design"]) == ["__init__", "design", "worlds"]
-    assert "figures" in library_closure(["cli"])  # importlib.import_module("shrinkstudy.figures")
+    assert "figures" in library_closure(["cli"])  # importlib.import_module("shrinkstudy.report.figures")
     # the figures subpackage: its __init__ re-exports every figure module, which reach the
     # registry through "from ..registry import" / "from .. import registry"
     closure = library_closure(["figures"])

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from scipy import optimize, stats as sps
 
-from shrinkstudy import knownse, reml
-from shrinkstudy.design import Cell
-from shrinkstudy.simulate import SuffStats, simulate_reps, suffstats_from_array, suffstats_from_long
+from shrinkstudy.methods import knownse, reml
+from shrinkstudy.design.cells import Cell
+from shrinkstudy.design.simulate import SuffStats, simulate_reps, suffstats_from_array, suffstats_from_long
 
 CUT = float(sps.chi2.ppf(0.95, 1))  # 3.841458820694124
 SCHOOLS_Y = np.array([28.0, 8, -3, 7, -1, 1, 18, 12])

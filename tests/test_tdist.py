@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import special
 
-from shrinkstudy.tdist import TCdf, t_cdf
+from shrinkstudy.methods.tdist import TCdf, t_cdf
 
 
 @pytest.mark.parametrize("df", [1, 2, 4, 5, 6, 7, 11, 29, 30, 31, 99, 611, 4799, 1e6])

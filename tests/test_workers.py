@@ -12,12 +12,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shrinkstudy import workers
+from shrinkstudy.methods import workers
 from shrinkstudy.cli import main
-from shrinkstudy.estimators import concat_fits, fit_estimators
-from shrinkstudy.plugins import user_estimator
-from shrinkstudy.registry import BUILTIN
-from shrinkstudy.simulate import SuffStats, suffstats_from_long
+from shrinkstudy.methods.estimators import concat_fits, fit_estimators
+from shrinkstudy.methods.plugins import user_estimator
+from shrinkstudy.methods.registry import BUILTIN
+from shrinkstudy.design.simulate import SuffStats, suffstats_from_long
 
 ROOT = Path(__file__).resolve().parents[1]
 ENTRIES = [e for e in BUILTIN if "truth" not in e.needs]

@@ -615,7 +615,7 @@ def _children(pid: int) -> list[int]:
 
 def _wait_for_no_process_in(workdir: Path, timeout: float = 120.0) -> None:
     """Until no process (this one and its ancestors aside) has ``workdir`` as its directory."""
-    from shrinkstudy.runlock import _ancestors
+    from shrinkstudy.store.runlock import _ancestors
 
     here = workdir.resolve()
     mine = _ancestors(os.getpid())
@@ -659,7 +659,7 @@ def test_kill_9_then_the_same_command_finishes(study, repo, tmp_path):
     tables are byte-identical to an uninterrupted run's."""
     import random
 
-    from shrinkstudy.runlock import lock_files
+    from shrinkstudy.store.runlock import lock_files
 
     cfg = write_config(tmp_path, dict(SMALL, results="results/killed"))
     out = repo / "results" / "killed"
@@ -770,7 +770,7 @@ def test_one_new_cell_reruns_its_jobs_and_gives_the_files_of_a_full_run(study, t
     # the checksum records too, but provenance.json's: that file names the study's directory
     records = [f for f in files if ".checksums" in f.parts]
     assert [str(f) for f in files if f.name != "provenance.json.sha256" and not same(f)] == []
-    from shrinkstudy.smkio import read_checked
+    from shrinkstudy.store.smkio import read_checked
 
     for f in records:  # each run's record is its own file's
         data = f.parent.parent / f.name.removesuffix(".sha256")

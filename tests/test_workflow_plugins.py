@@ -17,10 +17,10 @@ import pytest
 import yaml
 
 from helpers import ROOT, dry_run_jobs, run_snakemake
-from shrinkstudy.plugins import user_estimator
-from shrinkstudy.reml import fit_varcomp
-from shrinkstudy.simulate import suffstats_from_long
-from shrinkstudy.smkio import read_columns
+from shrinkstudy.methods.plugins import user_estimator
+from shrinkstudy.methods.reml import fit_varcomp
+from shrinkstudy.design.simulate import suffstats_from_long
+from shrinkstudy.store.smkio import read_columns
 
 FILES = ("Snakefile", "workflow", "src", "config", "examples", "matplotlibrc")
 
@@ -154,8 +154,8 @@ def test_replicate_gives_the_stored_numbers(example, repo, tmp_path):
     """``shrinkstudy replicate CELL REP`` regenerates a replication's dataset and refits it: the
     same numbers as the study stored, for several cells and replications, one a boundary fit."""
     from shrinkstudy.config import load_study
-    from shrinkstudy.losses import LOSS_COLUMNS
-    from shrinkstudy.runner import replicate
+    from shrinkstudy.evaluate.losses import LOSS_COLUMNS
+    from shrinkstudy.study.fit import replicate
 
     workdir, config, results = example
     study = load_study(yaml.safe_load(config.read_text()), root=repo)

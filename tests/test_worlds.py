@@ -13,9 +13,9 @@ from scipy import special
 
 from reference.simulate_v1 import simulate_reps_v1
 from shrinkstudy.config import load_study
-from shrinkstudy.design import Cell, ConfigError, WORLD_KEYS, cells_from_config
-from shrinkstudy.simulate import chunk_columns, simulate_reps, suffstats_from_array
-from shrinkstudy.worlds import EFFECTS, ERRORS, EffectsError, GaussMixture, QuantilePrior, group_sigmas, user_effects
+from shrinkstudy.design.cells import Cell, ConfigError, WORLD_KEYS, cells_from_config
+from shrinkstudy.design.simulate import chunk_columns, simulate_reps, suffstats_from_array
+from shrinkstudy.design.worlds import EFFECTS, ERRORS, EffectsError, GaussMixture, QuantilePrior, group_sigmas, user_effects
 
 SEED = (100,) * 6 + (2,) * 6
 
@@ -361,7 +361,7 @@ def _schema_block() -> dict:
 
 
 def test_schema_world_keys_are_the_components():
-    from shrinkstudy import worlds
+    from shrinkstudy.design import worlds
 
     block = _schema_block()
     expected = worlds.schema_properties()
@@ -385,7 +385,7 @@ def test_config_checks_the_world_keys_against_the_components():
     from shrinkstudy.config import _schema
 
     assert {k: v for k, v in _schema()["properties"]["grid"]["additionalProperties"]["properties"].items()
-            if k in WORLD_KEYS} == __import__("shrinkstudy.worlds").worlds.schema_properties()
+            if k in WORLD_KEYS} == __import__("shrinkstudy.design.worlds").design.worlds.schema_properties()
     base = {"sizes": [5], "J": [6], "sigma": [1], "tau": [1]}
     for key, bad in (("effects", ["cauchy"]), ("errors", ["skewed"]), ("effects_sep", [1.5]),
                      ("errors_df", [2]), ("sigma_ratio", [0.5])):
@@ -409,7 +409,7 @@ def test_config_checks_the_world_keys_against_the_components():
     ],
 )
 def test_each_components_token_round_trips(world, token):
-    from shrinkstudy import worlds
+    from shrinkstudy.design import worlds
 
     cell = Cell(sizes=(5,) * 6, sigma=1.0, tau=1.0, **world)
     assert cell.name == "J6_n5_sigma1_tau1_mu0" + token
@@ -425,7 +425,7 @@ def test_each_components_token_round_trips(world, token):
 
 
 def test_normal_world_has_no_token():
-    from shrinkstudy import worlds
+    from shrinkstudy.design import worlds
 
     cell = Cell(sizes=(5,) * 6, sigma=1.0, tau=1.0)
     assert [comp.token(cell) for comp in worlds.COMPONENTS.values()] == ["", "", ""]
@@ -434,7 +434,7 @@ def test_normal_world_has_no_token():
 
 
 def test_protocol_describes_each_cells_effects_and_errors():
-    from shrinkstudy import protocol
+    from shrinkstudy.report import protocol
 
     study = load_study({
         "replications": 100,

@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 
 from helpers import summary_row
-from shrinkstudy import figures
-from shrinkstudy.design import Cell
-from shrinkstudy.measures import SUMMARY_COLUMNS
+from shrinkstudy.report import figures
+from shrinkstudy.design.cells import Cell
+from shrinkstudy.evaluate.measures import SUMMARY_COLUMNS
 
 ESTIMATORS = ("raw", "pooled", "blup", "blup_ml", "varmatch", "constrained_bayes", "hier_bayes", "npmle",
               "sure", "oracle_linear", "oracle")  # fmt: skip
@@ -150,8 +150,8 @@ def test_worlds_coverage_has_the_oracle_where_it_has_intervals(summary):
     assert len(oracle) > 0 and set(oracle["effects"]) == {"normal"}
     assert "raw" in set(data["estimator"])  # this study chose its estimators: every interval drawn
     # the default list (every built-in) draws its fixed set
-    from shrinkstudy import registry
-    from shrinkstudy.captions import WORLDS_COVERAGE_ESTIMATORS
+    from shrinkstudy.methods import registry
+    from shrinkstudy.report.captions import WORLDS_COVERAGE_ESTIMATORS
 
     assert registry.figure_estimators(registry.names(), default=WORLDS_COVERAGE_ESTIMATORS) == list(
         WORLDS_COVERAGE_ESTIMATORS)
@@ -224,12 +224,12 @@ def test_worlds_figures_from_a_single_world_cell():
 
 
 # --------------------------------------------------------------------------------------------
-# the README's numbers of the worlds (shrinkstudy.findings.worlds_findings)
+# the README's numbers of the worlds (shrinkstudy.report.findings.worlds_findings)
 
 
 def test_worlds_findings_are_the_table_s():
-    from shrinkstudy.findings import findings, worlds_findings
-    from shrinkstudy.tables import normalise_summary
+    from shrinkstudy.report.findings import findings, worlds_findings
+    from shrinkstudy.report.tables import normalise_summary
 
     table = normalise_summary(worlds_summary())
     found = worlds_findings(table)
@@ -263,8 +263,8 @@ def test_worlds_findings_are_the_table_s():
 
 
 def test_no_worlds_no_worlds_findings():
-    from shrinkstudy.findings import worlds_findings
-    from shrinkstudy.tables import normalise_summary
+    from shrinkstudy.report.findings import worlds_findings
+    from shrinkstudy.report.tables import normalise_summary
 
     assert worlds_findings(normalise_summary(worlds_summary(with_worlds=False))) == {}
 
@@ -272,8 +272,8 @@ def test_no_worlds_no_worlds_findings():
 def test_precision_findings_keep_the_worlds_apart():
     """The first section's Monte Carlo precision is over the normal world's cells; the cells
     outside it have their own entries."""
-    from shrinkstudy.findings import findings
-    from shrinkstudy.tables import normalise_summary
+    from shrinkstudy.report.findings import findings
+    from shrinkstudy.report.tables import normalise_summary
 
     table = normalise_summary(worlds_summary())
     replication = pd.DataFrame({

@@ -169,7 +169,7 @@ class Calibration:
     def pmf(self):
         """The NPMLE as ``worlds.Pmf`` (atoms and weights rounded), or None when it has a single
         atom (the data look like tau = 0: no shape of their own)."""
-        from .worlds import Pmf
+        from .design.worlds import Pmf
 
         if len(self.atoms) < 2:
             return None
@@ -188,8 +188,8 @@ def calibrate_long(data) -> Calibration:
     """The calibration of one long-form dataset (``cli.LongData``, values divided by a power of
     two where they were extreme; the answers are scaled back)."""
     from .cli import InputError
-    from .ebayes import npmle
-    from .reml import OK, fit_varcomp, tau_interval
+    from .methods.ebayes import npmle
+    from .methods.reml import OK, fit_varcomp, tau_interval
 
     stats, scale = data.stats, float(data.scale[0])
     if stats.R != 1:
@@ -223,7 +223,7 @@ def calibrate_long(data) -> Calibration:
 def design_block(cal: Calibration) -> dict:
     """The design keys of every grid block: the data's group sizes and sigma at its fit (the
     known-SE form would give its ``ses`` here instead)."""
-    from .design import sizes_label
+    from .design.cells import sizes_label
 
     balanced = {"J": [cal.J]} if len(set(cal.sizes)) == 1 else {}  # a balanced label needs J
     return {**balanced, "sizes": [sizes_label(cal.sizes)], "sigma": [_round(cal.sigma, DIGITS)]}
@@ -232,7 +232,7 @@ def design_block(cal: Calibration) -> dict:
 def _estimators(cal: Calibration, users) -> list:
     """Every built-in estimator that applies to the data's design (James-Stein needs equal
     group sizes), then the user's."""
-    from .registry import BUILTIN
+    from .methods.registry import BUILTIN
 
     balanced = len(set(cal.sizes)) == 1
     return [e.name for e in BUILTIN if e.applies == "all" or balanced] + list(users)
@@ -251,7 +251,7 @@ def _chunk_size(replications: int, N: int) -> int:
 
 def study_config(cal: Calibration, *, name: str, results: str, replications: int, users=()) -> dict:
     """The study of the data (a config as ``config.load_study`` takes it)."""
-    from .design import fmt_number
+    from .design.cells import fmt_number
 
     taus = list(cal.taus())
     pmf = cal.pmf()
@@ -314,7 +314,7 @@ def world_rows(summary):
 
 
 def _oracles() -> set[str]:
-    from .registry import BUILTIN
+    from .methods.registry import BUILTIN
 
     return {e.name for e in BUILTIN if "truth" in e.needs}
 
@@ -346,8 +346,8 @@ def _world_title(block: str, tau: float, cal: Calibration) -> str:
 def advice_markdown(summary, cal: Calibration, *, data_name: str, study_file: str, figure: str | None) -> str:
     """advice.md: the data's fit, the rule, the answer and one table per world (every number of
     the worlds from ``summary``, as ``tables.format_estimate`` writes it)."""
-    from . import registry
-    from .tables import format_estimate
+    from .methods import registry
+    from .report.tables import format_estimate
 
     worlds = world_rows(summary)
     reps = sorted(set(int(r) for r in summary["reps"]))
@@ -431,7 +431,7 @@ def advice_figure(summary) -> bytes:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from . import registry
+    from .methods import registry
 
     worlds = world_rows(summary)
     names = [e for e in dict.fromkeys(summary["estimator"]) if e != "raw"]
@@ -535,7 +535,7 @@ def _out_dir(args, path: Path, project: Path) -> Path:
 def _user_specs(specs, project: Path) -> list[str]:
     """The --estimator specs as the study file names them: a file relative to the project."""
     from .cli import InputError
-    from .plugins import _is_file
+    from .methods.plugins import _is_file
 
     out = []
     for spec in specs:
@@ -569,8 +569,8 @@ def command(args) -> int:
     """``shrinkstudy advise``: see the module's docstring."""
     from . import cli
     from .config import PROJECT, load_study
-    from .design import ConfigError
-    from .workers import usable_cores
+    from .design.cells import ConfigError
+    from .methods.workers import usable_cores
 
     InputError = cli.InputError
     path = Path(args.data)
@@ -608,7 +608,7 @@ def command(args) -> int:
     if status != 0:
         print(f"shrinkstudy: error: the study {study} stopped (snakemake exit status {status})", file=sys.stderr)
         return 1
-    from .tables import read_summary
+    from .report.tables import read_summary
 
     summary = read_summary(project / summary_path)
     md = advice_markdown(summary, cal, data_name=path.name, study_file=f"{rel}/study.yaml", figure="advice.png")

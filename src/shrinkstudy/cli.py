@@ -15,7 +15,7 @@ Two input forms:
   a value column (``--value``, default ``y``). ``--dataset COL`` fits every dataset of the file
   at once (vectorised, the same numbers as fitting each one alone).
 * summary (``--se COL``): one row per group, the group's estimate (``--value``) and its known
-  standard error; fitted with ``shrinkstudy.engines.fit_meta`` (Rubin's eight schools).
+  standard error; fitted with ``shrinkstudy.methods.engines.fit_meta`` (Rubin's eight schools).
 
 Writes ``DIR/estimates.csv`` (one row per dataset and group: dataset, group, n or se, ybar,
 every estimator's estimate and ``<name>_lower`` / ``<name>_upper`` for the interval
@@ -45,7 +45,7 @@ From ``2 * workers.MIN_ROWS`` datasets the long form is fitted on ``--jobs`` thr
 one per usable core; ``workers``), with the same bytes written. The outputs are written under
 temporary names and renamed once all are written: a failed write leaves none of them.
 
-``--plot`` calls ``shrinkstudy.figures.seed_figure1(estimates=<the estimates.csv DataFrame>,
+``--plot`` calls ``shrinkstudy.report.figures.seed_figure1(estimates=<the estimates.csv DataFrame>,
 fit=<the fit.json dict>, out=DIR/"figure1.png")`` after the fit; without that function the
 command stops with exit status 2 before fitting.
 """
@@ -184,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     fit.add_argument(
-        "--plot", action="store_true", help="also draw DIR/figure1.png (needs shrinkstudy.figures)"
+        "--plot", action="store_true", help="also draw DIR/figure1.png (needs shrinkstudy.report.figures)"
     )
     fit.add_argument(
         "--jobs",
@@ -229,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _estimators_help() -> str:
     """The registry's estimators, one line each, for ``fit --help``."""
-    from .registry import BUILTIN
+    from .methods.registry import BUILTIN
 
     lines = ["estimators:"]
     for e in BUILTIN:
@@ -242,7 +242,7 @@ def _estimators_help() -> str:
 
 def _user_estimators(args):
     """Registry entries of the --estimator options (paths relative to the current directory)."""
-    from .plugins import PluginError, user_estimator
+    from .methods.plugins import PluginError, user_estimator
 
     entries = []
     for k, spec in enumerate(args.estimator):
@@ -475,7 +475,7 @@ def _read_typed(path: Path, args) -> _Typed | None:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from .smkio import numpy_column
+    from .store.smkio import numpy_column
 
     labels = [c for c in (args.group, args.dataset) if c]
     parquet = path.suffix.lower() == ".parquet"
@@ -819,7 +819,7 @@ def _ses_differ(se) -> str:
 def _not_applicable(fit, names, why) -> list[dict]:
     """Per dataset, ``{"not_applicable": {name: why(r)}}`` for the estimators that do not apply
     to dataset r (no estimate, not a failure), else {}."""
-    from .registry import BUILTIN
+    from .methods.registry import BUILTIN
 
     partial = {e.name for e in BUILTIN if e.applies == "balanced"}
     absent: dict[int, list] = {}
@@ -880,7 +880,7 @@ class LongData:
 def long_data(args, df, line, path) -> LongData:
     """The long form's reading and checks (``fit``'s and ``advise``'s): one line naming the
     file, line and column for bad input (``InputError``)."""
-    from .simulate import suffstats_from_long
+    from .design.simulate import suffstats_from_long
 
     group = _labels(_column(df, path, args.group, "--group"), path, line, "group")
     y = _numbers(_column(df, path, args.value, "--value"), path, line)
@@ -912,10 +912,10 @@ def long_data(args, df, line, path) -> LongData:
 
 
 def _fit_long(args, df, line, path):
-    from . import workers
-    from .hierbayes import HierPrior
-    from .plugins import TIME_LIMIT, observations_from_long
-    from .registry import BUILTIN
+    from .methods import workers
+    from .methods.hierbayes import HierPrior
+    from .methods.plugins import TIME_LIMIT, observations_from_long
+    from .methods.registry import BUILTIN
 
     family = args.prior or "half_cauchy"
     if family == "uniform":
@@ -970,7 +970,7 @@ def _fit_long(args, df, line, path):
             **vc_r,
             "tau": tau[r],
             "sigma": sigma[r],
-            "engine": "shrinkstudy.reml.fit_varcomp (exact optimum)",
+            "engine": "shrinkstudy.methods.reml.fit_varcomp (exact optimum)",
             "hier_bayes_tau2_mean": hb_tau2[r],
             "bayesglm_s2": s2_glm[r],
             **npmle[r],
@@ -996,7 +996,7 @@ def _fit_long(args, df, line, path):
 
 
 def _fit_summary(args, df, line, path):
-    from .knownse import META_ESTIMATORS, MetaPrior, fit_meta
+    from .methods.knownse import META_ESTIMATORS, MetaPrior, fit_meta
 
     family = args.prior or "uniform"
     if family == "half_cauchy" and args.prior_scale is None:
@@ -1076,7 +1076,7 @@ def _fit_summary(args, df, line, path):
             "J": int(counts[r]),
             **vc_r,
             "tau": tau[r],
-            "engine": "shrinkstudy.knownse.fit_meta (known standard errors, exact optimum)",
+            "engine": "shrinkstudy.methods.knownse.fit_meta (known standard errors, exact optimum)",
             "hier_bayes_tau_mean": hb_tau[r],
             "hier_bayes_tau2_mean": hb_tau2[r],
             "james_stein_factor": js[r],
@@ -1094,19 +1094,19 @@ def _fit_summary(args, df, line, path):
 
 
 def _seed_figure1():
-    """The --plot hook: shrinkstudy.figures.seed_figure1, imported lazily."""
+    """The --plot hook: shrinkstudy.report.figures.seed_figure1, imported lazily."""
     try:
-        figures = importlib.import_module("shrinkstudy.figures")
+        figures = importlib.import_module("shrinkstudy.report.figures")
     except ModuleNotFoundError as exc:
-        if exc.name in ("shrinkstudy.figures",):
+        if exc.name in ("shrinkstudy.report.figures",):
             raise InputError(
-                "--plot needs the module shrinkstudy.figures, which this installation does not have"
+                "--plot needs the module shrinkstudy.report.figures, which this installation does not have"
             ) from None
-        raise InputError(f"--plot: shrinkstudy.figures cannot be imported: {exc}") from None
+        raise InputError(f"--plot: shrinkstudy.report.figures cannot be imported: {exc}") from None
     fn = getattr(figures, "seed_figure1", None)
     if not callable(fn):
         raise InputError(
-            "--plot needs shrinkstudy.figures.seed_figure1, which this installation does not have"
+            "--plot needs shrinkstudy.report.figures.seed_figure1, which this installation does not have"
         )
     return fn
 
@@ -1123,7 +1123,7 @@ def _write_csv(table, path: Path) -> None:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    from .smkio import arrow_array
+    from .store.smkio import arrow_array
 
     names, arrays = [], []
     try:
@@ -1237,9 +1237,9 @@ def _cmd_replicate(args) -> int:
     import pandas as pd
 
     from .config import PROJECT, load_study, study_config
-    from .design import ConfigError
-    from .runner import replicate
-    from .smkio import DamagedFile
+    from .design.cells import ConfigError
+    from .study.fit import replicate
+    from .store.smkio import DamagedFile
 
     # the project: this directory when it holds the workflow, else the one of this installation
     root = Path.cwd() if (Path.cwd() / "Snakefile").is_file() else PROJECT

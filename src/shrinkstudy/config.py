@@ -8,7 +8,7 @@ the key and the value.
 
 Replications per cell: a fixed ``replications``, or a ``precision`` block (``Study.precision``):
 every cell runs ``pilot`` replications, and the workflow's ``plan`` checkpoint
-(``shrinkstudy.precision``) sets each cell's count from Monte Carlo SE targets, in whole chunks
+(``shrinkstudy.evaluate.precision``) sets each cell's count from Monte Carlo SE targets, in whole chunks
 of ``chunk_size``, at most ``max``. The two are exclusive.
 
 Every number is finite and within a stated bound (the schema's minimum/maximum, and the caps
@@ -37,10 +37,11 @@ from pathlib import Path
 
 import yaml
 
-from . import registry, worlds
-from .design import Cell, ConfigError, cells_from_config, parse_sizes, sizes_label
-from .measures import PRECISION_MEASURES
-from .plugins import TIME_LIMIT, PluginError, estimator_entries
+from .methods import registry
+from .design import worlds
+from .design.cells import Cell, ConfigError, cells_from_config, parse_sizes, sizes_label
+from .evaluate.measures import PRECISION_MEASURES
+from .methods.plugins import TIME_LIMIT, PluginError, estimator_entries
 
 __all__ = [
     "SCHEMA_PATH",

@@ -1,4 +1,4 @@
-"""Reference MCMC for the hierarchical model of ``shrinkstudy.hierbayes`` (slow, obvious).
+"""Reference MCMC for the hierarchical model of ``shrinkstudy.methods.hierbayes`` (slow, obvious).
 
 Model and prior (the same as ``HierPrior``)::
 

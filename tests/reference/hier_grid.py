@@ -1,4 +1,4 @@
-"""Brute-force reference for ``shrinkstudy.hierbayes``: the trapezoid rule on a fine grid.
+"""Brute-force reference for ``shrinkstudy.methods.hierbayes``: the trapezoid rule on a fine grid.
 
 Independent of the library. Integrates the posterior of gamma = tau^2 / sigma^2 under
 ``p(mu, sigma^2, gamma) ∝ p(gamma) / sigma^2`` in the prior-probability variable

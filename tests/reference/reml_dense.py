@@ -1,7 +1,7 @@
 """Slow, obvious reference: (restricted) likelihood of the raw observations, optimised numerically.
 
 Nothing here uses sufficient statistics or the profiled one-dimensional criterion of
-``shrinkstudy.reml``. The model ``y = 1 mu + Z theta + e`` has the N x N covariance
+``shrinkstudy.methods.reml``. The model ``y = 1 mu + Z theta + e`` has the N x N covariance
 ``V = tau^2 Z Z' + sigma^2 I``; with ``X = 1``::
 
     -2 l_REML(tau^2, sigma^2) = (N - 1) log(2 pi) + log|V| + log|X' V^-1 X| + r' V^-1 r,

@@ -5,7 +5,7 @@ Kept verbatim to test that today's cells still get byte-identical datasets.
 
 import numpy as np
 
-from shrinkstudy.design import rep_generator
+from shrinkstudy.design.cells import rep_generator
 
 
 def simulate_reps_v1(cell, reps, base_seed: int):

@@ -29,15 +29,15 @@ ENV = "../envs/shrinkstudy.yaml"
 
 from snakemake.exceptions import IncompleteCheckpointException
 
-from shrinkstudy.captions import figure_captions
-from shrinkstudy.figures.catalog import SEED_FIGURES, SUMMARY_FIGURES as CATALOG_SUMMARY_FIGURES
+from shrinkstudy.report.captions import figure_captions
+from shrinkstudy.report.figures.catalog import SEED_FIGURES, SUMMARY_FIGURES as CATALOG_SUMMARY_FIGURES
 from shrinkstudy.config import chunk_ranges, fit_settings, load_study, study_config
-from shrinkstudy.design import ConfigError
-from shrinkstudy.precision import plan_block, read_plan
-from shrinkstudy.smkio import DamagedFile, checksum_path
-from shrinkstudy.provenance import library_closure, module_file, script_modules
+from shrinkstudy.design.cells import ConfigError
+from shrinkstudy.evaluate.precision import plan_block, read_plan
+from shrinkstudy.store.smkio import DamagedFile, checksum_path
+from shrinkstudy.report.provenance import library_closure, module_file, script_modules
 from shrinkstudy.plugins import function_file
-from shrinkstudy.runlock import clear_stale_lock
+from shrinkstudy.store.runlock import clear_stale_lock
 
 # The study is config/config.yaml when no --configfile is given, else the given file(s) alone
 # (no default grid block is merged in); --config key=value replaces a top-level key. The files are

@@ -44,7 +44,7 @@ if SEED_EXAMPLE:
             "../scripts/seed_example.py"
 
 
-    # One rule per figure of the seed example (shrinkstudy.figures.catalog.SEED_FIGURES): its
+    # One rule per figure of the seed example (shrinkstudy.report.figures.catalog.SEED_FIGURES): its
     # inputs among the seed example's files, its caption file and report category. One script
     # draws each, finding its entry by the rule's name.
     for _fig in SEED_FIGURES:
@@ -72,18 +72,18 @@ if SEED_EXAMPLE:
                 "../scripts/fig_seed.py"
 
 
-# The study's figures from the summary table (shrinkstudy.figures.catalog.SUMMARY_FIGURES, each
+# The study's figures from the summary table (shrinkstudy.report.figures.catalog.SUMMARY_FIGURES, each
 # declared once there: category, options, outputs), drawn by fig_summary.py with
-# shrinkstudy.figures.plot_<name> in one job (extra params are its keywords). A figure whose
+# shrinkstudy.report.figures.plot_<name> in one job (extra params are its keywords). A figure whose
 # rows, options and code are unchanged is copied from its cache (results/figures/.cache), not
-# redrawn (shrinkstudy.figures.cache): after a change that adds a cell, only the figures that
+# redrawn (shrinkstudy.report.figures.cache): after a change that adds a cell, only the figures that
 # plot it are drawn.
 SUMMARY_FIGURES = {
     fig.name: {"category": fig.category, "params": fig.option_values(config)} for fig in CATALOG_SUMMARY_FIGURES
 }
 
 
-# Each figure's caption in the report, written from the study (shrinkstudy.captions: the cells and
+# Each figure's caption in the report, written from the study (shrinkstudy.report.captions: the cells and
 # estimators it draws, and those it leaves out with the reason); workflow/report/<figure>.rst
 # prints it.
 FIGURE_CAPTIONS = figure_captions(STUDY)

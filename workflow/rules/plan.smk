@@ -1,6 +1,6 @@
 # Replications from target precision (config `precision`; unused with fixed `replications`):
 # per cell, from the fits of its pilot chunks, the replications its Monte Carlo SE targets need,
-# in whole chunks, at most the block's max (shrinkstudy.precision). A checkpoint: the cell's
+# in whole chunks, at most the block's max (shrinkstudy.evaluate.precision). A checkpoint: the cell's
 # summary asks it for the chunks to read, so only the missing chunks run.
 
 

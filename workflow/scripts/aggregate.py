@@ -3,11 +3,11 @@ provenance and failures."""
 
 from pathlib import Path
 
-from shrinkstudy.design import Cell
-from shrinkstudy.precision import plan_block, read_plan
-from shrinkstudy.provenance import provenance
-from shrinkstudy.smkio import logged
-from shrinkstudy.tables import summarise_study, write_failures, write_tables
+from shrinkstudy.design.cells import Cell
+from shrinkstudy.evaluate.precision import plan_block, read_plan
+from shrinkstudy.report.provenance import provenance
+from shrinkstudy.store.smkio import logged
+from shrinkstudy.report.tables import summarise_study, write_failures, write_tables
 
 
 def main(smk):

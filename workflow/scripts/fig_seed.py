@@ -1,5 +1,5 @@
 """A figure of the seed example (the answer's figures 1 and 2), its entry of
-``shrinkstudy.figures.catalog.SEED_FIGURES`` found by the rule's name: the seed example's files it
+``shrinkstudy.report.figures.catalog.SEED_FIGURES`` found by the rule's name: the seed example's files it
 names as inputs (the data and estimates tables, the fit's JSON), in that order, are the arguments of
 its drawing function."""
 
@@ -8,9 +8,9 @@ import json
 
 import pandas as pd
 
-from shrinkstudy import figures
-from shrinkstudy.figures.catalog import SEED_FIGURES
-from shrinkstudy.smkio import logged, read_checked
+from shrinkstudy.report import figures
+from shrinkstudy.report.figures.catalog import SEED_FIGURES
+from shrinkstudy.store.smkio import logged, read_checked
 
 #: How each of the seed example's files is read.
 READ = {

@@ -1,17 +1,17 @@
 """The study's figures from the summary table, in one job: each redrawn only when the rows it
 plots (or its options, or the code that draws it) changed, else copied from the figure cache
-(``shrinkstudy.figures.cache``).
+(``shrinkstudy.report.figures.cache``).
 
 ``params.figures`` maps each figure's name (``relmse_by_n``, ``coverage``, ...) to its keyword
 options (the coverage figure's ``level``); the figure is drawn by
-``shrinkstudy.figures.plot_<name>`` and written to the outputs ``<name>_png`` and ``<name>_pdf``.
+``shrinkstudy.report.figures.plot_<name>`` and written to the outputs ``<name>_png`` and ``<name>_pdf``.
 """
 
 from pathlib import Path
 
-from shrinkstudy.figures.cache import CACHE_DIR, draw_summary_figure
-from shrinkstudy.smkio import logged
-from shrinkstudy.tables import read_summary
+from shrinkstudy.report.figures.cache import CACHE_DIR, draw_summary_figure
+from shrinkstudy.store.smkio import logged
+from shrinkstudy.report.tables import read_summary
 
 
 def main(smk):

@@ -2,9 +2,9 @@
 
 import io
 
-from shrinkstudy.findings import write_findings
-from shrinkstudy.smkio import logged, read_checked
-from shrinkstudy.tables import read_replication, read_summary
+from shrinkstudy.report.findings import write_findings
+from shrinkstudy.store.smkio import logged, read_checked
+from shrinkstudy.report.tables import read_replication, read_summary
 
 
 def main(smk):

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import numpy as np
 
-from shrinkstudy.design import Cell
-from shrinkstudy.runner import fit_chunk, truth_means
-from shrinkstudy.smkio import file_identity, logged, read_columns, write_columns
+from shrinkstudy.design.cells import Cell
+from shrinkstudy.study.fit import fit_chunk, truth_means
+from shrinkstudy.store.smkio import file_identity, logged, read_columns, write_columns
 
 
 def main(smk):

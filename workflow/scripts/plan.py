@@ -1,8 +1,8 @@
 """The plan of one cell: the replications its Monte Carlo SE targets need, from its pilot."""
 
-from shrinkstudy.design import Cell
-from shrinkstudy.precision import plan_from_pilot, plan_json
-from shrinkstudy.smkio import chunk_identities, logged, read_parquets, write_text
+from shrinkstudy.design.cells import Cell
+from shrinkstudy.evaluate.precision import plan_from_pilot, plan_json
+from shrinkstudy.store.smkio import chunk_identities, logged, read_parquets, write_text
 
 
 def main(smk):

@@ -4,10 +4,10 @@ import json
 from pathlib import Path
 
 from shrinkstudy.config import load_study
-from shrinkstudy.figures import text_html
-from shrinkstudy.protocol import protocol_markdown
-from shrinkstudy.smkio import logged, read_checked
-from shrinkstudy.tables import read_replication, read_summary
+from shrinkstudy.report.figures import text_html
+from shrinkstudy.report.protocol import protocol_markdown
+from shrinkstudy.store.smkio import logged, read_checked
+from shrinkstudy.report.tables import read_replication, read_summary
 
 
 def main(smk):

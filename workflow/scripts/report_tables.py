@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-from shrinkstudy.figures import summary_html, text_html
-from shrinkstudy.smkio import logged, read_checked
-from shrinkstudy.tables import read_summary
+from shrinkstudy.report.figures import summary_html, text_html
+from shrinkstudy.store.smkio import logged, read_checked
+from shrinkstudy.report.tables import read_summary
 
 
 def main(smk):

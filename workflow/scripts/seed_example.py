@@ -2,10 +2,10 @@
 
 import json
 
-from shrinkstudy.design import Cell
-from shrinkstudy.hierbayes import HierPrior
-from shrinkstudy.seed_example import choose_seed, seed_example
-from shrinkstudy.smkio import logged, write_sealed
+from shrinkstudy.design.cells import Cell
+from shrinkstudy.methods.hierbayes import HierPrior
+from shrinkstudy.report.seed_example import choose_seed, seed_example
+from shrinkstudy.store.smkio import logged, write_sealed
 
 
 def main(smk):

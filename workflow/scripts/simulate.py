@@ -2,9 +2,9 @@
 
 import numpy as np
 
-from shrinkstudy.design import Cell
-from shrinkstudy.simulate import chunk_columns
-from shrinkstudy.smkio import file_identity, logged, write_columns
+from shrinkstudy.design.cells import Cell
+from shrinkstudy.design.simulate import chunk_columns
+from shrinkstudy.store.smkio import file_identity, logged, write_columns
 
 
 def main(smk):

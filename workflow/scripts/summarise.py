@@ -1,9 +1,9 @@
 """One cell's performance measures with Monte Carlo SEs, and its failed replications with their
 messages (on demand: the study's summary is written by aggregate.py for all cells)."""
 
-from shrinkstudy.design import Cell
-from shrinkstudy.smkio import logged
-from shrinkstudy.tables import summarise_study, write_csv
+from shrinkstudy.design.cells import Cell
+from shrinkstudy.store.smkio import logged
+from shrinkstudy.report.tables import summarise_study, write_csv
 
 
 def main(smk):

@@ -1,0 +1,222 @@
+"""From a chunk of simulated datasets to per-replication losses: what a fit job does, and what
+``shrinkstudy replicate`` does for a single replication (the same function, so the two agree
+to the bit: every estimator's numbers for a replication depend on that replication alone).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..config import fit_settings
+from ..design.cells import Cell
+from ..methods.estimators import Fit, Truth, fit_estimators
+from ..methods.hierbayes import HierPrior
+from ..evaluate.losses import loss_columns, varcomp_columns
+from ..evaluate.measures import oracle_group_risks
+from ..methods.plugins import TIME_LIMIT, Observations, estimator_entries
+from ..design.simulate import chunk_columns, suffstats_from_array, suffstats_from_long
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..config import Study
+
+__all__ = [
+    "ChunkFit",
+    "Replication",
+    "chunk_stats",
+    "chunk_observations",
+    "truth_means",
+    "fit_chunk",
+    "cell_replications",
+    "replicate",
+]
+
+
+def chunk_stats(data: dict, cell: Cell, reps: np.ndarray):
+    """Sufficient statistics, by reshaping when the columns hold whole datasets in order."""
+    expected_rows = len(reps) * cell.N
+    group = np.repeat(np.arange(cell.J), cell.sizes)
+    if (
+        len(data["y"]) == expected_rows
+        and np.array_equal(data["rep"], np.repeat(reps, cell.N))
+        and np.array_equal(data["group"], np.tile(group, len(reps)))
+    ):
+        return suffstats_from_array(data["y"].reshape(len(reps), cell.N), cell.sizes)
+    stats, labels, _ = suffstats_from_long(data["rep"], data["group"], data["y"])
+    if not np.array_equal(labels, reps):
+        raise ValueError(f"{cell.name}: dataset file holds replications {labels[:3]}..., expected {reps[:3]}...")
+    return stats
+
+
+def chunk_observations(data: dict, cell: Cell, reps: np.ndarray) -> Observations:
+    """The raw observations, for estimators that need more than the sufficient statistics."""
+    order = np.lexsort((data["group"], data["rep"]))  # stable: within a group, file order
+    y = data["y"][order].reshape(len(reps), cell.N)
+    group = np.tile(np.repeat(np.arange(cell.J), cell.sizes), (len(reps), 1))
+    return Observations(y, group)
+
+
+def truth_means(truth: dict, cell: Cell, reps: np.ndarray) -> np.ndarray:
+    """(R, J) true group means from the truth columns (rep, group, mean)."""
+    order = np.lexsort((truth["group"], truth["rep"]))
+    return truth["mean"][order].reshape(len(reps), cell.J)
+
+
+@dataclass
+class ChunkFit:
+    """A chunk's fit and its tables (numpy columns of the losses and variance components), and
+    the cell's theory stored with the losses (``theory``: the oracle's per-group risks where they
+    take a quadrature, ``measures.oracle_group_risks``; else None)."""
+
+    fit: Fit
+    losses: dict
+    varcomp: dict
+    theory: dict | None = None
+
+
+def fit_chunk(cell: Cell, reps, data: dict, means: np.ndarray, settings: dict, root: Path | str) -> ChunkFit:
+    """Fit the study's estimators (``settings``, see ``fit_settings``; user estimators' files
+    relative to ``root``) on the datasets ``data`` (columns rep, group, y) of replications
+    ``reps`` of ``cell``, with true group means ``means``; the losses and variance components."""
+    reps = np.asarray(reps, dtype=np.int64)
+    stats = chunk_stats(data, cell, reps)
+    estimators = estimator_entries(settings["estimators"], root)
+    truth = Truth.from_cell(cell)
+    if cell.known_se:
+        fit, extra = known_se_fit(cell, stats, estimators, truth, settings), None
+    else:
+        fit, extra = _long_fit(cell, reps, data, stats, estimators, truth, settings)
+    vc = varcomp_columns(fit, reps)
+    if extra is not None:  # MixedLM's convergence flag, warning count and error, per replication
+        vc.update({c: extra[c].to_numpy() for c in extra.columns if c != "rep"})
+    risks = oracle_group_risks(cell)  # once per chunk here, not at every aggregation
+    theory = None if risks is None else {"oracle_group_risks": [float(r) for r in risks]}
+    return ChunkFit(fit, loss_columns(fit, means, reps, cell), vc, theory)
+
+
+def known_se_fit(cell: Cell, stats, estimators, truth: Truth, settings: dict) -> Fit:
+    """The fit of a known-SE cell's datasets (one estimate y_j per group, ``stats.ybar``): every
+    study estimator with a summary form (``knownse.fit_known_se``; the others, bayesglm and a
+    user's, have none and no rows), the study's method and level, its hier_bayes prior in the
+    summary form (``knownse.meta_prior``). The engine is always the exact summary-form REML (or
+    ML): MixedLM has no known-variance form."""
+    from ..methods.knownse import fit_known_se, meta_prior
+
+    return fit_known_se(
+        stats.ybar,
+        np.broadcast_to(np.asarray(cell.ses, dtype=float), stats.ybar.shape),
+        estimators,
+        truth=truth,
+        method=settings["method"],
+        level=settings["level"],
+        prior=meta_prior(HierPrior(**settings["prior"]), cell.ses),
+    )
+
+
+def _long_fit(cell: Cell, reps, data: dict, stats, estimators, truth: Truth, settings: dict):
+    """The long form's fit of a chunk (``fit_estimators``) and, with the statsmodels engine,
+    MixedLM's per-replication diagnostics (else None)."""
+    # the observations: for a user's estimator that takes them, and for the oracle under t errors
+    # (under normal errors the group means are sufficient and it does without them)
+    needs_data = any("data" in e.needs and (not e.builtin or not truth.mean_sufficient) for e in estimators)
+    varcomp, extra = None, None
+    if settings["engine"] == "statsmodels":
+        import pandas as pd
+
+        from ..methods.engines import statsmodels_varcomp
+
+        varcomp, extra = statsmodels_varcomp(pd.DataFrame(data), reml=settings["method"] == "REML")
+        if not np.array_equal(extra["rep"].to_numpy(), reps):
+            raise ValueError(f"{cell.name}: statsmodels fits do not cover replications {reps[0]}-{reps[-1]}")
+    fit = fit_estimators(
+        stats,
+        estimators,
+        truth=truth,
+        method=settings["method"],
+        level=settings["level"],
+        prior=HierPrior(**settings["prior"]),
+        varcomp=varcomp,
+        data=chunk_observations(data, cell, reps) if needs_data else None,
+        time_limit=settings.get("time_limit", TIME_LIMIT),
+    )
+    return fit, extra
+
+
+@dataclass
+class Replication:
+    """One replication of a study, regenerated and refitted (``replicate``)."""
+
+    cell: Cell
+    rep: int
+    data: pd.DataFrame  # rep, group, y
+    estimates: pd.DataFrame  # group, n, true_mean, ybar, one column per estimator (+ interval bounds)
+    losses: pd.DataFrame  # the loss table's rows of this replication
+    varcomp: pd.DataFrame  # its variance components
+
+
+def cell_replications(study: Study, cell_name: str, workdir: Path | str) -> tuple[int, str]:
+    """The replications the study ran of a cell, and where that count comes from: the fixed
+    ``replications``, or with a ``precision`` block the cell's plan in the study's results
+    below ``workdir`` (the directory the study ran in), checked as the workflow checks it
+    (``precision.read_plan``: a damaged plan raises ``smkio.DamagedFile``). KeyError when the
+    plan is not there (the study has not planned the cell yet)."""
+    if study.precision is None:
+        return int(study.config["replications"]), "the study's replications"
+    from ..evaluate.precision import plan_block, read_plan
+
+    path = Path(workdir) / study.config["results"] / "plan" / f"{cell_name}.json"
+    if not path.is_file():
+        raise KeyError(
+            f"{path}: no plan of cell {cell_name} (a precision study plans each cell's replications "
+            "after its pilot: run the study first, here, where its results are)"
+        )
+    plan = read_plan(path, cell=cell_name, block=plan_block(study.config))
+    return int(plan["replications"]), f"its plan {path}"
+
+
+def replicate(
+    study: Study, cell_name: str, rep: int, root: Path | str, workdir: Path | str = "."
+) -> Replication:
+    """Regenerate replication ``rep`` of cell ``cell_name`` of ``study`` and fit every estimator,
+    exactly as the study's simulate and fit jobs did. ``rep`` must be one the study ran
+    (``cell_replications``; with a precision block, from the cell's plan below ``workdir``)."""
+    import pandas as pd
+
+    try:
+        cell = study.cell(cell_name)
+    except KeyError:
+        raise KeyError(f"no cell {cell_name!r} in this study (e.g. {study.cells[0].name})") from None
+    reps_total, source = cell_replications(study, cell.name, workdir)
+    if not 0 <= rep < reps_total:
+        raise IndexError(f"replication {rep} is not one of the study's 0 to {reps_total - 1} ({source})")
+    reps = np.array([rep], dtype=np.int64)
+    data, truth = chunk_columns(cell, reps, study.config["base_seed"])
+    means = truth_means(truth, cell, reps)
+    out = fit_chunk(cell, reps, data, means, fit_settings(study.config), root)
+    fit = out.fit
+    est = pd.DataFrame(
+        {
+            "group": np.arange(cell.J),
+            "n": np.asarray(cell.sizes, dtype=np.int64),
+            "true_mean": means[0],
+            "ybar": chunk_stats(data, cell, reps).ybar[0],
+        }
+    )
+    for name, e in fit.estimates.items():
+        est[name] = e[0]
+    for name, (lo, hi) in fit.intervals.items():
+        est[f"{name}_lower"] = lo[0]
+        est[f"{name}_upper"] = hi[0]
+    return Replication(
+        cell=cell,
+        rep=int(rep),
+        data=pd.DataFrame(data),
+        estimates=est,
+        losses=pd.DataFrame(out.losses),
+        varcomp=pd.DataFrame(out.varcomp),
+    )
