@@ -222,19 +222,23 @@ def test_tables_from_the_stored_summary(summary, tmp_path):
 def test_library_closure_follows_relative_imports(tmp_path):
     # the real package: the intervals' t table is reached through hierbayes, the summary form
     # through the registry's "shrinkstudy.methods.knownse:..." references; __init__ always
-    assert library_closure(["estimators"]) == [
-        "__init__", "design", "ebayes", "estimators", "hierbayes", "knownse", "plugins", "registry",
-        "reml", "simulate", "tdist", "worlds",
+    assert library_closure(["methods.estimators"]) == [
+        "__init__", "design", "design.cells", "design.simulate", "design.worlds", "methods",
+        "methods.ebayes", "methods.estimators", "methods.hierbayes", "methods.knownse",
+        "methods.plugins", "methods.registry", "methods.reml", "methods.tdist",
     ]
-    assert library_closure(["design"]) == ["__init__", "design", "worlds"]
-    assert "figures" in library_closure(["cli"])  # importlib.import_module("shrinkstudy.report.figures")
+    assert library_closure(["design.cells"]) == ["__init__", "design", "design.cells", "design.worlds"]
+    assert "report.figures" in library_closure(["cli"])  # importlib.import_module("shrinkstudy.report.figures")
     # the figures subpackage: its __init__ re-exports every figure module, which reach the
-    # registry through "from ..registry import" / "from .. import registry"
-    closure = library_closure(["figures"])
-    assert {"figures", "figures.style", "figures.facets", "figures.seed", "registry"} <= set(closure)
+    # registry through "from ...methods.registry import" / "from ...methods import registry"
+    closure = library_closure(["report.figures"])
+    assert {
+        "report.figures", "report.figures.style", "report.figures.facets", "report.figures.seed",
+        "methods.registry",
+    } <= set(closure)
     package_dir = module_file("__init__").parent
-    assert module_file("figures").relative_to(package_dir).as_posix() == "figures/__init__.py"
-    assert library_closure(["figures.style"]) == closure  # the subpackage's __init__ runs first
+    assert module_file("report.figures").relative_to(package_dir).as_posix() == "report/figures/__init__.py"
+    assert library_closure(["report.figures.style"]) == closure  # the subpackage's __init__ runs first
     # a toy package: every import form, imports inside functions, attributes and other packages
     # skipped, cycles
     pkg = tmp_path / "toypkg"

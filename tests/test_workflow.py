@@ -195,7 +195,7 @@ def test_more_replications_only_add_chunks(study, tmp_path):
 
 @pytest.mark.parametrize("name", ["estimators", "tdist"])  # tdist only through hierbayes
 def test_library_change_reruns_fits_not_simulations(study, repo, name):
-    module = repo / "src" / "shrinkstudy" / f"{name}.py"
+    module = repo / "src" / "shrinkstudy" / "methods" / f"{name}.py"
     original = module.read_text()
     try:
         module.write_text(original + "\n# a change\n")
@@ -209,7 +209,7 @@ def test_library_change_reruns_fits_not_simulations(study, repo, name):
 def test_figure_module_change_reruns_figures_only(study, repo):
     """A module of the figures subpackage is an input of every rule whose script imports the
     package (its __init__ imports each figure module), and of nothing upstream."""
-    module = repo / "src" / "shrinkstudy" / "figures" / "facets.py"
+    module = repo / "src" / "shrinkstudy" / "report" / "figures" / "facets.py"
     original = module.read_text()
     try:
         module.write_text(original + "\n# a change\n")
@@ -566,7 +566,7 @@ def test_jobs_run_the_copys_own_library(tmp_path):
     src/, as an edit there shows."""
     copy = copy_repo(tmp_path / "copy")
     marker = tmp_path / "chunk_columns.txt"
-    module = copy / "src" / "shrinkstudy" / "simulate.py"
+    module = copy / "src" / "shrinkstudy" / "design" / "simulate.py"
     module.write_text(
         module.read_text()
         + "\n\n_chunk_columns = chunk_columns\n\n\ndef chunk_columns(*args, **kwargs):\n"
