@@ -223,11 +223,13 @@ def test_library_closure_follows_relative_imports(tmp_path):
     # the real package: the intervals' t table is reached through hierbayes, the summary form
     # through the registry's "shrinkstudy.methods.knownse:..." references; __init__ always
     assert library_closure(["methods.estimators"]) == [
-        "__init__", "design", "design.cells", "design.simulate", "design.worlds", "methods",
-        "methods.ebayes", "methods.estimators", "methods.hierbayes", "methods.knownse",
-        "methods.plugins", "methods.registry", "methods.reml", "methods.tdist",
+        "__init__", "design", "design.cells", "design.names", "design.simulate", "design.worlds",
+        "methods", "methods.ebayes", "methods.estimators", "methods.hierbayes", "methods.knownse",
+        "methods.plugins", "methods.registry", "methods.reml", "methods.tdist", "store", "store.smkio",
     ]
-    assert library_closure(["design.cells"]) == ["__init__", "design", "design.cells", "design.worlds"]
+    assert library_closure(["design.cells"]) == [
+        "__init__", "design", "design.cells", "design.names", "design.worlds", "store", "store.smkio",
+    ]
     assert "report.figures" in library_closure(["cli"])  # importlib.import_module("shrinkstudy.report.figures")
     # the figures subpackage: its __init__ re-exports every figure module, which reach the
     # registry through "from ...methods.registry import" / "from ...methods import registry"

@@ -52,6 +52,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import worlds
+from .names import ConfigError, fmt_number
 
 __all__ = [
     "ConfigError",
@@ -61,6 +62,7 @@ __all__ = [
     "SPEC_KEYS",
     "WORLD_KEYS",
     "fmt_number",
+    "group_classes",
     "parse_sizes",
     "sizes_label",
     "se_label",
@@ -69,25 +71,6 @@ __all__ = [
     "rep_seed_sequence",
     "rep_generator",
 ]
-
-
-class ConfigError(ValueError):
-    """A study configuration that cannot be run; the message names the key and the value."""
-
-
-def fmt_number(x) -> str:
-    """Canonical text for a number: ``1``, ``1.0`` and ``np.float64(1)`` all give ``"1"``.
-
-    Non-integers use the shortest repr that round-trips (``2.5``, ``0.3``); a negative sign is
-    written ``m`` so the text is safe in file names (``-1.5`` -> ``m1.5``).
-    """
-    v = float(x)
-    if not math.isfinite(v):
-        raise ConfigError(f"not a finite number: {x!r}")
-    if v == 0:
-        v = 0.0  # drop the sign of -0.0
-    text = str(int(v)) if v.is_integer() and abs(v) < 1e15 else repr(v)
-    return text.replace("-", "m")
 
 
 _TERM = re.compile(r"^\s*(\d+)\s*(?:x\s*(\d+))?\s*$")
@@ -613,6 +596,15 @@ def _known_se_cells(block: str, spec: dict, seen: dict) -> list[Cell]:
         _unique(Cell(sizes=(), sigma=NO_SIGMA, ses=s, tau=tau, mu=mu, block=block, **world), seen)
         for s, tau, mu, world in itertools.product(ses, taus, _mus(block, spec), variants)
     ]
+
+
+def group_classes(cell: Cell) -> dict[str, np.ndarray]:
+    """The sets of groups losses are averaged over: ``{"all": all groups}``, plus one entry per
+    distinct group size (``"n=2"``, ``"n=100"``, in increasing n) when the cell is unbalanced."""
+    classes = {"all": np.arange(cell.J)}
+    if not cell.balanced:
+        classes.update(cell.size_classes())
+    return classes
 
 
 def rep_seed_sequence(base_seed: int, cell: Cell, rep: int) -> np.random.SeedSequence:

@@ -48,6 +48,9 @@ from typing import Callable
 
 import numpy as np
 
+from ..store.smkio import OneLineError
+from .names import fmt_number
+
 __all__ = [
     "Distribution",
     "GaussMixture",
@@ -478,7 +481,7 @@ _USER_ATOMS = 20_000
 _USER_SEED = 20_240_522
 
 
-class EffectsError(ValueError):
+class EffectsError(ValueError, OneLineError):
     """A user's effects distribution that cannot be imported, that fails, or whose draws are not
     finite real numbers of the shape asked for: one line naming it (and the problem)."""
 
@@ -696,8 +699,6 @@ class Component:
     def token(self, cell) -> str:
         """Its piece of the cell's name: ``_eff-t3``, ``_eff-mymodule.draw``, ``_err-t5``,
         ``_sr4``; ``""`` in the normal world."""
-        from .cells import fmt_number
-
         if self.is_normal(cell):
             return ""
         name, param = self.value(cell)

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..methods import registry
-from ..design.cells import Cell
+from ..design.cells import Cell, group_classes
 from .measures import LOSS_COLUMNS as MEASURE_LOSSES
 from .measures import MEASURES, Replications
 
@@ -43,7 +43,6 @@ if TYPE_CHECKING:  # the engine is not imported where the losses are only summar
 __all__ = [
     "LOSS_COLUMNS",
     "VARCOMP_COLUMNS",
-    "group_classes",
     "loss_columns",
     "replication_losses",
     "varcomp_columns",
@@ -63,15 +62,6 @@ LOSS_DTYPES = {
 }
 #: Columns of the table written by ``varcomp_table``, in order.
 VARCOMP_COLUMNS = ("rep", "mu", "tau2", "sigma2", "gamma", "crit", "boundary", "status")
-
-
-def group_classes(cell: Cell) -> dict[str, np.ndarray]:
-    """The sets of groups losses are averaged over: ``{"all": all groups}``, plus one entry per
-    distinct group size (``"n=2"``, ``"n=100"``, in increasing n) when the cell is unbalanced."""
-    classes = {"all": np.arange(cell.J)}
-    if not cell.balanced:
-        classes.update(cell.size_classes())
-    return classes
 
 
 def _columns(x: np.ndarray, idx) -> np.ndarray:

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from ..methods import registry
-from ..design.cells import Cell
+from ..design.cells import Cell, group_classes
 from .ensemble import spearman, wasserstein1
 from ..methods.reml import NOT_IDENTIFIED
 from ..design.simulate import factorize_sorted
@@ -661,8 +661,6 @@ def summary_rows(losses, varcomp, cell: Cell, level: float = 0.95, oracle_risks=
 
     ``oracle_risks``: the cell's ``oracle_group_risks`` as stored by its fit jobs (None: computed
     here where needed)."""
-    from .losses import group_classes
-
     missing = [c for c in ("rep", "estimator", "groups", "failed") if c not in losses]
     if missing:
         raise ValueError(f"losses: missing column(s) {missing}")

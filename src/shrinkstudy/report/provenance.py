@@ -26,6 +26,7 @@ __all__ = [
     "PACKAGES",
     "SEEDING",
     "canonical_json",
+    "plain_json",
     "config_sha256",
     "git_state",
     "file_hashes",

@@ -20,10 +20,16 @@ __all__ = [
     "file_identity",
     "chunk_identities",
     "DamagedFile",
+    "OneLineError",
     "checksum_path",
     "write_sealed",
     "read_checked",
 ]
+
+
+class OneLineError(Exception):
+    """An error that a script tells in one line on the terminal, its traceback in the log alone
+    (a damaged file; a user's effects distribution that drew bad values)."""
 
 
 @contextlib.contextmanager
@@ -39,9 +45,7 @@ def logged(path):
 
             traceback.print_exc(file=fh)
             fh.flush()
-            from ..design.worlds import EffectsError  # a user's effects distribution that drew bad values
-
-            if isinstance(exc, (DamagedFile, EffectsError)):  # one line; the traceback is in the log
+            if isinstance(exc, OneLineError):  # one line; the traceback is in the log
                 sys.__stderr__.write(f"error: {exc}\n")
                 sys.__stderr__.flush()
                 raise SystemExit(1) from None
@@ -149,7 +153,7 @@ def numpy_column(column):
 META_KEY = b"shrinkstudy"
 
 
-class DamagedFile(ValueError):
+class DamagedFile(ValueError, OneLineError):
     """An input file that is damaged, truncated or not the one written for this job (one line)."""
 
     def __init__(self, path, reason):

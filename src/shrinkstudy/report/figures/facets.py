@@ -15,7 +15,7 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, LogFormatter, LogLoca
 
 from .style import DOUBLE, MCSE_Z, RC, _legend, _style, _supylabel, estimator_order
 from ...methods import registry
-from ..tables import normal_world
+from ..tables import known_se_rows, normal_world
 from .summary import _normalise
 
 __all__: list[str] = []
@@ -36,8 +36,6 @@ def _cell_rows(summary: pd.DataFrame, fig) -> pd.DataFrame:
     group-size class, or the cells outside the normal world with their matching normal-world
     cells (as ``captions.drawn_cells`` selects the study's cells)."""
     if fig.cells == "worlds":
-        from .worlds_facets import _worlds_rows
-
         return _worlds_rows(summary)
     if fig.cells == "balanced":
         return _balanced_all(summary)
@@ -45,6 +43,26 @@ def _cell_rows(summary: pd.DataFrame, fig) -> pd.DataFrame:
         df = _normalise(summary)
         return df[~df["balanced"] & (df["groups"] != "all") & normal_world(df)]
     raise KeyError(fig.cells)
+
+
+#: The cells outside the normal world: what a cell's reference normal-world cell shares with it.
+MATCH = ("J", "design", "sigma", "tau", "mu")
+
+
+def _worlds_rows(summary: pd.DataFrame) -> pd.DataFrame:
+    """The ``all``-groups rows of the cells outside the normal world and of their matching
+    normal-world cells (same J, design, sigma, tau, mu); empty when there is no such cell."""
+    df = _normalise(summary)
+    if any(c not in df for c in ("effects", "errors", "sigma_ratio")):
+        return df.iloc[0:0]
+    df = df[(df["groups"] == "all") & ~known_se_rows(df)]  # known-SE cells: no n or sigma to draw by
+    normal = normal_world(df)
+    other = df[~normal]
+    if other.empty:
+        return other
+    key = pd.Series(list(zip(*(df[c] for c in MATCH))), index=df.index)
+    keys = set(key[~normal])
+    return df[~normal | (normal & key.map(lambda k: k in keys).astype(bool))]
 
 
 def _drawn(fig, rows: pd.DataFrame, asked=None) -> list[str]:

@@ -1,9 +1,10 @@
 """Helpers of the figures of the worlds where the normal model is wrong (``worlds_relmse``,
 ``worlds_w1``, ``worlds_coverage``).
 
-* ``_worlds_rows``: the ``all``-groups rows of every cell outside the normal world (effects not
-  normal, t errors or a sigma ratio above 1) and of the normal-world cells with the same design,
-  sigma, tau and mu (the reference "normal" level of each panel);
+* ``_worlds_rows`` (in ``facets``, beside the other cells' rows): the ``all``-groups rows of every
+  cell outside the normal world (effects not normal, t errors or a sigma ratio above 1) and of the
+  normal-world cells with the same design, sigma, tau and mu (the reference "normal" level of
+  each panel);
 * ``_facet_by_effects``: small multiples with columns J (and the other cell parameters when they
   vary), rows the errors and sigma ratio, x the effects distribution, one marker per estimator
   with +-``MCSE_Z`` MCSE bars; the oracles (no marker) as short horizontal segments across
@@ -20,8 +21,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from ...design import worlds
-from ..tables import known_se_rows, normal_world
-from .facets import _fmt, _log_axis_numbers
+from .facets import _fmt, _log_axis_numbers, _worlds_rows
 from .style import DOUBLE, MCSE_Z, RC, _style, _supylabel
 from .summary import _normalise
 
@@ -29,28 +29,10 @@ __all__: list[str] = []
 
 #: The columns naming a cell's world.
 WORLD_COLUMNS = ("effects", "effects_param", "errors", "errors_df", "sigma_ratio")
-#: What a cell's reference normal-world cell shares with it.
-MATCH = ("J", "design", "sigma", "tau", "mu")
 #: The columns of every ``*_data`` frame of these figures, before the measure and its MCSE.
 COLUMNS = ["cell", "J", "design", "n", "sigma", "tau", "mu", *WORLD_COLUMNS, "estimator"]
 #: Placeholder of a study without such cells.
 NO_WORLDS = "no cells outside the normal world in this study"
-
-
-def _worlds_rows(summary: pd.DataFrame) -> pd.DataFrame:
-    """The ``all``-groups rows of the cells outside the normal world and of their matching
-    normal-world cells (same J, design, sigma, tau, mu); empty when there is no such cell."""
-    df = _normalise(summary)
-    if any(c not in df for c in ("effects", "errors", "sigma_ratio")):
-        return df.iloc[0:0]
-    df = df[(df["groups"] == "all") & ~known_se_rows(df)]  # known-SE cells: no n or sigma to draw by
-    normal = normal_world(df)
-    other = df[~normal]
-    if other.empty:
-        return other
-    key = pd.Series(list(zip(*(df[c] for c in MATCH))), index=df.index)
-    keys = set(key[~normal])
-    return df[~normal | (normal & key.map(lambda k: k in keys).astype(bool))]
 
 
 def _effects_key(row) -> tuple:
