@@ -7,26 +7,12 @@ options (the coverage figure's ``level``); the figure is drawn by
 ``shrinkstudy.report.figures.plot_<name>`` and written to the outputs ``<name>_png`` and ``<name>_pdf``.
 """
 
-from pathlib import Path
-
-from shrinkstudy.report.figures.cache import CACHE_DIR, draw_summary_figure
-from shrinkstudy.store.smkio import logged
-from shrinkstudy.report.tables import read_summary
+from shrinkstudy.study.figures import summary_figures_job
 
 
 def main(smk):
-    # the summary as aggregate wrote it (its checksum), else one line naming the file
-    summary = read_summary(smk.input.summary)
-    drawn = []
-    for name, options in smk.params.figures.items():
-        paths = [smk.output[f"{name}_png"], smk.output[f"{name}_pdf"]]
-        cache = Path(paths[0]).parent / CACHE_DIR
-        if draw_summary_figure(name, summary, paths, options, cache=cache):
-            drawn.append(name)
-    kept = [name for name in smk.params.figures if name not in drawn]
-    print(f"drawn: {', '.join(drawn) or 'none'}; unchanged (from the cache): {', '.join(kept) or 'none'}")
+    summary_figures_job(smk.log[0], smk.input.summary, smk.params.figures, smk.output)
 
 
 if "snakemake" in globals():
-    with logged(snakemake.log[0]):
-        main(snakemake)
+    main(snakemake)

@@ -4,12 +4,14 @@ text files with a checksum record (``write_sealed``, ``read_checked``)."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import sys
 from pathlib import Path
 
 __all__ = [
     "logged",
+    "job",
     "write_columns",
     "write_text",
     "read_columns",
@@ -51,6 +53,18 @@ def logged(path):
                 raise SystemExit(1) from None
             sys.__stderr__.write(f"failed: see {path}\n")
             raise
+
+
+def job(func):
+    """A workflow job: ``job(func)(log, ...)`` runs ``func(...)`` with its output sent to the rule's
+    log file ``log`` (``logged``); a script calls it once, with plain values from Snakemake."""
+
+    @functools.wraps(func)
+    def run(log, *args, **kwargs):
+        with logged(log):
+            return func(*args, **kwargs)
+
+    return run
 
 
 # Parquet through Arrow buffers. pyarrow's own numpy conversions (``pa.array(ndarray)``,

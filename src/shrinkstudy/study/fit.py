@@ -1,6 +1,7 @@
-"""From a chunk of simulated datasets to per-replication losses: what a fit job does, and what
-``shrinkstudy replicate`` does for a single replication (the same function, so the two agree
-to the bit: every estimator's numbers for a replication depend on that replication alone).
+"""From a chunk of simulated datasets to per-replication losses: what a fit job does
+(``fit_job``), and what ``shrinkstudy replicate`` does for a single replication (the same
+function, so the two agree to the bit: every estimator's numbers for a replication depend on that
+replication alone).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from ..evaluate.losses import loss_columns, varcomp_columns
 from ..evaluate.measures import oracle_group_risks
 from ..methods.plugins import TIME_LIMIT, Observations, estimator_entries
 from ..design.simulate import chunk_columns, suffstats_from_array, suffstats_from_long
+from ..store.smkio import file_identity, job, read_columns, write_columns
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -34,6 +36,7 @@ __all__ = [
     "fit_chunk",
     "cell_replications",
     "replicate",
+    "fit_job",
 ]
 
 
@@ -220,3 +223,23 @@ def replicate(
         losses=pd.DataFrame(out.losses),
         varcomp=pd.DataFrame(out.varcomp),
     )
+
+
+@job
+def fit_job(
+    spec: dict, name: str, start: int, stop: int, data_in, truth_in, settings: dict, root,
+    losses_out, varcomp_out,
+) -> None:
+    """Fit every estimator (``settings``; user estimators' files relative to the project
+    ``root``) on the datasets of one chunk of the cell ``spec`` (named ``name``); store the
+    per-replication losses and variance components. Each input must be the file written for this
+    cell and chunk, undamaged."""
+    cell = Cell.from_spec(spec)
+    reps = np.arange(start, stop)
+    data = read_columns(data_in, file_identity("data", name, start, stop))
+    means = truth_means(read_columns(truth_in, file_identity("truth", name, start, stop)), cell, reps)
+    out = fit_chunk(cell, reps, data, means, settings, root)
+    write_columns(out.losses, losses_out, file_identity("losses", name, start, stop), extra=out.theory)
+    write_columns(out.varcomp, varcomp_out, file_identity("varcomp", name, start, stop))
+    failed = {k: int(v.sum()) for k, v in out.fit.failed.items() if v.any()}
+    print(f"{cell.name}: {len(reps)} datasets fitted; failures: {failed or 'none'}")
