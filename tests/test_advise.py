@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import yaml
 
-from shrinkstudy import advise
+from shrinkstudy.cli import advise
 from shrinkstudy.config import DEFAULT_CONFIG, load_study, read_config_file
 from shrinkstudy.design.cells import Cell, cells_from_config, design_token
 from shrinkstudy.report.tables import format_estimate, read_summary
@@ -139,7 +139,7 @@ def test_clinics_data_are_their_documented_simulation():
 
 def test_study_file_is_calibrated_to_the_data(clinics):
     study = yaml.safe_load((clinics / "study.yaml").read_text())
-    from shrinkstudy.cli import _read_and_fit, long_data
+    from shrinkstudy.cli.fitting import _read_and_fit, long_data
     from shrinkstudy.methods.reml import fit_varcomp, tau_interval
 
     class Args:

@@ -862,7 +862,7 @@ def test_estimates_csv_reads_back_as_pandas_would_write_it(tmp_path):
     columns stay floats, missing values stay missing, labels with commas and quotes survive)."""
     import io
 
-    from shrinkstudy.cli import _write_csv
+    from shrinkstudy.cli.fitting import _write_csv
 
     rng = np.random.default_rng(3)
     x = rng.normal(size=200) * 10.0 ** rng.integers(-12, 12, 200)

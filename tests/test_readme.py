@@ -164,7 +164,7 @@ def test_readme_quotes_the_advice_example_as_written():
     """The section "Which estimator for my data?" quotes docs/advice-clinics.md line for line (in
     its order), the fit, the study's replications and MCSE, the answer and a world's table among
     them; that file is the advice of the default replications."""
-    from shrinkstudy.advise import DEFAULT_REPLICATIONS
+    from shrinkstudy.cli.advise import DEFAULT_REPLICATIONS
 
     text = README.read_text(encoding="utf-8")
     m = re.search(r"^## Which estimator for my data\?\n(.*?)(?=^## )", text, flags=re.DOTALL | re.MULTILINE)

@@ -77,7 +77,7 @@ WORLDS = (
 
 def add_parser(sub) -> None:
     """Register ``advise`` among the subcommands ``sub`` of the ``shrinkstudy`` parser."""
-    from .cli import _jobs
+    from .args import _jobs
 
     p = sub.add_parser(
         "advise",
@@ -169,7 +169,7 @@ class Calibration:
     def pmf(self):
         """The NPMLE as ``worlds.Pmf`` (atoms and weights rounded), or None when it has a single
         atom (the data look like tau = 0: no shape of their own)."""
-        from .design.worlds import Pmf
+        from ..design.worlds import Pmf
 
         if len(self.atoms) < 2:
             return None
@@ -185,11 +185,11 @@ def _round(x: float, digits: int) -> float:
 
 
 def calibrate_long(data) -> Calibration:
-    """The calibration of one long-form dataset (``cli.LongData``, values divided by a power of
+    """The calibration of one long-form dataset (``fitting.LongData``, values divided by a power of
     two where they were extreme; the answers are scaled back)."""
-    from .cli import InputError
-    from .methods.ebayes import npmle
-    from .methods.reml import OK, fit_varcomp, tau_interval
+    from .args import InputError
+    from ..methods.ebayes import npmle
+    from ..methods.reml import OK, fit_varcomp, tau_interval
 
     stats, scale = data.stats, float(data.scale[0])
     if stats.R != 1:
@@ -223,7 +223,7 @@ def calibrate_long(data) -> Calibration:
 def design_block(cal: Calibration) -> dict:
     """The design keys of every grid block: the data's group sizes and sigma at its fit (the
     known-SE form would give its ``ses`` here instead)."""
-    from .design.cells import sizes_label
+    from ..design.cells import sizes_label
 
     balanced = {"J": [cal.J]} if len(set(cal.sizes)) == 1 else {}  # a balanced label needs J
     return {**balanced, "sizes": [sizes_label(cal.sizes)], "sigma": [_round(cal.sigma, DIGITS)]}
@@ -232,7 +232,7 @@ def design_block(cal: Calibration) -> dict:
 def _estimators(cal: Calibration, users) -> list:
     """Every built-in estimator that applies to the data's design (James-Stein needs equal
     group sizes), then the user's."""
-    from .methods.registry import BUILTIN
+    from ..methods.registry import BUILTIN
 
     balanced = len(set(cal.sizes)) == 1
     return [e.name for e in BUILTIN if e.applies == "all" or balanced] + list(users)
@@ -240,7 +240,7 @@ def _estimators(cal: Calibration, users) -> list:
 
 def _chunk_size(replications: int, N: int) -> int:
     """The largest divisor of ``replications`` whose jobs stay within ``config.MAX_OBS_PER_JOB``."""
-    from .config import MAX_OBS_PER_JOB
+    from ..config import MAX_OBS_PER_JOB
 
     best = 1
     for c in range(1, replications + 1):
@@ -251,7 +251,7 @@ def _chunk_size(replications: int, N: int) -> int:
 
 def study_config(cal: Calibration, *, name: str, results: str, replications: int, users=()) -> dict:
     """The study of the data (a config as ``config.load_study`` takes it)."""
-    from .design.cells import fmt_number
+    from ..design.cells import fmt_number
 
     taus = list(cal.taus())
     pmf = cal.pmf()
@@ -314,7 +314,7 @@ def world_rows(summary):
 
 
 def _oracles() -> set[str]:
-    from .methods.registry import BUILTIN
+    from ..methods.registry import BUILTIN
 
     return {e.name for e in BUILTIN if "truth" in e.needs}
 
@@ -346,8 +346,8 @@ def _world_title(block: str, tau: float, cal: Calibration) -> str:
 def advice_markdown(summary, cal: Calibration, *, data_name: str, study_file: str, figure: str | None) -> str:
     """advice.md: the data's fit, the rule, the answer and one table per world (every number of
     the worlds from ``summary``, as ``tables.format_estimate`` writes it)."""
-    from .methods import registry
-    from .report.tables import format_estimate
+    from ..methods import registry
+    from ..report.tables import format_estimate
 
     worlds = world_rows(summary)
     reps = sorted(set(int(r) for r in summary["reps"]))
@@ -431,7 +431,7 @@ def advice_figure(summary) -> bytes:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .methods import registry
+    from ..methods import registry
 
     worlds = world_rows(summary)
     names = [e for e in dict.fromkeys(summary["estimator"]) if e != "raw"]
@@ -519,7 +519,7 @@ def advice_html(markdown: str, png: bytes | None) -> str:
 def _out_dir(args, path: Path, project: Path) -> Path:
     """The output directory, checked to lie inside the project (the study runs there) and to
     name a results directory the study's checks accept."""
-    from .cli import InputError
+    from .args import InputError
 
     if args.out is None:
         stem = re.sub(r"[^\w.+-]", "_", path.stem) or "data"
@@ -534,8 +534,8 @@ def _out_dir(args, path: Path, project: Path) -> Path:
 
 def _user_specs(specs, project: Path) -> list[str]:
     """The --estimator specs as the study file names them: a file relative to the project."""
-    from .cli import InputError
-    from .methods.plugins import _is_file
+    from .args import InputError
+    from ..methods.plugins import _is_file
 
     out = []
     for spec in specs:
@@ -567,12 +567,12 @@ def _snakemake(project: Path, study: Path, target: str, cores: int) -> int:
 
 def command(args) -> int:
     """``shrinkstudy advise``: see the module's docstring."""
-    from . import cli
-    from .config import PROJECT, load_study
-    from .design.cells import ConfigError
-    from .methods.workers import usable_cores
+    from .args import InputError
+    from .fitting import _check_not_input, _check_out, _read_and_fit, _write_outputs, long_data
+    from ..config import PROJECT, load_study
+    from ..design.cells import ConfigError
+    from ..methods.workers import usable_cores
 
-    InputError = cli.InputError
     path = Path(args.data)
     if args.se is not None:
         raise InputError(
@@ -582,9 +582,9 @@ def command(args) -> int:
     project = PROJECT.resolve()
     out = _out_dir(args, path, project)
     names = ("study.yaml", "advice.md", "advice.html", "advice.png")
-    cli._check_not_input(out, path, names)
-    cli._check_out(out)
-    data = cli._read_and_fit(args, path, fit=cli.long_data)
+    _check_not_input(out, path, names)
+    _check_out(out)
+    data = _read_and_fit(args, path, fit=long_data)
     cal = calibrate_long(data)
     rel = out.relative_to(project).as_posix()
     config = study_config(
@@ -601,19 +601,19 @@ def command(args) -> int:
     text = study_text(config)
     study = out / "study.yaml"
     if not (study.is_file() and study.read_text() == text):  # unchanged: not rewritten
-        cli._write_outputs(out, {"study.yaml": lambda p: p.write_text(text)})
+        _write_outputs(out, {"study.yaml": lambda p: p.write_text(text)})
     print(f"study {study}: {len(checked.cells)} worlds, {args.replications} replications each")
     summary_path = f"{rel}/study/tables/summary.csv"
     status = _snakemake(project, study, summary_path, args.cores or usable_cores())
     if status != 0:
         print(f"shrinkstudy: error: the study {study} stopped (snakemake exit status {status})", file=sys.stderr)
         return 1
-    from .report.tables import read_summary
+    from ..report.tables import read_summary
 
     summary = read_summary(project / summary_path)
     md = advice_markdown(summary, cal, data_name=path.name, study_file=f"{rel}/study.yaml", figure="advice.png")
     png = advice_figure(summary)
-    written = cli._write_outputs(
+    written = _write_outputs(
         out,
         {
             "advice.md": lambda p: p.write_text(md),
