@@ -7,8 +7,7 @@ A user estimator for shrinkstudy: see ``shrinkstudy.plugins`` for the contract a
 
 import numpy as np
 
-from shrinkstudy.methods.reml import VarComp
-from shrinkstudy.design.simulate import SuffStats
+from shrinkstudy.plugins import SuffStats, VarComp
 
 D = 1.0  # how far an estimate may move from ybar_j, in standard errors sigma^ / sqrt(n_j)
 

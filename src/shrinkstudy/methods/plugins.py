@@ -6,8 +6,7 @@ config's ``estimators:`` list or on the command line (``shrinkstudy fit data.csv
 examples/limited_translation.py:estimate``). Copy this signature::
 
     import numpy as np
-    from shrinkstudy.methods.reml import VarComp
-    from shrinkstudy.design.simulate import SuffStats
+    from shrinkstudy.plugins import SuffStats, VarComp
 
     def estimate(stats: SuffStats, varcomp: VarComp) -> np.ndarray:
         '''One line that says what it is (shown in tables and the protocol).'''
