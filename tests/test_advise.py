@@ -288,7 +288,7 @@ def test_tau_large_raw_within_mcse_of_the_best(tau_large):
     "args, message",
     [
         (["--value", "nope"], "no column 'nope'"),
-        (["--se", "score"], "group 'c01' appears twice; the summary form (--se) takes one row per group"),
+        (["--se", "score"], "--value and --se both name column 'score'; each needs its own"),
         (["--out", "/tmp/elsewhere-advice"], "must be a directory inside the project"),
         (["--estimator", "/tmp/mine.py:estimate"], "is not inside the project"),
     ],
