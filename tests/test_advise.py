@@ -82,16 +82,22 @@ def runs(project, tmp_path_factory) -> dict[str, Path]:
         "flat": (write_long(data / "flat.csv", LONG_SIZES, -5.04, 0.0, 1.0, seed=11),),
         "spread": (write_long(data / "spread.csv", (20,) * 10, 3.0, 40.0, 1.0, seed=12),),
     }
+    return run_side_by_side(project, data, jobs)
+
+
+def run_side_by_side(project: Path, logs: Path, jobs: dict) -> dict[str, Path]:
+    """advise on each of ``jobs`` (name -> (data, *options)) at once, into advice/<name>; their
+    output directories."""
     env = dict(os.environ, PYTHONPATH=str(project / "src"), MPLBACKEND="Agg")
     procs = {}
     for name, (csv, *args) in jobs.items():
         cmd = advise_command(project, csv, f"advice/{name}", *args)
-        log = open(data / f"{name}.log", "w")
+        log = open(logs / f"{name}.log", "w")
         procs[name] = (subprocess.Popen(cmd, cwd=project, env=env, stdout=log, stderr=subprocess.STDOUT), log)
     for name, (proc, log) in procs.items():
         proc.wait()
         log.close()
-        assert proc.returncode == 0, (data / f"{name}.log").read_text()[-3000:]
+        assert proc.returncode == 0, (logs / f"{name}.log").read_text()[-3000:]
     return {name: project / "advice" / name for name in jobs}
 
 
@@ -214,40 +220,52 @@ def test_design_token_by_hand():
 # --- the advice ------------------------------------------------------------------------------
 
 
-def test_advice_numbers_are_the_summary_tables(clinics):
-    md = (clinics / "advice.md").read_text()
-    summary = summary_of(clinics)
+def assert_advice_is_the_summary(out: Path, worlds: int) -> None:
+    """advice.md's world tables are summary.csv's rows, as ``tables.format_estimate`` writes
+    them, with the best marked; the figure and the self-contained page are there."""
+    md = (out / "advice.md").read_text()
+    summary = summary_of(out)
     tables = world_tables(md)
-    worlds = advise.world_rows(summary)
-    assert len(tables) == len(worlds) == 9
-    for (title, rows), (block, tau, srows) in zip(tables.items(), worlds, strict=True):
+    rows = advise.world_rows(summary)
+    assert len(tables) == len(rows) == worlds
+    for (title, trows), (block, tau, srows) in zip(tables.items(), rows, strict=True):
         assert f"tau = {tau:g}" in title
-        assert [r[0].replace(" (floor)", "") for r in rows] == list(srows["estimator"])
-        for r, s in zip(rows, srows.itertuples(), strict=True):
+        assert [r[0].replace(" (floor)", "") for r in trows] == list(srows["estimator"])
+        for r, s in zip(trows, srows.itertuples(), strict=True):
             assert r[1] == format_estimate(s.rel_mse, s.rel_mse_mcse)
             assert r[2] == ("" if np.isnan(s.coverage) else format_estimate(s.coverage, s.coverage_mcse))
             assert (r[3] == "yes") == (s.estimator in advise.best_estimators(srows))
-    assert (clinics / "advice.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    page = (clinics / "advice.html").read_text()
-    assert "data:image/png;base64," in page and page.count("<table>") == 9
+    assert f"worlds of {REPS} replications each" in md
+    assert (out / "advice.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    page = (out / "advice.html").read_text()
+    assert "data:image/png;base64," in page and page.count("<table>") == worlds
     assert "http" not in page  # self-contained
 
 
-def test_study_file_reruns_to_the_same_summary(tau_zero, project):
-    """The written study.yaml, run again into another results directory, gives summary.csv's bytes."""
-    study = yaml.safe_load((tau_zero / "study.yaml").read_text())
+def assert_study_reruns_to_the_same_summary(out: Path, project: Path, results: str) -> None:
+    """``out``/study.yaml, run by Snakemake into ``results`` instead: summary.csv's bytes."""
+    study = yaml.safe_load((out / "study.yaml").read_text())
     first = (project / study["results"] / "tables" / "summary.csv").read_bytes()
-    study["results"] = "advice/rerun"
-    cfg = project / "rerun.yaml"
+    study["results"] = results
+    cfg = project / f"{Path(results).name}.yaml"
     cfg.write_text(yaml.safe_dump(study, sort_keys=False))
     env = dict(os.environ, PYTHONPATH=str(project / "src"), MPLBACKEND="Agg")
     snakemake = str(Path(sys.executable).with_name("snakemake"))
     res = subprocess.run(
-        [snakemake, "advice/rerun/tables/summary.csv", "--cores", "2", "--configfile", str(cfg)],
+        [snakemake, f"{results}/tables/summary.csv", "--cores", "2", "--configfile", str(cfg)],
         cwd=project, env=env, capture_output=True, text=True,
     )
     assert res.returncode == 0, res.stderr[-3000:]
-    assert (project / "advice" / "rerun" / "tables" / "summary.csv").read_bytes() == first
+    assert (project / results / "tables" / "summary.csv").read_bytes() == first
+
+
+def test_advice_numbers_are_the_summary_tables(clinics):
+    assert_advice_is_the_summary(clinics, 9)
+
+
+def test_study_file_reruns_to_the_same_summary(tau_zero, project):
+    """The written study.yaml, run again into another results directory, gives summary.csv's bytes."""
+    assert_study_reruns_to_the_same_summary(tau_zero, project, "advice/rerun")
 
 
 def test_second_call_runs_no_job(clinics, project):
@@ -397,17 +415,7 @@ def known_se_runs(project, tmp_path_factory) -> dict[str, Path]:
     """advise --se on the eight schools and on the batting averages, side by side."""
     data = tmp_path_factory.mktemp("knownse")
     files = {"schools": SCHOOLS, "baseball": write_baseball(data / "baseball.csv")}
-    env = dict(os.environ, PYTHONPATH=str(project / "src"), MPLBACKEND="Agg")
-    procs = {}
-    for name, csv in files.items():
-        cmd = advise_command(project, csv, f"advice/{name}", *KNOWN_SE_ARGS[name])
-        log = open(data / f"{name}.log", "w")
-        procs[name] = (subprocess.Popen(cmd, cwd=project, env=env, stdout=log, stderr=subprocess.STDOUT), log)
-    for name, (proc, log) in procs.items():
-        proc.wait()
-        log.close()
-        assert proc.returncode == 0, (data / f"{name}.log").read_text()[-3000:]
-    runs = {name: project / "advice" / name for name in files}
+    runs = run_side_by_side(project, data, {name: (csv, *KNOWN_SE_ARGS[name]) for name, csv in files.items()})
     runs["baseball.csv"] = files["baseball"]
     return runs
 
@@ -462,40 +470,13 @@ def test_baseball_study_has_james_stein(known_se_runs):
 
 @pytest.mark.parametrize("name, worlds", [("schools", 3), ("baseball", 7)])
 def test_known_se_advice_numbers_are_the_summary_tables(known_se_runs, name, worlds):
-    out = known_se_runs[name]
-    md = (out / "advice.md").read_text()
-    summary = summary_of(out)
-    tables = world_tables(md)
-    rows = advise.world_rows(summary)
-    assert len(tables) == len(rows) == worlds
-    for (title, trows), (block, tau, srows) in zip(tables.items(), rows, strict=True):
-        assert f"tau = {tau:g}" in title
-        assert [r[0].replace(" (floor)", "") for r in trows] == list(srows["estimator"])
-        for r, s in zip(trows, srows.itertuples(), strict=True):
-            assert r[1] == format_estimate(s.rel_mse, s.rel_mse_mcse)
-            assert r[2] == ("" if np.isnan(s.coverage) else format_estimate(s.coverage, s.coverage_mcse))
-            assert (r[3] == "yes") == (s.estimator in advise.best_estimators(srows))
-    assert f"worlds of {REPS} replications each" in md
-    assert (out / "advice.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert (out / "advice.html").read_text().count("<table>") == worlds
+    assert_advice_is_the_summary(known_se_runs[name], worlds)
 
 
 @pytest.mark.parametrize("name", ["schools", "baseball"])
 def test_known_se_study_file_reruns_to_the_same_summary(known_se_runs, project, name):
     """DIR/study.yaml as written, run by Snakemake into another results directory: summary.csv's bytes."""
-    study = yaml.safe_load((known_se_runs[name] / "study.yaml").read_text())
-    first = (project / study["results"] / "tables" / "summary.csv").read_bytes()
-    study["results"] = f"advice/rerun-{name}"
-    cfg = project / f"rerun-{name}.yaml"
-    cfg.write_text(yaml.safe_dump(study, sort_keys=False))
-    env = dict(os.environ, PYTHONPATH=str(project / "src"), MPLBACKEND="Agg")
-    snakemake = str(Path(sys.executable).with_name("snakemake"))
-    res = subprocess.run(
-        [snakemake, f"advice/rerun-{name}/tables/summary.csv", "--cores", "2", "--configfile", str(cfg)],
-        cwd=project, env=env, capture_output=True, text=True,
-    )
-    assert res.returncode == 0, res.stderr[-3000:]
-    assert (project / "advice" / f"rerun-{name}" / "tables" / "summary.csv").read_bytes() == first
+    assert_study_reruns_to_the_same_summary(known_se_runs[name], project, f"advice/rerun-{name}")
 
 
 def test_known_se_second_call_runs_no_job(known_se_runs, project):

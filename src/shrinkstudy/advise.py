@@ -229,19 +229,26 @@ def calibrate_long(data) -> Calibration:
         raise InputError(f"{data.names[0]}: the mixed model cannot be fitted (its status: {int(vc.status[0])})")
     ti = tau_interval(stats, LEVEL, "REML", fit=vc)
     fit = npmle(stats, stats.ssw / (stats.N - stats.J))
+    sizes = stats.n[0][stats.present[0]].astype(int)
+    return _calibration(
+        vc, ti, fit, scale, sizes=tuple(sorted(int(s) for s in sizes)), sigma=math.sqrt(float(vc.sigma2[0])) * scale
+    )
+
+
+def _calibration(vc, ti, fit, scale: float, **design) -> Calibration:
+    """A ``Calibration`` of one dataset's REML fit ``vc``, interval ``ti`` and NPMLE ``fit``
+    (of data divided by ``scale``; scaled back here) and its ``design`` (sizes and sigma, or ses)."""
     keep = np.isfinite(fit.atoms[0]) & (fit.weights[0] > 0)
     atoms, weights = fit.atoms[0][keep] * scale, fit.weights[0][keep]
-    sizes = stats.n[0][stats.present[0]].astype(int)
     return Calibration(
-        sizes=tuple(sorted(int(s) for s in sizes)),
         mu=float(vc.mu[0]) * scale,
-        sigma=math.sqrt(float(vc.sigma2[0])) * scale,
         tau=math.sqrt(float(vc.tau2[0])) * scale,
         tau_lower=0.0 if bool(ti.zero_inside[0]) else float(ti.lower[0]) * scale,
         tau_upper=float(ti.upper[0]) * scale,
         zero_inside=bool(ti.zero_inside[0]),
         atoms=tuple(float(a) for a in atoms),
         weights=tuple(float(w) for w in weights / weights.sum()),
+        **design,
     )
 
 
@@ -264,20 +271,8 @@ def calibrate_known_se(data) -> Calibration:
         raise InputError(f"{data.names[0]}: the model cannot be fitted (its status: {int(vc.status[0])})")
     ti = meta_tau_interval(y[None], se[None], LEVEL, "REML", fit=vc)
     fit = npmle_fit(y[None], np.square(se)[None])
-    keep = np.isfinite(fit.atoms[0]) & (fit.weights[0] > 0)
-    atoms, weights = fit.atoms[0][keep] * scale, fit.weights[0][keep]
-    return Calibration(
-        sizes=(),
-        mu=float(vc.mu[0]) * scale,
-        sigma=math.nan,
-        tau=math.sqrt(float(vc.tau2[0])) * scale,
-        tau_lower=0.0 if bool(ti.zero_inside[0]) else float(ti.lower[0]) * scale,
-        tau_upper=float(ti.upper[0]) * scale,
-        zero_inside=bool(ti.zero_inside[0]),
-        atoms=tuple(float(a) for a in atoms),
-        weights=tuple(float(w) for w in weights / weights.sum()),
-        ses=tuple(sorted(float(s) for s in data.S[0][np.isfinite(data.S[0])])),
-    )
+    ses = tuple(sorted(float(s) for s in data.S[0][np.isfinite(data.S[0])]))
+    return _calibration(vc, ti, fit, scale, sizes=(), sigma=math.nan, ses=ses)
 
 
 # ---------------------------------------------------------------------------------------------
