@@ -37,13 +37,17 @@ example: $(BIN)/snakemake
 	$(LIB) $(BIN)/python -m shrinkstudy.config config/example_plugin.yaml
 	$(BIN)/snakemake --cores $(CORES) --configfile config/example_plugin.yaml
 
-## make advice-example: shrinkstudy advise on tests/data/clinics_unequal.csv (advice/clinics/), its
-## advice copied to docs/advice-clinics.md and .png (the README's section quotes them)
+## make advice-example: shrinkstudy advise on tests/data/clinics_unequal.csv (advice/clinics/) and,
+## known SEs, on tests/data/eight_schools.csv (advice/eight_schools/), their advice copied to
+## docs/advice-clinics.md, docs/advice-eight-schools.md and their .png (the README's section quotes them)
 advice-example: $(BIN)/snakemake
 	$(LIB) $(BIN)/python -m shrinkstudy advise tests/data/clinics_unequal.csv --group clinic --value score --out advice/clinics
 	mkdir -p docs
 	sed 's/(advice.png)/(advice-clinics.png)/' advice/clinics/advice.md > docs/advice-clinics.md
 	cp advice/clinics/advice.png docs/advice-clinics.png
+	$(LIB) $(BIN)/python -m shrinkstudy advise tests/data/eight_schools.csv --group school --value estimate --se se --out advice/eight_schools
+	sed 's/(advice.png)/(advice-eight-schools.png)/' advice/eight_schools/advice.md > docs/advice-eight-schools.md
+	cp advice/eight_schools/advice.png docs/advice-eight-schools.png
 
 ## make test: the test suite (R-based reference tests skip where Rscript is absent)
 test: $(BIN)/snakemake

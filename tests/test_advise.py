@@ -3,7 +3,9 @@
 The runs share module-scoped fixtures, each in a copy of the project (the study runs there) with
 few replications: a long-form dataset of very unequal group sizes (tests/data/clinics_unequal.csv),
 data simulated with tau = 0 (and a negative mu, and a design label long enough to be hashed in
-the cell names) and data whose tau is much larger than their standard errors.
+the cell names) and data whose tau is much larger than their standard errors; and, in the
+known-SE form (--se), the eight schools (tests/data/eight_schools.csv) and Efron & Morris's
+batting averages after 45 at bats (tests/data/efron_morris_1975.csv, equal standard errors).
 """
 
 import hashlib
@@ -80,16 +82,22 @@ def runs(project, tmp_path_factory) -> dict[str, Path]:
         "flat": (write_long(data / "flat.csv", LONG_SIZES, -5.04, 0.0, 1.0, seed=11),),
         "spread": (write_long(data / "spread.csv", (20,) * 10, 3.0, 40.0, 1.0, seed=12),),
     }
+    return run_side_by_side(project, data, jobs)
+
+
+def run_side_by_side(project: Path, logs: Path, jobs: dict) -> dict[str, Path]:
+    """advise on each of ``jobs`` (name -> (data, *options)) at once, into advice/<name>; their
+    output directories."""
     env = dict(os.environ, PYTHONPATH=str(project / "src"), MPLBACKEND="Agg")
     procs = {}
     for name, (csv, *args) in jobs.items():
         cmd = advise_command(project, csv, f"advice/{name}", *args)
-        log = open(data / f"{name}.log", "w")
+        log = open(logs / f"{name}.log", "w")
         procs[name] = (subprocess.Popen(cmd, cwd=project, env=env, stdout=log, stderr=subprocess.STDOUT), log)
     for name, (proc, log) in procs.items():
         proc.wait()
         log.close()
-        assert proc.returncode == 0, (data / f"{name}.log").read_text()[-3000:]
+        assert proc.returncode == 0, (logs / f"{name}.log").read_text()[-3000:]
     return {name: project / "advice" / name for name in jobs}
 
 
@@ -212,40 +220,52 @@ def test_design_token_by_hand():
 # --- the advice ------------------------------------------------------------------------------
 
 
-def test_advice_numbers_are_the_summary_tables(clinics):
-    md = (clinics / "advice.md").read_text()
-    summary = summary_of(clinics)
+def assert_advice_is_the_summary(out: Path, worlds: int) -> None:
+    """advice.md's world tables are summary.csv's rows, as ``tables.format_estimate`` writes
+    them, with the best marked; the figure and the self-contained page are there."""
+    md = (out / "advice.md").read_text()
+    summary = summary_of(out)
     tables = world_tables(md)
-    worlds = advise.world_rows(summary)
-    assert len(tables) == len(worlds) == 9
-    for (title, rows), (block, tau, srows) in zip(tables.items(), worlds, strict=True):
+    rows = advise.world_rows(summary)
+    assert len(tables) == len(rows) == worlds
+    for (title, trows), (block, tau, srows) in zip(tables.items(), rows, strict=True):
         assert f"tau = {tau:g}" in title
-        assert [r[0].replace(" (floor)", "") for r in rows] == list(srows["estimator"])
-        for r, s in zip(rows, srows.itertuples(), strict=True):
+        assert [r[0].replace(" (floor)", "") for r in trows] == list(srows["estimator"])
+        for r, s in zip(trows, srows.itertuples(), strict=True):
             assert r[1] == format_estimate(s.rel_mse, s.rel_mse_mcse)
             assert r[2] == ("" if np.isnan(s.coverage) else format_estimate(s.coverage, s.coverage_mcse))
             assert (r[3] == "yes") == (s.estimator in advise.best_estimators(srows))
-    assert (clinics / "advice.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    page = (clinics / "advice.html").read_text()
-    assert "data:image/png;base64," in page and page.count("<table>") == 9
+    assert f"worlds of {REPS} replications each" in md
+    assert (out / "advice.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    page = (out / "advice.html").read_text()
+    assert "data:image/png;base64," in page and page.count("<table>") == worlds
     assert "http" not in page  # self-contained
 
 
-def test_study_file_reruns_to_the_same_summary(tau_zero, project):
-    """The written study.yaml, run again into another results directory, gives summary.csv's bytes."""
-    study = yaml.safe_load((tau_zero / "study.yaml").read_text())
+def assert_study_reruns_to_the_same_summary(out: Path, project: Path, results: str) -> None:
+    """``out``/study.yaml, run by Snakemake into ``results`` instead: summary.csv's bytes."""
+    study = yaml.safe_load((out / "study.yaml").read_text())
     first = (project / study["results"] / "tables" / "summary.csv").read_bytes()
-    study["results"] = "advice/rerun"
-    cfg = project / "rerun.yaml"
+    study["results"] = results
+    cfg = project / f"{Path(results).name}.yaml"
     cfg.write_text(yaml.safe_dump(study, sort_keys=False))
     env = dict(os.environ, PYTHONPATH=str(project / "src"), MPLBACKEND="Agg")
     snakemake = str(Path(sys.executable).with_name("snakemake"))
     res = subprocess.run(
-        [snakemake, "advice/rerun/tables/summary.csv", "--cores", "2", "--configfile", str(cfg)],
+        [snakemake, f"{results}/tables/summary.csv", "--cores", "2", "--configfile", str(cfg)],
         cwd=project, env=env, capture_output=True, text=True,
     )
     assert res.returncode == 0, res.stderr[-3000:]
-    assert (project / "advice" / "rerun" / "tables" / "summary.csv").read_bytes() == first
+    assert (project / results / "tables" / "summary.csv").read_bytes() == first
+
+
+def test_advice_numbers_are_the_summary_tables(clinics):
+    assert_advice_is_the_summary(clinics, 9)
+
+
+def test_study_file_reruns_to_the_same_summary(tau_zero, project):
+    """The written study.yaml, run again into another results directory, gives summary.csv's bytes."""
+    assert_study_reruns_to_the_same_summary(tau_zero, project, "advice/rerun")
 
 
 def test_second_call_runs_no_job(clinics, project):
@@ -286,7 +306,7 @@ def test_tau_large_raw_within_mcse_of_the_best(tau_large):
     "args, message",
     [
         (["--value", "nope"], "no column 'nope'"),
-        (["--se", "score"], "--se score: the known-SE form"),
+        (["--se", "score"], "--value and --se both name column 'score'; each needs its own"),
         (["--out", "/tmp/elsewhere-advice"], "must be a directory inside the project"),
         (["--estimator", "/tmp/mine.py:estimate"], "is not inside the project"),
     ],
@@ -362,3 +382,169 @@ def test_user_estimator_specs_are_written_relative_to_the_project(tmp_path):
     assert advise._user_specs([spec, "pkg.mod:fn"], tmp_path) == ["mine/est.py:estimate", "pkg.mod:fn"]
     with pytest.raises(InputError, match="is not inside the project"):
         advise._user_specs(["/elsewhere/est.py:estimate"], tmp_path)
+
+
+# --- the known-SE form (--se) ----------------------------------------------------------------
+
+SCHOOLS = DATA / "eight_schools.csv"
+SCHOOLS_SE = (15, 10, 16, 11, 9, 11, 10, 18)
+SCHOOLS_Y = (28, 8, -3, 7, -1, 1, 18, 12)
+BASEBALL = DATA / "efron_morris_1975.csv"
+
+
+def write_baseball(path: Path) -> Path:
+    """The 18 players' averages after 45 at bats with their common standard error
+    sqrt(p (1 - p) / 45), p the mean of the 18 averages (as tests/test_knownse.py writes them)."""
+    import pandas as pd
+
+    df = pd.read_csv(BASEBALL)
+    p = df["y"].mean()
+    df["se"] = np.sqrt(p * (1 - p) / 45)
+    df.to_csv(path, index=False)
+    return path
+
+
+KNOWN_SE_ARGS = {
+    "schools": ("--group", "school", "--value", "estimate", "--se", "se"),
+    "baseball": ("--group", "name", "--value", "y", "--se", "se"),
+}
+
+
+@pytest.fixture(scope="module")
+def known_se_runs(project, tmp_path_factory) -> dict[str, Path]:
+    """advise --se on the eight schools and on the batting averages, side by side."""
+    data = tmp_path_factory.mktemp("knownse")
+    files = {"schools": SCHOOLS, "baseball": write_baseball(data / "baseball.csv")}
+    runs = run_side_by_side(project, data, {name: (csv, *KNOWN_SE_ARGS[name]) for name, csv in files.items()})
+    runs["baseball.csv"] = files["baseball"]
+    return runs
+
+
+def test_schools_study_is_their_standard_errors_and_fit(known_se_runs):
+    from shrinkstudy.methods.knownse import KNOWN_SE_ESTIMATORS, fit_meta_varcomp, meta_tau_interval
+
+    study = yaml.safe_load((known_se_runs["schools"] / "study.yaml").read_text())
+    y, se = np.array(SCHOOLS_Y, float)[None], np.array(SCHOOLS_SE, float)[None]
+    vc = fit_meta_varcomp(y, se)
+    ti = meta_tau_interval(y, se, 0.95, fit=vc)
+    assert vc.tau2[0] == 0 and ti.zero_inside[0]  # tau^ = 0, and the interval holds 0
+    # the NPMLE of the eight estimates is one atom: no world of its own; t effects need tau > 0
+    assert list(study["grid"]) == ["normal", "t"]
+    for block in ("normal", "t"):
+        spec = study["grid"][block]
+        assert spec["ses"] == [sorted(float(s) for s in SCHOOLS_SE)]
+        assert not {"sizes", "sigma", "J"} & set(spec)
+        np.testing.assert_allclose(spec["mu"], [vc.mu[0]], rtol=5e-4)
+    np.testing.assert_allclose(study["grid"]["normal"]["tau"], [0.0, ti.upper[0]], rtol=5e-4)
+    np.testing.assert_allclose(study["grid"]["t"]["tau"], [ti.upper[0]], rtol=5e-4)
+    # every built-in with a known-SE form, but James-Stein (the SEs differ)
+    assert study["estimators"] == [e for e in KNOWN_SE_ESTIMATORS if e != "james_stein"]
+    assert "bayesglm" not in study["estimators"]
+    cells = load_study(study).cells
+    assert len(cells) == 3 and all(c.known_se and c.name.startswith("J8_se.") for c in cells)
+    md = (known_se_runs["schools"] / "advice.md").read_text()
+    assert "- Known standard errors: 8 groups, one estimate and its known standard error each; standard errors 9 to 18." in md
+    assert f"mu = {advise._round(vc.mu[0], 4):g}, tau = 0 (95% profile-likelihood interval 0 to {advise._round(ti.upper[0], 4):g})" in md
+    assert "It holds tau = 0" in md and "has 1 atom: no shape of its own" in md
+
+
+def test_baseball_study_has_james_stein(known_se_runs):
+    import pandas as pd
+
+    study = yaml.safe_load((known_se_runs["schools"].parent / "baseball" / "study.yaml").read_text())
+    se = float(pd.read_csv(known_se_runs["baseball.csv"])["se"].iloc[0])
+    assert se == pytest.approx(0.06582, abs=5e-6)
+    assert list(study["grid"]) == ["normal", "t", "npmle"]
+    for spec in study["grid"].values():
+        assert spec["ses"] == [[advise._round(se, 4)] * 18]
+    assert "james_stein" in study["estimators"]
+    assert len(study["grid"]["npmle"]["effects_pmf"][0]["atoms"]) >= 2
+    summary = summary_of(known_se_runs["baseball"])
+    js = summary[(summary["estimator"] == "james_stein") & (summary["groups"] == "all")]
+    assert len(js) == len(advise.world_rows(summary)) == 7 and js["rel_mse"].notna().all()
+    assert set(summary["design"]) == {f"se{advise._round(se, 4):g}x18"}
+    md = (known_se_runs["baseball"] / "advice.md").read_text()
+    assert "- Known standard errors: 18 groups, one estimate and its known standard error each; standard errors all 0.06582." in md
+    assert "| james_stein | " in md and "`james_stein` (" in md
+
+
+@pytest.mark.parametrize("name, worlds", [("schools", 3), ("baseball", 7)])
+def test_known_se_advice_numbers_are_the_summary_tables(known_se_runs, name, worlds):
+    assert_advice_is_the_summary(known_se_runs[name], worlds)
+
+
+@pytest.mark.parametrize("name", ["schools", "baseball"])
+def test_known_se_study_file_reruns_to_the_same_summary(known_se_runs, project, name):
+    """DIR/study.yaml as written, run by Snakemake into another results directory: summary.csv's bytes."""
+    assert_study_reruns_to_the_same_summary(known_se_runs[name], project, f"advice/rerun-{name}")
+
+
+def test_known_se_second_call_runs_no_job(known_se_runs, project):
+    out = known_se_runs["schools"]
+    before = (out / "study.yaml").stat().st_mtime_ns
+    res = run_advise(project, SCHOOLS, "--out", "advice/schools", "--replications", REPS, *KNOWN_SE_ARGS["schools"])
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "Nothing to be done" in res.stderr + res.stdout
+    assert (out / "study.yaml").stat().st_mtime_ns == before
+
+
+def test_schools_tau_zero_pooled_or_blup_within_mcse_of_the_best(known_se_runs):
+    worlds = advise.world_rows(summary_of(known_se_runs["schools"]))
+    assert [tau for _, tau, _ in worlds].count(0.0) == 1
+    for block, tau, rows in worlds:
+        if tau == 0:
+            best = advise.best_estimators(rows)
+            assert {"pooled", "blup"} & set(best), (block, best)
+            assert "raw" not in best
+
+
+@pytest.mark.parametrize(
+    "text, args, message",
+    [
+        ("school,estimate,se\nA,28,15\nB,8,10\n", ["--se", "sd"], "no column 'sd'"),
+        ("school,estimate,se\nA,28,15\nB,8,-10\nC,1,3\n", ["--se", "se"],
+         "line 3, column 'se': a standard error must be positive, got '-10'"),
+        ("school,estimate,se\nA,28,15\nB,8,10\nA,1,3\n", ["--se", "se"], "group 'A' appears twice"),
+    ],
+)
+def test_known_se_bad_input_gets_fits_line(project, tmp_path, text, args, message):
+    """A missing SE column, a negative SE, a group given twice: fit --se's one line, exit 2, nothing written."""
+    csv = tmp_path / "bad.csv"
+    csv.write_text(text)
+    cols = ["--group", "school", "--value", "estimate", *args]
+    res = run_advise(project, csv, "--out", "advice/bad-se", *cols)
+    env = dict(os.environ, PYTHONPATH=str(project / "src"))
+    fit = subprocess.run([sys.executable, "-m", "shrinkstudy", "fit", str(csv), *cols, "--out", str(tmp_path / "fit")],
+                         cwd=project, env=env, capture_output=True, text=True)
+    assert res.returncode == fit.returncode == 2
+    assert res.stderr == fit.stderr and len(res.stderr.strip().splitlines()) == 1
+    assert message in res.stderr, res.stderr
+    assert not (project / "advice" / "bad-se").exists() and not (tmp_path / "fit").exists()
+
+
+def test_known_se_refuses_an_estimator_without_a_known_se_form(project):
+    (project / "mine_est.py").write_text("def estimate(stats):\n    return stats.ybar\n")
+    res = run_advise(project, SCHOOLS, "--out", "advice/bad-se", *KNOWN_SE_ARGS["schools"],
+                     "--estimator", "mine_est.py:estimate")
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--estimator mine_est.py:estimate: has no known-SE form" in lines[0], res.stderr
+    assert not (project / "advice" / "bad-se").exists()
+
+
+def test_study_of_known_standard_errors_by_hand():
+    """Unequal SEs: one ses design (ascending, 4 digits), no sigma, no James-Stein; equal ones: James-Stein."""
+    cal = _calibration(sizes=(), sigma=float("nan"), ses=(1.23456, 2.0, 3.0), mu=1.0, tau=0.5, tau_lower=0.0,
+                       tau_upper=2.0)
+    config = advise.study_config(cal, name="x.csv", results="advice/x/study", replications=200)
+    assert config["grid"] == {
+        "normal": {"ses": [[1.235, 2.0, 3.0]], "tau": [0.0, 0.5, 2.0], "mu": [1.0], "effects": ["normal"]},
+        "t": {"ses": [[1.235, 2.0, 3.0]], "tau": [0.5, 2.0], "mu": [1.0], "effects": ["t"]},
+    }
+    assert "james_stein" not in config["estimators"] and "bayesglm" not in config["estimators"]
+    assert "3 estimates with known standard errors 1.235 to 3" in config["aims"]
+    assert [c.name for c in load_study(config).cells][0].startswith("J3_se.")
+    equal = _calibration(sizes=(), sigma=float("nan"), ses=(0.5,) * 4, tau=0.5, tau_upper=2.0)
+    config = advise.study_config(equal, name="x.csv", results="advice/x/study", replications=200)
+    assert "james_stein" in config["estimators"] and "standard errors all 0.5" in config["aims"]
+    assert [c.name for c in load_study(config).cells][0] == "J4_se0.5x4_tau0_mum1.235"

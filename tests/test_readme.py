@@ -178,3 +178,26 @@ def test_readme_quotes_the_advice_example_as_written():
     kinds = ("- REML: mu = ", "The data's own group sizes", "- Best in every world", "| blup | ", "## World: ")
     assert all(any(q.startswith(k) for q in quoted) for k in kinds)
     assert f"worlds of {DEFAULT_REPLICATIONS} replications each" in "\n".join(quoted)
+
+
+#: The known-SE advice of `make advice-example` (shrinkstudy advise --se on tests/data/eight_schools.csv).
+ADVICE_SCHOOLS = ROOT / "docs" / "advice-eight-schools.md"
+
+
+def test_readme_quotes_the_eight_schools_advice_as_written():
+    """The paragraph on the eight schools quotes docs/advice-eight-schools.md (each code span
+    that is not a file or a command is a piece of it); that file is the advice of the default
+    replications, in the known-SE form."""
+    from shrinkstudy.cli.advise import DEFAULT_REPLICATIONS
+
+    text = README.read_text(encoding="utf-8")
+    m = re.search(r"^The eight schools, in the known-SE form(.*?)\n\n", text, flags=re.DOTALL | re.MULTILINE)
+    assert m, "README has no paragraph on the eight schools' advice"
+    spans = [s for s in re.findall(r"`([^`]+)`", m.group(1).replace("\n", " "))
+             if not s.startswith(("make ", "docs/", "tests/"))]
+    advice = ADVICE_SCHOOLS.read_text(encoding="utf-8")
+    assert len(spans) >= 5
+    for s in spans:
+        assert s in advice, s
+    assert f"worlds of {DEFAULT_REPLICATIONS} replications each" in advice
+    assert "- Known standard errors: 8 groups" in advice

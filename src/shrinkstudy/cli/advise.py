@@ -4,17 +4,23 @@ Usage::
 
     shrinkstudy advise DATA [--group G --value Y] [--out DIR] [--replications R]
                             [--estimator SPEC ...] [--cores N]
+    shrinkstudy advise DATA --value Y --se SE [--group G] [...]   # one estimate and known SE per group
 
 1. Reads and fits DATA as ``shrinkstudy fit`` does (the same readers and checks: bad input is
    one line and exit status 2, and nothing is written): REML mu, sigma and tau, the 95% profile
    likelihood interval for tau (``reml.tau_interval``) and the NPMLE of the group means
-   (``ebayes.npmle``).
+   (``ebayes.npmle``). The known-SE form (``--se``, read by ``cli.fitting.summary_data`` as ``fit --se``
+   reads it): REML mu and tau with known standard errors (``knownse.fit_meta_varcomp``), the
+   interval of ``knownse.meta_tau_interval`` and the NPMLE of the y_j with their s_j
+   (``ebayes.npmle_fit``).
 2. Writes ``DIR/study.yaml`` (``study_config``), a study like any other (``make study
-   CONFIG=DIR/study.yaml`` reruns it): the data's own group sizes; sigma and mu at the fit; tau at
+   CONFIG=DIR/study.yaml`` reruns it): the data's own group sizes and sigma at the fit (known-SE
+   form: a block's ``ses``, the data's standard errors in ascending order); mu at the fit; tau at
    the ends of its interval and at the fit (0 when the data cannot rule it out: the study grid
    allows tau = 0); effects normal, t (``worlds``' ``t``, 3 degrees of freedom) and drawn from
    the NPMLE of the data (``discrete``); every built-in estimator that applies and the user's
-   own. The file is written only when its text changes, so the same data run no job again.
+   own (known-SE form: the built-ins with a known-SE form, James-Stein when every standard error
+   is equal; a user's estimator has no such form and is refused). The file is written only when its text changes, so the same data run no job again.
 3. Runs it through the project's Snakemake workflow, up to its summary table, showing progress.
 4. Writes ``DIR/advice.md``, ``DIR/advice.html`` (the same, with the figure embedded) and
    ``DIR/advice.png`` (relative MSE by world and estimator, +-2 MCSE), every number of the
@@ -23,10 +29,6 @@ Usage::
 "Best within Monte Carlo error" (``best_estimators``): the estimators, the oracles aside (they
 need the truth), whose relative MSE is within ``BEST_Z`` combined MCSE of the smallest,
 ``r_e - r_min <= 2 sqrt(mcse_e^2 + mcse_min^2)``.
-
-The known-SE form (``--se``) needs study cells of known standard errors, which this version's
-study grid does not have: it is refused. Its support would write a ``ses`` design in
-``design_block`` and fit with ``knownse.fit_meta_varcomp`` and ``knownse.meta_tau_interval``.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ __all__ = [
     "add_parser",
     "advice_markdown",
     "best_estimators",
+    "calibrate_known_se",
     "calibrate_long",
     "design_block",
     "study_config",
@@ -83,15 +86,22 @@ def add_parser(sub) -> None:
         "advise",
         help="which estimator for your data: a study calibrated to it, run and summarised",
         description=(
-            "Fit DATA (long form) as 'fit' does, write DIR/study.yaml (a study of the data's design "
+            "Fit DATA (long form, or with --se one estimate and its known standard error per group) as "
+            "'fit' does, write DIR/study.yaml (a study of the data's design "
             "at its fit and across the uncertainty of tau), run it through the workflow and write "
             "DIR/advice.md, DIR/advice.html and DIR/advice.png."
         ),
     )
-    p.add_argument("data", metavar="DATA", help="CSV or Parquet file, one row per observation")
+    p.add_argument(
+        "data", metavar="DATA", help="CSV or Parquet file, one row per observation (with --se: per group)"
+    )
     p.add_argument("--group", default="group", metavar="COL", help="group column (default: group)")
-    p.add_argument("--value", default="y", metavar="COL", help="observation column (default: y)")
-    p.add_argument("--se", metavar="COL", help="known-SE form (not yet available: refused)")
+    p.add_argument(
+        "--value", default="y", metavar="COL", help="observation (with --se, estimate) column (default: y)"
+    )
+    p.add_argument(
+        "--se", metavar="COL", help="known-SE form: the column of each group's known standard error"
+    )
     p.add_argument(
         "--out", metavar="DIR", help="output directory inside the project (default: advice/<DATA's stem>)"
     )
@@ -133,8 +143,9 @@ def _replications(text):
 
 @dataclass(frozen=True)
 class Calibration:
-    """What the study takes from the data: its design (``sizes``, long form), the REML fit,
-    the interval for tau (``zero_inside``: it holds 0) and the NPMLE's atoms and weights."""
+    """What the study takes from the data: its design (``sizes``, long form; ``ses``, the
+    known-SE form, ascending, with ``sizes`` empty and ``sigma`` NaN), the REML fit, the
+    interval for tau (``zero_inside``: it holds 0) and the NPMLE's atoms and weights."""
 
     sizes: tuple[int, ...]
     mu: float
@@ -145,14 +156,33 @@ class Calibration:
     zero_inside: bool
     atoms: tuple[float, ...]
     weights: tuple[float, ...]
+    ses: tuple[float, ...] | None = None
+
+    @property
+    def known_se(self) -> bool:
+        return self.ses is not None
 
     @property
     def J(self) -> int:
-        return len(self.sizes)
+        return len(self.ses) if self.known_se else len(self.sizes)
 
     @property
     def N(self) -> int:
-        return int(sum(self.sizes))
+        """Observations (known-SE form: estimates, one per group)."""
+        return self.J if self.known_se else int(sum(self.sizes))
+
+    def study_ses(self) -> list[float]:
+        """The standard errors as the study file writes them (``DIGITS`` significant digits)."""
+        return [_round(s, DIGITS) for s in self.ses]
+
+    def equal_ses(self) -> bool:
+        """Every standard error the same, as the study writes them (James-Stein applies)."""
+        return self.known_se and len(set(self.study_ses())) == 1
+
+    def se_range(self) -> str:
+        """The standard errors as the advice and the study's aims state them."""
+        ses = self.study_ses()
+        return f"all {ses[0]:g}" if self.equal_ses() else f"{min(ses):g} to {max(ses):g}"
 
     def taus(self) -> dict[float, str]:
         """The study's values of tau (rounded to ``DIGITS``), ascending, each with its role."""
@@ -199,20 +229,50 @@ def calibrate_long(data) -> Calibration:
         raise InputError(f"{data.names[0]}: the mixed model cannot be fitted (its status: {int(vc.status[0])})")
     ti = tau_interval(stats, LEVEL, "REML", fit=vc)
     fit = npmle(stats, stats.ssw / (stats.N - stats.J))
+    sizes = stats.n[0][stats.present[0]].astype(int)
+    return _calibration(
+        vc, ti, fit, scale, sizes=tuple(sorted(int(s) for s in sizes)), sigma=math.sqrt(float(vc.sigma2[0])) * scale
+    )
+
+
+def _calibration(vc, ti, fit, scale: float, **design) -> Calibration:
+    """A ``Calibration`` of one dataset's REML fit ``vc``, interval ``ti`` and NPMLE ``fit``
+    (of data divided by ``scale``; scaled back here) and its ``design`` (sizes and sigma, or ses)."""
     keep = np.isfinite(fit.atoms[0]) & (fit.weights[0] > 0)
     atoms, weights = fit.atoms[0][keep] * scale, fit.weights[0][keep]
-    sizes = stats.n[0][stats.present[0]].astype(int)
     return Calibration(
-        sizes=tuple(sorted(int(s) for s in sizes)),
         mu=float(vc.mu[0]) * scale,
-        sigma=math.sqrt(float(vc.sigma2[0])) * scale,
         tau=math.sqrt(float(vc.tau2[0])) * scale,
         tau_lower=0.0 if bool(ti.zero_inside[0]) else float(ti.lower[0]) * scale,
         tau_upper=float(ti.upper[0]) * scale,
         zero_inside=bool(ti.zero_inside[0]),
         atoms=tuple(float(a) for a in atoms),
         weights=tuple(float(w) for w in weights / weights.sum()),
+        **design,
     )
+
+
+def calibrate_known_se(data) -> Calibration:
+    """The calibration of one summary-form dataset (``cli.fitting.SummaryData``, one estimate and its
+    known standard error per group; divided by a power of two where extreme, the answers scaled
+    back): REML mu and tau (``knownse.fit_meta_varcomp``), the profile interval for tau
+    (``knownse.meta_tau_interval``) and the NPMLE of the y_j with their s_j (``ebayes.npmle_fit``)."""
+    from .args import InputError
+    from ..methods.ebayes import npmle_fit
+    from ..methods.knownse import fit_meta_varcomp, meta_tau_interval
+    from ..methods.reml import OK
+
+    if data.Y.shape[0] != 1:
+        raise InputError("advise takes one dataset per file")
+    scale = float(data.scale[0])
+    y, se = data.Y[0] / scale, data.S[0] / scale
+    vc = fit_meta_varcomp(y[None], se[None], "REML")
+    if int(vc.status[0]) != OK:
+        raise InputError(f"{data.names[0]}: the model cannot be fitted (its status: {int(vc.status[0])})")
+    ti = meta_tau_interval(y[None], se[None], LEVEL, "REML", fit=vc)
+    fit = npmle_fit(y[None], np.square(se)[None])
+    ses = tuple(sorted(float(s) for s in data.S[0][np.isfinite(data.S[0])]))
+    return _calibration(vc, ti, fit, scale, sizes=(), sigma=math.nan, ses=ses)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -221,9 +281,12 @@ def calibrate_long(data) -> Calibration:
 
 
 def design_block(cal: Calibration) -> dict:
-    """The design keys of every grid block: the data's group sizes and sigma at its fit (the
-    known-SE form would give its ``ses`` here instead)."""
+    """The design keys of every grid block: the data's group sizes and sigma at its fit, or in
+    the known-SE form its standard errors (``ses``, one design)."""
     from ..design.cells import sizes_label
+
+    if cal.known_se:
+        return {"ses": [cal.study_ses()]}
 
     balanced = {"J": [cal.J]} if len(set(cal.sizes)) == 1 else {}  # a balanced label needs J
     return {**balanced, "sizes": [sizes_label(cal.sizes)], "sigma": [_round(cal.sigma, DIGITS)]}
@@ -231,9 +294,13 @@ def design_block(cal: Calibration) -> dict:
 
 def _estimators(cal: Calibration, users) -> list:
     """Every built-in estimator that applies to the data's design (James-Stein needs equal
-    group sizes), then the user's."""
+    group sizes), then the user's; in the known-SE form the built-ins with a known-SE form
+    (James-Stein when the standard errors are equal)."""
     from ..methods.registry import BUILTIN
 
+    if cal.known_se:
+        equal = cal.equal_ses()
+        return [e.name for e in BUILTIN if e.known_se is not None and (e.applies == "all" or equal)] + list(users)
     balanced = len(set(cal.sizes)) == 1
     return [e.name for e in BUILTIN if e.applies == "all" or balanced] + list(users)
 
@@ -265,13 +332,22 @@ def study_config(cal: Calibration, *, name: str, results: str, replications: int
             spec["effects_pmf"] = [pmf.spec()]
         grid[block] = spec
     lo, hi = (fmt_number(_round(v, DIGITS)).replace("m", "-") for v in (cal.tau_lower, cal.tau_upper))
-    aims = (
-        f"Which estimator of the group means suits {name}: {cal.J} groups of {min(cal.sizes)} to "
-        f"{max(cal.sizes)} observations ({cal.N} in all), fitted by REML at mu {_round(cal.mu, DIGITS):g}, "
-        f"sigma {_round(cal.sigma, DIGITS):g}, tau {_round(cal.tau, DIGITS):g} (95% interval {lo} to {hi})? "
-        "Datasets of its design are simulated at tau's fit and at the ends of its interval, with normal, "
-        "t and NPMLE-shaped effects, and every estimator's MSE is compared with the raw means'."
-    )
+    if cal.known_se:
+        aims = (
+            f"Which estimator of the group means suits {name}: {cal.J} estimates with known standard errors "
+            f"{cal.se_range()}, fitted by REML at mu {_round(cal.mu, DIGITS):g}, "
+            f"tau {_round(cal.tau, DIGITS):g} (95% interval {lo} to {hi})? Estimates with its standard errors "
+            "are simulated at tau's fit and at the ends of its interval, with normal, t and NPMLE-shaped "
+            "effects, and every estimator's MSE is compared with the raw estimates'."
+        )
+    else:
+        aims = (
+            f"Which estimator of the group means suits {name}: {cal.J} groups of {min(cal.sizes)} to "
+            f"{max(cal.sizes)} observations ({cal.N} in all), fitted by REML at mu {_round(cal.mu, DIGITS):g}, "
+            f"sigma {_round(cal.sigma, DIGITS):g}, tau {_round(cal.tau, DIGITS):g} (95% interval {lo} to {hi})? "
+            "Datasets of its design are simulated at tau's fit and at the ends of its interval, with normal, "
+            "t and NPMLE-shaped effects, and every estimator's MSE is compared with the raw means'."
+        )
     return {
         "aims": aims,
         "base_seed": BASE_SEED,
@@ -366,6 +442,21 @@ def advice_markdown(summary, cal: Calibration, *, data_name: str, study_file: st
         if pmf is not None
         else f"The NPMLE of the group means has {len(cal.atoms)} atom: no shape of its own, and no world of it."
     )
+    if cal.known_se:
+        fit_lines = [
+            f"- Known standard errors: {cal.J} groups, one estimate and its known standard error each; "
+            f"standard errors {cal.se_range()}.",
+            f"- REML with known standard errors: mu = {_round(cal.mu, DIGITS):g}, "
+            f"tau = {_round(cal.tau, DIGITS):g} (95% profile-likelihood interval {interval}).{zero}",
+        ]
+        design = "The data's own standard errors and mu at the fit"
+    else:
+        fit_lines = [
+            f"- {cal.J} groups, {cal.N} observations, group sizes {min(cal.sizes)} to {max(cal.sizes)}.",
+            f"- REML: mu = {_round(cal.mu, DIGITS):g}, sigma = {_round(cal.sigma, DIGITS):g}, "
+            f"tau = {_round(cal.tau, DIGITS):g} (95% profile-likelihood interval {interval}).{zero}",
+        ]
+        design = "The data's own group sizes, sigma and mu at the fit"
     lines = [
         f"# Which estimator for {data_name}?",
         "",
@@ -374,21 +465,19 @@ def advice_markdown(summary, cal: Calibration, *, data_name: str, study_file: st
         "",
         "## The data's fit",
         "",
-        f"- {cal.J} groups, {cal.N} observations, group sizes {min(cal.sizes)} to {max(cal.sizes)}.",
-        f"- REML: mu = {_round(cal.mu, DIGITS):g}, sigma = {_round(cal.sigma, DIGITS):g}, "
-        f"tau = {_round(cal.tau, DIGITS):g} (95% profile-likelihood interval {interval}).{zero}",
+        *fit_lines,
         f"- {npmle}",
         "",
         "## The study",
         "",
-        f"The data's own group sizes, sigma and mu at the fit, tau at {', '.join(f'{t:g}' for t in cal.taus())}; "
+        f"{design}, tau at {', '.join(f'{t:g}' for t in cal.taus())}; "
         f"{len(worlds)} worlds of {', '.join(str(r) for r in reps)} replications each. "
         f"The Monte Carlo SE of a relative MSE is at most {rel.max():.2g} (median {rel.median():.2g}).",
         "",
         "## The answer",
         "",
-        f"Best within Monte Carlo error: the estimators whose relative MSE (MSE over that of the raw "
-        f"means, on the same datasets) is within {BEST_Z:g} combined MCSE of the smallest, "
+        "Best within Monte Carlo error: the estimators whose relative MSE (MSE over that of the raw "
+        f"{'estimates' if cal.known_se else 'means'}, on the same datasets) is within {BEST_Z:g} combined MCSE of the smallest, "
         f"`r - r_min <= {BEST_Z:g} sqrt(mcse^2 + mcse_min^2)`; the oracles need the true parameters "
         "and are shown as the floor only.",
         "",
@@ -552,6 +641,20 @@ def _user_specs(specs, project: Path) -> list[str]:
     return out
 
 
+def _known_se_users(args) -> None:
+    """Refuse (one line) an --estimator without a known-SE form: the study's cells of known
+    standard errors could not fit it (a user's estimator takes the long form's statistics)."""
+    from .args import InputError
+    from .fitting import _user_estimators
+
+    for spec, entry in zip(args.estimator, _user_estimators(args), strict=True):
+        if entry.known_se is None:
+            raise InputError(
+                f"--estimator {spec}: has no known-SE form, so the study of estimates with known "
+                "standard errors (--se) cannot fit it; leave it out, or give the observations"
+            )
+
+
 def _snakemake(project: Path, study: Path, target: str, cores: int) -> int:
     """Run the workflow on ``study`` up to ``target`` (progress on this terminal); its status."""
     exe = Path(sys.executable).with_name("snakemake")
@@ -568,24 +671,22 @@ def _snakemake(project: Path, study: Path, target: str, cores: int) -> int:
 def command(args) -> int:
     """``shrinkstudy advise``: see the module's docstring."""
     from .args import InputError
-    from .fitting import _check_not_input, _check_out, _read_and_fit, _write_outputs, long_data
+    from .fitting import _check_not_input, _check_out, _read_and_fit, _write_outputs, long_data, summary_data
     from ..config import PROJECT, load_study
     from ..design.cells import ConfigError
     from ..methods.workers import usable_cores
 
     path = Path(args.data)
-    if args.se is not None:
-        raise InputError(
-            f"--se {args.se}: the known-SE form needs study cells of known standard errors, which this "
-            "version's study does not have; give the observations (--group, --value)"
-        )
     project = PROJECT.resolve()
     out = _out_dir(args, path, project)
     names = ("study.yaml", "advice.md", "advice.html", "advice.png")
     _check_not_input(out, path, names)
     _check_out(out)
-    data = _read_and_fit(args, path, fit=long_data)
-    cal = calibrate_long(data)
+    if args.se is not None:
+        _known_se_users(args)
+        cal = calibrate_known_se(_read_and_fit(args, path, fit=summary_data))
+    else:
+        cal = calibrate_long(_read_and_fit(args, path, fit=long_data))
     rel = out.relative_to(project).as_posix()
     config = study_config(
         cal,

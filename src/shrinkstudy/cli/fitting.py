@@ -243,16 +243,32 @@ def _fit_long(args, df, line, path):
     return out, records, settings
 
 
-def _fit_summary(args, df, line, path):
-    from ..methods.knownse import META_ESTIMATORS, MetaPrior, fit_meta
+@dataclass(frozen=True)
+class SummaryData:
+    """A summary-form file (``--se``) read and checked: each row's group and dataset labels,
+    estimate and standard error, dataset codes and column (its rank among its dataset's rows),
+    the (R, J) estimates ``Y`` and standard errors ``S`` (NaN where a dataset has no such
+    group), each dataset's group count and ``scale`` (a power of two to divide by) and how
+    messages name each dataset."""
 
-    family = args.prior or "uniform"
-    if family == "half_cauchy" and args.prior_scale is None:
-        raise InputError(
-            "--prior half_cauchy with --se needs --prior-scale (tau ~ half-Cauchy(0, scale), in the "
-            "units of the estimates)"
-        )
-    prior = MetaPrior(family=family, scale=args.prior_scale)
+    group: object
+    ds: object
+    y: np.ndarray
+    se: np.ndarray
+    d_codes: np.ndarray
+    d_labels: np.ndarray
+    col: np.ndarray
+    Y: np.ndarray
+    S: np.ndarray
+    counts: np.ndarray
+    scale: np.ndarray
+    names: list
+
+
+def summary_data(args, df, line, path, common: bool = False) -> SummaryData:
+    """The summary form's reading and checks (``fit --se``'s and ``advise --se``'s): one line
+    naming the file, line and column for bad input (``InputError``); ``common``: one scale for
+    the whole file (``_meta_scales``)."""
     group = _labels(_column(df, path, args.group, "--group"), path, line, "group")
     y = _numbers(_column(df, path, args.value, "--value"), path, line)
     se_col = _column(df, path, args.se, "--se")
@@ -294,13 +310,29 @@ def _fit_summary(args, df, line, path):
         if counts[r] < 2:
             only = str(_values(group)[np.flatnonzero(d_codes == r)[0]])
             raise _one_group(path, lab, only, args)
-    scale = _meta_scales(Y, S, d_labels, path, args, common=family == "half_cauchy")
+    scale = _meta_scales(Y, S, d_labels, path, args, common=common)
+    names_of = [_dataset_name(lab, bool(args.dataset)) for lab in d_labels]
+    return SummaryData(group, ds, y, se, d_codes, d_labels, col, Y, S, counts, scale, names_of)
+
+
+def _fit_summary(args, df, line, path):
+    from ..methods.knownse import META_ESTIMATORS, MetaPrior, fit_meta
+
+    family = args.prior or "uniform"
+    if family == "half_cauchy" and args.prior_scale is None:
+        raise InputError(
+            "--prior half_cauchy with --se needs --prior-scale (tau ~ half-Cauchy(0, scale), in the "
+            "units of the estimates)"
+        )
+    prior = MetaPrior(family=family, scale=args.prior_scale)
+    data = summary_data(args, df, line, path, common=family == "half_cauchy")
+    group, ds, y, se, d_codes, d_labels = data.group, data.ds, data.y, data.se, data.d_codes, data.d_labels
+    col, Y, S, counts, scale, names_of = data.col, data.Y, data.S, data.counts, data.scale, data.names
     if family == "half_cauchy":  # its scale is in the units of the estimates
         prior = MetaPrior(family=family, scale=args.prior_scale / scale[0])
     Ys, Ss = Y / scale[:, None], S / scale[:, None]
     fit = fit_meta(Ys, Ss, META_ESTIMATORS, method=args.method, level=args.level, prior=prior)
     scaled_back = _unscale_fit(fit, scale, counts - (1.0 if args.method == "REML" else 0.0))
-    names_of = [_dataset_name(lab, bool(args.dataset)) for lab in d_labels]
     fit = _refuse_overflow(fit, scaled_back, names_of, (), path)
     prior = MetaPrior(family=family, scale=args.prior_scale)
     out = {
