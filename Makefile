@@ -51,7 +51,7 @@ advice-example: $(BIN)/snakemake
 
 ## make test: the test suite (R-based reference tests skip where Rscript is absent)
 test: $(BIN)/snakemake
-	$(LIB) $(BIN)/python -m pytest -n 2 --dist loadgroup -q
+	$(LIB) $(BIN)/python -m pytest -n 2 --dist loadfile -q
 
 ## make bench: throughput of the engine against statsmodels MixedLM (and lme4 when R is present)
 bench: $(BIN)/snakemake
