@@ -7,7 +7,7 @@ CORES  ?= all
 # copy of the project would otherwise check and run that copy's code).
 LIB    := PYTHONPATH="$(CURDIR)/src$${PYTHONPATH:+:$$PYTHONPATH}"
 
-.PHONY: study test bench timing report quick example clean-results venv docs advice-example
+.PHONY: study test bench timing advise-timing report quick example clean-results venv docs advice-example
 
 $(BIN)/snakemake: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +62,11 @@ bench: $(BIN)/snakemake
 timing: $(BIN)/snakemake
 	$(LIB) $(BIN)/python -m benchmarks.timing --verify
 
+## make advise-timing: shrinkstudy advise on 100 clinics of 3 to 500 patients, from nothing and
+## again (the second call runs no job): results/timing/advise.json
+advise-timing: $(BIN)/snakemake
+	$(LIB) $(BIN)/python -m benchmarks.advise_timing
+
 ## make report: browsable HTML report of the study (the default one, or CONFIG=file), in its results
 ## directory (results/report.html; results/mine/report.html for a study with results: results/mine)
 STUDY_RESULTS = $(LIB) $(BIN)/python -c 'import sys; from shrinkstudy.config import load_study, read_config_file; print(load_study(read_config_file(sys.argv[1])).config["results"].rstrip("/"))'
@@ -80,4 +85,5 @@ docs: results/tables/headline.md results/tables/findings.json
 	sed -n '/^## The seed/,$$p' results/tables/headline.md > docs/headline-seed.md
 	cp results/tables/findings.json docs/findings.json
 	if [ -f results/timing/timing.json ]; then cp results/timing/timing.json docs/timing.json; fi
+	if [ -f results/timing/advise.json ]; then cp results/timing/advise.json docs/advise-timing.json; fi
 	if [ -f results/bench/bench.json ]; then cp results/bench/bench.json docs/bench.json; fi
