@@ -105,6 +105,26 @@ def _section(text: str, title: str) -> str:
     return m.group(1)
 
 
+def test_the_advice_running_time_is_the_recorded_run():
+    """The README's running time of ``shrinkstudy advise`` on 100 groups is docs/advise-timing.json
+    (``make advise-timing``, copied by ``make docs``): under a minute on two cores, and a second
+    call runs no job."""
+    text = _section(README.read_text(encoding="utf-8"), "Which estimator for my data\\?")
+    rec = json.loads((ROOT / "docs" / "advise-timing.json").read_text())
+    first, again, data = rec["first"], rec["again"], rec["data"]
+    for want in (
+        f"On\n{data['groups']} clinics of {data['smallest']} to {data['largest']} patients ({data['observations']} observations",
+        f"`shrinkstudy advise` took {first['seconds']:.1f} s of wall time and {first['cpu_seconds']:.1f} s of\nCPU",
+        f"on this project's two cores at load average\n{first['load_before']:.2f}: {first['worlds']} worlds of "
+        f"{first['replications']} replications, {first['jobs']} jobs",
+        f"A second call with the same data ran no job and took {again['seconds']:.1f} s.",
+    ):
+        assert want in text, want
+    assert rec["cores"] == 2 and rec["machine"]["cores_usable"] == 2 and not rec["code"]["dirty"]
+    assert data["groups"] == 100 and first["seconds"] < 60 and first["jobs"] == 2 * first["worlds"] + 1
+    assert again["jobs"] == 0 and again["nothing_to_do"]
+
+
 def test_running_time_and_speed_are_the_recorded_runs():
     """The README's running times and rates are those of docs/timing.json (``make timing``) and
     docs/bench.json (``make bench``), copied from results/ by ``make docs``."""
