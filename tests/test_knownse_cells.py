@@ -18,7 +18,7 @@ from shrinkstudy.config import fit_settings, load_study, study_config
 from shrinkstudy.design.cells import Cell, ConfigError, cells_from_config, rep_generator, se_label
 from shrinkstudy.methods.estimators import Truth
 from shrinkstudy.evaluate.measures import mcse_mean, mcse_mse, oracle_bayes_risk, theory_risks
-from shrinkstudy.study.fit import fit_chunk, truth_means
+from shrinkstudy.study.fit import fit_chunk
 from shrinkstudy.design.simulate import SuffStats, chunk_columns
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -348,7 +348,7 @@ def _losses(cell, R, estimators, seed=5):
     study = _study({"b": {"ses": [[1.0, 2.0]], "tau": [1]}}, estimators=estimators)
     reps = np.arange(R)
     data, truth = chunk_columns(cell, reps, seed)
-    out = fit_chunk(cell, reps, data, truth_means(truth, cell, reps), fit_settings(study.config), ROOT)
+    out = fit_chunk(cell, reps, data, truth, fit_settings(study.config), ROOT)
     losses = out.losses
     return {e: {k: v[losses["estimator"] == e] for k, v in losses.items()} for e in estimators}, out
 

@@ -20,8 +20,7 @@ from shrinkstudy.design.cells import Cell, cells_from_config
 from shrinkstudy.methods.estimators import Truth, fit_estimators, oracle, oracle_bayes
 from shrinkstudy.evaluate.measures import oracle_bayes_risk, theory_risks
 from shrinkstudy.methods.plugins import Observations
-from shrinkstudy.study.fit import chunk_observations, chunk_stats
-from shrinkstudy.design.simulate import chunk_columns
+from shrinkstudy.design.simulate import chunk_columns, chunk_observations, chunk_stats
 from shrinkstudy.design.worlds import EFFECTS, GaussMixture
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -134,7 +133,7 @@ def test_oracle_under_normal_errors_is_todays_bit_for_bit():
         else:
             today = ebayes.oracle_bayes(st, cell.mu, truth.effects_prior, truth.sampling_variances(st))
         assert np.array_equal(oracle_bayes(st, truth), today, equal_nan=True), cell.name
-        assert np.array_equal(oracle_bayes(st, truth, chunk_observations(data, cell, reps)), today, equal_nan=True)
+        assert np.array_equal(oracle_bayes(st, truth, Observations(*chunk_observations(data, cell, reps))), today, equal_nan=True)
         fit = fit_estimators(st, ["oracle"], truth=truth)  # the study's fit: no observations needed
         assert np.array_equal(fit.estimates["oracle"], today, equal_nan=True)
 
@@ -154,7 +153,7 @@ def _mc(cell, R, seed=20240601):
     means = truth_cols["mean"].reshape(R, cell.J)
     st = chunk_stats(data, cell, reps)
     truth = Truth.from_cell(cell)
-    obs = chunk_observations(data, cell, reps)
+    obs = Observations(*chunk_observations(data, cell, reps))
     est = oracle_bayes(st, truth, obs)
     var = None
     if not truth.mean_sufficient:
@@ -227,7 +226,7 @@ def test_the_summary_takes_the_oracle_risks_its_fit_jobs_stored(tmp_path, monkey
     import pandas as pd
 
     from shrinkstudy.evaluate import measures
-    from shrinkstudy.study.fit import fit_chunk, truth_means
+    from shrinkstudy.study.fit import fit_chunk
     from shrinkstudy.store.smkio import file_identity, write_columns
     from shrinkstudy.report.tables import summarise_study
 
@@ -236,7 +235,7 @@ def test_the_summary_takes_the_oracle_risks_its_fit_jobs_stored(tmp_path, monkey
 
     def fit(cell, reps):
         data, truth = chunk_columns(cell, reps, 11)
-        return fit_chunk(cell, reps, data, truth_means(truth, cell, reps), settings, tmp_path)
+        return fit_chunk(cell, reps, data, truth, settings, tmp_path)
 
     reps = np.arange(0, 6)
     assert fit(Cell(sizes=(3, 5), sigma=1.0, tau=1.0), reps).theory is None  # normal: closed form

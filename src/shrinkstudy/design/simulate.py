@@ -23,7 +23,16 @@ import numpy as np
 
 from .cells import Cell, rep_generator
 
-__all__ = ["SuffStats", "chunk_columns", "factorize_sorted", "simulate_reps", "suffstats_from_long"]
+__all__ = [
+    "SuffStats",
+    "chunk_columns",
+    "chunk_observations",
+    "chunk_stats",
+    "factorize_sorted",
+    "simulate_reps",
+    "suffstats_from_long",
+    "truth_means",
+]
 
 
 def _frozen(a: np.ndarray) -> np.ndarray:
@@ -228,3 +237,38 @@ def suffstats_from_array(y: np.ndarray, sizes) -> SuffStats:
     ssw = np.einsum("ij,ij->i", resid, resid)
     n = np.broadcast_to(sizes.astype(float), ybar.shape)
     return SuffStats(n, ybar, ssw)
+
+
+def chunk_stats(data: dict, cell: Cell, reps) -> SuffStats:
+    """Sufficient statistics of the datasets ``data`` (``chunk_columns``' columns rep, group, y)
+    of replications ``reps`` of ``cell``: by reshaping when the columns hold whole datasets in
+    order, else by grouping (which checks that the file holds exactly ``reps``)."""
+    reps = np.asarray(reps, dtype=np.int64)
+    expected_rows = len(reps) * cell.N
+    group = np.repeat(np.arange(cell.J), cell.sizes)
+    if (
+        len(data["y"]) == expected_rows
+        and np.array_equal(data["rep"], np.repeat(reps, cell.N))
+        and np.array_equal(data["group"], np.tile(group, len(reps)))
+    ):
+        return suffstats_from_array(data["y"].reshape(len(reps), cell.N), cell.sizes)
+    stats, labels, _ = suffstats_from_long(data["rep"], data["group"], data["y"])
+    if not np.array_equal(labels, reps):
+        raise ValueError(f"{cell.name}: dataset file holds replications {labels[:3]}..., expected {reps[:3]}...")
+    return stats
+
+
+def chunk_observations(data: dict, cell: Cell, reps) -> tuple[np.ndarray, np.ndarray]:
+    """The raw observations of ``data`` (``chunk_columns``' columns), (R, N) arrays y and group,
+    rows by replication and, within a group, in file order: for the estimators that need more
+    than the sufficient statistics (``plugins.Observations``)."""
+    order = np.lexsort((data["group"], data["rep"]))  # stable: within a group, file order
+    y = data["y"][order].reshape(len(reps), cell.N)
+    group = np.tile(np.repeat(np.arange(cell.J), cell.sizes), (len(reps), 1))
+    return y, group
+
+
+def truth_means(truth: dict, cell: Cell, reps) -> np.ndarray:
+    """(R, J) true group means from the truth columns (``chunk_columns``: rep, group, mean)."""
+    order = np.lexsort((truth["group"], truth["rep"]))
+    return truth["mean"][order].reshape(len(reps), cell.J)

@@ -14,12 +14,11 @@ import numpy as np
 
 from ..config import fit_settings
 from ..design.cells import Cell
-from ..methods.estimators import Fit, Truth, fit_estimators
-from ..methods.hierbayes import HierPrior
+from ..design.simulate import chunk_columns, chunk_stats, truth_means
 from ..evaluate.losses import loss_columns, varcomp_columns
 from ..evaluate.measures import oracle_group_risks
-from ..methods.plugins import TIME_LIMIT, Observations, estimator_entries
-from ..design.simulate import chunk_columns, suffstats_from_array, suffstats_from_long
+from ..methods.chunk import fit_cell_chunk
+from ..methods.estimators import Fit
 from ..store.smkio import file_identity, job, read_columns, write_columns
 
 if TYPE_CHECKING:
@@ -30,44 +29,11 @@ if TYPE_CHECKING:
 __all__ = [
     "ChunkFit",
     "Replication",
-    "chunk_stats",
-    "chunk_observations",
-    "truth_means",
     "fit_chunk",
     "cell_replications",
     "replicate",
     "fit_job",
 ]
-
-
-def chunk_stats(data: dict, cell: Cell, reps: np.ndarray):
-    """Sufficient statistics, by reshaping when the columns hold whole datasets in order."""
-    expected_rows = len(reps) * cell.N
-    group = np.repeat(np.arange(cell.J), cell.sizes)
-    if (
-        len(data["y"]) == expected_rows
-        and np.array_equal(data["rep"], np.repeat(reps, cell.N))
-        and np.array_equal(data["group"], np.tile(group, len(reps)))
-    ):
-        return suffstats_from_array(data["y"].reshape(len(reps), cell.N), cell.sizes)
-    stats, labels, _ = suffstats_from_long(data["rep"], data["group"], data["y"])
-    if not np.array_equal(labels, reps):
-        raise ValueError(f"{cell.name}: dataset file holds replications {labels[:3]}..., expected {reps[:3]}...")
-    return stats
-
-
-def chunk_observations(data: dict, cell: Cell, reps: np.ndarray) -> Observations:
-    """The raw observations, for estimators that need more than the sufficient statistics."""
-    order = np.lexsort((data["group"], data["rep"]))  # stable: within a group, file order
-    y = data["y"][order].reshape(len(reps), cell.N)
-    group = np.tile(np.repeat(np.arange(cell.J), cell.sizes), (len(reps), 1))
-    return Observations(y, group)
-
-
-def truth_means(truth: dict, cell: Cell, reps: np.ndarray) -> np.ndarray:
-    """(R, J) true group means from the truth columns (rep, group, mean)."""
-    order = np.lexsort((truth["group"], truth["rep"]))
-    return truth["mean"][order].reshape(len(reps), cell.J)
 
 
 @dataclass
@@ -82,72 +48,21 @@ class ChunkFit:
     theory: dict | None = None
 
 
-def fit_chunk(cell: Cell, reps, data: dict, means: np.ndarray, settings: dict, root: Path | str) -> ChunkFit:
+def fit_chunk(cell: Cell, reps, data: dict, truth: dict, settings: dict, root: Path | str) -> ChunkFit:
     """Fit the study's estimators (``settings``, see ``fit_settings``; user estimators' files
     relative to ``root``) on the datasets ``data`` (columns rep, group, y) of replications
-    ``reps`` of ``cell``, with true group means ``means``; the losses and variance components."""
+    ``reps`` of ``cell``, with the truth columns ``truth`` (rep, group, mean); the losses and
+    variance components."""
     reps = np.asarray(reps, dtype=np.int64)
     stats = chunk_stats(data, cell, reps)
-    estimators = estimator_entries(settings["estimators"], root)
-    truth = Truth.from_cell(cell)
-    if cell.known_se:
-        fit, extra = known_se_fit(cell, stats, estimators, truth, settings), None
-    else:
-        fit, extra = _long_fit(cell, reps, data, stats, estimators, truth, settings)
+    means = truth_means(truth, cell, reps)
+    fit, extra = fit_cell_chunk(cell, reps, data, stats, settings, root)
     vc = varcomp_columns(fit, reps)
     if extra is not None:  # MixedLM's convergence flag, warning count and error, per replication
         vc.update({c: extra[c].to_numpy() for c in extra.columns if c != "rep"})
     risks = oracle_group_risks(cell)  # once per chunk here, not at every aggregation
     theory = None if risks is None else {"oracle_group_risks": [float(r) for r in risks]}
     return ChunkFit(fit, loss_columns(fit, means, reps, cell), vc, theory)
-
-
-def known_se_fit(cell: Cell, stats, estimators, truth: Truth, settings: dict) -> Fit:
-    """The fit of a known-SE cell's datasets (one estimate y_j per group, ``stats.ybar``): every
-    study estimator with a summary form (``knownse.fit_known_se``; the others, bayesglm and a
-    user's, have none and no rows), the study's method and level, its hier_bayes prior in the
-    summary form (``knownse.meta_prior``). The engine is always the exact summary-form REML (or
-    ML): MixedLM has no known-variance form."""
-    from ..methods.knownse import fit_known_se, meta_prior
-
-    return fit_known_se(
-        stats.ybar,
-        np.broadcast_to(np.asarray(cell.ses, dtype=float), stats.ybar.shape),
-        estimators,
-        truth=truth,
-        method=settings["method"],
-        level=settings["level"],
-        prior=meta_prior(HierPrior(**settings["prior"]), cell.ses),
-    )
-
-
-def _long_fit(cell: Cell, reps, data: dict, stats, estimators, truth: Truth, settings: dict):
-    """The long form's fit of a chunk (``fit_estimators``) and, with the statsmodels engine,
-    MixedLM's per-replication diagnostics (else None)."""
-    # the observations: for a user's estimator that takes them, and for the oracle under t errors
-    # (under normal errors the group means are sufficient and it does without them)
-    needs_data = any("data" in e.needs and (not e.builtin or not truth.mean_sufficient) for e in estimators)
-    varcomp, extra = None, None
-    if settings["engine"] == "statsmodels":
-        import pandas as pd
-
-        from ..methods.engines import statsmodels_varcomp
-
-        varcomp, extra = statsmodels_varcomp(pd.DataFrame(data), reml=settings["method"] == "REML")
-        if not np.array_equal(extra["rep"].to_numpy(), reps):
-            raise ValueError(f"{cell.name}: statsmodels fits do not cover replications {reps[0]}-{reps[-1]}")
-    fit = fit_estimators(
-        stats,
-        estimators,
-        truth=truth,
-        method=settings["method"],
-        level=settings["level"],
-        prior=HierPrior(**settings["prior"]),
-        varcomp=varcomp,
-        data=chunk_observations(data, cell, reps) if needs_data else None,
-        time_limit=settings.get("time_limit", TIME_LIMIT),
-    )
-    return fit, extra
 
 
 @dataclass
@@ -199,14 +114,13 @@ def replicate(
         raise IndexError(f"replication {rep} is not one of the study's 0 to {reps_total - 1} ({source})")
     reps = np.array([rep], dtype=np.int64)
     data, truth = chunk_columns(cell, reps, study.config["base_seed"])
-    means = truth_means(truth, cell, reps)
-    out = fit_chunk(cell, reps, data, means, fit_settings(study.config), root)
+    out = fit_chunk(cell, reps, data, truth, fit_settings(study.config), root)
     fit = out.fit
     est = pd.DataFrame(
         {
             "group": np.arange(cell.J),
             "n": np.asarray(cell.sizes, dtype=np.int64),
-            "true_mean": means[0],
+            "true_mean": truth_means(truth, cell, reps)[0],
             "ybar": chunk_stats(data, cell, reps).ybar[0],
         }
     )
@@ -237,8 +151,8 @@ def fit_job(
     cell = Cell.from_spec(spec)
     reps = np.arange(start, stop)
     data = read_columns(data_in, file_identity("data", name, start, stop))
-    means = truth_means(read_columns(truth_in, file_identity("truth", name, start, stop)), cell, reps)
-    out = fit_chunk(cell, reps, data, means, settings, root)
+    truth = read_columns(truth_in, file_identity("truth", name, start, stop))
+    out = fit_chunk(cell, reps, data, truth, settings, root)
     write_columns(out.losses, losses_out, file_identity("losses", name, start, stop), extra=out.theory)
     write_columns(out.varcomp, varcomp_out, file_identity("varcomp", name, start, stop))
     failed = {k: int(v.sum()) for k, v in out.fit.failed.items() if v.any()}
