@@ -319,6 +319,10 @@ def test_cli_with_an_estimator_that_changes_its_inputs_writes_the_true_numbers(t
     record = json.loads((tmp_path / "out" / "fit.json").read_text())["datasets"][0]
     assert record["tau2"] == pytest.approx(vc.tau2[0], rel=1e-12)
     assert record["failure_messages"]["mutates"].startswith("mutates tried to change its inputs")
+    # fit.json names the code that made the numbers: the file's SHA-256, by the path as given
+    settings = json.loads((tmp_path / "out" / "fit.json").read_text())
+    assert settings["estimators"]["mutates"] == "mutates.py:estimate"
+    assert settings["estimator_files"] == {"mutates.py": hashlib.sha256((tmp_path / "mutates.py").read_bytes()).hexdigest()}
 
 
 EXITS = {

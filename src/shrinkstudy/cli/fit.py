@@ -19,7 +19,8 @@ Two input forms:
 Writes ``DIR/estimates.csv`` (one row per dataset and group: dataset, group, n or se, ybar,
 every estimator's estimate and ``<name>_lower`` / ``<name>_upper`` for the interval
 estimators; every number in the shortest form that reads back as the same double, a missing
-one empty) and ``DIR/fit.json`` (settings, package versions and, per dataset, mu, tau2,
+one empty) and ``DIR/fit.json`` (settings, with the SHA-256 of each ``--estimator`` file,
+package versions and, per dataset, mu, tau2,
 sigma2, tau, sigma, the REML/ML criterion, boundary, method and engine). Without ``--dataset``
 the dataset is named after the file.
 

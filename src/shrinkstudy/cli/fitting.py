@@ -55,6 +55,17 @@ def _user_estimators(args):
     return entries
 
 
+def _estimator_files(entries) -> dict:
+    """SHA-256 of the file of each user's estimator (``--estimator``), by its path as the command
+    line named it (relative to the current directory; a module's file by its absolute path), so
+    that fit.json says which code made the numbers; empty without user estimators."""
+    from ..methods.plugins import function_file
+    from ..report.provenance import file_hashes
+
+    files = [function_file(e.reference, ".") for e in entries if not e.builtin]
+    return file_hashes([f for f in files if f is not None])
+
+
 def _versions() -> dict:
     from importlib.metadata import version
 
@@ -231,6 +242,7 @@ def _fit_long(args, df, line, path):
     settings = {
         "form": "long",
         "estimators": {e.name: e.reference if not e.builtin else "built-in" for e in entries},
+        **({"estimator_files": _estimator_files(entries)} if any(not e.builtin for e in entries) else {}),
         "columns": {"group": args.group, "value": args.value, "dataset": args.dataset},
         "prior": {
             "family": prior.family,
