@@ -20,7 +20,10 @@ import numpy as np
 import pytest
 import yaml
 
-from shrinkstudy.cli import advise
+from shrinkstudy.cli import advise as advise_cli
+from shrinkstudy.design.calibration import Calibration, round_digits
+from shrinkstudy.report import advice
+from shrinkstudy.study import advise
 from shrinkstudy.config import DEFAULT_CONFIG, load_study, read_config_file
 from shrinkstudy.design.cells import Cell, cells_from_config, design_token
 from shrinkstudy.report.tables import format_estimate, read_summary
@@ -226,7 +229,7 @@ def assert_advice_is_the_summary(out: Path, worlds: int) -> None:
     md = (out / "advice.md").read_text()
     summary = summary_of(out)
     tables = world_tables(md)
-    rows = advise.world_rows(summary)
+    rows = advice.world_rows(summary)
     assert len(tables) == len(rows) == worlds
     for (title, trows), (block, tau, srows) in zip(tables.items(), rows, strict=True):
         assert f"tau = {tau:g}" in title
@@ -234,7 +237,7 @@ def assert_advice_is_the_summary(out: Path, worlds: int) -> None:
         for r, s in zip(trows, srows.itertuples(), strict=True):
             assert r[1] == format_estimate(s.rel_mse, s.rel_mse_mcse)
             assert r[2] == ("" if np.isnan(s.coverage) else format_estimate(s.coverage, s.coverage_mcse))
-            assert (r[3] == "yes") == (s.estimator in advise.best_estimators(srows))
+            assert (r[3] == "yes") == (s.estimator in advice.best_estimators(srows))
     assert f"worlds of {REPS} replications each" in md
     assert (out / "advice.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     page = (out / "advice.html").read_text()
@@ -278,9 +281,9 @@ def test_second_call_runs_no_job(clinics, project):
 
 
 def test_tau_zero_pooled_or_blup_within_mcse_of_the_best(tau_zero):
-    for block, tau, rows in advise.world_rows(summary_of(tau_zero)):
+    for block, tau, rows in advice.world_rows(summary_of(tau_zero)):
         if tau == 0:
-            best = advise.best_estimators(rows)
+            best = advice.best_estimators(rows)
             assert {"pooled", "blup"} & set(best), (block, best)
             assert "raw" not in best
 
@@ -289,10 +292,10 @@ def test_tau_large_raw_within_mcse_of_the_best(tau_large):
     """tau 40 times the SEs: raw is best within MCSE in the normal and t worlds. In the world of
     the data's own NPMLE (ten atoms, one per group, far apart against the SEs) the NPMLE finds
     the atoms and beats every other estimator, raw included: that is the advice too."""
-    worlds = advise.world_rows(summary_of(tau_large))
+    worlds = advice.world_rows(summary_of(tau_large))
     assert len(worlds) == 9
     for block, tau, rows in worlds:
-        best = advise.best_estimators(rows)
+        best = advice.best_estimators(rows)
         assert ("raw" in best) == (block != "npmle"), (block, tau, best)
         assert "pooled" not in best
         if block == "npmle":
@@ -345,13 +348,13 @@ def test_best_within_two_combined_mcse_by_hand(summary_table):
         for e, r, m in [("raw", 1.0, 0.0), ("blup", 0.50, 0.01), ("hier_bayes", 0.52, 0.01),
                         ("npmle", 0.53, 0.01), ("sure", 0.51, float("nan")), ("oracle", 0.2, 0.01)]
     ]
-    assert advise.best_estimators(summary_table(rows)) == ["blup", "hier_bayes", "sure"]
+    assert advice.best_estimators(summary_table(rows)) == ["blup", "hier_bayes", "sure"]
 
 
 def _calibration(**kw):
     base = dict(sizes=(5, 5, 5, 5), mu=-1.23456, sigma=2.0, tau=0.0, tau_lower=0.0, tau_upper=1.98765,
                 zero_inside=True, atoms=(0.5,), weights=(1.0,))
-    return advise.Calibration(**{**base, **kw})
+    return Calibration(**{**base, **kw})
 
 
 def test_study_of_balanced_data_at_a_boundary_fit():
@@ -379,9 +382,9 @@ def test_user_estimator_specs_are_written_relative_to_the_project(tmp_path):
 
     (tmp_path / "mine").mkdir()
     spec = str(tmp_path / "mine" / "est.py") + ":estimate"
-    assert advise._user_specs([spec, "pkg.mod:fn"], tmp_path) == ["mine/est.py:estimate", "pkg.mod:fn"]
+    assert advise_cli._user_specs([spec, "pkg.mod:fn"], tmp_path) == ["mine/est.py:estimate", "pkg.mod:fn"]
     with pytest.raises(InputError, match="is not inside the project"):
-        advise._user_specs(["/elsewhere/est.py:estimate"], tmp_path)
+        advise_cli._user_specs(["/elsewhere/est.py:estimate"], tmp_path)
 
 
 # --- the known-SE form (--se) ----------------------------------------------------------------
@@ -444,7 +447,7 @@ def test_schools_study_is_their_standard_errors_and_fit(known_se_runs):
     assert len(cells) == 3 and all(c.known_se and c.name.startswith("J8_se.") for c in cells)
     md = (known_se_runs["schools"] / "advice.md").read_text()
     assert "- Known standard errors: 8 groups, one estimate and its known standard error each; standard errors 9 to 18." in md
-    assert f"mu = {advise._round(vc.mu[0], 4):g}, tau = 0 (95% profile-likelihood interval 0 to {advise._round(ti.upper[0], 4):g})" in md
+    assert f"mu = {round_digits(vc.mu[0], 4):g}, tau = 0 (95% profile-likelihood interval 0 to {round_digits(ti.upper[0], 4):g})" in md
     assert "It holds tau = 0" in md and "has 1 atom: no shape of its own" in md
 
 
@@ -456,13 +459,13 @@ def test_baseball_study_has_james_stein(known_se_runs):
     assert se == pytest.approx(0.06582, abs=5e-6)
     assert list(study["grid"]) == ["normal", "t", "npmle"]
     for spec in study["grid"].values():
-        assert spec["ses"] == [[advise._round(se, 4)] * 18]
+        assert spec["ses"] == [[round_digits(se, 4)] * 18]
     assert "james_stein" in study["estimators"]
     assert len(study["grid"]["npmle"]["effects_pmf"][0]["atoms"]) >= 2
     summary = summary_of(known_se_runs["baseball"])
     js = summary[(summary["estimator"] == "james_stein") & (summary["groups"] == "all")]
-    assert len(js) == len(advise.world_rows(summary)) == 7 and js["rel_mse"].notna().all()
-    assert set(summary["design"]) == {f"se{advise._round(se, 4):g}x18"}
+    assert len(js) == len(advice.world_rows(summary)) == 7 and js["rel_mse"].notna().all()
+    assert set(summary["design"]) == {f"se{round_digits(se, 4):g}x18"}
     md = (known_se_runs["baseball"] / "advice.md").read_text()
     assert "- Known standard errors: 18 groups, one estimate and its known standard error each; standard errors all 0.06582." in md
     assert "| james_stein | " in md and "`james_stein` (" in md
@@ -489,11 +492,11 @@ def test_known_se_second_call_runs_no_job(known_se_runs, project):
 
 
 def test_schools_tau_zero_pooled_or_blup_within_mcse_of_the_best(known_se_runs):
-    worlds = advise.world_rows(summary_of(known_se_runs["schools"]))
+    worlds = advice.world_rows(summary_of(known_se_runs["schools"]))
     assert [tau for _, tau, _ in worlds].count(0.0) == 1
     for block, tau, rows in worlds:
         if tau == 0:
-            best = advise.best_estimators(rows)
+            best = advice.best_estimators(rows)
             assert {"pooled", "blup"} & set(best), (block, best)
             assert "raw" not in best
 

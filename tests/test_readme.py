@@ -184,7 +184,7 @@ def test_readme_quotes_the_advice_example_as_written():
     """The section "Which estimator for my data?" quotes docs/advice-clinics.md line for line (in
     its order), the fit, the study's replications and MCSE, the answer and a world's table among
     them; that file is the advice of the default replications."""
-    from shrinkstudy.cli.advise import DEFAULT_REPLICATIONS
+    from shrinkstudy.study.advise import DEFAULT_REPLICATIONS
 
     text = README.read_text(encoding="utf-8")
     m = re.search(r"^## Which estimator for my data\?\n(.*?)(?=^## )", text, flags=re.DOTALL | re.MULTILINE)
@@ -208,7 +208,7 @@ def test_readme_quotes_the_eight_schools_advice_as_written():
     """The paragraph on the eight schools quotes docs/advice-eight-schools.md (each code span
     that is not a file or a command is a piece of it); that file is the advice of the default
     replications, in the known-SE form."""
-    from shrinkstudy.cli.advise import DEFAULT_REPLICATIONS
+    from shrinkstudy.study.advise import DEFAULT_REPLICATIONS
 
     text = README.read_text(encoding="utf-8")
     m = re.search(r"^The eight schools, in the known-SE form(.*?)\n\n", text, flags=re.DOTALL | re.MULTILINE)
