@@ -141,6 +141,16 @@ def test_a_failing_estimator_is_counted_and_listed(repo, tmp_path):
         "estimators": {"examples/flaky.py": hashlib.sha256((repo / "examples" / "flaky.py").read_bytes()).hexdigest()},
         "config": {str(cfg.resolve()): hashlib.sha256(cfg.read_bytes()).hexdigest()},
     }
+    # a comment added to the study's file changes no job's settings, but its hash: the summary
+    # job alone runs again, and provenance records the file as it now is
+    before = (tables / "summary.csv").read_bytes()
+    cfg.write_text(cfg.read_text() + "# a comment\n")
+    target = "results/tables/summary.csv"
+    assert {r: len(j) for r, j in dry_run_jobs(run(repo, tmp_path, cfg, "-n", target).stdout).items()} == {"aggregate": 1}
+    run(repo, tmp_path, cfg, "--cores", "2", target)
+    prov = json.loads((tables / "provenance.json").read_text())
+    assert prov["files"]["config"] == {str(cfg.resolve()): hashlib.sha256(cfg.read_bytes()).hexdigest()}
+    assert (tables / "summary.csv").read_bytes() == before
     # each row says how to reproduce it; the command gives the same failure
     assert failures["command"].tolist() == [f"shrinkstudy replicate {cell} {r} --config {cfg}" for r in failing]
     cmd = failures["command"].iloc[0].split()

@@ -9,6 +9,7 @@ rule aggregate:
         plans=plan_files(),
         code=code("aggregate.py"),
         user=STUDY.user_files,  # the files of the user's own estimators (hashed in provenance.json)
+        study=STUDY_FILES,  # the study's files (hashed in provenance.json)
     output:
         # each table with its checksum record (tables/.checksums/<name>.sha256), checked by the
         # jobs that read it
@@ -33,9 +34,7 @@ rule aggregate:
         headline={"design": STUDY.seed_cell.design, "sigma": float(STUDY.seed_cell.sigma)},
         # the study's config files as given (the failures table's `shrinkstudy replicate` commands)
         configfiles=[str(f) for f in workflow.config_settings.configfiles],
-        # the study's files as read (the default study's when none is given), hashed in provenance.json
-        study_files=[str(f) for f in workflow.config_settings.configfiles]
-        or [str(PROJECT / "config" / "config.yaml")],
+        study_files=STUDY_FILES,
     log:
         res("logs/aggregate.log"),
     benchmark:

@@ -78,6 +78,9 @@ def config_file_label(configfiles):
 
 
 CONFIG_FILE = config_file_label(workflow.config_settings.configfiles)
+# The study's files as read (the default study's when none is given): hashed in provenance.json,
+# and an input of the aggregate job, so that any edit of them (a comment too) rewrites that record.
+STUDY_FILES = [str(f) for f in workflow.config_settings.configfiles] or [str(PROJECT / "config" / "config.yaml")]
 RESULTS = STUDY.config["results"].rstrip("/")  # every output below this directory
 
 
