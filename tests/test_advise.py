@@ -33,7 +33,7 @@ DATA = ROOT / "tests" / "data"
 PROJECT_FILES = ("Snakefile", "workflow", "src", "config", "profiles", "matplotlibrc")
 REPS = 40
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("advise")]
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")

@@ -543,7 +543,6 @@ def plans_of(workdir, results="results"):
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("workflow")
 @pytest.mark.parametrize("cell", [SMALL_CELL, SEED_CELL])
 def test_workflow_plan_against_a_hand_computation(precise, cell):
     fit = precise / "results" / "fit" / cell
@@ -569,7 +568,6 @@ def test_workflow_plan_against_a_hand_computation(precise, cell):
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("workflow")
 def test_cap_is_respected_and_flagged(precise):
     plans = plans_of(precise)
     assert plans[SMALL_CELL]["capped"] and plans[SMALL_CELL]["replications"] == 200
@@ -584,13 +582,11 @@ def test_cap_is_respected_and_flagged(precise):
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("workflow")
 def test_a_second_run_does_nothing(precise):
     assert planned_jobs(precise) == {}
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("workflow")
 def test_numbers_equal_a_fixed_run_byte_for_byte(precise):
     """Each cell alone, with fixed replications = its planned count: the same summary rows, byte
     for byte, and the same failures."""
@@ -615,7 +611,6 @@ def test_numbers_equal_a_fixed_run_byte_for_byte(precise):
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("workflow")
 def test_a_tighter_target_only_adds_chunks(repo, tmp_path):  # noqa: F811
     """One cell, first at a loose target (the pilot suffices), then tighter: the plan reruns, and
     then only the new chunks are simulated and fitted; the pilot's files are kept as they are."""
@@ -657,7 +652,6 @@ TWO_PLANNED = {
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("workflow")
 def test_a_damaged_plan_or_dataset_is_named_and_the_same_command_rebuilds_it(repo, tmp_path):  # noqa: F811
     """A finished precision study. A plan with one flipped bit stops the next run before any job
     with one line naming it; deleted as the line says, the same command writes it again (the

@@ -19,7 +19,7 @@ import yaml
 from helpers import ROOT, run_snakemake
 FILES = ("Snakefile", "workflow", "src", "config", "examples", "matplotlibrc", "Makefile", "pyproject.toml")
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("workflow")]
+pytestmark = pytest.mark.slow
 
 ESTIMATORS = ["raw", "blup", "james_stein", "npmle", "constrained_bayes"]
 PLUGIN = "examples/limited_translation.py:estimate"

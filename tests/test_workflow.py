@@ -35,7 +35,7 @@ SMALL = {
     },
 }
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("workflow")]
+pytestmark = pytest.mark.slow
 REPO: list = []  # the copy of the repository (set by the fixture repo)
 
 

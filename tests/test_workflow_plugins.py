@@ -24,7 +24,7 @@ from shrinkstudy.store.smkio import read_columns
 
 FILES = ("Snakefile", "workflow", "src", "config", "examples", "matplotlibrc")
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("workflow")]
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
