@@ -382,6 +382,57 @@ def test_the_config_check_fails_on_an_estimator_module_that_exits(tmp_path):
     )
 
 
+# 30 s, far beyond the tests' limits (0.3 and 0.5 s), and no more: were the limit not kept, the
+# test would fail after 30 s rather than hang the suite
+IMPORT_HANGS = {
+    "sleeps": "import time\ntime.sleep(30)\ndef estimate(stats):\n    return stats.ybar\n",
+    "loops": "import time\nt0 = time.monotonic()\nwhile time.monotonic() - t0 < 30:\n    pass\n"
+    "def estimate(stats):\n    return stats.ybar\n",
+}
+
+
+@pytest.mark.parametrize("code", IMPORT_HANGS.values(), ids=IMPORT_HANGS.keys())
+def test_an_estimator_file_that_never_finishes_importing_is_a_config_error(tmp_path, code):
+    """Importing a user's file has the estimators' time limit (estimator_time_limit): code
+    that sleeps or loops when imported is one config line naming it, and the timer and the
+    SIGALRM handler are as they were."""
+    _write(tmp_path, "stuck.py", code)
+    config = {"estimators": ["raw", "stuck.py:estimate"], "estimator_time_limit": 0.3, "grid": GRID}
+    before = signal.getsignal(signal.SIGALRM)
+    with pytest.raises(ConfigError) as err:
+        load_study(config, root=tmp_path)
+    assert str(err.value) == (
+        "estimators.1: importing stuck.py took longer than its time limit of 0.3 s "
+        "(estimator_time_limit): does its code wait or loop when imported?"
+    )
+    assert signal.getsignal(signal.SIGALRM) is before and signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
+def test_the_config_check_and_fit_stop_on_an_estimator_that_sleeps_when_imported(tmp_path):
+    """The config check (make study's first step) and ``fit --time-limit`` end with one line."""
+    _write(tmp_path, "stuck.py", IMPORT_HANGS["sleeps"])
+    config = {"estimators": ["raw", "stuck:estimate"], "estimator_time_limit": 0.5, "grid": GRID}
+    cfg = tmp_path / "study.yaml"
+    cfg.write_text(yaml.safe_dump(config))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    res = subprocess.run([sys.executable, "-m", "shrinkstudy.config", str(cfg)], capture_output=True, text=True,
+                         env=env, cwd=tmp_path, timeout=120)
+    assert res.returncode == 1
+    assert res.stderr == (
+        "config error: estimators.1: importing stuck took longer than its time limit of 0.5 s "
+        "(estimator_time_limit): does its code wait or loop when imported?\n"
+    )
+    pd.DataFrame({"group": list("aabbcc"), "y": [1.0, 2, 3, 5, 4, 8]}).to_csv(tmp_path / "data.csv", index=False)
+    cmd = [sys.executable, "-m", "shrinkstudy", "fit", "data.csv", "--out", "out", "--estimator",
+           "stuck.py:estimate", "--time-limit", "0.5"]
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert res.returncode == 2 and not (tmp_path / "out").exists()
+    assert res.stderr.splitlines() == [
+        "shrinkstudy: error: --estimator stuck.py:estimate: importing stuck.py took longer than its time "
+        "limit of 0.5 s (estimator_time_limit): does its code wait or loop when imported?"
+    ]
+
+
 LOOPS = "def estimate(stats):\n    while True:\n        pass\n"
 SLEEPS = "import time\ndef estimate(stats):\n    time.sleep(3600)\n"
 SWALLOWS = """

@@ -249,7 +249,9 @@ def load_study(
         raise ConfigError(f"estimators: {config['estimators']!r} must include 'raw' (relative MSE is against it)")
     _check_size(config)
     try:
-        estimators = estimator_entries(config["estimators"], root)
+        estimators = estimator_entries(
+            config["estimators"], root, config.get("estimator_time_limit", TIME_LIMIT)
+        )
     except PluginError as exc:
         raise ConfigError(str(exc)) from None
     if "precision" in config:

@@ -87,7 +87,9 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--cores", type=_jobs, metavar="N", help="cores of the study (default: every usable one)")
     # the settings of 'fit' that advise keeps at their defaults (its readers take them)
-    p.set_defaults(func=command, dataset=None, method="REML", level=LEVEL, prior=None, prior_scale=None)
+    p.set_defaults(
+        func=command, dataset=None, method="REML", level=LEVEL, prior=None, prior_scale=None, time_limit=None
+    )
 
 
 def _replications(text):

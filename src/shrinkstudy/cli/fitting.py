@@ -39,12 +39,16 @@ _STATUS_NAMES = {0: "ok", 1: "zero_within", 2: "constant", 3: "not_identified"}
 
 def _user_estimators(args):
     """Registry entries of the --estimator options (paths relative to the current directory)."""
-    from ..methods.plugins import PluginError, user_estimator
+    from ..methods.plugins import TIME_LIMIT, PluginError, user_estimator
 
     entries = []
     for k, spec in enumerate(args.estimator):
         try:
-            entries.append(user_estimator(spec, ".", where=f"--estimator {spec}", position=k))
+            entries.append(
+                user_estimator(
+                    spec, ".", where=f"--estimator {spec}", position=k, time_limit=args.time_limit or TIME_LIMIT
+                )
+            )
         except PluginError as exc:
             raise InputError(str(exc)) from None
         if "truth" in entries[-1].needs:

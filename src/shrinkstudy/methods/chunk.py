@@ -22,7 +22,7 @@ def fit_cell_chunk(cell: Cell, reps, data: dict, stats, settings: dict, root: Pa
     of replications ``reps`` of ``cell`` by the study's estimators (user estimators' files
     relative to ``root``), and MixedLM's per-replication diagnostics (a DataFrame with the
     statsmodels engine, else None)."""
-    estimators = estimator_entries(settings["estimators"], root)
+    estimators = estimator_entries(settings["estimators"], root, settings.get("time_limit", TIME_LIMIT))
     truth = Truth.from_cell(cell)
     if cell.known_se:
         return known_se_fit(cell, stats, estimators, truth, settings), None

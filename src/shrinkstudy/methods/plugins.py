@@ -55,7 +55,9 @@ included) may take ``TIME_LIMIT`` seconds of wall-clock time (the config's
 datasets it had not finished count as its failures. The limit is kept with a timer signal,
 so it stops Python code (a loop, ``time.sleep``) but not one long call into compiled code, which
 is stopped when it returns; it applies where the estimators run on a process's main thread (the
-study's fit jobs, ``shrinkstudy fit`` and ``replicate``).
+study's fit jobs, ``shrinkstudy fit`` and ``replicate``). Importing the function's file or module
+has the same limit, so that code which waits or loops at import is one line naming it (the
+config check's, before any job) rather than a study that never starts.
 
 **Files**: a study's ``file.py:function`` must lie in the project (a path that leaves it, by
 ``..``, an absolute path or a link, is refused); ``tables/provenance.json`` records the SHA-256
@@ -297,12 +299,32 @@ def _root_name(root) -> str:
     return "the current directory" if str(root) in ("", ".") else "the project"
 
 
-def load_function(spec: str, root: Path | str = ".", *, where: str = "estimator", inside_root: bool = False):
+def load_function(
+    spec: str,
+    root: Path | str = ".",
+    *,
+    where: str = "estimator",
+    inside_root: bool = False,
+    time_limit: float | None = TIME_LIMIT,
+):
     """The function of ``spec``: ``"package.module:function"`` or ``"path/file.py:function"``
     (relative to ``root``: the project for a study, the current directory on the command line;
     with ``inside_root`` a file that is not below ``root`` once resolved is refused).
     Raises PluginError naming ``where`` and the problem, also where importing the code raises
-    ``SystemExit`` or ``KeyboardInterrupt``."""
+    ``SystemExit`` or ``KeyboardInterrupt``, or takes longer than ``time_limit`` seconds (None:
+    no limit; as ``UserCalls``, on the main thread)."""
+    try:
+        with UserCalls(time_limit, name=f"{where}: importing {spec}").guard():
+            return _load_function(spec, root, where=where, inside_root=inside_root)
+    except TimeLimitExceeded:
+        raise PluginError(
+            f"{where}: importing {str(spec).rpartition(':')[0]} took longer than its time limit of "
+            f"{time_limit:g} s (estimator_time_limit): does its code wait or loop when imported?"
+        ) from None
+
+
+def _load_function(spec: str, root: Path | str, *, where: str, inside_root: bool):
+    """``load_function`` without the time limit."""
     target, sep, attr = str(spec).rpartition(":")
     if not sep or not target or not _FUNCTION.match(attr):
         raise PluginError(
@@ -384,7 +406,13 @@ def needs_of(fn, *, where: str = "estimator") -> tuple[str, ...]:
 
 
 def user_estimator(
-    entry, root: Path | str = ".", *, where: str = "estimator", position: int = 0, inside_root: bool = False
+    entry,
+    root: Path | str = ".",
+    *,
+    where: str = "estimator",
+    position: int = 0,
+    inside_root: bool = False,
+    time_limit: float | None = TIME_LIMIT,
 ) -> Estimator:
     """The registry entry of a user's estimator.
 
@@ -392,11 +420,12 @@ def user_estimator(
     with ``function`` (the spec) and optionally ``name`` and ``label``. The name defaults to the
     function's name, or the file's (module's) when the function is called ``estimate``.
     ``inside_root``: a file must lie below ``root`` (a study's, see ``estimator_entries``).
+    ``time_limit``: of importing it (``load_function``).
     """
     if isinstance(entry, str):
         entry = {"function": entry}
     spec = entry["function"]
-    fn = load_function(spec, root, where=where, inside_root=inside_root)
+    fn = load_function(spec, root, where=where, inside_root=inside_root, time_limit=time_limit)
     target, _, attr = str(spec).rpartition(":")
     default = attr if attr != "estimate" else Path(target).stem.rpartition(".")[2]
     name = entry.get("name") or default
@@ -423,17 +452,22 @@ def user_estimator(
     )
 
 
-def estimator_entries(entries, root: Path | str = ".") -> tuple[Estimator, ...]:
+def estimator_entries(
+    entries, root: Path | str = ".", time_limit: float | None = TIME_LIMIT
+) -> tuple[Estimator, ...]:
     """Registry entries of a study's ``estimators`` list (built-in names and user functions, as
-    in the config); a user function that cannot be used, or whose file is not in the project
-    ``root``, raises PluginError naming its entry (``estimators.K``)."""
+    in the config); a user function that cannot be used, whose file is not in the project
+    ``root`` or whose import takes longer than ``time_limit`` seconds raises PluginError naming
+    its entry (``estimators.K``)."""
     out = []
     for k, entry in enumerate(entries):
         if isinstance(entry, str) and entry in names():
             out.append(get(entry))
         else:
             where = f"estimators.{k}"
-            out.append(user_estimator(entry, root, where=where, position=len(out), inside_root=True))
+            out.append(
+                user_estimator(entry, root, where=where, position=len(out), inside_root=True, time_limit=time_limit)
+            )
     seen: dict[str, int] = {}
     for k, e in enumerate(out):
         if e.name in seen:
