@@ -101,3 +101,36 @@ def test_captions_read_the_entries():
     assert text["group_size_mse"].startswith(
         f"This study has no {catalog.CELL_SETS['unbalanced']}, so this figure is empty."
     )
+
+
+@pytest.mark.parametrize(
+    "sizes, phrase",
+    [
+        ((100,) * 6 + (2,) * 6, "12 groups, groups 1-6 with 100 observations and groups 7-12 with 2"),
+        ((5,) * 12, "12 groups of 5 observations"),
+        ((3, 4, 4, 500), "4 groups, group 1 with 3 observations, groups 2-3 with 4 and group 4 with 500"),
+        ((1, 2), "2 groups, group 1 with 1 observation and group 2 with 2"),
+    ],
+)
+def test_design_phrase(sizes, phrase):
+    assert captions.design_phrase(sizes) == phrase
+
+
+@pytest.mark.parametrize("sizes", [(100,) * 6 + (2,) * 6, (4,) * 3, (2, 30, 30)])
+def test_the_seed_figures_caption_is_the_seed_examples_design(sizes):
+    """The caption of the seed answer's figure 1 names the seed example's own design (it named
+    the answer's 100x6+2x6 whatever the config said), rendered as Snakemake's report renders it
+    (Jinja2, with the rule's params and the config); the line on small groups only where the
+    groups differ in size."""
+    from types import SimpleNamespace
+
+    import jinja2
+
+    template = jinja2.Template((ROOT / "workflow" / "report" / "seed_shrinkage.rst").read_text())
+    params = SimpleNamespace(design=captions.design_phrase(sizes), balanced=len(set(sizes)) == 1)
+    config = {"seed_example": {"tau": 1, "mu": 0, "sigma": 5, "seed": 7}}
+    text = " ".join(template.render(snakemake=SimpleNamespace(params=params, config=config)).split())
+    assert f"one dataset of its design ({captions.design_phrase(sizes)}; true means drawn with SD 1 around 0" in text
+    assert ("Small groups are pulled in much more than large ones." in text) == (len(set(sizes)) > 1)
+    assert "{" not in text and "}" not in text
+

@@ -29,7 +29,7 @@ ENV = "../envs/shrinkstudy.yaml"
 
 from snakemake.exceptions import IncompleteCheckpointException
 
-from shrinkstudy.report.captions import figure_captions
+from shrinkstudy.report.captions import design_phrase, figure_captions
 from shrinkstudy.report.figures.catalog import SEED_FIGURES, SUMMARY_FIGURES as CATALOG_SUMMARY_FIGURES
 from shrinkstudy.config import chunk_ranges, fit_settings, load_study, study_config
 from shrinkstudy.design.cells import ConfigError

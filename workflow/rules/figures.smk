@@ -62,6 +62,10 @@ if SEED_EXAMPLE:
                     category=_fig.category,
                 ),
                 pdf=_fig.outputs(FIGURES)["pdf"],
+            params:
+                # the seed example's design in words, and whether it is balanced (its caption)
+                design=design_phrase(STUDY.seed_cell.sizes),
+                balanced=len(set(STUDY.seed_cell.sizes)) == 1,
             log:
                 res(f"logs/figures/{_fig.name}.log"),
             benchmark:

@@ -29,7 +29,14 @@ if TYPE_CHECKING:
     from ..design.cells import Cell
     from ..methods.registry import Estimator
 
-__all__ = ["FIGURES", "WORLDS_COVERAGE_ESTIMATORS", "figure_captions", "drawn_estimators", "drawn_cells"]
+__all__ = [
+    "FIGURES",
+    "WORLDS_COVERAGE_ESTIMATORS",
+    "design_phrase",
+    "figure_captions",
+    "drawn_estimators",
+    "drawn_cells",
+]
 
 #: The study's figures of the summary, in the report's order (each declared once in
 #: ``figures.catalog``: its cells, estimators, caption writer, options and outputs).
@@ -107,6 +114,24 @@ def _est(names: Iterable[str], labels: dict) -> str:
         label = labels.get(n, n)
         out.append(f"``{n}``" if label == n else f"{label} (``{n}``)")
     return _list(out)
+
+
+def design_phrase(sizes: Sequence[int]) -> str:
+    """The groups of a design in words, numbered 1..J in order (as the seed example's figures
+    number them): ``(100, 100, 2)`` is "3 groups, groups 1-2 with 100 observations and group 3
+    with 2"; a balanced design is "12 groups of 5 observations"."""
+    sizes = [int(n) for n in sizes]
+    if len(set(sizes)) == 1:
+        return f"{len(sizes)} groups of {sizes[0]} observation{'s' if sizes[0] != 1 else ''}"
+    runs: list[list[int]] = []  # [first group, last group, size]
+    for j, n in enumerate(sizes, start=1):
+        if runs and runs[-1][2] == n:
+            runs[-1][1] = j
+        else:
+            runs.append([j, j, n])
+    parts = [f"groups {a}-{b} with {n}" if b > a else f"group {a} with {n}" for a, b, n in runs]
+    parts[0] += " observations" if runs[0][2] != 1 else " observation"
+    return f"{len(sizes)} groups, " + _list(parts)
 
 
 def _or(items: Sequence[str]) -> str:
