@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -128,9 +129,29 @@ def test_the_seed_figures_caption_is_the_seed_examples_design(sizes):
 
     template = jinja2.Template((ROOT / "workflow" / "report" / "seed_shrinkage.rst").read_text())
     params = SimpleNamespace(design=captions.design_phrase(sizes), balanced=len(set(sizes)) == 1)
-    config = {"seed_example": {"tau": 1, "mu": 0, "sigma": 5, "seed": 7}}
+    config = {"results": "results", "seed_example": {"tau": 1, "mu": 0, "sigma": 5, "seed": 7}}
     text = " ".join(template.render(snakemake=SimpleNamespace(params=params, config=config)).split())
     assert f"one dataset of its design ({captions.design_phrase(sizes)}; true means drawn with SD 1 around 0" in text
     assert ("Small groups are pulled in much more than large ones." in text) == (len(set(sizes)) > 1)
     assert "{" not in text and "}" not in text
+
+
+def test_report_captions_name_the_studys_results_directory():
+    """Every caption that names a file names it in the study's own results directory (they said
+    results/ whatever ``results:`` was), rendered as Snakemake's report renders them."""
+    from collections import defaultdict
+    from types import SimpleNamespace
+
+    import jinja2
+
+    config = {"results": "results/mine/", "replications": 20,
+              "seed_example": {"tau": 1, "mu": 0, "sigma": 5, "seed": 7}}
+    params = SimpleNamespace(captions=defaultdict(str), design="3 groups of 4 observations", balanced=True)
+    named = 0
+    for path in sorted((ROOT / "workflow" / "report").glob("*.rst")):
+        text = jinja2.Template(path.read_text()).render(snakemake=SimpleNamespace(params=params, config=config))
+        files = re.findall(r"``(results/[^`]*)``", text)
+        assert all(f.startswith("results/mine/") and "//" not in f for f in files), (path.name, files)
+        named += len(files)
+    assert named == 5  # the summary, headline and replication tables, the protocol, the seed example
 
