@@ -226,9 +226,11 @@ def test_library_closure_follows_relative_imports(tmp_path):
         "__init__", "design", "design.cells", "design.names", "design.simulate", "design.worlds",
         "methods", "methods.ebayes", "methods.estimators", "methods.hierbayes", "methods.knownse",
         "methods.plugins", "methods.registry", "methods.reml", "methods.tdist", "store", "store.smkio",
+        "usercode",
     ]
     assert library_closure(["design.cells"]) == [
         "__init__", "design", "design.cells", "design.names", "design.worlds", "store", "store.smkio",
+        "usercode",
     ]
     assert "report.figures" in library_closure(["cli"])  # importlib.import_module("shrinkstudy.report.figures")
     # the figures subpackage: its __init__ re-exports every figure module, which reach the

@@ -468,3 +468,38 @@ def test_protocol_describes_each_cells_effects_and_errors():
     assert rows["J6_n5_sigma1_tau1_mu0_err-t5_sr4"] == ["normal", "t (5)", "4 |"]
     assert rows["J6_n5_sigma1_tau1_mu0"] == ["normal", "normal", "1 |"]
     assert "effects, errors and SD ratio say" in mech
+
+
+# 30 s, far beyond the tests' limit (0.3 s), and no more: were the limit not kept, the test would
+# fail after 30 s rather than hang the suite
+STUCK_EFFECTS = {
+    "stuck_import": ("import time\ntime.sleep(30)\ndef draw(rng, shape, tau):\n    return tau * rng.standard_normal(shape)\n",
+                     r"^grid\.b\.effects: importing module 'stuck_import' from .*stuck_import\.py took longer "
+                     r"than its time limit of 0\.3 s: does its code wait or loop when imported\?$"),
+    "stuck_draw": ("import time\ndef draw(rng, shape, tau):\n    t0 = time.monotonic()\n"
+                   "    while time.monotonic() - t0 < 30:\n        pass\n",
+                   r"^grid\.b\.effects: stuck_draw:draw took longer than its time limit of 0\.3 s at tau = 1$"),
+}
+
+
+@pytest.mark.parametrize("module", list(STUCK_EFFECTS))
+def test_a_user_effects_that_never_returns_is_one_config_line(tmp_path, monkeypatch, module):
+    """A user's effects distribution has a time limit (``worlds.EFFECTS_TIME_LIMIT``) to import
+    and for each call: code that sleeps or loops is one config line naming it, not a study that
+    never starts; the timer and the SIGALRM handler are as they were."""
+    import signal
+
+    from shrinkstudy.design import worlds
+
+    code, message = STUCK_EFFECTS[module]
+    (tmp_path / f"{module}.py").write_text(code)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(worlds, "EFFECTS_TIME_LIMIT", 0.3)
+    before = signal.getsignal(signal.SIGALRM)
+    try:
+        with pytest.raises(ConfigError) as info:
+            cells_from_config({"b": {"J": 4, "sizes": [3], "sigma": [1], "tau": [1], "effects": [f"{module}:draw"]}})
+    finally:
+        sys.modules.pop(module, None)
+    assert re.search(message, str(info.value)), str(info.value)
+    assert signal.getsignal(signal.SIGALRM) is before and signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)

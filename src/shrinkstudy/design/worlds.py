@@ -49,6 +49,7 @@ from typing import Callable
 import numpy as np
 
 from ..store.smkio import OneLineError
+from ..usercode import TIME_LIMIT, TimeLimitExceeded, UserCalls
 from .names import fmt_number
 
 __all__ = [
@@ -478,6 +479,8 @@ def is_user_name(name: str) -> bool:
 
 
 _USER_ATOMS = 20_000
+#: Seconds a user's effects distribution may take to import, and for each call (``usercode``).
+EFFECTS_TIME_LIMIT = TIME_LIMIT
 _USER_SEED = 20_240_522
 
 
@@ -505,7 +508,12 @@ def _user_draws(func, name: str, rng, shape, scale) -> np.ndarray:
     a result that is not finite real numbers of ``shape``, is an EffectsError naming ``name``."""
     want = (int(shape),) if np.ndim(shape) == 0 else tuple(int(k) for k in shape)
     try:
-        out = np.asarray(func(rng, shape, float(scale)))
+        with UserCalls(EFFECTS_TIME_LIMIT, name=f"effects: {name}").guard():
+            out = np.asarray(func(rng, shape, float(scale)))
+    except TimeLimitExceeded:
+        raise EffectsError(
+            f"effects: {name} took longer than its time limit of {EFFECTS_TIME_LIMIT:g} s at tau = {float(scale):g}"
+        ) from None
     except (Exception, SystemExit) as exc:  # the user's code: any failure is one line
         raise EffectsError(f"effects: {name} failed at tau = {float(scale):g} ({_one_line(exc)})") from None
     if out.dtype.kind not in "iuf":
@@ -542,7 +550,13 @@ def user_effects(name: str, *, check: bool = True, taus=()) -> Distribution:
     if not module_name or not func_name:
         raise EffectsError(f"effects: {name!r} must be written 'module:function'")
     try:
-        module = importlib.import_module(module_name)
+        with UserCalls(EFFECTS_TIME_LIMIT, name=f"effects: importing {module_name}").guard():
+            module = importlib.import_module(module_name)
+    except TimeLimitExceeded:
+        raise EffectsError(
+            f"effects: importing module {module_name!r}{_module_origin(module_name)} took longer than its "
+            f"time limit of {EFFECTS_TIME_LIMIT:g} s: does its code wait or loop when imported?"
+        ) from None
     except (Exception, SystemExit) as exc:  # the user's code: any failure is one line
         raise EffectsError(
             f"effects: cannot import module {module_name!r}{_module_origin(module_name)} ({_one_line(exc)})"
