@@ -34,7 +34,6 @@ rule aggregate:
         headline={"design": STUDY.seed_cell.design, "sigma": float(STUDY.seed_cell.sigma)},
         # the study's config files as given (the failures table's `shrinkstudy replicate` commands)
         configfiles=[str(f) for f in workflow.config_settings.configfiles],
-        study_files=STUDY_FILES,
     log:
         res("logs/aggregate.log"),
     benchmark:

@@ -65,7 +65,7 @@ if SEED_EXAMPLE:
             params:
                 # the seed example's design in words, and whether it is balanced (its caption)
                 design=design_phrase(STUDY.seed_cell.sizes),
-                balanced=len(set(STUDY.seed_cell.sizes)) == 1,
+                balanced=STUDY.seed_cell.balanced,
             log:
                 res(f"logs/figures/{_fig.name}.log"),
             benchmark:

@@ -17,7 +17,7 @@ def main(smk):
         smk.params.level,
         smk.params.config,
         Path(smk.scriptdir).resolve().parents[1],  # the project that holds the workflow
-        smk.params.study_files,
+        smk.input.study,
         smk.params.configfiles,
         smk.params.headline,
         smk.output.summary,

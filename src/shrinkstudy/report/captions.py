@@ -16,6 +16,7 @@ Plain Python: no pandas, no matplotlib (the workflow imports this module when it
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
@@ -123,14 +124,12 @@ def design_phrase(sizes: Sequence[int]) -> str:
     sizes = [int(n) for n in sizes]
     if len(set(sizes)) == 1:
         return f"{len(sizes)} groups of {sizes[0]} observation{'s' if sizes[0] != 1 else ''}"
-    runs: list[list[int]] = []  # [first group, last group, size]
-    for j, n in enumerate(sizes, start=1):
-        if runs and runs[-1][2] == n:
-            runs[-1][1] = j
-        else:
-            runs.append([j, j, n])
-    parts = [f"groups {a}-{b} with {n}" if b > a else f"group {a} with {n}" for a, b, n in runs]
-    parts[0] += " observations" if runs[0][2] != 1 else " observation"
+    parts, first = [], 1
+    for n, run in itertools.groupby(sizes):  # as design.cells.sizes_label groups them
+        last = first + len(list(run)) - 1
+        parts.append(f"groups {first}-{last} with {n}" if last > first else f"group {first} with {n}")
+        first = last + 1
+    parts[0] += " observations" if sizes[0] != 1 else " observation"
     return f"{len(sizes)} groups, " + _list(parts)
 
 

@@ -40,12 +40,15 @@ __all__ = [
 class ChunkFit:
     """A chunk's fit and its tables (numpy columns of the losses and variance components), and
     the cell's theory stored with the losses (``theory``: the oracle's per-group risks where they
-    take a quadrature, ``measures.oracle_group_risks``; else None)."""
+    take a quadrature, ``measures.oracle_group_risks``; else None), with the chunk's sufficient
+    statistics and true group means they were computed from (``replicate``'s table shows them)."""
 
     fit: Fit
     losses: dict
     varcomp: dict
     theory: dict | None = None
+    stats: object = None  # the chunk's sufficient statistics (``simulate.SuffStats``)
+    means: np.ndarray | None = None  # (R, J) true group means
 
 
 def fit_chunk(cell: Cell, reps, data: dict, truth: dict, settings: dict, root: Path | str) -> ChunkFit:
@@ -62,7 +65,7 @@ def fit_chunk(cell: Cell, reps, data: dict, truth: dict, settings: dict, root: P
         vc.update({c: extra[c].to_numpy() for c in extra.columns if c != "rep"})
     risks = oracle_group_risks(cell)  # once per chunk here, not at every aggregation
     theory = None if risks is None else {"oracle_group_risks": [float(r) for r in risks]}
-    return ChunkFit(fit, loss_columns(fit, means, reps, cell), vc, theory)
+    return ChunkFit(fit, loss_columns(fit, means, reps, cell), vc, theory, stats, means)
 
 
 @dataclass
@@ -120,8 +123,8 @@ def replicate(
         {
             "group": np.arange(cell.J),
             "n": np.asarray(cell.sizes, dtype=np.int64),
-            "true_mean": truth_means(truth, cell, reps)[0],
-            "ybar": chunk_stats(data, cell, reps).ybar[0],
+            "true_mean": out.means[0],
+            "ybar": out.stats.ybar[0],
         }
     )
     for name, e in fit.estimates.items():
